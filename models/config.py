@@ -1,0 +1,81 @@
+"""Typed configs of the model-side components: the encoder, the condition, the two generators.
+
+Plain frozen dataclasses with `Literal` choices. `train.config` composes them with the data and trainer
+configs, loads them from YAML and rejects unknown keys; nothing here reads files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """How behaviour records become the model's float matrix (see `models.encoder`)."""
+
+    max_modes: int = 10
+    """Upper bound on Gaussian-mixture modes per continuous column (CTGAN's mode-specific normalisation)."""
+    weight_threshold: float = 0.005
+    """Modes whose mixture weight falls below this are dropped after fitting."""
+    gmm_iterations: int = 100
+    """EM iterations of the batched mixture fit."""
+    fit_sample_rows: int = 200_000
+    """Columns are fitted on a seeded sample of at most this many rows; transform always sees every row."""
+    max_categories: int = 200
+    """A discrete column with more categories than this is refused with an error naming it."""
+    include_ids: bool = False
+    """Generate the user/item id columns too (off: ids are assigned after sampling, never one-hot encoded)."""
+
+
+@dataclass(frozen=True)
+class ConditionConfig:
+    """What the generator is conditioned on and how training rows are drawn for a condition."""
+
+    columns: tuple[str, ...] = ()
+    """Extra discrete item columns in the condition vector, besides `pop_bucket` (always first)."""
+    sampling: Literal["empirical", "log_frequency", "uniform"] = "log_frequency"
+    """Rule that draws each training row's bucket: its frequency, log-frequency (CTGAN) or uniform."""
+    extra_keep_prob: float = 0.5
+    """During training each extra condition column is shown with this probability and masked otherwise,
+    so one model serves both bucket-only sampling and sampling conditioned on item features."""
+
+
+@dataclass(frozen=True)
+class CTGANConfig:
+    """Conditional WGAN-GP with a PacGAN critic (Xu et al. 2019), conditioned on the popularity bucket."""
+
+    embedding_dim: int = 128
+    generator_dims: tuple[int, ...] = (256, 256)
+    critic_dims: tuple[int, ...] = (256, 256)
+    pac: int = 10
+    generator_lr: float = 2e-4
+    critic_lr: float = 2e-4
+    generator_decay: float = 1e-6
+    critic_decay: float = 1e-6
+    critic_steps: int = 1
+    gp_weight: float = 10.0
+    cond_loss_weight: float = 1.0
+    gumbel_tau: float = 0.2
+
+
+@dataclass(frozen=True)
+class TVAEConfig:
+    """Conditional VAE (TVAE of Xu et al. 2019 with the condition fed to encoder and decoder)."""
+
+    embedding_dim: int = 128
+    compress_dims: tuple[int, ...] = (128, 128)
+    decompress_dims: tuple[int, ...] = (128, 128)
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    loss_factor: float = 2.0
+    """Weight of the reconstruction term against KL (TVAE's default)."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: Literal["ctgan", "tvae"] = "ctgan"
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    condition: ConditionConfig = field(default_factory=ConditionConfig)
+    ctgan: CTGANConfig = field(default_factory=CTGANConfig)
+    tvae: TVAEConfig = field(default_factory=TVAEConfig)
