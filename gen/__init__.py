@@ -1,1 +1,27 @@
-"""tailsynth: gen."""
+"""tailsynth.gen: load a trained bundle, sample conditioned rows through the fidelity gate, cold start.
+
+    bundle = gen.load("runs/online_retail_ctgan")
+    tail = gen.sample(bundle, 5000, conditions={"pop_bucket": "tail"}, gate=True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["load", "sample", "sample_gated", "cold_start", "Bundle"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("load", "Bundle"):
+        from gen import bundle
+
+        return getattr(bundle, name)
+    if name in ("sample", "sample_gated"):
+        from gen import sampling
+
+        return getattr(sampling, name)
+    if name == "cold_start":
+        from gen.cold_start import cold_start
+
+        return cold_start
+    raise AttributeError(f"module 'gen' has no attribute {name!r}")

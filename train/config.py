@@ -74,6 +74,9 @@ class DataConfig:
     time_parts: tuple[Literal["hour", "dayofweek", "month", "dayofmonth"], ...] = ("hour", "dayofweek")
     buckets: BucketConfig = field(default_factory=BucketConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
+    max_train_rows: Union[int, None] = None
+    """Train on a seeded sample of at most this many training-split rows (quick runs, benchmarks);
+    buckets are still computed from all interactions."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,21 @@ def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> RunCo
         raise ConfigError(f"config file {path}: expected a mapping at the top level, got {type(raw).__name__}")
     for item in overrides:
         apply_override(raw, item)
+    _resolve_paths(raw, path.parent)
     return from_dict(RunConfig, raw, where=str(path))
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    """Relative table paths are relative to the config file's folder, so a config works from any cwd."""
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        return
+    for role in ("interactions", "users", "items"):
+        table = data.get(role)
+        if isinstance(table, dict) and isinstance(table.get("path"), str):
+            location = table["path"]
+            if not location.startswith("builtin:") and not Path(location).is_absolute():
+                table["path"] = str((base / location).resolve())
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:

@@ -1,0 +1,19 @@
+"""The generator registry: an explicit dict from config `kind` to LightningModule class."""
+
+from __future__ import annotations
+
+import lightning as L
+
+from models.condition import ConditionSpec
+from models.config import ModelConfig
+from models.ctgan import CTGANModule
+from models.layout import ColumnLayout
+from models.tvae import TVAEModule
+
+MODELS: dict[str, type[L.LightningModule]] = {"ctgan": CTGANModule, "tvae": TVAEModule}
+
+
+def build_module(config: ModelConfig, layout: tuple[ColumnLayout, ...], spec: ConditionSpec) -> L.LightningModule:
+    """A fresh module of the configured kind for this layout and condition."""
+    settings = {"ctgan": config.ctgan, "tvae": config.tvae}[config.kind]
+    return MODELS[config.kind](layout, spec, settings)

@@ -1,0 +1,106 @@
+"""From conditions to decoded rows: the one path that `gen.sample`, cold start and training monitors share.
+
+Conditions are labels (`{"pop_bucket": "tail"}`, or per-row labels for cold start); they become condition
+codes and a mask, the generator is conditioned on them directly (no rejection sampling, so exactly n rows
+come back), and the encoder decodes the result. Columns named in the condition are set to the requested
+labels in the output — they are given, not generated — and how often the generator's own output already
+agreed is returned as `adherence`, the measure of how well it honours its condition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from models.condition import ConditionSpec
+from models.encoder import TableEncoder
+from models.errors import EncodingError
+from models.sampling import generate_rows
+
+Conditions = Mapping[str, Any]
+
+
+def condition_codes(
+    encoder: TableEncoder,
+    spec: ConditionSpec,
+    n: int,
+    conditions: Conditions | None,
+    *,
+    pool: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Codes [n, k] and mask [n, k] for `conditions`: a label per column, or a sequence of n labels.
+
+    A missing `pop_bucket` is drawn from `pool` (the training rows' condition codes [m, k]), i.e. from the
+    real bucket frequencies; other condition columns left out are masked, as they were in training.
+    """
+    conditions = dict(conditions or {})
+    unknown = sorted(set(conditions) - set(spec.columns))
+    if unknown:
+        raise EncodingError(
+            f"condition column(s) {unknown} are not conditions of this model; it was trained with {list(spec.columns)}"
+        )
+    codes = torch.zeros((n, len(spec.columns)), dtype=torch.long)
+    mask = torch.zeros((n, len(spec.columns)), dtype=torch.bool)
+    for j, column in enumerate(spec.columns):
+        if column not in conditions:
+            continue
+        labels = conditions[column]
+        if np.ndim(labels) == 0:
+            codes[:, j] = encoder.codes(column, [labels])[0]
+        else:
+            if len(labels) != n:
+                raise EncodingError(f"condition {column!r}: expected one label or {n} labels, got {len(labels)}")
+            codes[:, j] = encoder.codes(column, pd.Series(labels)).cpu()
+        mask[:, j] = True
+    if not bool(mask[:, 0].all()):
+        if pool is None:
+            raise EncodingError(f"condition {spec.columns[0]!r} is required (no training rows to draw it from)")
+        picks = torch.randint(0, pool.shape[0], (n,), generator=_cpu(generator))
+        codes[:, 0] = pool[picks, 0].cpu()
+        mask[:, 0] = True
+    return codes, mask
+
+
+def synthesize(
+    module: torch.nn.Module,
+    encoder: TableEncoder,
+    spec: ConditionSpec,
+    n: int,
+    conditions: Conditions | None = None,
+    *,
+    generator: torch.Generator | None = None,
+    pool: torch.Tensor | None = None,
+    batch_size: int = 10_000,
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Exactly `n` decoded rows conditioned on `conditions`, and the generator's adherence per column."""
+    if n < 0:
+        raise ValueError("n must be non-negative")
+    codes, mask = condition_codes(encoder, spec, n, conditions, pool=pool, generator=generator)
+    device = next(module.parameters()).device
+    rows = generate_rows(
+        module, spec, codes.to(device), mask.to(device), batch_size=batch_size, generator=generator
+    )
+    generated_codes = spec.codes_from_encoded(rows).cpu()
+    table = encoder.inverse_transform(rows)
+    adherence: dict[str, float] = {}
+    for j, column in enumerate(spec.columns):
+        shown = mask[:, j]
+        if not bool(shown.any()):
+            continue
+        agree = (generated_codes[shown, j] == codes[shown, j]).float().mean()
+        adherence[column] = float(agree)
+        labels = np.asarray(encoder.column(column).categories, dtype=object)[codes[:, j].numpy()]
+        table[column] = table[column].where(~shown.numpy(), pd.Series(labels, index=table.index))
+    return table, adherence
+
+
+def _cpu(generator: torch.Generator | None) -> torch.Generator | None:
+    """Condition draws happen on the host; reuse the caller's generator only if it is a CPU one."""
+    if generator is None or generator.device.type == "cpu":
+        return generator
+    return torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device)))

@@ -1,0 +1,80 @@
+"""What a finished run saves for `gen.load`: the bundle manifest, the weights and the reference tables."""
+
+from __future__ import annotations
+
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+
+import lightning as L
+import pandas as pd
+
+from models.bundle import save_bundle
+from models.condition import ConditionSpec
+from models.encoder import TableEncoder
+from train.config import RunConfig, to_dict
+from train.records import Records
+
+# Reference tables stored beside the weights (parquet). The gate judges against `train`/`holdout`, cold
+# start draws real users from `users` and checks new items against `items` and `buckets`.
+TABLES = ("train", "holdout", "buckets", "users", "items")
+
+
+def package_versions() -> dict[str, str]:
+    names = ("tailsynth", "torch", "lightning", "numpy", "pandas", "scipy", "pyarrow")
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def write_run_bundle(
+    directory: Path,
+    *,
+    config: RunConfig,
+    module: L.LightningModule,
+    encoder: TableEncoder,
+    spec: ConditionSpec,
+    records: Records,
+    train_rows: pd.DataFrame,
+    holdout_rows: pd.DataFrame,
+    columns: dict[str, str],
+    timings: dict[str, float],
+    monitor_history: list[dict] | None = None,
+) -> Path:
+    manifest = {
+        "kind": config.model.kind,
+        "model": to_dict(config.model),
+        "condition_columns": list(spec.columns),
+        "columns": columns,
+        "schema": [{"name": c.name, "role": c.role, "sdtype": c.sdtype} for c in records.columns],
+        "encoder": encoder.state(),
+        "meta": {
+            "config": to_dict(config),
+            "seed": config.seed,
+            "versions": package_versions(),
+            "timings": timings,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "rows": {"train": len(train_rows), "holdout": len(holdout_rows)},
+            "cleaning": list(records.cleaning),
+            "monitor": monitor_history or [],
+        },
+    }
+    tables = {
+        "train": train_rows,
+        "holdout": holdout_rows,
+        "buckets": records.buckets,
+        "users": records.users,
+        "items": records.items,
+    }
+
+    def add_tables(folder: Path) -> None:
+        for name, table in tables.items():
+            if table is not None:
+                table.to_parquet(folder / f"{name}.parquet", index=False)
+
+    return save_bundle(directory, manifest, module.state_dict(), extra_files=add_tables)

@@ -1,0 +1,147 @@
+"""`train.fit(config) -> Path`: build records, encode, train a conditional generator, write the run directory.
+
+A run directory holds:
+- `bundle/`: what `gen.load` needs — weights, fitted encoder, condition spec, config, seed, versions, and
+  reference tables (the real training and holdout records, bucket table, user and item tables) that the
+  gate and cold start compare against and draw users from;
+- `tb/`: TensorBoard event files (losses, learning rates, epoch time, rows/s, fidelity while training);
+- `checkpoints/`: Lightning checkpoints, one per epoch plus `last.ckpt`, from which `resume=True` continues;
+- `config.yaml`: the resolved config.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import lightning as L
+import pandas as pd
+import torch
+import yaml
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from evaluate.atomic import write_text
+from models.condition import ConditionSpec
+from models.encoder import TableEncoder
+from models.errors import ConfigError
+from models.registry import build_module
+from train.bundle_writer import write_run_bundle
+from train.config import RunConfig, to_dict
+from train.datamodule import EncodedTableDataModule
+from train.monitor import FidelityMonitor
+from train.records import Records, build_records
+from train.split import split_records
+from train.timing import EpochTimer
+
+
+def run_directory(config: RunConfig) -> Path:
+    return Path(config.out_dir) / config.name
+
+
+def fit(config: RunConfig, *, resume: bool = False) -> Path:
+    """Train the configured generator and return its run directory (see module docstring)."""
+    run_dir = run_directory(config)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if resume and not last.is_file():
+        raise ConfigError(f"cannot resume: {last} does not exist (train without --resume first)")
+    if not resume and _is_rank_zero():
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+        shutil.rmtree(run_dir / "tb", ignore_errors=True)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+
+    records, train_rows, holdout_rows, columns = prepare_tables(config)
+
+    device = _encoder_device(config)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    encoder = TableEncoder(config.model.encoder).fit(train_rows, columns, device=device, seed=config.seed)
+    timings["encoder_fit_s"] = _synced(started, device)
+    started = time.perf_counter()
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    encoded = encoder.transform(train_rows, device=device, generator=generator)
+    timings["encoder_transform_s"] = _synced(started, device)
+
+    spec = ConditionSpec.from_layout(encoder.layout, config.model.condition.columns)
+    codes = spec.codes_from_encoded(encoded)
+    module = build_module(config.model, encoder.layout, spec)
+    datamodule = EncodedTableDataModule(
+        encoded, codes, spec, config.model.condition, batch_size=config.trainer.batch_size, seed=config.seed
+    )
+    trainer = _trainer(config, run_dir, encoder, spec, codes, train_rows, holdout_rows, columns)
+    monitor = next((c for c in trainer.callbacks if isinstance(c, FidelityMonitor)), None)
+    if _is_rank_zero():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(config), sort_keys=False))
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    timings["train_s"] = time.perf_counter() - started
+    timings["epochs"] = trainer.current_epoch
+    if trainer.is_global_zero:
+        write_run_bundle(
+            run_dir / "bundle", config=config, module=module, encoder=encoder, spec=spec,
+            records=records, train_rows=train_rows, holdout_rows=holdout_rows, columns=columns, timings=timings,
+            monitor_history=monitor.history if monitor is not None else [],
+        )
+    return run_dir
+
+
+def prepare_tables(config: RunConfig) -> tuple[Records, pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """Records, the training and holdout rows, and the generated columns — exactly what `fit` trains on."""
+    records = build_records(config.data)
+    timestamp = records.column("timestamp")[0]
+    train_rows, holdout_rows = split_records(records.table, config.data.split, seed=config.seed, timestamp=timestamp)
+    limit = config.data.max_train_rows
+    if limit is not None and len(train_rows) > limit:
+        train_rows = train_rows.sample(n=limit, random_state=config.seed).sort_index()
+    columns = records.model_columns(include_ids=config.model.encoder.include_ids)
+    return records, train_rows, holdout_rows, columns
+
+
+def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows, holdout_rows, columns) -> L.Trainer:
+    tc = config.trainer
+    callbacks: list[L.Callback] = [
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=-1, every_n_epochs=1,
+                        filename="epoch{epoch:03d}", auto_insert_metric_name=False),
+        LearningRateMonitor(logging_interval="epoch"),
+        EpochTimer(),
+    ]
+    if config.monitor.enabled:
+        callbacks.append(FidelityMonitor(config.monitor, encoder, spec, codes, holdout_rows, columns, seed=config.seed))
+    return L.Trainer(
+        max_epochs=tc.max_epochs,
+        accelerator=tc.accelerator,
+        devices=tc.devices,
+        strategy=tc.strategy,
+        num_nodes=tc.num_nodes,
+        precision=tc.precision,
+        deterministic=tc.deterministic,
+        log_every_n_steps=tc.log_every_n_steps,
+        limit_train_batches=tc.limit_train_batches,
+        enable_progress_bar=tc.progress_bar,
+        logger=TensorBoardLogger(save_dir=str(run_dir), name="tb", version="", default_hp_metric=False),
+        callbacks=callbacks,
+        default_root_dir=str(run_dir),
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+
+
+def _encoder_device(config: RunConfig) -> torch.device:
+    """Fit the encoder where the model will train: the GPU when one is used, else the CPU."""
+    wants_cpu = config.trainer.accelerator == "cpu"
+    return torch.device("cuda") if torch.cuda.is_available() and not wants_cpu else torch.device("cpu")
+
+
+def _synced(started: float, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - started
+
+
+def _is_rank_zero() -> bool:
+    """Before the Trainer exists, the launcher's environment tells which process this is."""
+    return int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
+
