@@ -1,0 +1,248 @@
+"""Reading input tables (CSV, gzipped CSV, parquet) with errors that name the file and its role.
+
+`read_table` is the only place tailsynth opens a user's data file. It normalises dtypes so that a CSV and
+a parquet file holding the same data give the same frame:
+
+- text columns become `object` (pandas' `string`/`str` extension dtypes are converted), missing as NaN;
+- whole-number columns stay integers: `int64`, or nullable `Int64` when the column has gaps (CSV is read
+  with pandas' nullable backend, so `1, , 3` does not silently become float);
+- other numbers become `float64`.
+
+The second half holds the column checks `train.records` runs on every table (required columns, null or
+duplicate ids, numbers and dates that do not parse), one small named function per check.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow
+
+from models.errors import DataError
+
+CSV_SUFFIXES = (".csv", ".csv.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+# Everything a corrupt or wrongly typed file can make pandas/pyarrow raise; turned into a DataError.
+_READ_ERRORS = (OSError, ValueError, EOFError, UnicodeError, zlib.error, pyarrow.ArrowException)
+
+
+def read_table(path: str | Path, *, role: str) -> pd.DataFrame:
+    """Read one input table; `role` ("interactions", "users", "items") is named in every error.
+
+    Returns a frame with a fresh RangeIndex, so index labels are 0-based data-row numbers (the header is
+    not counted), which is what error messages elsewhere quote as "rows".
+    Raises DataError when the file is missing, is not a file, has an unknown extension, cannot be parsed,
+    or has no rows.
+    """
+    path = Path(path)
+    reader = _reader_for(path, role)
+    if not path.exists():
+        raise DataError(f"{role} table {path}: file does not exist")
+    if not path.is_file():
+        raise DataError(f"{role} table {path}: not a regular file")
+    try:
+        frame = reader(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{role} table {path}: the file is empty (no header, no rows)") from None
+    except _READ_ERRORS as exc:
+        raise DataError(f"{role} table {path}: cannot be read ({type(exc).__name__}: {exc})") from None
+    if len(frame) == 0:
+        raise DataError(f"{role} table {path}: the table has no rows")
+    if len(frame.columns) == 0:
+        raise DataError(f"{role} table {path}: the table has no columns")
+    duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if duplicated:
+        raise DataError(f"{role} table {path}: duplicate column name(s) {duplicated}")
+    return normalise_dtypes(frame.reset_index(drop=True))
+
+
+def _reader_for(path: Path, role: str) -> Callable[[Path], pd.DataFrame]:
+    """The read function for the file's extension (case-insensitive)."""
+    name = path.name.lower()
+    if name.endswith(CSV_SUFFIXES):
+        return _read_csv
+    if name.endswith(PARQUET_SUFFIXES):
+        return pd.read_parquet
+    allowed = ", ".join(CSV_SUFFIXES + PARQUET_SUFFIXES)
+    raise DataError(f"{role} table {path}: unknown file type; expected one of {allowed}")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    # The nullable backend keeps integer columns with gaps as Int64 instead of float64.
+    return pd.read_csv(path, dtype_backend="numpy_nullable", low_memory=False)
+
+
+def normalise_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Map pandas extension dtypes onto the house dtypes: object text, int64/Int64, float64, bool."""
+    # A loop over columns (a handful), never over rows. Positional access survives duplicate names.
+    columns = [_normalise_column(frame.iloc[:, i]) for i in range(frame.shape[1])]
+    out = pd.concat(columns, axis=1) if columns else frame.copy()
+    out.columns = frame.columns
+    return out
+
+
+def _normalise_column(column: pd.Series) -> pd.Series:
+    dtype = column.dtype
+    has_nulls = bool(column.isna().any())
+    if pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
+        if dtype == object:
+            return column
+        return column.astype(object).where(column.notna(), np.nan)
+    if pd.api.types.is_bool_dtype(dtype):
+        return column.astype(bool) if not has_nulls else column.astype(object)
+    if pd.api.types.is_integer_dtype(dtype):
+        return column.astype("int64") if not has_nulls else column.astype("Int64")
+    if pd.api.types.is_float_dtype(dtype):
+        return column.astype("float64")
+    return column
+
+
+# ---------------------------------------------------------------------------------------------------------
+# column checks: each names the table (`source`, e.g. "users table data/users.csv"), the column and
+# example rows (0-based data-row numbers, i.e. index labels of a frame from `read_table`)
+
+EXAMPLE_ROWS = 5
+_UNIX_SECONDS_LIMIT = 9.2e9  # datetime64[ns] spans about +-292 years around 1970: about +-9.2e9 seconds
+
+
+def example_rows(values: pd.Series, mask: np.ndarray | pd.Series, limit: int = EXAMPLE_ROWS) -> str:
+    """'N row(s), e.g. row 4: 'abc', row 9: nan' for the rows where mask is True."""
+    mask = np.asarray(mask, dtype=bool)
+    picked = values[mask]
+    shown = ", ".join(f"row {label}: {_short(value)}" for label, value in picked.head(limit).items())
+    return f"{int(mask.sum())} row(s), e.g. {shown} (data rows counted from 0)"
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def require_columns(frame: pd.DataFrame, columns: list[str], source: str) -> None:
+    """DataError naming every required column absent from the table."""
+    missing = [name for name in columns if name not in frame.columns]
+    if missing:
+        present = [str(name) for name in frame.columns[:20]]
+        raise DataError(f"{source}: missing required column(s) {missing}; the table has {present}")
+
+
+def check_no_nulls(frame: pd.DataFrame, column: str, source: str, what: str) -> None:
+    """DataError when a key column (`what`: "user id", "item id", "timestamp", ...) has null values."""
+    nulls = frame[column].isna().to_numpy()
+    if nulls.any():
+        raise DataError(f"{source}: column {column!r} ({what}) has null values in "
+                        f"{example_rows(frame[column], nulls)}")
+
+
+def check_unique(frame: pd.DataFrame, column: str, source: str) -> None:
+    """DataError when an id column of a feature table repeats ids (the join would be ambiguous)."""
+    duplicated = frame[column].duplicated(keep=False).to_numpy()
+    if duplicated.any():
+        raise DataError(f"{source}: id column {column!r} has duplicate ids in "
+                        f"{example_rows(frame[column], duplicated)}")
+
+
+def check_not_all_null(frame: pd.DataFrame, column: str, source: str) -> None:
+    """DataError when a used column holds no value at all (nothing to learn from it)."""
+    if frame[column].isna().all():
+        raise DataError(f"{source}: column {column!r} is entirely null")
+
+
+def parse_column(column: pd.Series, sdtype: str, source: str) -> pd.Series:
+    """Convert a declared column to its house dtype, refusing values that do not parse.
+
+    numerical: Int64 when the source is integer (or boolean), else float64; text that is not a number and
+    infinities are errors. datetime: see `parse_datetime`. categorical: pandas "category" (categories
+    sorted when comparable). id: unchanged.
+    """
+    if sdtype == "numerical":
+        return parse_numerical(column, source)
+    if sdtype == "datetime":
+        return parse_datetime(column, source)
+    if sdtype == "categorical":
+        return parse_categorical(column, source)
+    return column
+
+
+def parse_numerical(column: pd.Series, source: str) -> pd.Series:
+    """Numbers from a column; DataError listing rows whose non-null value is not a finite number."""
+    if pd.api.types.is_bool_dtype(column.dtype) or pd.api.types.is_integer_dtype(column.dtype):
+        return column.astype("Int64")
+    try:
+        parsed = pd.to_numeric(column, errors="coerce")
+    except (TypeError, ValueError):  # unhashable/odd objects: fall back to element-wise float()
+        parsed = pd.Series(pd.to_numeric(column.astype(str), errors="coerce"), index=column.index)
+        parsed[column.isna()] = np.nan
+    parsed = parsed.astype("float64")
+    bad = (parsed.isna() & column.notna()) | np.isinf(parsed)
+    if bad.any():
+        raise DataError(f"{source}: numerical column {column.name!r} has values that are not finite "
+                        f"numbers in {example_rows(column, bad)}")
+    return parsed
+
+
+def parse_datetime(column: pd.Series, source: str) -> pd.Series:
+    """Timestamps from a column: datetime values, text dates, or numbers read as Unix seconds.
+
+    Time zones are dropped: a column in one zone keeps its wall-clock time; a column mixing UTC offsets
+    is converted to UTC first. DataError listing rows whose non-null value does not parse.
+    """
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        parsed = column.dt.tz_localize(None)
+    elif pd.api.types.is_datetime64_any_dtype(column.dtype):
+        parsed = column
+    elif pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        seconds = column.astype("float64")
+        seconds = seconds.where(seconds.abs() < _UNIX_SECONDS_LIMIT)
+        parsed = pd.to_datetime(seconds, unit="s", errors="coerce")
+    else:
+        parsed = _parse_datetime_text(column)
+    bad = parsed.isna().to_numpy() & column.notna().to_numpy()
+    if bad.any():
+        raise DataError(f"{source}: datetime column {column.name!r} has values that are not dates in "
+                        f"{example_rows(column, bad)}")
+    return parsed.astype("datetime64[ns]")
+
+
+def _parse_datetime_text(column: pd.Series) -> pd.Series:
+    """Fast path: one inferred format for the whole column; failures retried one by one (format="mixed")."""
+    text = column.where(column.isna(), column.astype(str))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # format-inference and mixed-offset warnings: handled below
+        parsed = _to_naive_datetime(text, format=None)
+        retry = parsed.isna() & text.notna()
+        if retry.any():
+            parsed[retry] = _to_naive_datetime(text[retry], format="mixed")
+    return parsed
+
+
+def _to_naive_datetime(text: pd.Series, format: str | None) -> pd.Series:
+    try:
+        parsed = pd.to_datetime(text, errors="coerce", format=format)
+        if not pd.api.types.is_datetime64_any_dtype(parsed.dtype):  # mixed UTC offsets
+            parsed = pd.to_datetime(text, errors="coerce", format=format, utc=True)
+    except (ValueError, TypeError, OverflowError):
+        return pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_localize(None)
+    return parsed.astype("datetime64[ns]")
+
+
+def parse_categorical(column: pd.Series, source: str) -> pd.Series:
+    """Category dtype of the column's values; DataError if values cannot be compared (lists, dicts)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column
+    try:
+        return column.astype("category")
+    except TypeError:
+        kinds = column.map(type).astype(str)
+        unhashable = ~column.map(lambda v: isinstance(v, (str, int, float, bool, np.generic)) or v is None)
+        raise DataError(f"{source}: categorical column {column.name!r} holds values that cannot be "
+                        f"categories ({sorted(set(kinds[unhashable]))[:3]}) in "
+                        f"{example_rows(column, unhashable.to_numpy())}") from None

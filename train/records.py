@@ -1,0 +1,288 @@
+"""Behaviour records: interactions joined with user and item features, time parts and popularity buckets.
+
+`build_records(config)` reads the tables named in a `DataConfig`, validates them (every failure a
+`DataError` naming the file, the column and example rows), joins each interaction with its user's and
+item's features, derives time parts and each item's popularity bucket, and returns a `Records`.
+
+Dtypes of `Records.table` (documented contract for the encoder):
+- user/item ids keep their source dtype; the timestamp and datetime columns are naive datetime64[ns];
+- numerical columns are Int64 when the source column was integer, float64 otherwise;
+- every categorical column -- declared ones, time parts and `pop_bucket` -- has pandas "category" dtype.
+  Time parts list their full range as categories (hour 0-23, dayofweek 0=Monday..6, month 1-12,
+  dayofmonth 1-31); `pop_bucket` lists the bucket names in config order. So the vocabulary is known even
+  when a value never occurs.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from models.errors import DataError
+from train import io
+from train.buckets import assign_buckets, bucket_summary
+from train.config import DataConfig, InteractionsConfig, TableConfig
+from train.retail import BUILTIN_NAME, BUILTIN_PREFIX, RetailTables, load_online_retail
+
+Role = Literal["user_id", "item_id", "timestamp", "event", "user_feature", "item_feature", "time_part",
+               "bucket"]
+SdType = Literal["categorical", "numerical", "datetime", "id"]
+
+TIME_PARTS: dict[str, tuple[str, range]] = {
+    "hour": ("hour", range(0, 24)),
+    "dayofweek": ("dayofweek", range(0, 7)),
+    "month": ("month", range(1, 13)),
+    "dayofmonth": ("day", range(1, 32)),
+}
+"""Derived column -> (pandas .dt attribute, all its values)."""
+BUCKET_COLUMN = "pop_bucket"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of `Records.table`: its name, what it is, and the sdtype the generator learns."""
+
+    name: str
+    role: Role
+    sdtype: SdType
+
+
+@dataclass(frozen=True, eq=False)
+class Records:
+    """One row per interaction, ready for the encoder; see the module docstring for dtypes."""
+
+    table: pd.DataFrame
+    """user id, item id, timestamp, event columns, user features, item features, time parts, pop_bucket."""
+    columns: tuple[Column, ...]
+    """Schema of `table`, in table column order."""
+    buckets: pd.DataFrame
+    """`assign_buckets` output: item, count, pop_bucket, cold_start (one row per known item)."""
+    users: pd.DataFrame | None
+    """The user feature table: id + declared feature columns, parsed to the dtypes of `table`."""
+    items: pd.DataFrame | None
+    """The item feature table: id + declared feature columns, parsed to the dtypes of `table`."""
+    cleaning: tuple[dict, ...]
+    """{"step", "dropped", "remaining"}: built-in dataset cleaning, then missing-key drops."""
+
+    def column(self, role: Role) -> list[str]:
+        """Names of the columns with this role, in table order."""
+        return [column.name for column in self.columns if column.role == role]
+
+    def model_columns(self, include_ids: bool = False) -> dict[str, str]:
+        """Column name -> sdtype for the generator: every column except the user/item ids (unless asked)."""
+        skip = () if include_ids else ("user_id", "item_id")
+        return {column.name: column.sdtype for column in self.columns if column.role not in skip}
+
+    def summary(self) -> pd.DataFrame:
+        """Per-bucket counts and shares (`train.buckets.bucket_summary`)."""
+        return bucket_summary(self.buckets)
+
+
+@dataclass(frozen=True)
+class _Table:
+    """A table being validated, with the label its errors use ("users table data/users.csv")."""
+
+    frame: pd.DataFrame
+    source: str
+
+
+def build_records(config: DataConfig) -> Records:
+    """Read, validate and join the configured tables into `Records` (see module docstring)."""
+    check_column_names(config)
+    tables, cleaning = read_tables(config)
+    inter_cfg = config.interactions
+    interactions = prepare_interactions(tables["interactions"], inter_cfg)
+    features = {role: prepare_features(tables[role], cfg) for role, cfg, _ in _feature_tables(config)}
+    for role, cfg, key in _feature_tables(config):
+        check_key_dtypes(interactions, key, features[role], cfg.id)
+        interactions, step = apply_missing_keys(interactions, key, features[role], cfg.id, config.missing_keys)
+        cleaning.extend(step)
+    frame = interactions.frame.reset_index(drop=True)
+    parts = [frame[[inter_cfg.user_id, inter_cfg.item_id, inter_cfg.timestamp, *inter_cfg.columns]]]
+    parts += [join_features(frame[key], features[role].frame, cfg) for role, cfg, key in _feature_tables(config)]
+    parts.append(time_parts(frame[inter_cfg.timestamp], config.time_parts))
+    known_items = features["items"].frame[config.items.id] if "items" in features else None
+    buckets = assign_buckets(item_counts(frame[inter_cfg.item_id], known_items), config.buckets)
+    parts.append(bucket_column(frame[inter_cfg.item_id], buckets))
+    kept = {role: features[role].frame[[cfg.id, *cfg.columns]].reset_index(drop=True)
+            for role, cfg, _ in _feature_tables(config)}
+    return Records(
+        table=pd.concat(parts, axis=1),
+        columns=schema(config),
+        buckets=buckets,
+        users=kept.get("users"),
+        items=kept.get("items"),
+        cleaning=tuple(cleaning),
+    )
+
+
+def _feature_tables(config: DataConfig) -> list[tuple[str, TableConfig, str]]:
+    """(role, table config, interactions key column) for each configured feature table."""
+    pairs = (("users", config.users, config.interactions.user_id),
+             ("items", config.items, config.interactions.item_id))
+    return [(role, cfg, key) for role, cfg, key in pairs if cfg is not None]
+
+
+def read_tables(config: DataConfig) -> tuple[dict[str, _Table], list[dict]]:
+    """Each configured table, read once, and the built-in cleaning steps if the built-in data is used.
+
+    `builtin:online_retail` loads the built-in dataset (once per call) and takes its table of that role.
+    """
+    paths = {"interactions": config.interactions.path}
+    paths.update({role: cfg.path for role, cfg, _ in _feature_tables(config)})
+    builtin: RetailTables | None = None
+    tables: dict[str, _Table] = {}
+    for role, path in paths.items():  # at most three tables
+        source = f"{role} table {path}"
+        if not path.startswith(BUILTIN_PREFIX):
+            tables[role] = _Table(io.read_table(path, role=role), source)
+            continue
+        if path != BUILTIN_PREFIX + BUILTIN_NAME:
+            raise DataError(f"{source}: unknown built-in dataset; the only one is {BUILTIN_PREFIX}{BUILTIN_NAME}")
+        builtin = builtin or load_online_retail()
+        tables[role] = _Table(builtin.table(role), source)
+    return tables, list(builtin.cleaning) if builtin else []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# validation: one small function per check, each raising DataError with file, column and example rows
+
+
+def check_column_names(config: DataConfig) -> None:
+    """Every output column name must be unique: inputs may not collide with each other or derived names."""
+    inter = config.interactions
+    owners: dict[str, str] = {}
+    named = [(inter.user_id, f"interactions table {inter.path}"), (inter.item_id, f"interactions table {inter.path}"),
+             (inter.timestamp, f"interactions table {inter.path}")]
+    named += [(name, f"interactions table {inter.path}") for name in inter.columns]
+    named += [(name, f"{role} table {cfg.path}") for role, cfg, _ in _feature_tables(config) for name in cfg.columns]
+    named += [(name, "derived time part (data.time_parts)") for name in dict.fromkeys(config.time_parts)]
+    named.append((BUCKET_COLUMN, "derived popularity bucket"))
+    for name, owner in named:  # a few dozen names at most
+        if name in owners:
+            raise DataError(f"{owner}: column {name!r} collides with the column of that name from "
+                            f"{owners[name]}; rename one of them")
+        owners[name] = owner
+
+
+def prepare_interactions(table: _Table, cfg: InteractionsConfig) -> _Table:
+    """Required columns, non-null ids and timestamps, declared columns parsed to their dtypes."""
+    frame, source = table.frame, table.source
+    io.require_columns(frame, [cfg.user_id, cfg.item_id, cfg.timestamp, *cfg.columns], source)
+    io.check_no_nulls(frame, cfg.user_id, source, "user id")
+    io.check_no_nulls(frame, cfg.item_id, source, "item id")
+    io.check_no_nulls(frame, cfg.timestamp, source, "timestamp")
+    parsed = {cfg.timestamp: io.parse_datetime(frame[cfg.timestamp], source)}
+    parsed.update(_parse_declared(frame, cfg.columns, source))
+    return _Table(frame.assign(**parsed), source)
+
+
+def prepare_features(table: _Table, cfg: TableConfig) -> _Table:
+    """Id column present, non-null and unique; declared columns present, not all null, parsed."""
+    frame, source = table.frame, table.source
+    if not cfg.id:
+        raise DataError(f"{source}: the config gives no id column (key 'id') for this feature table")
+    io.require_columns(frame, [cfg.id, *cfg.columns], source)
+    io.check_no_nulls(frame, cfg.id, source, "id")
+    io.check_unique(frame, cfg.id, source)
+    return _Table(frame.assign(**_parse_declared(frame, cfg.columns, source)), source)
+
+
+def _parse_declared(frame: pd.DataFrame, columns: dict[str, str], source: str) -> dict[str, pd.Series]:
+    parsed = {}
+    for name, sdtype in columns.items():  # loop over declared columns, not rows
+        io.check_not_all_null(frame, name, source)
+        parsed[name] = io.parse_column(frame[name], sdtype, source)
+    return parsed
+
+
+def check_key_dtypes(interactions: _Table, key: str, features: _Table, feature_id: str) -> None:
+    """Ids must be of one kind (numbers vs text) on both sides, or no interaction could match."""
+    left, right = interactions.frame[key], features.frame[feature_id]
+    if _is_number(left.dtype) == _is_number(right.dtype):
+        return
+    text = left if not _is_number(left.dtype) else right
+    not_numbers = (pd.to_numeric(text, errors="coerce").isna() & text.notna()).to_numpy()
+    hint = f"; non-numeric ids in column {text.name!r}: {io.example_rows(text, not_numbers)}" \
+        if not_numbers.any() else ""
+    raise DataError(f"{interactions.source}: column {key!r} holds {left.dtype} ids but {features.source} "
+                    f"column {feature_id!r} holds {right.dtype} ids; write both as numbers or both as text{hint}")
+
+
+def _is_number(dtype: object) -> bool:
+    return bool(pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype))
+
+
+def apply_missing_keys(interactions: _Table, key: str, features: _Table, feature_id: str,
+                       policy: Literal["error", "drop"]) -> tuple[_Table, list[dict]]:
+    """Interactions whose key is absent from the feature table: DataError, or dropped with a warning."""
+    frame = interactions.frame
+    missing = ~frame[key].isin(features.frame[feature_id]).to_numpy()
+    if not missing.any():
+        return interactions, []
+    what = (f"{interactions.source}: {int(missing.sum())} of {len(frame)} interactions have a {key!r} that is "
+            f"not in {features.source} (id column {feature_id!r})")
+    if policy == "error":
+        raise DataError(f"{what}: {io.example_rows(frame[key], missing)}; set data.missing_keys=drop to "
+                        f"drop them")
+    if missing.all():
+        raise DataError(f"{what}: none is left after dropping them; {io.example_rows(frame[key], missing)}")
+    warnings.warn(f"{what}; dropped them (data.missing_keys=drop)", stacklevel=3)
+    step = {"step": f"interactions with {key} not in {features.source}", "dropped": int(missing.sum()),
+            "remaining": int((~missing).sum())}
+    return _Table(frame[~missing], interactions.source), [step]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# assembly
+
+
+def join_features(keys: pd.Series, features: pd.DataFrame, cfg: TableConfig) -> pd.DataFrame:
+    """Each interaction's row of the feature table (ids are unique and all present, checked above)."""
+    positions = pd.Index(features[cfg.id]).get_indexer(keys)
+    return features[list(cfg.columns)].iloc[positions].reset_index(drop=True)
+
+
+def time_parts(timestamps: pd.Series, parts: tuple[str, ...]) -> pd.DataFrame:
+    """Categorical small-int time parts of each timestamp, with their full range as categories."""
+    columns = {}
+    for part in dict.fromkeys(parts):
+        attribute, values = TIME_PARTS[part]
+        codes = getattr(timestamps.dt, attribute).to_numpy().astype(np.int64) - values.start
+        columns[part] = pd.Categorical.from_codes(codes, categories=list(values))
+    return pd.DataFrame(columns, index=timestamps.index)
+
+
+def item_counts(item_ids: pd.Series, known_items: pd.Series | None) -> pd.Series:
+    """Interactions per item, including items of the item table that have none (count 0)."""
+    counts = item_ids.value_counts(sort=False)
+    if known_items is not None:
+        counts = counts.reindex(pd.Index(known_items).union(counts.index, sort=False), fill_value=0)
+    return counts.astype("int64")
+
+
+def bucket_column(item_ids: pd.Series, buckets: pd.DataFrame) -> pd.DataFrame:
+    """Each interaction's item bucket, as a categorical `pop_bucket` column."""
+    positions = pd.Index(buckets["item"]).get_indexer(item_ids)
+    codes = buckets["pop_bucket"].cat.codes.to_numpy()[positions]
+    categories = buckets["pop_bucket"].cat.categories
+    return pd.DataFrame({BUCKET_COLUMN: pd.Categorical.from_codes(codes, categories=categories)},
+                        index=item_ids.index)
+
+
+def schema(config: DataConfig) -> tuple[Column, ...]:
+    """The `Column` list of the records table, in table order."""
+    inter = config.interactions
+    columns = [Column(inter.user_id, "user_id", "id"), Column(inter.item_id, "item_id", "id"),
+               Column(inter.timestamp, "timestamp", "datetime")]
+    columns += [Column(name, "event", sdtype) for name, sdtype in inter.columns.items()]
+    roles = {"users": "user_feature", "items": "item_feature"}
+    columns += [Column(name, roles[role], sdtype) for role, cfg, _ in _feature_tables(config)
+                for name, sdtype in cfg.columns.items()]
+    columns += [Column(part, "time_part", "categorical") for part in dict.fromkeys(config.time_parts)]
+    columns.append(Column(BUCKET_COLUMN, "bucket", "categorical"))
+    return tuple(columns)

@@ -1,0 +1,47 @@
+"""Train/holdout split of the behaviour records: seeded random rows, or the latest rows by time.
+
+The holdout is what the fidelity gate compares synthetic rows with, so it never enters training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.errors import ConfigError, DataError
+from train.config import SplitConfig
+
+
+def holdout_size(n_rows: int, fraction: float) -> int:
+    """Rows in the holdout: round(n_rows * fraction), kept within [1, n_rows - 1] so neither side is empty."""
+    return int(min(max(round(n_rows * fraction), 1), n_rows - 1))
+
+
+def split_records(table: pd.DataFrame, config: SplitConfig, *, seed: int,
+                  timestamp: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split rows into (train, holdout).
+
+    method "random": a seeded permutation (`np.random.default_rng(seed)`) picks holdout_fraction of rows.
+    method "time": the latest holdout_fraction of rows by `timestamp`; among equal timestamps the later
+    row of the table goes to the holdout (stable sort).
+    Both parts keep the table's row order and index labels, so `train.index` and `holdout.index` are
+    disjoint and together cover `table.index`. Same seed and table, same split.
+    """
+    fraction = config.holdout_fraction
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"data.split.holdout_fraction: must be strictly between 0 and 1, got {fraction}")
+    if len(table) < 2:
+        raise DataError(f"cannot split {len(table)} interaction row(s) into train and holdout; need at least 2")
+    n_holdout = holdout_size(len(table), fraction)
+    if config.method == "random":
+        chosen = np.random.default_rng(seed).permutation(len(table))[:n_holdout]
+    elif config.method == "time":
+        if timestamp not in table.columns:
+            raise DataError(f"time split: timestamp column {timestamp!r} is not in the records table")
+        order = np.argsort(table[timestamp].to_numpy(), kind="stable")
+        chosen = order[len(table) - n_holdout:]
+    else:
+        raise ConfigError(f"data.split.method: expected 'random' or 'time', got {config.method!r}")
+    in_holdout = np.zeros(len(table), dtype=bool)
+    in_holdout[chosen] = True
+    return table.iloc[~in_holdout], table.iloc[in_holdout]
