@@ -1,0 +1,162 @@
+"""Privacy measures: does a synthetic table copy, or sit too close to, the real rows it was trained on?
+
+- `dcr`: distance from each row to its closest record in a reference table (the training rows). Numbers
+  are scaled by the reference's interquartile range; each categorical mismatch adds 1 to the squared
+  distance, so d = sqrt(sum over numbers of (delta / scale)^2 + number of mismatching categoricals).
+  A numerical null is treated as the reference median plus a mismatch of 1 on a null indicator.
+- `rare_copy_mask`: rows that exactly reproduce a value combination seen in training fewer than k times —
+  such a row could single out a real customer, so the gate drops it.
+- `copy_rate`: share of rows with an exact twin in training.
+
+Exact matching normalises values first (numbers and datetimes to float64 seconds, categoricals to objects
+with nulls as `NULL_LABEL`), so int vs float storage or a CSV round trip does not hide a copy; nulls match
+nulls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from evaluate.metrics import ColumnTypes, category_labels, check_columns, numeric_values
+
+COUNT = "__tailsynth_train_count__"
+
+
+def _scale(values: np.ndarray) -> tuple[float, float]:
+    """(centre, scale) of a reference column: median and IQR, else std, else 1 (constant column)."""
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return 0.0, 1.0
+    q25, median, q75 = np.quantile(values, [0.25, 0.5, 0.75])
+    scale = q75 - q25
+    if not scale > 0:
+        scale = values.std()
+    return float(median), float(scale) if scale > 0 else 1.0
+
+
+def _dcr_arrays(
+    rows: pd.DataFrame, reference: pd.DataFrame, columns: ColumnTypes
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Scaled numbers [n, p] and [m, p], and integer codes [n, q] and [m, q] (categoricals, null flags)."""
+    numbers_rows, numbers_ref, codes_rows, codes_ref = [], [], [], []
+    for column, sdtype in columns.items():
+        if sdtype == "categorical":
+            labels = np.concatenate([category_labels(rows[column]), category_labels(reference[column])])
+            codes = pd.factorize(labels)[0]  # one shared vocabulary, so equal codes mean equal values
+            codes_rows.append(codes[: len(rows)])
+            codes_ref.append(codes[len(rows):])
+            continue
+        row_values, ref_values = numeric_values(rows[column]), numeric_values(reference[column])
+        centre, scale = _scale(ref_values)
+        row_null, ref_null = np.isnan(row_values), np.isnan(ref_values)
+        numbers_rows.append(np.where(row_null, 0.0, (row_values - centre) / scale))
+        numbers_ref.append(np.where(ref_null, 0.0, (ref_values - centre) / scale))
+        if row_null.any() or ref_null.any():  # the null flag only costs a compare where nulls exist
+            codes_rows.append(row_null.astype(np.int64))
+            codes_ref.append(ref_null.astype(np.int64))
+
+    def stack(parts: list[np.ndarray], size: int, dtype: type) -> np.ndarray:
+        return np.stack(parts, axis=1).astype(dtype) if parts else np.zeros((size, 0), dtype=dtype)
+
+    return (
+        stack(numbers_rows, len(rows), np.float32),
+        stack(numbers_ref, len(reference), np.float32),
+        stack(codes_rows, len(rows), np.int64),
+        stack(codes_ref, len(reference), np.int64),
+    )
+
+
+def dcr(
+    rows: pd.DataFrame,
+    reference: pd.DataFrame,
+    columns: ColumnTypes,
+    *,
+    batch: int = 4096,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
+    """[len(rows)] float64: each row's distance to its closest record in `reference` (0 for a copy).
+
+    Computed on `device` (default: CUDA when available) in blocks of `batch` rows x `batch` reference
+    records, keeping a running minimum, so memory is O(batch^2) whatever the table sizes.
+    """
+    check_columns(rows, columns, "rows")
+    check_columns(reference, columns, "reference")
+    if len(reference) == 0:
+        raise ValueError("dcr needs a non-empty reference table")
+    if batch < 1:
+        raise ValueError(f"dcr batch must be >= 1, got {batch}")
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    arrays = _dcr_arrays(rows, reference, columns)
+    num_rows, num_ref, codes_rows, codes_ref = (torch.from_numpy(a).to(device) for a in arrays)
+    best = torch.full((len(rows),), float("inf"), dtype=torch.float32, device=device)
+    for start in range(0, len(rows), batch):
+        block_num, block_codes = num_rows[start:start + batch], codes_rows[start:start + batch]
+        for ref_start in range(0, len(reference), batch):
+            squared = _squared_distances(
+                block_num, num_ref[ref_start:ref_start + batch], block_codes, codes_ref[ref_start:ref_start + batch]
+            )
+            best[start:start + batch] = torch.minimum(best[start:start + batch], squared.min(dim=1).values)
+    return best.sqrt().double().cpu().numpy()
+
+
+def _squared_distances(
+    num_a: torch.Tensor, num_b: torch.Tensor, codes_a: torch.Tensor, codes_b: torch.Tensor
+) -> torch.Tensor:
+    """[a, b] squared distances: squared Euclidean on the numbers plus the count of mismatching codes."""
+    if num_a.shape[1]:
+        # The direct (non-matmul) mode is exact: a copied row gets distance 0, not rounding noise.
+        squared = torch.cdist(num_a, num_b, compute_mode="donot_use_mm_for_euclid_dist").square_()
+    else:
+        squared = torch.zeros(num_a.shape[0], num_b.shape[0], device=num_a.device)
+    # A loop over columns, each step one vectorised [a, b] compare; cheaper than a one-hot matmul when a
+    # column has thousands of categories, and exact.
+    for column in range(codes_a.shape[1]):
+        squared.add_(codes_a[:, column, None] != codes_b[None, :, column])
+    return squared
+
+
+# ---------------------------------------------------------------------------------------------------------
+# exact copies
+
+
+def _keys(table: pd.DataFrame, columns: ColumnTypes) -> pd.DataFrame:
+    """Normalised values of the judged columns under positional names k0, k1, ... (merge keys)."""
+    return pd.DataFrame(
+        {
+            f"k{i}": category_labels(table[column]) if sdtype == "categorical" else numeric_values(table[column])
+            for i, (column, sdtype) in enumerate(columns.items())
+        },
+        index=pd.RangeIndex(len(table)),
+    )
+
+
+def train_counts(rows: pd.DataFrame, train: pd.DataFrame, columns: ColumnTypes) -> np.ndarray:
+    """[len(rows)] int64: how many training rows have exactly each row's value combination (0: none)."""
+    check_columns(rows, columns, "rows")
+    check_columns(train, columns, "train")
+    if not columns:
+        raise ValueError("exact-copy checks need at least one column")
+    train_keys = _keys(train, columns)
+    names = list(train_keys.columns)
+    counts = train_keys.groupby(names, dropna=False, sort=False).size().rename(COUNT).reset_index()
+    # A left merge keeps the rows' order; NaN keys match NaN keys (a null copied is still a copy).
+    matched = _keys(rows, columns).merge(counts, how="left", on=names, validate="many_to_one")
+    return matched[COUNT].fillna(0).to_numpy(dtype=np.int64)
+
+
+def rare_copy_mask(rows: pd.DataFrame, train: pd.DataFrame, columns: ColumnTypes, k: int) -> np.ndarray:
+    """[len(rows)] bool: True where the row equals a combination seen in `train` at least once but < k times."""
+    if k < 1:
+        raise ValueError(f"rare_copy_mask k must be >= 1, got {k}")
+    counts = train_counts(rows, train, columns)
+    return (counts >= 1) & (counts < k)
+
+
+def copy_rate(rows: pd.DataFrame, train: pd.DataFrame, columns: ColumnTypes) -> float:
+    """Share of `rows` that have an exact twin (on all `columns`) in `train`; nan for an empty table."""
+    if len(rows) == 0:
+        return float("nan")
+    return float((train_counts(rows, train, columns) >= 1).mean())
