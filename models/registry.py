@@ -13,7 +13,9 @@ from models.tvae import TVAEModule
 MODELS: dict[str, type[L.LightningModule]] = {"ctgan": CTGANModule, "tvae": TVAEModule}
 
 
-def build_module(config: ModelConfig, layout: tuple[ColumnLayout, ...], spec: ConditionSpec) -> L.LightningModule:
-    """A fresh module of the configured kind for this layout and condition."""
+def build_module(
+    config: ModelConfig, layout: tuple[ColumnLayout, ...], spec: ConditionSpec, batch_size: int | None = None
+) -> L.LightningModule:
+    """A fresh module of the configured kind; `batch_size` (when training) is checked against pac up front."""
     settings = {"ctgan": config.ctgan, "tvae": config.tvae}[config.kind]
-    return MODELS[config.kind](layout, spec, settings)
+    return MODELS[config.kind](layout, spec, settings, batch_size=batch_size)

@@ -10,10 +10,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from train.config import DataConfig, from_dict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Every network in the suite is tiny (8-64 units): intra-op threads only add synchronisation, and on a
+# loaded 2-core machine they spin against each other (a 0.5 s discriminator fit took 13 s with 2 threads).
+torch.set_num_threads(1)
 
 # ---------------------------------------------------------------------------------------------------------
 # data layer: tiny interactions / users / items

@@ -33,6 +33,7 @@ from train.config import RunConfig, to_dict
 from train.datamodule import EncodedTableDataModule
 from train.monitor import FidelityMonitor
 from train.records import Records, build_records
+from train.rng_state import RngStateCheckpoint
 from train.split import split_records
 from train.timing import EpochTimer
 
@@ -66,7 +67,7 @@ def fit(config: RunConfig, *, resume: bool = False) -> Path:
 
     spec = ConditionSpec.from_layout(encoder.layout, config.model.condition.columns)
     codes = spec.codes_from_encoded(encoded)
-    module = build_module(config.model, encoder.layout, spec)
+    module = build_module(config.model, encoder.layout, spec, batch_size=config.trainer.batch_size)
     datamodule = EncodedTableDataModule(
         encoded, codes, spec, config.model.condition, batch_size=config.trainer.batch_size, seed=config.seed
     )
@@ -84,20 +85,53 @@ def fit(config: RunConfig, *, resume: bool = False) -> Path:
             run_dir / "bundle", config=config, module=module, encoder=encoder, spec=spec,
             records=records, train_rows=train_rows, holdout_rows=holdout_rows, columns=columns, timings=timings,
             monitor_history=monitor.history if monitor is not None else [],
+            cold_rows=_cold_rows(records, config),
         )
     return run_dir
 
 
 def prepare_tables(config: RunConfig) -> tuple[Records, pd.DataFrame, pd.DataFrame, dict[str, str]]:
-    """Records, the training and holdout rows, and the generated columns — exactly what `fit` trains on."""
+    """Records, the training and holdout rows, and the generated columns — exactly what `fit` trains on.
+
+    With `data.split.cold_items > 0`, that many tail items are removed from both splits first (their rows
+    are saved as the bundle's `cold_holdout` table), so the model never sees them.
+    """
     records = build_records(config.data)
     timestamp = records.column("timestamp")[0]
-    train_rows, holdout_rows = split_records(records.table, config.data.split, seed=config.seed, timestamp=timestamp)
+    table = records.table
+    cold = cold_item_ids(records, config)
+    if len(cold):
+        table = table[~table[records.column("item_id")[0]].isin(cold)]
+    train_rows, holdout_rows = split_records(table, config.data.split, seed=config.seed, timestamp=timestamp)
     limit = config.data.max_train_rows
     if limit is not None and len(train_rows) > limit:
         train_rows = train_rows.sample(n=limit, random_state=config.seed).sort_index()
     columns = records.model_columns(include_ids=config.model.encoder.include_ids)
     return records, train_rows, holdout_rows, columns
+
+
+def cold_item_ids(records: Records, config: RunConfig) -> pd.Index:
+    """The seeded choice of tail items held out of training for cold-start evaluation (may be empty).
+
+    Chosen among tail items that are not themselves cold-start items, so each has real interactions to
+    compare generated ones with.
+    """
+    count = config.data.split.cold_items
+    if count <= 0:
+        return pd.Index([])
+    buckets = records.buckets
+    tail = config.data.buckets.names[-1]
+    eligible = buckets.loc[(buckets["pop_bucket"] == tail) & ~buckets["cold_start"], "item"]
+    if len(eligible) < count:
+        raise ConfigError(f"data.split.cold_items: asked for {count} held-out items, only {len(eligible)} tail items qualify")
+    return pd.Index(eligible.sample(n=count, random_state=config.seed).sort_values())
+
+
+def _cold_rows(records: Records, config: RunConfig) -> pd.DataFrame | None:
+    cold = cold_item_ids(records, config)
+    if not len(cold):
+        return None
+    return records.table[records.table[records.column("item_id")[0]].isin(cold)]
 
 
 def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows, holdout_rows, columns) -> L.Trainer:
@@ -106,6 +140,7 @@ def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows,
         ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=-1, every_n_epochs=1,
                         filename="epoch{epoch:03d}", auto_insert_metric_name=False),
         LearningRateMonitor(logging_interval="epoch"),
+        RngStateCheckpoint(),
         EpochTimer(),
     ]
     if config.monitor.enabled:

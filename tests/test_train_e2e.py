@@ -1,0 +1,158 @@
+"""End to end on the tiny config: train both generators on CPU, bundle, load, sample, resume, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+import gen
+from models.bundle import MANIFEST
+from models.errors import BundleError, ConfigError, EncodingError
+from train.config import ModelConfig, load_config
+from train.fit import fit
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "configs" / "tiny.yaml"
+
+
+def tiny_config(tmp_path: Path, name: str, *overrides: str):
+    config = load_config(TINY, list(overrides))
+    return replace(config, out_dir=str(tmp_path), name=name)
+
+
+@pytest.fixture(scope="module")
+def ctgan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fit(tiny_config(tmp_path_factory.mktemp("runs"), "ctgan"))
+
+
+def test_run_directory_holds_bundle_logs_and_checkpoints(ctgan_run: Path) -> None:
+    manifest = json.loads((ctgan_run / "bundle" / MANIFEST).read_text())
+    assert manifest["kind"] == "ctgan"
+    assert manifest["meta"]["seed"] == 0
+    assert manifest["meta"]["config"]["trainer"]["max_epochs"] == 2
+    assert {"torch", "lightning", "pandas", "tailsynth"} <= set(manifest["meta"]["versions"])
+    assert manifest["meta"]["timings"]["epochs"] == 2
+    assert (ctgan_run / "checkpoints" / "last.ckpt").is_file()
+    assert (ctgan_run / "config.yaml").is_file()
+    assert list((ctgan_run / "tb").glob("events.out.tfevents.*"))
+    for table in ("train", "holdout", "buckets", "users", "items"):
+        assert (ctgan_run / "bundle" / f"{table}.parquet").is_file()
+
+
+def test_tensorboard_has_losses_throughput_and_fidelity(ctgan_run: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(ctgan_run / "tb")).Reload()
+    tags = set(events.Tags()["scalars"])
+    for tag in ("loss/generator_epoch", "loss/critic_epoch", "loss/gradient_penalty_epoch",
+                "time/epoch_s", "throughput/rows_per_s", "fidelity/tail/mean_ks", "fidelity/tail/auc"):
+        assert tag in tags, f"{tag} missing from {sorted(tags)}"
+    assert len(events.Scalars("fidelity/tail/mean_ks")) == 2  # every epoch (every_n_epochs: 1)
+
+
+def test_conditional_sampling_returns_exactly_the_requested_bucket(ctgan_run: Path) -> None:
+    bundle = gen.load(ctgan_run, device="cpu")
+    rows = gen.sample(bundle, 257, conditions={"pop_bucket": "tail"}, seed=3)
+    assert len(rows) == 257
+    assert (rows["pop_bucket"] == "tail").all()
+    train = bundle.table("train")
+    for column, sdtype in bundle.columns.items():
+        if sdtype == "categorical":
+            assert set(rows[column].dropna()) <= set(train[column].dropna()), column
+    assert list(rows.columns) == list(bundle.columns)
+
+
+def test_item_feature_conditions_are_honoured(ctgan_run: Path) -> None:
+    bundle = gen.load(ctgan_run, device="cpu")
+    category = str(bundle.table("train")["category"].mode()[0])
+    rows = gen.sample(bundle, 64, conditions={"pop_bucket": "torso", "category": category}, seed=1)
+    assert (rows["category"] == category).all() and (rows["pop_bucket"] == "torso").all()
+
+
+def test_same_seed_same_rows(ctgan_run: Path) -> None:
+    bundle = gen.load(ctgan_run, device="cpu")
+    first = gen.sample(bundle, 100, {"pop_bucket": "tail"}, seed=11)
+    again = gen.sample(bundle, 100, {"pop_bucket": "tail"}, seed=11)
+    other = gen.sample(bundle, 100, {"pop_bucket": "tail"}, seed=12)
+    pd.testing.assert_frame_equal(first, again)
+    assert not first.equals(other)
+
+
+def test_unknown_condition_value_is_a_clear_error(ctgan_run: Path) -> None:
+    bundle = gen.load(ctgan_run, device="cpu")
+    with pytest.raises(EncodingError, match="pop_bucket"):
+        gen.sample(bundle, 10, {"pop_bucket": "mega-head"})
+    with pytest.raises(EncodingError, match="colour"):
+        gen.sample(bundle, 10, {"pop_bucket": "tail", "colour": "red"})
+
+
+def test_bundle_from_another_format_version_is_refused(ctgan_run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "bundle"
+    copy.mkdir()
+    for file in (ctgan_run / "bundle").iterdir():
+        (copy / file.name).write_bytes(file.read_bytes())
+    manifest = json.loads((copy / MANIFEST).read_text())
+    manifest["format_version"] = 999
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="format version 999"):
+        gen.load(copy)
+    with pytest.raises(BundleError, match="no model bundle"):
+        gen.load(tmp_path / "nowhere")
+
+
+def test_tvae_trains_and_samples(tmp_path: Path) -> None:
+    run = fit(tiny_config(tmp_path, "tvae", "model.kind=tvae", "monitor.enabled=false"))
+    bundle = gen.load(run, device="cpu")
+    rows = gen.sample(bundle, 40, {"pop_bucket": "head"}, seed=0)
+    assert len(rows) == 40 and (rows["pop_bucket"] == "head").all()
+    assert bundle.manifest["kind"] == "tvae"
+
+
+def test_resumed_run_continues_from_its_checkpoint(tmp_path: Path) -> None:
+    """One epoch, then resume to two, gives the same weights as two epochs straight (CPU, fixed seeds)."""
+    straight = fit(tiny_config(tmp_path, "straight", "monitor.enabled=false"))
+    split_config = tiny_config(tmp_path, "split", "monitor.enabled=false")
+    fit(replace(split_config, trainer=replace(split_config.trainer, max_epochs=1)))
+    first_half = torch.load(tmp_path / "split" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert first_half["epoch"] == 0
+    resumed = fit(split_config, resume=True)
+    final = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=False)
+    assert final["epoch"] == 1 and final["global_step"] > first_half["global_step"]
+    a = gen.load(straight, device="cpu").module.state_dict()
+    b = gen.load(resumed, device="cpu").module.state_dict()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=lambda m: f"{key}: {m}")
+
+
+def test_resume_without_a_checkpoint_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot resume"):
+        fit(tiny_config(tmp_path, "fresh"), resume=True)
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes_trains(tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "train", "--config", str(TINY), "--out", str(out), "--set",
+               "trainer.strategy=ddp", "trainer.devices=2", "monitor.enabled=false", "trainer.max_epochs=1"]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    manifest = json.loads((out / "bundle" / MANIFEST).read_text())
+    assert manifest["meta"]["config"]["trainer"]["strategy"] == "ddp"
+    bundle = gen.load(out, device="cpu")
+    assert len(gen.sample(bundle, 20, {"pop_bucket": "tail"})) == 20
+
+
+def test_model_config_rejects_unknown_kind() -> None:
+    from train.config import from_dict
+
+    with pytest.raises(ConfigError, match="kind"):
+        from_dict(ModelConfig, {"kind": "diffusion"})
