@@ -18,7 +18,8 @@ from train.records import Records
 
 # Reference tables stored beside the weights (parquet). The gate judges against `train`/`holdout`, cold
 # start draws real users from `users` and checks new items against `items` and `buckets`.
-TABLES = ("train", "holdout", "buckets", "users", "items")
+# `cold_holdout` (optional) holds every interaction of the items kept out of training for cold-start checks.
+TABLES = ("train", "holdout", "buckets", "users", "items", "cold_holdout")
 
 
 def package_versions() -> dict[str, str]:
@@ -45,6 +46,7 @@ def write_run_bundle(
     columns: dict[str, str],
     timings: dict[str, float],
     monitor_history: list[dict] | None = None,
+    cold_rows: pd.DataFrame | None = None,
 ) -> Path:
     manifest = {
         "kind": config.model.kind,
@@ -70,6 +72,7 @@ def write_run_bundle(
         "buckets": records.buckets,
         "users": records.users,
         "items": records.items,
+        "cold_holdout": cold_rows,
     }
 
     def add_tables(folder: Path) -> None:

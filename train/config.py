@@ -62,6 +62,9 @@ class BucketConfig:
 class SplitConfig:
     method: Literal["random", "time"] = "random"
     holdout_fraction: float = 0.2
+    cold_items: int = 0
+    """Hold this many tail items out of training entirely (all their interactions), seeded, so cold start
+    can be judged against their real interactions (`cold_holdout` table of the bundle)."""
 
 
 @dataclass(frozen=True)
