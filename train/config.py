@@ -116,7 +116,9 @@ class GateConfig:
     max_auc: float = 0.60
     """Largest cross-validated discriminator AUC of accepted vs real holdout rows that passes."""
     fake_threshold: float = 0.5
-    """Rows the filtering discriminator scores as fake with probability above this are dropped."""
+    """Discriminator filter: a row whose calibrated probability of being fake p exceeds t is dropped with
+    probability 1 - min(1, (1-p)t / (p(1-t))) — a rejection rule that moves the accepted rows towards the
+    real distribution; a hard cut at t would carve a hole that a fresh discriminator then detects."""
     range_margin: float = 0.05
     """Numbers may exceed the observed [min, max] by this fraction of the range."""
     rare_k: int = 5
