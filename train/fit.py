@@ -22,6 +22,7 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.strategies import DDPStrategy
 
 from evaluate.atomic import write_text
 from models.condition import ConditionSpec
@@ -149,7 +150,7 @@ def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows,
         max_epochs=tc.max_epochs,
         accelerator=tc.accelerator,
         devices=tc.devices,
-        strategy=tc.strategy,
+        strategy=_strategy(config),
         num_nodes=tc.num_nodes,
         precision=tc.precision,
         deterministic=tc.deterministic,
@@ -162,6 +163,14 @@ def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows,
         enable_model_summary=False,
         num_sanity_val_steps=0,
     )
+
+
+def _strategy(config: RunConfig) -> str | DDPStrategy:
+    """The GAN's two optimisers each use only their own network's parameters in a backward pass, so DDP
+    must be told that some parameters go unused per step; the VAE uses all of them and keeps plain DDP."""
+    if config.trainer.strategy == "ddp" and config.model.kind == "ctgan":
+        return DDPStrategy(find_unused_parameters=True)
+    return config.trainer.strategy
 
 
 def _encoder_device(config: RunConfig) -> torch.device:
