@@ -21,7 +21,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(sampling, name)
     if name == "cold_start":
-        from gen.cold_start import cold_start
+        from gen.cold_sampling import cold_start
 
         return cold_start
     raise AttributeError(f"module 'gen' has no attribute {name!r}")

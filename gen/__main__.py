@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     cold.add_argument("--out", required=True)
     cold.add_argument("--seed", type=int, default=0)
     cold.add_argument("--skip-invalid", action="store_true", help="skip invalid items with a warning instead of failing")
+    cold.add_argument("--window", nargs=2, metavar=("START", "END"),
+                      help="timestamps lie in [START, END]; a bare date is its 00:00 (default: the last 30 days of the training timestamps)")
+    cold.add_argument("--no-gate", action="store_true", help="emit raw generator rows without the gate (not for training data)")
 
     args = parser.parse_args(argv)
     try:
@@ -71,7 +74,7 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _cold_start(args: argparse.Namespace) -> int:
     import gen
-    from gen.cold_start import cold_start_cli
+    from gen.cold_sampling import cold_start_cli
 
     return cold_start_cli(gen.load(args.bundle), args)
 

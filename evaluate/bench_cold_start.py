@@ -1,0 +1,153 @@
+"""Cold-start throughput: gated synthetic interactions per second for new items of a trained bundle.
+
+    python -m evaluate.bench_cold_start runs/tiny --items 200 --per-item 50 [--gate min_holdout_rows=50 ...]
+
+`cold_start_benchmark` builds `items` new items from the bundle itself: the items it held out of training
+(table `cold_holdout`) with their real features first, then new ids (`bench-00000`, ... or integers above
+the largest training id) whose feature values are drawn, seeded, from the real items of the bucket (one
+draw per item, so common feature combinations are common here too). It runs `gen.cold_start` with
+`per_item` rows each through the gate and reports gated rows per second (rows emitted / cold-start wall
+time, gate included), the wall times, the device and the verdict. A refused gate is reported, not
+hidden: rows_per_s is then None. A benchmark, not a test.
+
+Like `evaluate.bench`, this imports the generator side (gen, train) lazily, inside the function: it is the
+part of evaluate/ that runs a trained model; the measures themselves stay free of models/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from evaluate.atomic import write_json
+from evaluate.bench_facts import machine_facts
+
+
+def cold_start_benchmark(
+    bundle_path: str | Path,
+    *,
+    items: int = 200,
+    per_item: int = 50,
+    seed: int = 0,
+    bucket: str = "tail",
+    gate: dict[str, Any] | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Gated cold-start rows/s on `items` new items x `per_item` rows (see module docstring).
+
+    gate: overrides of the bundle's gate settings (GateConfig field -> value), e.g. for a tiny bundle whose
+    holdout is below the default min_holdout_rows; None uses the settings the model was trained with.
+    """
+    import torch
+
+    import gen
+    from gen.cold_sampling import cold_start
+    from train.config import GateConfig, from_dict
+
+    if items < 1 or per_item < 1:
+        raise ValueError(f"items and per_item must be at least 1, got items={items}, per_item={per_item}")
+    started = time.perf_counter()
+    bundle = gen.load(bundle_path, device=device)
+    load_s = time.perf_counter() - started
+    new_items = bench_items(bundle, items, bucket, np.random.default_rng(seed))
+    settings = {**bundle.config.get("gate", {}), **(gate or {})}
+    config = from_dict(GateConfig, settings, where="cold-start benchmark gate")
+    where = next(bundle.module.parameters()).device
+    _sync(where, torch)
+    started = time.perf_counter()
+    result = cold_start(bundle, new_items, per_item, bucket, seed=seed, gate=config, progress=False)
+    _sync(where, torch)
+    wall = time.perf_counter() - started
+    report = result.report
+    rows = 0 if result.rows is None else len(result.rows)
+    gate_s = sum(g["gate"].get("seconds") or 0.0 for g in report["groups"] if isinstance(g.get("gate"), dict))
+    return {
+        "bundle": str(bundle.path), "device": str(where),
+        "gpu": torch.cuda.get_device_name(where) if where.type == "cuda" else None,
+        "items": len(new_items), "per_item": per_item, "bucket": bucket, "seed": seed,
+        "groups": report["totals"]["groups"], "gate": {"overrides": gate or {}, "config": report["settings"]["gate"]},
+        "verdict": report["verdict"], "rows_requested": report["totals"]["rows_requested"], "rows_emitted": rows,
+        "rows_per_s": rows / wall if result.passed and wall > 0 else None,
+        "wall_s": wall, "gate_s": gate_s, "load_s": load_s,
+        "held_out_items": len(report.get("held_out_items", {}).get("items", [])),
+        "failures": [f["message"] for f in report.get("failures", [])][:10],
+        "machine": machine_facts(str(where)),
+    }
+
+
+def bench_items(bundle: Any, count: int, bucket: str, rng: np.random.Generator) -> pd.DataFrame:
+    """`count` new items: the bundle's held-out items first, then new ids with real items' feature values."""
+    id_column, features = bundle.role("item_id")[0], list(bundle.spec.columns[1:])
+    catalogue = bundle.table("items")
+    buckets = bundle.table("buckets")
+    in_bucket = catalogue[id_column].isin(buckets.loc[buckets["pop_bucket"] == bucket, "item"])
+    held = catalogue.iloc[:0]
+    if (Path(bundle.path) / "cold_holdout.parquet").is_file():  # trained with data.split.cold_items > 0
+        held = catalogue[catalogue[id_column].isin(bundle.table("cold_holdout")[id_column])]
+    allowed = np.ones(len(catalogue), dtype=bool)
+    for column in features:  # only feature values the model knows
+        allowed &= catalogue[column].isin(bundle.encoder.column(column).categories).to_numpy()
+    pool = catalogue.loc[in_bucket.to_numpy() & allowed, features]
+    if len(pool) == 0:
+        raise ValueError(f"the bundle has no {bucket!r} items with known feature values to copy features from")
+    held = held.iloc[:count][[id_column, *features]]
+    extra = count - len(held)
+    drawn = pool.iloc[rng.integers(0, len(pool), size=extra)].reset_index(drop=True)
+    train_ids = bundle.table("train")[id_column]
+    if pd.api.types.is_integer_dtype(train_ids.dtype):
+        ids = pd.Series(int(train_ids.max()) + 1 + np.arange(extra), dtype=train_ids.dtype)
+    else:
+        ids = pd.Series([f"bench-{i:05d}" for i in range(extra)], dtype=object)  # ids, built once
+    drawn.insert(0, id_column, ids)
+    return pd.concat([held, drawn], ignore_index=True)
+
+
+def _sync(device: Any, torch: Any) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _scalar(text: str) -> Any:
+    """A number when the text is one (YAML alone reads 1e-100 as text), else YAML's reading of it."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return yaml.safe_load(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evaluate.bench_cold_start", description=__doc__.splitlines()[0])
+    parser.add_argument("bundle", help="run directory written by python -m train")
+    parser.add_argument("--items", type=int, default=200)
+    parser.add_argument("--per-item", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bucket", default="tail")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--gate", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="gate setting overrides, e.g. min_holdout_rows=50 (numbers parsed as numbers)")
+    parser.add_argument("--out", help="also write the result as JSON here")
+    args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.gate:
+        key, _, value = item.partition("=")
+        overrides[key] = _scalar(value)
+    result = cold_start_benchmark(args.bundle, items=args.items, per_item=args.per_item, seed=args.seed,
+                                  bucket=args.bucket, gate=overrides or None, device=args.device)
+    if args.out:
+        write_json(args.out, result)
+    print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""The new-items table of cold start: its checks, and how many rows each item gets.
+
+`check_items` returns the valid items (item id in the training data's id dtype, condition features as
+the model's labels) and the skipped ones with their reasons. Always errors (`ColdStartError`): a missing
+item id or feature column, an empty table, null or duplicate item ids. Errors, or with
+`on_invalid="skip"` skipped items: a feature value the model never saw (checked vectorised against the
+encoder's categories; a null only where the model saw nulls), and an id that already has real
+interactions (in the bundle's training or holdout rows: the item is not cold).
+
+`item_counts` gives each item its number of rows: a fixed int, or "auto" - a seeded draw from the
+interaction counts of the real items of the chosen bucket (bundle table `buckets`, count >= 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+
+from models.errors import BundleError, ColdStartError
+
+if TYPE_CHECKING:
+    from gen.bundle import Bundle
+
+SHOWN = 10
+"""At most this many ids or labels are quoted in a message."""
+
+
+@dataclass(frozen=True)
+class CheckedItems:
+    valid: pd.DataFrame
+    """[items] item id column + condition feature columns (object labels), input order, fresh index."""
+    skipped: list[dict]
+    """One entry per skipped item: {"item": id, "reasons": [...]}."""
+
+
+def check_items(bundle: Bundle, items: pd.DataFrame, on_invalid: Literal["error", "skip"]) -> CheckedItems:
+    """The valid new items and the skipped ones (see module docstring); ColdStartError for bad input."""
+    if on_invalid not in ("error", "skip"):
+        raise ColdStartError(f"on_invalid: expected 'error' or 'skip', got {on_invalid!r}")
+    id_column, features = bundle.role("item_id")[0], list(bundle.spec.columns[1:])
+    missing = [name for name in (id_column, *features) if name not in items.columns]
+    if missing:
+        raise ColdStartError(f"items table: missing column(s) {missing}; the model needs the item id {id_column!r} "
+                             f"and the item features it was conditioned on {features}; "
+                             f"the table has {[str(c) for c in items.columns[:20]]}")
+    if len(items) == 0:
+        raise ColdStartError("items table: no items (the table has no rows)")
+    items = items.reset_index(drop=True)  # positions are the rows quoted in messages
+    ids = _as_training_ids(items[id_column], bundle.table("train")[id_column], id_column)
+    duplicated = ids.duplicated(keep=False).to_numpy()
+    if duplicated.any():
+        raise ColdStartError(f"items table: column {id_column!r} repeats item id(s) "
+                             f"{_quote(pd.unique(ids[duplicated]))}; each new item must appear once")
+    reasons = pd.Series([[] for _ in range(len(items))], dtype=object)
+    table = pd.DataFrame({id_column: ids})
+    for column in features:  # feature columns, not rows
+        table[column], unseen = _labels(items[column], bundle.encoder.column(column).categories)
+        _add_reason(reasons, unseen, lambda row: f"{column}={items[column][row]!r} was never seen by the model "
+                                                 f"(known: {_quote(bundle.encoder.column(column).categories)})")
+    known = _known_ids(bundle, id_column)
+    _add_reason(reasons, ids.isin(known).to_numpy(), lambda row: "already has real interactions (not a cold item)")
+    invalid = reasons.map(len).to_numpy() > 0
+    skipped = [{"item": ids[row], "reasons": reasons[row]} for row in items.index[invalid]]
+    if invalid.any() and on_invalid == "error":
+        lines = "; ".join(f"item {entry['item']!r}: {', '.join(entry['reasons'])}" for entry in skipped[:SHOWN])
+        more = f" (and {len(skipped) - SHOWN} more)" if len(skipped) > SHOWN else ""
+        raise ColdStartError(f"items table: {len(skipped)} invalid item(s): {lines}{more}")
+    return CheckedItems(table.loc[~invalid].reset_index(drop=True), skipped)
+
+
+def item_counts(
+    bundle: Bundle, n_items: int, per_item: int | Literal["auto"], bucket: str, rng: np.random.Generator
+) -> np.ndarray:
+    """Rows per item, int64 [n_items]: `per_item` each, or drawn from the bucket's real item counts."""
+    if per_item == "auto":
+        buckets = bundle.table("buckets")
+        counts = buckets.loc[(buckets["pop_bucket"] == bucket).to_numpy() & (buckets["count"] >= 1).to_numpy(),
+                             "count"].to_numpy(dtype=np.int64)
+        if counts.size == 0:
+            raise ColdStartError(f"per_item='auto': the bundle has no real {bucket!r} items with interactions "
+                                 "to draw counts from; give per_item as a number")
+        return rng.choice(counts, size=n_items, replace=True)
+    if isinstance(per_item, bool) or not isinstance(per_item, (int, np.integer)) or per_item < 1:
+        raise ColdStartError(f"per_item: expected a whole number >= 1 or 'auto', got {per_item!r}")
+    return np.full(n_items, int(per_item), dtype=np.int64)
+
+
+def _as_training_ids(ids: pd.Series, train_ids: pd.Series, column: str) -> pd.Series:
+    """Item ids in the training table's dtype, so the output appends as is (e.g. CSV-read 22457 -> '22457')."""
+    if ids.isna().any():
+        rows = ids.index[ids.isna().to_numpy()].tolist()
+        raise ColdStartError(f"items table: column {column!r} has null item ids in rows {rows[:SHOWN]}")
+    if pd.api.types.is_integer_dtype(train_ids.dtype):
+        numbers = pd.to_numeric(ids, errors="coerce")
+        whole = numbers.notna() & (numbers == np.floor(numbers))
+        if not whole.all():
+            raise ColdStartError(f"items table: column {column!r} must hold whole-number ids like the training "
+                                 f"data's; got {_quote(pd.unique(ids[~whole.to_numpy()]))}")
+        return numbers.astype(train_ids.dtype).reset_index(drop=True)
+    sample = train_ids.dropna()
+    if len(sample) and all(isinstance(value, str) for value in sample.iloc[:100]):
+        return ids.astype(str).astype(object).reset_index(drop=True)
+    return ids.astype(train_ids.dtype if train_ids.dtype != object else object).reset_index(drop=True)
+
+
+def _labels(values: pd.Series, categories: tuple) -> tuple[pd.Series, np.ndarray]:
+    """(values as the model's labels (object) [n], mask [n] of values the model never saw)."""
+    labels = [label for label in categories if label is not None]
+    values = values.astype(object).reset_index(drop=True)
+    null = values.isna().to_numpy()
+    if labels and all(isinstance(label, str) for label in labels):  # e.g. a CSV-read 5 for the label "5"
+        values = values.where(null, values.astype(str))
+    known = pd.Index(labels, dtype=object).get_indexer(values) >= 0
+    unseen = ~known & ~null if None in categories else ~known
+    return values.where(~null, None), unseen
+
+
+def _known_ids(bundle: Bundle, column: str) -> pd.Index:
+    """Ids with real interactions the model saw (training rows) or was judged by (holdout rows)."""
+    known = [bundle.table("train")[column]]
+    try:
+        known.append(bundle.table("holdout")[column])
+    except BundleError:
+        pass
+    return pd.Index(pd.concat(known, ignore_index=True).unique())
+
+
+def _add_reason(reasons: pd.Series, mask: np.ndarray, reason: object) -> None:
+    for row in reasons.index[mask]:  # only the invalid items, to word their report entries
+        reasons[row].append(reason(row))
+
+
+def _quote(values: object) -> str:
+    values = list(values)
+    shown = ", ".join(repr(value) for value in values[:SHOWN])
+    return f"[{shown}{', ...' if len(values) > SHOWN else ''}] ({len(values)})"

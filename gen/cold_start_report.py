@@ -1,0 +1,168 @@
+"""Pieces of the cold-start report: the summary, per-item entries, and how generated rows compare with
+held-out items.
+
+`held_out_section` answers "how close do the generated interactions of a new item come to the real ones?"
+for the items the bundle kept out of training (`data.split.cold_items`, table `cold_holdout`): it runs
+`evaluate.fidelity.measure(real rows of those items, generated rows for them)` next to a noise floor,
+`measure(real rows of those items, a same-size sample of real TRAINING rows of the bucket with the same
+feature values)` - i.e. how close real rows of similar known items come. Where the training rows with a
+combination's feature values are fewer than the real rows to match, that part of the floor is sampled
+from the whole bucket instead, and the section says so per combination.
+
+Judged columns: the generated columns present in both tables, less the condition columns (equal by
+construction) and the timestamp (cold start replaces it with one in the output window; the generated time
+parts stay judged). The floor's copy_rate / dcr_median are those of the real held-out rows themselves
+against the training rows (a sample OF the training rows would trivially copy them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from evaluate import privacy
+from evaluate.fidelity import DCR_ROWS, measure
+from gen.gate_report import format_refusal
+from models.errors import BundleError
+from train.config import GateConfig, to_dict
+
+if TYPE_CHECKING:
+    from gen.bundle import Bundle
+    from gen.cold_items import CheckedItems
+
+UNGATED = ("UNGATED: these rows were not judged by the fidelity gate. For inspection only; do not append "
+           "them to training data.")
+
+
+def rows_where(table: pd.DataFrame, conditions: Mapping[str, Any]) -> pd.DataFrame:
+    """Rows of `table` equal to every condition (a None condition matches nulls); vectorised."""
+    keep = np.ones(len(table), dtype=bool)
+    for column, label in conditions.items():
+        if label is None:
+            keep &= table[column].isna().to_numpy()
+        else:
+            keep &= (table[column] == label).to_numpy(dtype=bool, na_value=False)
+    return table.loc[keep]
+
+
+def summary_report(
+    bundle: Bundle, checked: CheckedItems, counts: np.ndarray, groups: list, entries: list[dict],
+    config: GateConfig | None, settings: dict[str, Any],
+) -> dict[str, Any]:
+    """The cold-start report without the parts only a successful run has (users, timestamps, held_out_items).
+
+    groups: `gen.cold_sampling._Group`s; entries: one dict per group (label, conditions, rows, reference, gate).
+    """
+    refused = [entry for entry in entries if entry.get("passed") is False]
+    verdict = "ungated" if config is None else ("refused" if refused else "passed")
+    failures = [{"group": entry["label"], **failure,
+                 "message": f"group {entry['label']}: {failure.get('message', failure)}"}
+                for entry in refused for failure in entry["gate"].get("failures", [])]
+    report: dict[str, Any] = {
+        "verdict": verdict, "passed": verdict == "passed",
+        "gate": UNGATED if config is None else "the fidelity gate (gen.gate.run_gate), per group of equal features",
+        "settings": {**settings, "gate": None if config is None else to_dict(config)},
+        "totals": {"items_given": len(checked.valid) + len(checked.skipped), "items_valid": len(checked.valid),
+                   "items_skipped": len(checked.skipped), "groups": len(groups), "groups_refused": len(refused),
+                   "rows_requested": int(counts.sum()), "rows_emitted": 0},
+        "failures": failures,
+        "skipped": checked.skipped,
+        "items": item_entries(bundle, checked.valid, counts, groups, entries),
+        "groups": entries,
+    }
+    if config is None:
+        report["warning"] = UNGATED
+    else:
+        report["refusals"] = [format_refusal(entry["gate"]) for entry in refused]
+    return report
+
+
+def item_entries(
+    bundle: Bundle, valid: pd.DataFrame, counts: np.ndarray, groups: list, entries: list[dict]
+) -> list[dict]:
+    """One report entry per item: id, features, rows, the group and the reference its rows were judged by."""
+    features = list(bundle.spec.columns[1:])
+    label = np.empty(len(valid), dtype=object)
+    reference = np.empty(len(valid), dtype=object)
+    for group, entry in zip(groups, entries):  # groups, not rows
+        label[group.items] = group.label
+        kind = entry.get("reference")
+        reference[group.items] = kind["kind"] if isinstance(kind, dict) else None
+    id_column = bundle.role("item_id")[0]
+    table = valid.assign(_rows=counts, _group=label, _reference=reference)
+    return [{"item": record[id_column], "features": {name: record[name] for name in features},
+             "rows": int(record["_rows"]), "group": record["_group"], "reference": record["_reference"]}
+            for record in table.to_dict("records")]  # one entry per item, for the report
+
+
+def held_out_section(
+    bundle: Bundle, generated: pd.DataFrame, valid: pd.DataFrame, bucket: str, *, seed: int, device: Any = None
+) -> dict | None:
+    """Generated vs real interactions of the new items that the bundle held out (see module docstring).
+
+    generated: the model's rows for all new items, with the item id column. None when no item is held out.
+    """
+    try:
+        cold = bundle.table("cold_holdout")
+    except BundleError:
+        return None
+    id_column, features = bundle.role("item_id")[0], list(bundle.spec.columns[1:])
+    held = valid[valid[id_column].isin(cold[id_column])]
+    if held.empty:
+        return None
+    real = cold[cold[id_column].isin(held[id_column])].reset_index(drop=True)
+    synth = generated[generated[id_column].isin(held[id_column])].reset_index(drop=True)
+    excluded = set(bundle.spec.columns) | set(bundle.role("timestamp"))
+    columns = {name: kind for name, kind in bundle.columns.items()
+               if name not in excluded and name in real.columns and name in synth.columns}
+    if not columns:
+        return None
+    train = rows_where(bundle.table("train"), {bundle.spec.columns[0]: bucket})
+    floor_rows, floor_parts = _floor_sample(train, real, features, np.random.default_rng(seed))
+    floor = measure(real, floor_rows, columns, seed=seed, reference=train, device=device)
+    sample = real if len(real) <= DCR_ROWS else real.sample(n=DCR_ROWS, random_state=seed)
+    floor.update(copy_rate=privacy.copy_rate(real, train, columns),
+                 dcr_median=float(np.median(privacy.dcr(sample, train, columns, device=device))),
+                 copy_note="copy_rate and dcr_median of the real held-out rows against the training rows")
+    real_counts = real[id_column].value_counts()
+    synth_counts = synth[id_column].value_counts()
+    return {
+        "items": [{"item": item, "real_rows": int(real_counts.get(item, 0)),
+                   "generated_rows": int(synth_counts.get(item, 0))}
+                  for item in held[id_column]],  # held-out items (a handful), for the report
+        "columns": list(columns),
+        "note": ("measure(real interactions of the held-out items, generated rows for them) beside the floor "
+                 "measure(the same real rows, a same-size sample of real training rows of the bucket with the "
+                 "same feature values); timestamp not judged (replaced by the output window)"),
+        "generated": measure(real, synth, columns, seed=seed, reference=train, device=device),
+        "floor": floor,
+        "floor_reference": floor_parts,
+    }
+
+
+def _floor_sample(
+    train: pd.DataFrame, real: pd.DataFrame, features: list[str], rng: np.random.Generator
+) -> tuple[pd.DataFrame, list[dict]]:
+    """As many training rows as `real` has, per feature combination: same features if enough, else the bucket."""
+    if not features:
+        return _take(train, len(real), rng), [{"features": {}, "real_rows": len(real), "reference": "bucket"}]
+    keys = real[features].astype(object).where(real[features].notna(), None)
+    parts, info = [], []
+    for key, members in keys.groupby(features, sort=False, dropna=False).indices.items():  # combinations
+        key = key if isinstance(key, tuple) else (key,)
+        combo = {name: (None if pd.isna(value) else value) for name, value in zip(features, key)}
+        same = rows_where(train, combo)
+        enough = len(same) >= len(members)
+        parts.append(_take(same if enough else train, len(members), rng))
+        info.append({"features": combo, "real_rows": len(members), "same_feature_train_rows": len(same),
+                     "reference": "same_features" if enough else "bucket"})
+    return pd.concat(parts, ignore_index=True), info
+
+
+def _take(table: pd.DataFrame, k: int, rng: np.random.Generator) -> pd.DataFrame:
+    """k rows of `table`, without replacement when it has enough."""
+    picks = rng.choice(len(table), size=k, replace=len(table) < k)
+    return table.iloc[np.sort(picks)]

@@ -1,0 +1,197 @@
+"""Give each cold-start row a real, existing user whose features match the ones the generator produced.
+
+The generator emits the user side of an interaction as features (role `user_feature`, e.g. Country,
+recency_days, frequency, monetary), never a user id. Each generated row is given to one user of the
+bundle's users table, chosen like this:
+
+1. Exact on categorical features: the candidates are the users whose categorical features all equal the
+   row's (nulls equal nulls).
+2. Nearest on numerical features: among the candidates, those at the smallest Euclidean distance over
+   the numerical features, each standardised by the users table's robust scale: the interquartile range
+   / 1.349 (the standard deviation of a normal with that IQR), the standard deviation when the IQR is 0,
+   and 1 when both are 0. Nulls (in users or rows) are set to the users' median first.
+3. Random among equals: every candidate within `tolerance` (in standardised units) of the smallest
+   distance is equally likely; one is drawn with the caller's `np.random.Generator`. So rows with the
+   same features spread over all equally good users instead of piling onto the first one.
+4. Fallback: when no user has the row's exact categorical combination, the candidates are the users
+   that differ from the row in the FEWEST categorical features (with one categorical feature: all
+   users), then 2 and 3 as above. Such rows are counted as `fallback` in the stats (`exact` otherwise).
+
+Vectorised: one loop over the categorical combinations present among the rows (tens), and distances by
+`torch.cdist` in chunks of rows on the given device (float64, direct differences rather than the
+matrix-product shortcut, so equal distances compare equal); never a loop over rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+IQR_TO_STD = 1.349
+"""The IQR of a normal distribution in units of its standard deviation."""
+CHUNK_ENTRIES = 1 << 22
+"""Most row x user distance entries held at once (32 MiB of float64)."""
+
+
+@dataclass(frozen=True)
+class UserMatch:
+    """Positions [n] (int64) into the users table, one per row, and JSON-able stats of the matching."""
+
+    positions: np.ndarray
+    stats: dict[str, Any]
+
+
+def match_users(
+    rows: pd.DataFrame,
+    users: pd.DataFrame,
+    *,
+    categorical: Sequence[str],
+    numerical: Sequence[str],
+    rng: np.random.Generator,
+    tolerance: float = 1e-6,
+    device: str | torch.device | None = None,
+) -> UserMatch:
+    """The user (row position in `users`) each row of `rows` is given to; see the module docstring.
+
+    rows / users: tables holding the `categorical` and `numerical` feature columns (users: [u] rows, u >= 1).
+    """
+    if len(users) == 0:
+        raise ValueError("match_users: the users table is empty; there is no user to give rows to")
+    device = torch.device(device or "cpu")
+    row_keys, user_keys = _category_codes(rows, users, categorical)
+    row_numbers, user_numbers, scales = _standardised(rows, users, numerical)
+    uniforms = rng.random(len(rows))
+    positions = np.full(len(rows), -1, dtype=np.int64)
+    distance = np.zeros(len(rows))
+    ties = np.zeros(len(rows), dtype=np.int64)
+
+    combos, row_combo = np.unique(row_keys, axis=0, return_inverse=True)
+    row_combo = row_combo.reshape(-1)
+    user_index = {tuple(key): np.flatnonzero(np.all(user_keys == key, axis=1)) for key in combos}
+    fallback = np.zeros(len(rows), dtype=bool)
+    order = np.argsort(row_combo, kind="stable")
+    bounds = np.searchsorted(row_combo[order], np.arange(len(combos) + 1))
+    for g, key in enumerate(combos):  # categorical combinations present, not rows
+        members = order[bounds[g]:bounds[g + 1]]
+        candidates = user_index[tuple(key)]
+        if len(candidates) == 0:
+            fallback[members] = True
+            continue
+        pick, distance[members], ties[members] = _nearest(
+            row_numbers[members], user_numbers[candidates], uniforms[members], tolerance, device)
+        positions[members] = candidates[pick]
+    if fallback.any():
+        members = np.flatnonzero(fallback)
+        pick, distance[members], ties[members] = _nearest(
+            row_numbers[members], user_numbers, uniforms[members], tolerance, device,
+            row_codes=row_keys[members], user_codes=user_keys)
+        positions[members] = pick
+    stats = {
+        "rows": int(len(rows)), "exact": int((~fallback).sum()), "fallback": int(fallback.sum()),
+        "distinct_users": int(len(np.unique(positions))), "categorical": list(categorical),
+        "numerical": list(numerical), "scale": scales, "tolerance": tolerance,
+        "median_distance": float(np.median(distance)) if len(rows) else None,
+        "mean_equal_candidates": float(ties.mean()) if len(rows) else None,
+        "rule": ("exact match on the categorical user features, nearest on the standardised numerical ones, "
+                 "random among equals; without an exact categorical match: fewest categorical mismatches "
+                 "first (counted as fallback)"),
+    }
+    return UserMatch(positions, stats)
+
+
+def _category_codes(rows: pd.DataFrame, users: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Shared integer codes of the categorical columns: ([n, 1 + k], [u, 1 + k]); nulls get a code of their own."""
+    # Column 0 is a constant, so that without categorical features all rows form one combination.
+    row_codes = np.zeros((len(rows), 1 + len(columns)), dtype=np.int64)
+    user_codes = np.zeros((len(users), 1 + len(columns)), dtype=np.int64)
+    for j, column in enumerate(columns, start=1):  # feature columns, not rows
+        both = pd.concat([users[column].astype(object), rows[column].astype(object)], ignore_index=True)
+        codes, _ = pd.factorize(both, use_na_sentinel=False)
+        user_codes[:, j], row_codes[:, j] = codes[: len(users)], codes[len(users):]
+    return row_codes, user_codes
+
+
+def _standardised(
+    rows: pd.DataFrame, users: pd.DataFrame, columns: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """Numerical features as float64 ([n, d], [u, d]) centred on the users' median, over their scale."""
+    row_values = np.zeros((len(rows), len(columns)))
+    user_values = np.zeros((len(users), len(columns)))
+    scales: dict[str, float] = {}
+    for j, column in enumerate(columns):
+        user_column, row_column = _numbers(users[column]), _numbers(rows[column])
+        known = user_column[~np.isnan(user_column)]
+        centre = float(np.median(known)) if known.size else 0.0
+        scale = _scale(known)
+        scales[column] = scale
+        user_values[:, j] = (np.where(np.isnan(user_column), centre, user_column) - centre) / scale
+        row_values[:, j] = (np.where(np.isnan(row_column), centre, row_column) - centre) / scale
+    return row_values, user_values, scales
+
+
+def _numbers(column: pd.Series) -> np.ndarray:
+    """float64 values of a numerical or datetime column (datetimes in seconds), NaN for nulls."""
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        seconds = column.astype("datetime64[ns]").astype("int64").astype("float64") / 1e9
+        return np.where(column.isna().to_numpy(), np.nan, seconds)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _scale(values: np.ndarray) -> float:
+    if values.size == 0:
+        return 1.0
+    q25, q75 = np.quantile(values, [0.25, 0.75])
+    scale = (q75 - q25) / IQR_TO_STD
+    if not scale > 0:
+        scale = float(values.std())
+    return float(scale) if scale > 0 else 1.0
+
+
+def _nearest(
+    queries: np.ndarray,
+    candidates: np.ndarray,
+    uniforms: np.ndarray,
+    tolerance: float,
+    device: torch.device,
+    *,
+    row_codes: np.ndarray | None = None,
+    user_codes: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each query [r, d]: a candidate [c, d] among the nearest ones, drawn by its uniform [r].
+
+    With codes ([r, k], [c, k]) only the candidates with the fewest categorical mismatches count.
+    Returns (position in candidates [r], distance to it [r], number of equally near candidates [r]).
+    """
+    pool = torch.as_tensor(candidates, dtype=torch.float64, device=device)
+    pool_codes = None if user_codes is None else torch.as_tensor(user_codes, device=device)
+    width = max(1, pool.shape[0] * (1 if pool_codes is None else 1 + pool_codes.shape[1]))
+    step = max(1, CHUNK_ENTRIES // width)
+    picks, distances, counts = [], [], []
+    for lo in range(0, len(queries), step):  # chunks of rows bound the [rows, users] temporaries
+        query = torch.as_tensor(queries[lo:lo + step], dtype=torch.float64, device=device)
+        if pool.shape[1]:
+            dist = torch.cdist(query, pool, compute_mode="donot_use_mm_for_euclid_dist")
+        else:
+            dist = torch.zeros(query.shape[0], pool.shape[0], dtype=torch.float64, device=device)
+        if pool_codes is not None:
+            codes = torch.as_tensor(row_codes[lo:lo + step], device=device)
+            mismatches = (codes[:, None, :] != pool_codes[None, :, :]).sum(-1)
+            dist = dist.masked_fill(mismatches != mismatches.min(1, keepdim=True).values, float("inf"))
+        best = dist.min(1, keepdim=True).values
+        equal = dist <= best + tolerance
+        count = equal.sum(1)
+        # The k-th of the equally near candidates (k uniform in 0..count-1): one uniform per row.
+        rank = torch.as_tensor(uniforms[lo:lo + step], dtype=torch.float64, device=device)
+        k = torch.clamp((rank * count).long(), max=count - 1)
+        pick = (equal & (equal.long().cumsum(1) == (k + 1)[:, None])).long().argmax(1)
+        picks.append(pick.cpu())
+        distances.append(best[:, 0].cpu())
+        counts.append(count.cpu())
+    if not picks:
+        return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64)
+    return torch.cat(picks).numpy(), torch.cat(distances).numpy(), torch.cat(counts).numpy()
