@@ -35,5 +35,9 @@ class GateError(TailsynthError):
     """The fidelity gate refused to emit rows; the report says which measure failed and by how much."""
 
 
+class TrainingInterrupted(TailsynthError):
+    """Training was stopped by a signal before it finished; no bundle was written."""
+
+
 class ColdStartError(TailsynthError):
     """A cold-start items table is invalid (unseen feature value, duplicate or already-known item ids)."""

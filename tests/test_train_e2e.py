@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -130,6 +132,29 @@ def test_resumed_run_continues_from_its_checkpoint(tmp_path: Path) -> None:
     b = gen.load(resumed, device="cpu").module.state_dict()
     for key in a:
         torch.testing.assert_close(a[key], b[key], msg=lambda m: f"{key}: {m}")
+
+
+@pytest.mark.slow
+def test_a_killed_run_exits_nonzero_writes_no_bundle_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "train", "--config", str(TINY), "--out", str(out), "--set",
+               "trainer.max_epochs=100000", "monitor.enabled=false"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    last = out / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 240
+    while not last.is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert last.is_file(), "no checkpoint appeared"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr[-2000:]
+    assert "stopped by SIGTERM" in stderr and "--resume" in stderr
+    assert not (out / "bundle").exists()
+    checkpoint = torch.load(last, weights_only=False)  # complete and loadable: written atomically
+    resumed = fit(replace(load_config(TINY, ["monitor.enabled=false"]), out_dir=str(tmp_path), name="killed",
+                          trainer=replace(load_config(TINY).trainer, max_epochs=checkpoint["epoch"] + 2)), resume=True)
+    assert gen.load(resumed, device="cpu").manifest["meta"]["timings"]["epochs"] == checkpoint["epoch"] + 2
 
 
 def test_resume_without_a_checkpoint_is_refused(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from models.errors import TailsynthError
+from models.errors import TailsynthError, TrainingInterrupted
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = fit(config, resume=args.resume)
         print(f"run directory: {run_dir}")
         return 0
+    except TrainingInterrupted as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        return 143  # 128 + SIGTERM, as a shell reports a terminated process
     except TailsynthError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -23,13 +23,15 @@ import yaml
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from evaluate.atomic import write_text
 from models.condition import ConditionSpec
 from models.encoder import TableEncoder
-from models.errors import ConfigError
+from models.errors import ConfigError, TrainingInterrupted
 from models.registry import build_module
 from train.bundle_writer import write_run_bundle
+from train.checkpoint_io import AtomicCheckpointIO
 from train.config import RunConfig, to_dict
 from train.datamodule import EncodedTableDataModule
 from train.monitor import FidelityMonitor
@@ -78,7 +80,14 @@ def fit(config: RunConfig, *, resume: bool = False) -> Path:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(config), sort_keys=False))
     started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    except SIGTERMException:
+        # Lightning ends a SIGTERMed run with SystemExit(0); a stopped run must not look like a finished one.
+        raise TrainingInterrupted(
+            f"training of {run_dir} was stopped by SIGTERM during epoch {trainer.current_epoch + 1}; no bundle "
+            f"was written. The last complete epoch's checkpoint is {last}: continue with --resume"
+        ) from None
     timings["train_s"] = time.perf_counter() - started
     timings["epochs"] = trainer.current_epoch
     if trainer.is_global_zero:
@@ -138,7 +147,9 @@ def _cold_rows(records: Records, config: RunConfig) -> pd.DataFrame | None:
 def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows, holdout_rows, columns) -> L.Trainer:
     tc = config.trainer
     callbacks: list[L.Callback] = [
-        ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=-1, every_n_epochs=1,
+        # A checkpoint at the end of every epoch; only the newest is kept (plus last.ckpt, which --resume
+        # continues from), so long runs do not fill the disk. save_top_k=0 would skip the per-epoch save.
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=1, every_n_epochs=1,
                         filename="epoch{epoch:03d}", auto_insert_metric_name=False),
         LearningRateMonitor(logging_interval="epoch"),
         RngStateCheckpoint(),
@@ -161,6 +172,7 @@ def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows,
         callbacks=callbacks,
         default_root_dir=str(run_dir),
         enable_model_summary=False,
+        plugins=[AtomicCheckpointIO()],
         num_sanity_val_steps=0,
     )
 
