@@ -176,6 +176,11 @@ def test_ddp_with_two_cpu_processes_trains(tmp_path: Path) -> None:
     assert len(gen.sample(bundle, 20, {"pop_bucket": "tail"})) == 20
 
 
+def test_ids_are_kept_out_unless_asked_and_then_limited_by_width(tmp_path: Path) -> None:
+    with pytest.raises(EncodingError, match=r"StockCode.*273 categories|CustomerID.*categories"):
+        fit(tiny_config(tmp_path, "ids", "model.encoder.include_ids=true", "monitor.enabled=false"))
+
+
 def test_model_config_rejects_unknown_kind() -> None:
     from train.config import from_dict
 

@@ -73,9 +73,17 @@ class Records:
         return [column.name for column in self.columns if column.role == role]
 
     def model_columns(self, include_ids: bool = False) -> dict[str, str]:
-        """Column name -> sdtype for the generator: every column except the user/item ids (unless asked)."""
-        skip = () if include_ids else ("user_id", "item_id")
-        return {column.name: column.sdtype for column in self.columns if column.role not in skip}
+        """Column name -> sdtype for the generator: every column except the user/item ids (unless asked).
+
+        Asked-for ids are modelled as categories, so the encoder's `max_categories` limit decides whether
+        they fit (a clear error names the column and its number of categories when they do not).
+        """
+        ids = ("user_id", "item_id")
+        return {
+            column.name: "categorical" if column.role in ids else column.sdtype
+            for column in self.columns
+            if include_ids or column.role not in ids
+        }
 
     def summary(self) -> pd.DataFrame:
         """Per-bucket counts and shares (`train.buckets.bucket_summary`)."""
