@@ -17,7 +17,7 @@ import torch
 from gen.bundle import Bundle
 from gen.gate import GateResult, run_gate
 from models.errors import EncodingError, GateError
-from models.synthesize import synthesize
+from models.synthesize import condition_codes, synthesize
 from train.config import GateConfig, from_dict
 
 
@@ -64,6 +64,7 @@ def sample_gated(
     for column, label in conditions.items():
         if np.ndim(label) != 0:
             raise EncodingError(f"condition {column!r}: the gate needs one label per column, got a sequence")
+    condition_codes(bundle.encoder, bundle.spec, 1, conditions, pool=bundle.pool)  # unknown labels fail here, clearly
     config = gate or from_dict(GateConfig, bundle.config.get("gate", {}), where=f"{bundle.path} gate config")
     generator = _generator(bundle, seed)
 

@@ -50,12 +50,9 @@ def condition_codes(
         if column not in conditions:
             continue
         labels = conditions[column]
-        if np.ndim(labels) == 0:
-            codes[:, j] = encoder.codes(column, [labels])[0]
-        else:
-            if len(labels) != n:
-                raise EncodingError(f"condition {column!r}: expected one label or {n} labels, got {len(labels)}")
-            codes[:, j] = encoder.codes(column, pd.Series(labels)).cpu()
+        if np.ndim(labels) != 0 and len(labels) != n:
+            raise EncodingError(f"condition {column!r}: expected one label or {n} labels, got {len(labels)}")
+        codes[:, j] = _codes(encoder, column, [labels] if np.ndim(labels) == 0 else pd.Series(labels))
         mask[:, j] = True
     if not bool(mask[:, 0].all()):
         if pool is None:
@@ -97,6 +94,15 @@ def synthesize(
         labels = np.asarray(encoder.column(column).categories, dtype=object)[codes[:, j].numpy()]
         table[column] = table[column].where(~shown.numpy(), pd.Series(labels, index=table.index))
     return table, adherence
+
+
+def _codes(encoder: TableEncoder, column: str, labels: Any) -> torch.Tensor:
+    """Category codes of condition labels; an unknown label names the values the model was trained with."""
+    try:
+        return encoder.codes(column, labels).cpu()
+    except EncodingError as exc:
+        known = ", ".join(map(str, encoder.column(column).categories[:20]))
+        raise EncodingError(f"condition {column!r}: {exc}. The model was trained with: {known}") from None
 
 
 def _cpu(generator: torch.Generator | None) -> torch.Generator | None:
