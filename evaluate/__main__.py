@@ -1,0 +1,140 @@
+"""`python -m evaluate`: the benchmark against SDV, a bundle's fidelity report, and a fidelity check of any table.
+
+    python -m evaluate bench --config configs/bench_online_retail.yaml --setting equal --rows 20000 --epochs 5
+    python -m evaluate report --bundle runs/online_retail_ctgan --rows 5000
+    python -m evaluate fidelity --real real.csv --synth synth.csv --columns columns.json --out report.json
+
+Errors a user can cause (a bad config, file or argument) print `error: ...` and exit with status 2.
+Subcommand modules are imported inside their handlers so `--help` stays fast and `evaluate` imports no
+model code until a command needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from evaluate.bench_settings import SYSTEMS
+
+SUBCOMMANDS = "{bench,report,fidelity}"  # bench-worker is internal and left out of the help
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from evaluate.bench import run_bench
+    from evaluate.bench_settings import load_bench_config
+
+    config, bench = load_bench_config(args.config, args.override)
+    if args.device is not None:
+        bench = replace(bench, device=args.device)
+    if args.gpu_precision is not None:
+        bench = replace(bench, gpu_precision=args.gpu_precision)
+    out = Path(args.out) if args.out else Path("runs") / f"bench_{args.setting}"
+    epochs = args.epochs if args.epochs is not None else config.trainer.max_epochs
+    command = "python -m evaluate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    run_bench(config, systems=tuple(args.systems), setting=args.setting, rows=args.rows, epochs=epochs,
+              encoder_rows=args.encoder_rows, out=out, seed=args.seed, bench=bench, command=command)
+    return 0
+
+
+def _bench_worker(args: argparse.Namespace) -> int:
+    from evaluate.bench_worker import run_worker
+
+    return run_worker(args.system, Path(args.spec), Path(args.result))
+
+
+def _report(args: argparse.Namespace) -> int:
+    from evaluate.report_cmd import report_command
+
+    return report_command(args.bundle, args.rows, args.seed)
+
+
+def _fidelity(args: argparse.Namespace) -> int:
+    from evaluate.report_cmd import fidelity_command
+
+    return fidelity_command(args)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: expected a positive integer")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: expected zero or a positive integer")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m evaluate", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar=SUBCOMMANDS)
+
+    bench = commands.add_parser("bench", help="benchmark our generators against SDV 2.0 side by side")
+    bench.add_argument("--config", default="configs/bench_online_retail.yaml", help="bench YAML (RunConfig + bench:)")
+    bench.add_argument("--setting", choices=("equal", "best"), default="equal",
+                       help="equal: same epochs/batch/layers/pac for all; best: each system at its best batch")
+    bench.add_argument("--systems", nargs="+", choices=tuple(SYSTEMS), default=tuple(SYSTEMS))
+    bench.add_argument("--rows", type=_positive, default=None, help="training rows (default: data.max_train_rows)")
+    bench.add_argument("--epochs", type=_positive, default=None, help="epochs (default: trainer.max_epochs)")
+    bench.add_argument("--encoder-rows", type=_non_negative, default=1_000_000,
+                       help="rows for the encoder section (0 skips it)")
+    bench.add_argument("--out", default=None, help="output folder (default: runs/bench_<setting>)")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
+                       help="overrides bench.device (auto: the GPU when there is one)")
+    bench.add_argument("--gpu-precision", default=None, help="overrides bench.gpu_precision (e.g. bf16-mixed)")
+    bench.add_argument("--override", action="append", default=[], metavar="KEY.PATH=VALUE",
+                       help="config override, repeatable (bench.* keys set the bench section)")
+    bench.set_defaults(handler=_bench)
+
+    worker = commands.add_parser("bench-worker")
+    worker.add_argument("--system", required=True, choices=(*SYSTEMS, "encoder"))
+    worker.add_argument("--spec", required=True)
+    worker.add_argument("--result", required=True)
+    worker.set_defaults(handler=_bench_worker)
+
+    report = commands.add_parser("report", help="fidelity report of a trained bundle")
+    report.add_argument("--bundle", required=True, help="run directory (or its bundle/ folder)")
+    report.add_argument("--rows", type=_positive, default=5000)
+    report.add_argument("--seed", type=int, default=0)
+    report.set_defaults(handler=_report)
+
+    fidelity = commands.add_parser("fidelity", help="fidelity of any synthetic table against a real one")
+    fidelity.add_argument("--real", required=True)
+    fidelity.add_argument("--synth", required=True)
+    fidelity.add_argument("--columns", required=True, help="JSON mapping column -> sdtype, or a file holding it")
+    fidelity.add_argument("--holdout", default=None)
+    fidelity.add_argument("--by", default=None, help="also report per value of this column (e.g. pop_bucket)")
+    fidelity.add_argument("--seed", type=int, default=0)
+    fidelity.add_argument("--out", required=True, help="REPORT.json")
+    fidelity.set_defaults(handler=_fidelity)
+    return parser
+
+
+def _is_user_error(exc: Exception) -> bool:
+    """Our error families (models.errors, matched by module so evaluate never imports models) or ValueError."""
+    ours = any(cls.__module__.startswith("models.errors") for cls in type(exc).__mro__)
+    return ours or isinstance(exc, ValueError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except Exception as exc:
+        if not _is_user_error(exc):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
