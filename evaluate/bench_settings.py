@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Union
 
-import yaml
 
 from evaluate.peer import PeerSettings
 
@@ -103,20 +102,9 @@ def load_bench_config(path: str | Path, overrides: list[str] | tuple[str, ...] =
 
     `overrides` are `a.b=value` strings; `bench.x=value` ones go to the bench section.
     """
-    from models.errors import ConfigError
-    from train.config import RunConfig, apply_override, from_dict
+    from train.config import RunConfig, from_dict, read_raw_config
 
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config file {path}: expected a mapping at the top level")
-    for item in overrides:
-        apply_override(raw, item)
+    raw = read_raw_config(path, overrides)
     bench_raw = raw.pop("bench", None) or {}
     bench = from_dict(BenchSettings, bench_raw, where=f"{path} (bench section)")
     return from_dict(RunConfig, raw, where=str(path)), bench

@@ -148,6 +148,11 @@ class RunConfig:
 
 def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> RunConfig:
     """Read a YAML config, apply `a.b.c=value` overrides, validate and return a `RunConfig`."""
+    return from_dict(RunConfig, read_raw_config(path, overrides), where=str(path))
+
+
+def read_raw_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> dict[str, Any]:
+    """The YAML mapping with overrides applied and table paths resolved, not yet validated."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
@@ -160,7 +165,7 @@ def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> RunCo
     for item in overrides:
         apply_override(raw, item)
     _resolve_paths(raw, path.parent)
-    return from_dict(RunConfig, raw, where=str(path))
+    return raw
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from models.errors import ConfigError
-from train.config import DataConfig, InteractionsConfig, TableConfig, from_dict
+from train.config import DataConfig, from_dict
 
 ROLES = ("interactions", "users", "items")
 # SDV sdtypes we model directly; boolean columns are modelled as categories. Anything else (PII sdtypes
