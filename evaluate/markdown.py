@@ -95,6 +95,8 @@ def _section(title: str, synth: dict[str, Any] | None, floor: dict[str, Any] | N
 
 
 def _gate_lines(gate: Any) -> list[str]:
+    if isinstance(gate, dict) and gate and all(isinstance(v, dict) and "after" in v for v in gate.values()):
+        return _gate_tables(gate)
     leaves = list(numeric_leaves(gate))
     lines = ["## Gate", ""]
     if not leaves:
@@ -102,6 +104,24 @@ def _gate_lines(gate: Any) -> list[str]:
     lines += ["| gate measure | value |", "|---|---:|"]
     lines += [f"| {tag} | {_cell(value)} |" for tag, value in leaves]
     return lines + [""]
+
+
+def _gate_tables(gate: dict[str, dict]) -> list[str]:
+    """Per bucket: the verdict, its reasons, and each headline measure before/after gating beside the floor."""
+    lines = ["## Gate", ""]
+    for bucket, outcome in gate.items():
+        verdict = "passed" if outcome.get("passed") else f"refused ({outcome.get('verdict', 'failed')})"
+        lines += [f"### {bucket}: {verdict}", "",
+                  f"accepted {_cell(outcome.get('accepted'))} of {_cell(outcome.get('candidates'))} candidates "
+                  f"(requested {_cell(outcome.get('requested_rows'))}); rejected {outcome.get('rejected')}", ""]
+        lines += [f"- {reason}" for reason in outcome.get("failures") or []]
+        lines += ["", "| measure | before gating | after gating | real-vs-real floor |", "|---|---:|---:|---:|"]
+        names = list((outcome.get("after") or {}).keys())
+        for name in names:
+            row = [_cell((outcome.get(stage) or {}).get(name)) for stage in ("before", "after", "floor")]
+            lines.append(f"| {name} | " + " | ".join(row) + " |")
+        lines.append("")
+    return lines
 
 
 def report_markdown(report: dict[str, Any], title: str) -> str:
@@ -125,4 +145,9 @@ def report_markdown(report: dict[str, Any], title: str) -> str:
         lines += ["## Skipped buckets", ""] + [f"- {bucket}: {reason}" for bucket, reason in skipped.items()] + [""]
     if "gate" in report:
         lines += _gate_lines(report["gate"])
+    quality = report.get("sdmetrics_quality")
+    if quality:
+        lines += ["## SDMetrics QualityReport (cross-check; 1 = identical)", "",
+                  f"- overall score: {number(quality.get('score'))}"]
+        lines += [f"- {name}: {number(value)}" for name, value in (quality.get("properties") or {}).items()] + [""]
     return "\n".join(lines)

@@ -17,6 +17,7 @@ import pandas as pd
 from evaluate.atomic import write_json, write_text
 from evaluate.fidelity import fidelity_report
 from evaluate.markdown import report_markdown
+from evaluate.sdmetrics_check import quality_report
 from evaluate.tensorboard import write_report
 
 BUCKET = "pop_bucket"
@@ -35,10 +36,12 @@ def report_command(bundle: str, rows: int, seed: int) -> int:
         result = gen.sample_gated(loaded, rows, {BUCKET: bucket}, seed=seed)
         gate_section[bucket] = _gate_summary(result.report)
         print(f"gate {bucket}: {'passed' if result.passed else 'refused'} "
-              f"({gate_section[bucket]['accepted']:,}/{gate_section[bucket]['candidates']:,} candidates accepted)")
+              f"({gate_section[bucket]['accepted'] or 0:,}/{gate_section[bucket]['candidates'] or 0:,} candidates accepted)")
     synth = pd.concat(raw_parts, ignore_index=True)
     report = fidelity_report(loaded.table("train"), synth, loaded.columns, holdout=holdout, by=BUCKET, seed=seed)
     report["gate"] = gate_section
+    # The ecosystem's standard reading beside ours (None without the sdv extra); the gate never uses it.
+    report["sdmetrics_quality"] = quality_report(holdout, synth, loaded.columns)
     report["bundle"] = str(loaded.path)
     report["seed"] = seed
     report["config"] = loaded.config
@@ -65,9 +68,18 @@ def fidelity_command(args: argparse.Namespace) -> int:
     return 0
 
 
+HEADLINE = ("mean_ks", "mean_tvd", "corr_diff", "contingency_distance", "auc")
+
+
 def _gate_summary(report: dict) -> dict:
-    keys = ("passed", "requested", "candidates", "accepted", "acceptance_rate", "rejected", "failures")
-    return {key: report.get(key) for key in keys}
+    """A bucket's gate outcome: counts, reasons, and headline measures before/after gating and the floor."""
+    keys = ("passed", "verdict", "requested_rows", "candidates", "accepted", "acceptance_rate", "rejected", "failures")
+    summary = {key: report.get(key) for key in keys}
+    summary["failures"] = [f.get("message", str(f)) if isinstance(f, dict) else str(f) for f in summary["failures"] or []]
+    for stage in ("before", "after", "floor"):
+        measures = report.get(stage) or {}
+        summary[stage] = {name: measures.get(name) for name in HEADLINE}
+    return summary
 
 
 def _columns(spec: str) -> dict[str, str]:

@@ -1,0 +1,51 @@
+"""`python -m evaluate report` on a trained tiny run: JSON, Markdown and TensorBoard, gate included."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from train.config import load_config
+from train.fit import fit
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    config = load_config(REPO / "configs" / "tiny.yaml", ["monitor.enabled=false"])
+    return fit(replace(config, out_dir=str(tmp_path_factory.mktemp("runs")), name="report"))
+
+
+def test_report_writes_json_markdown_and_tensorboard(run_dir: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    done = subprocess.run([sys.executable, "-m", "evaluate", "report", "--bundle", str(run_dir), "--rows", "150"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((run_dir / "report.json").read_text())
+    assert set(report["gate"]) == {"head", "torso", "tail"}
+    for bucket, gate in report["gate"].items():
+        assert gate["passed"] in (True, False) and gate["requested_rows"] == 150, bucket
+        assert set(gate["after"]) == set(gate["before"]) == set(gate["floor"]) and "mean_ks" in gate["floor"]
+        assert gate["passed"] or gate["failures"], f"{bucket}: a refusal must say why"
+    assert report["floor"]["overall"]["mean_ks"] < report["overall"]["mean_ks"]  # a 2-epoch model is far from real
+    assert "head" in report["by_bucket"]
+    markdown = (run_dir / "report.md").read_text()
+    assert "real-vs-real floor" in markdown and "Bucket head" in markdown
+    events = EventAccumulator(str(run_dir / "tb"), size_guidance={"images": 0, "tensors": 0}).Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert any(tag.startswith("gate/") for tag in scalars), sorted(scalars)[:20]
+    assert events.Tags()["images"], "no distribution overlays were written"
+
+
+def test_report_on_a_missing_bundle_is_a_clear_error(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "evaluate", "report", "--bundle", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "no model bundle" in done.stderr and "Traceback" not in done.stderr
