@@ -19,7 +19,7 @@ from pathlib import Path
 
 from evaluate.bench_settings import SYSTEMS
 
-SUBCOMMANDS = "{bench,report,fidelity}"  # bench-worker is internal and left out of the help
+SUBCOMMANDS = "{bench,bench-cold-start,report,fidelity}"  # bench-worker is internal and left out of the help
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--override", action="append", default=[], metavar="KEY.PATH=VALUE",
                        help="config override, repeatable (bench.* keys set the bench section)")
     bench.set_defaults(handler=_bench)
+
+    from evaluate import bench_cold_start
+
+    cold = commands.add_parser("bench-cold-start", help="gated cold-start rows per second on a trained bundle")
+    bench_cold_start.add_arguments(cold)
+    cold.set_defaults(handler=bench_cold_start.run)
 
     worker = commands.add_parser("bench-worker")
     worker.add_argument("--system", required=True, choices=(*SYSTEMS, "encoder"))

@@ -1,6 +1,6 @@
 """Cold-start throughput: gated synthetic interactions per second for new items of a trained bundle.
 
-    python -m evaluate.bench_cold_start runs/tiny --items 200 --per-item 50 [--gate min_holdout_rows=50 ...]
+    python -m evaluate bench-cold-start runs/tiny --items 200 --per-item 50 [--gate min_holdout_rows=50 ...]
 
 `cold_start_benchmark` builds `items` new items from the bundle itself: the items it held out of training
 (table `cold_holdout`) with their real features first, then new ids (`bench-00000`, ... or integers above
@@ -125,8 +125,8 @@ def _scalar(text: str) -> Any:
     return yaml.safe_load(text)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evaluate.bench_cold_start", description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options (shared by `python -m evaluate bench-cold-start` and this module's main)."""
     parser.add_argument("bundle", help="run directory written by python -m train")
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--per-item", type=int, default=50)
@@ -136,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gate", nargs="*", default=[], metavar="KEY=VALUE",
                         help="gate setting overrides, e.g. min_holdout_rows=50 (numbers parsed as numbers)")
     parser.add_argument("--out", help="also write the result as JSON here")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     overrides = {}
     for item in args.gate:
         key, _, value = item.partition("=")
@@ -147,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.out, result)
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evaluate.bench_cold_start", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
