@@ -1,7 +1,7 @@
 """`python -m gen sample ...` and `python -m gen cold-start ...`: gated synthetic rows written atomically.
 
-Exit codes: 0 rows written; 1 the gate refused (nothing written but `<out>.report.json`, reasons printed);
-2 bad input (the message names the file, column or key).
+Exit codes: 0 rows written; 1 the gate refused (nothing written but `<out>.report.json`, reasons printed;
+0 instead with `--exit-zero`); 2 bad input (the message names the file, column or key).
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     sample.add_argument("--out", required=True, help="output .parquet or .csv (a .report.json is written beside it)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--no-gate", action="store_true", help="emit raw generator rows without the gate (not for training data)")
+    sample.add_argument("--exit-zero", action="store_true",
+                        help="exit 0 when the gate refuses (demos, pipelines that read the report); the refusal is "
+                             "still printed and reported, and nothing is emitted")
 
     cold = commands.add_parser("cold-start", help="interactions for new items from their features alone")
     cold.add_argument("--bundle", required=True)
@@ -67,7 +70,7 @@ def _sample(args: argparse.Namespace) -> int:
     if not result.passed:
         print(format_refusal(result.report), file=sys.stderr)
         print(f"nothing emitted; report: {out}.report.json", file=sys.stderr)
-        return 1
+        return 0 if args.exit_zero else 1
     print(f"wrote {len(result.rows):,} gated rows to {out} (report: {out}.report.json)")
     return 0
 

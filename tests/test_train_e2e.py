@@ -88,6 +88,18 @@ def test_same_seed_same_rows(ctgan_run: Path) -> None:
     assert not first.equals(other)
 
 
+def test_gen_cli_refusal_exits_1_writes_only_the_report_and_exit_zero_opts_out(ctgan_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tail.parquet"
+    command = [sys.executable, "-m", "gen", "sample", "--bundle", str(ctgan_run), "--bucket", "tail",
+               "--rows", "50", "--out", str(out)]
+    refused = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 1, refused.stderr[-2000:]
+    assert "refused" in refused.stderr or "cannot judge" in refused.stderr
+    assert not out.exists() and (tmp_path / "tail.parquet.report.json").is_file()
+    demo = subprocess.run([*command, "--exit-zero"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert demo.returncode == 0 and "nothing emitted" in demo.stderr and not out.exists()
+
+
 def test_unknown_condition_value_is_a_clear_error(ctgan_run: Path) -> None:
     bundle = gen.load(ctgan_run, device="cpu")
     with pytest.raises(EncodingError, match="pop_bucket"):
