@@ -47,6 +47,13 @@ class Bundle:
         """The resolved run config the model was trained with (plain dict)."""
         return self.manifest["meta"]["config"]
 
+    def provenance(self) -> dict[str, Any]:
+        """What a report needs to say where its rows came from: bundle path, model kind, training seed,
+        the resolved training config and package versions."""
+        meta = self.manifest["meta"]
+        return {"bundle": str(self.path), "kind": self.manifest["kind"], "training_seed": meta["seed"],
+                "training_config": meta["config"], "versions": meta["versions"]}
+
     def role(self, role: str) -> list[str]:
         """Names of the record columns that have `role` (user_id, item_id, timestamp, event, ...)."""
         return [column["name"] for column in self.manifest["schema"] if column["role"] == role]

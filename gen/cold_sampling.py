@@ -117,6 +117,7 @@ def cold_start(
                 "gate_source": "none (UNGATED)" if config is None else (
                     "the bundle's (trained with)" if gate is None or gate is True else "given")}
     report = summary_report(bundle, checked, counts, groups, entries, config, settings)
+    report["provenance"] = bundle.provenance()
     if generated is None:
         report.update(seconds=time.monotonic() - started)
         return ColdStartResult(False, None, plain(report))

@@ -79,10 +79,12 @@ def sample_gated(
     holdout_rows = _matching(bundle.table("holdout"), conditions)
     columns = {name: kind for name, kind in bundle.columns.items() if name not in conditions}
     label = ", ".join(f"{k}={v}" for k, v in conditions.items()) or "all"
-    return run_gate(
+    result = run_gate(
         draw, n, train=train_rows, holdout=holdout_rows, columns=columns, config=config,
         seed=seed, device=next(bundle.module.parameters()).device, progress=progress, label=label,
     )
+    result.report["provenance"] = bundle.provenance()
+    return result
 
 
 def _matching(table: pd.DataFrame, conditions: Mapping[str, Any]) -> pd.DataFrame:

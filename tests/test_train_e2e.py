@@ -96,6 +96,9 @@ def test_gen_cli_refusal_exits_1_writes_only_the_report_and_exit_zero_opts_out(c
     assert refused.returncode == 1, refused.stderr[-2000:]
     assert "refused" in refused.stderr or "cannot judge" in refused.stderr
     assert not out.exists() and (tmp_path / "tail.parquet.report.json").is_file()
+    report = json.loads((tmp_path / "tail.parquet.report.json").read_text())
+    assert report["provenance"]["training_seed"] == 0 and "torch" in report["provenance"]["versions"]
+    assert report["seed"] == 0 and report["config"]["alpha"] == 0.01
     demo = subprocess.run([*command, "--exit-zero"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0 and "nothing emitted" in demo.stderr and not out.exists()
 
