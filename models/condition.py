@@ -136,8 +136,11 @@ class TrainingSampler:
         buckets = codes[:, 0]
         # Rows sorted by bucket: bucket b's rows are order[offsets[b] : offsets[b] + counts[b]].
         self.order = torch.argsort(buckets, stable=True)
-        self.counts = torch.bincount(buckets, minlength=spec.sizes[0])
-        self.offsets = torch.cumsum(self.counts, dim=0) - self.counts
+        # A few bucket counts, computed once on the host: CUDA cumsum may refuse to run under Lightning's
+        # deterministic mode, and this is set-up, not the training step.
+        counts = torch.bincount(buckets.cpu(), minlength=spec.sizes[0])
+        self.counts = counts.to(codes.device)
+        self.offsets = (torch.cumsum(counts, dim=0) - counts).to(codes.device)
         self.bucket_probs = bucket_probabilities(self.counts, rule)
 
     @property

@@ -48,7 +48,7 @@ from models.encoder_columns import (
     raw_values,
 )
 from models.errors import BundleError, EncodingError
-from models.gmm import chunk_rows, fit_gmm, mode_log_prob
+from models.gmm import chunk_rows, fit_gmm, mode_cumsum, mode_log_prob
 from models.layout import ColumnLayout, SpanInfo
 
 SDTYPES = ("categorical", "numerical", "datetime")
@@ -307,7 +307,7 @@ class _Plan:
         probs = torch.softmax(mode_log_prob(z, means_z, stds_z, self.log_weights), 1)  # [C, K, m]
         u = torch.rand((x.shape[0], 1, x.shape[1]), generator=generator, device=generator.device)
         u = u.to(x.device)  # a CPU generator may drive a GPU transform
-        mode = (probs.cumsum(1) < u).sum(1)  # inverse CDF: one uniform per value
+        mode = (mode_cumsum(probs, 1) < u).sum(1)  # inverse CDF: one uniform per value
         mode = torch.minimum(mode, self.n_modes[:, None] - 1)  # u above a cumsum rounded below 1
         mean, std = self.means.gather(1, mode), self.stds.gather(1, mode)
         return ((x - mean) / (4.0 * std)).clamp(-_CLIP, _CLIP), mode

@@ -263,7 +263,7 @@ def _m_step(
     xk = shift.double() + offset
     sk = (second / nk - offset * offset).clamp_min(0.0) + var_floor
     # stick-breaking: a_k = 1 + N_k, b_k = alpha0 + sum_{j>k} N_j
-    tail = nk.flip(1).cumsum(1).flip(1) - nk
+    tail = mode_cumsum(nk.flip(1)).flip(1) - nk
     beta = 1.0 + nk  # prior mean precision 1, prior mean 0 (the standardised column mean)
     return _Posterior(
         stick_a=1.0 + nk,
@@ -275,12 +275,24 @@ def _m_step(
     )
 
 
+def mode_cumsum(x: Tensor, dim: int = 1) -> Tensor:
+    """Cumulative sum over the short mode axis (K <= max_modes) as a product with a triangular matrix.
+
+    `torch.cumsum` on CUDA refuses to run under `torch.use_deterministic_algorithms(True)`, which
+    Lightning's `deterministic=True` switches on for the whole process, so a second fit or a transform after
+    training would fail on a GPU. (x @ T)[..., j] = sum_{k <= j} x[..., k] for T upper-triangular ones.
+    """
+    k = x.shape[dim]
+    triangle = torch.ones((k, k), dtype=x.dtype, device=x.device).triu()
+    return torch.movedim(torch.movedim(x, dim, -1) @ triangle, -1, dim)
+
+
 def _expected_log_weights(post: _Posterior) -> Tensor:
     """E[log pi_k] under the stick-breaking posterior, [C, K]."""
     total = torch.digamma(post.stick_a + post.stick_b)
     log_v = torch.digamma(post.stick_a) - total
     log_rest = torch.digamma(post.stick_b) - total
-    before = torch.nn.functional.pad(log_rest.cumsum(1)[:, :-1], (1, 0))
+    before = torch.nn.functional.pad(mode_cumsum(log_rest)[:, :-1], (1, 0))
     return log_v + before
 
 

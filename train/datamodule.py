@@ -47,7 +47,7 @@ class EncodedTableDataModule(L.LightningDataModule):
         self.seed = seed
         self.generator: torch.Generator | None = None
         self.sampler: TrainingSampler | None = None
-        self._pending_state: torch.Tensor | None = None
+        self._pending_state: dict | None = None
 
     def setup(self, stage: str) -> None:
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
@@ -56,10 +56,10 @@ class EncodedTableDataModule(L.LightningDataModule):
             self.codes = self.codes.to(device)
         else:  # too big for the accelerator: rows stay on the host and each batch is copied over
             device = torch.device("cpu")
-        rank = self.trainer.global_rank if self.trainer is not None else 0
-        self.generator = torch.Generator(device=device).manual_seed(self.seed + 1009 * rank)
+            self.encoded, self.codes = self.encoded.cpu(), self.codes.cpu()
+        self.generator = torch.Generator(device=device).manual_seed(self.seed + 1009 * self._rank())
         if self._pending_state is not None:
-            self.generator.set_state(self._pending_state)
+            self._restore(self._pending_state)
             self._pending_state = None
         self.sampler = TrainingSampler(
             self.codes, self.spec, self.condition.sampling, self.condition.extra_keep_prob
@@ -81,19 +81,33 @@ class EncodedTableDataModule(L.LightningDataModule):
         real = self.encoded[rows.to(self.encoded.device)]
         return real, cond, codes, mask
 
-    # The sampler's random state travels in Lightning checkpoints, so a resumed run draws the same batches.
+    # The sampler's random state travels in Lightning checkpoints, so a resumed single-process run draws
+    # exactly the batches an uninterrupted one would. Only rank 0 writes checkpoints, so under DDP each
+    # rank instead reseeds from (seed, rank, epoch): distinct streams per rank, not rank 0's copied.
     def state_dict(self) -> dict:
-        state = self.generator.get_state() if self.generator is not None else self._pending_state
-        return {} if state is None else {"generator_state": state}
+        state = self.generator.get_state() if self.generator is not None else None
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        return {} if state is None else {"generator_state": state, "epoch": epoch}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        state = state_dict.get("generator_state")
-        if state is None:
+        if "generator_state" not in state_dict:
             return
         if self.generator is not None:
-            self.generator.set_state(state)
+            self._restore(state_dict)
         else:
-            self._pending_state = state
+            self._pending_state = state_dict
+
+    def _restore(self, state: dict) -> None:
+        assert self.generator is not None
+        world = self.trainer.world_size if self.trainer is not None else 1
+        saved = state["generator_state"]
+        if world == 1 and saved.numel() == self.generator.get_state().numel():
+            self.generator.set_state(saved)
+        else:  # several ranks, or a CUDA generator's state resumed on the host (or back)
+            self.generator.manual_seed(self.seed + 1009 * self._rank() + 104_729 * (int(state.get("epoch", 0)) + 1))
+
+    def _rank(self) -> int:
+        return self.trainer.global_rank if self.trainer is not None else 0
 
 
 class SampledBatches:
@@ -112,7 +126,7 @@ class SampledBatches:
 
 
 def _fits_on(device: torch.device, tensor: torch.Tensor) -> bool:
-    if device.type != "cuda":
+    if device.type != "cuda" or tensor.device == device:  # already there: its memory is spent either way
         return True
     free, total = torch.cuda.mem_get_info(device)
     return tensor.element_size() * tensor.nelement() <= DEVICE_MEMORY_SHARE * min(free, total)

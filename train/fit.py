@@ -54,7 +54,8 @@ def fit(config: RunConfig, *, resume: bool = False) -> Path:
     if not resume and _is_rank_zero():
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
         shutil.rmtree(run_dir / "tb", ignore_errors=True)
-    L.seed_everything(config.seed, workers=True, verbose=False)
+    # Distinct noise per DDP rank (DDP broadcasts rank 0's initial weights, so init need not agree).
+    L.seed_everything(config.seed + _global_rank(), workers=True, verbose=False)
 
     records, train_rows, holdout_rows, columns = prepare_tables(config)
 
@@ -74,6 +75,7 @@ def fit(config: RunConfig, *, resume: bool = False) -> Path:
     datamodule = EncodedTableDataModule(
         encoded, codes, spec, config.model.condition, batch_size=config.trainer.batch_size, seed=config.seed
     )
+    del encoded  # the datamodule owns the table now (and may move it); keep no second device copy alive
     trainer = _trainer(config, run_dir, encoder, spec, codes, train_rows, holdout_rows, columns)
     monitor = next((c for c in trainer.callbacks if isinstance(c, FidelityMonitor)), None)
     if _is_rank_zero():
@@ -179,22 +181,40 @@ def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows,
 
 def _strategy(config: RunConfig) -> str | DDPStrategy:
     """The GAN's two optimisers each use only their own network's parameters in a backward pass, so DDP
-    must be told that some parameters go unused per step; the VAE uses all of them and keeps plain DDP."""
-    if config.trainer.strategy == "ddp" and config.model.kind == "ctgan":
+    must be told that some parameters go unused per step; the VAE uses all of them and keeps plain DDP.
+
+    That holds for explicit "ddp"/"ddp_spawn" and for "auto" on a host where Lightning would pick DDP over
+    several GPUs. (Fork-based DDP cannot work here: the encoder has already initialised CUDA.)
+    """
+    tc = config.trainer
+    if config.model.kind != "ctgan":
+        return tc.strategy
+    if tc.strategy in ("ddp", "ddp_spawn"):
+        return DDPStrategy(find_unused_parameters=True, start_method="spawn" if tc.strategy == "ddp_spawn" else "popen")
+    several_gpus = torch.cuda.is_available() and torch.cuda.device_count() > 1 and tc.accelerator in ("auto", "gpu", "cuda")
+    if tc.strategy == "auto" and several_gpus and str(tc.devices) not in ("1", "[0]"):
         return DDPStrategy(find_unused_parameters=True)
-    return config.trainer.strategy
+    return tc.strategy
 
 
 def _encoder_device(config: RunConfig) -> torch.device:
     """Fit the encoder where the model will train: the GPU when one is used, else the CPU."""
     wants_cpu = config.trainer.accelerator == "cpu"
-    return torch.device("cuda") if torch.cuda.is_available() and not wants_cpu else torch.device("cpu")
+    if not torch.cuda.is_available() or wants_cpu:
+        return torch.device("cpu")
+    # Each DDP process encodes on its own GPU (Lightning sets the device only later, inside fit).
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def _synced(started: float, device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter() - started
+
+
+def _global_rank() -> int:
+    """This process's rank before the Trainer exists, from the launcher's environment (0 when alone)."""
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")))
 
 
 def _is_rank_zero() -> bool:

@@ -16,7 +16,17 @@ import torch
 
 
 class RngStateCheckpoint(L.Callback):
-    """States are stored as tensors and plain numbers: checkpoints load with `weights_only=True`."""
+    """States are stored as tensors and plain numbers: checkpoints load with `weights_only=True`.
+
+    Only rank 0 writes checkpoints, so under DDP restoring would hand every rank rank 0's stream; there each
+    rank keeps the stream it was seeded with (seed + rank) instead, and only single-process resume is exact.
+    """
+
+    def __init__(self) -> None:
+        self._world_size = 1
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._world_size = trainer.world_size
 
     def state_dict(self) -> dict[str, Any]:
         _, keys, position, has_gauss, gauss = np.random.get_state()
@@ -31,6 +41,8 @@ class RngStateCheckpoint(L.Callback):
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if self._world_size > 1:
+            return
         torch.set_rng_state(state_dict["torch"])
         keys, position, has_gauss, gauss = state_dict["numpy"]
         np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), position, has_gauss, gauss))
