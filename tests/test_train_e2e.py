@@ -172,6 +172,17 @@ def test_a_killed_run_exits_nonzero_writes_no_bundle_and_resumes(tmp_path: Path)
     assert gen.load(resumed, device="cpu").manifest["meta"]["timings"]["epochs"] == checkpoint["epoch"] + 2
 
 
+def test_resume_reuses_the_checkpointed_encoder(tmp_path: Path) -> None:
+    """A refit with other encoder settings would change the layout; resume keeps the trained-on encoding."""
+    first = tiny_config(tmp_path, "enc", "monitor.enabled=false", "trainer.max_epochs=1")
+    fit(first)
+    layout = gen.load(tmp_path / "enc", device="cpu").encoder.layout
+    changed = tiny_config(tmp_path, "enc", "monitor.enabled=false", "model.encoder.max_modes=1")
+    resumed = gen.load(fit(changed, resume=True), device="cpu")
+    assert resumed.encoder.layout == layout
+    assert resumed.manifest["meta"]["timings"]["epochs"] == 2
+
+
 def test_resume_without_a_checkpoint_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot resume"):
         fit(tiny_config(tmp_path, "fresh"), resume=True)

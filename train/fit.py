@@ -31,7 +31,7 @@ from models.encoder import TableEncoder
 from models.errors import ConfigError, TrainingInterrupted
 from models.registry import build_module
 from train.bundle_writer import write_run_bundle
-from train.checkpoint_io import AtomicCheckpointIO
+from train.checkpoint_io import AtomicCheckpointIO, EncoderInCheckpoint, encoder_state_from
 from train.config import RunConfig, to_dict
 from train.datamodule import EncodedTableDataModule
 from train.monitor import FidelityMonitor
@@ -62,7 +62,11 @@ def fit(config: RunConfig, *, resume: bool = False) -> Path:
     device = _encoder_device(config)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    encoder = TableEncoder(config.model.encoder).fit(train_rows, columns, device=device, seed=config.seed)
+    saved_state = encoder_state_from(last) if resume else None
+    if saved_state is not None:  # resume with the very encoding the checkpointed weights were trained on
+        encoder = TableEncoder.from_state(saved_state, device=device)
+    else:
+        encoder = TableEncoder(config.model.encoder).fit(train_rows, columns, device=device, seed=config.seed)
     timings["encoder_fit_s"] = _synced(started, device)
     started = time.perf_counter()
     generator = torch.Generator(device=device).manual_seed(config.seed)
@@ -155,6 +159,7 @@ def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows,
                         filename="epoch{epoch:03d}", auto_insert_metric_name=False),
         LearningRateMonitor(logging_interval="epoch"),
         RngStateCheckpoint(),
+        EncoderInCheckpoint(encoder.state()),
         EpochTimer(),
     ]
     if config.monitor.enabled:
