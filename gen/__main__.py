@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from models.errors import TailsynthError
+from models.errors import DataError, TailsynthError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +58,8 @@ def _sample(args: argparse.Namespace) -> int:
 
     if args.rows < 1:
         raise SystemExit("error: --rows must be at least 1")
+    if not args.out.lower().endswith((".parquet", ".pq", ".csv", ".csv.gz")):
+        raise DataError(f"--out {args.out}: expected a .parquet or .csv output file")  # before any generation
     conditions = {"pop_bucket": args.bucket, **_pairs(args.condition)}
     bundle = gen.load(args.bundle)
     out = Path(args.out)

@@ -207,6 +207,23 @@ def test_ids_are_kept_out_unless_asked_and_then_limited_by_width(tmp_path: Path)
         fit(tiny_config(tmp_path, "ids", "model.encoder.include_ids=true", "monitor.enabled=false"))
 
 
+@pytest.mark.parametrize("override, key", [
+    ("trainer.batch_size=0", "trainer.batch_size"),
+    ("monitor.every_n_epochs=0", "monitor.every_n_epochs"),
+    ("trainer.precision=16-true", "trainer.precision"),
+    ("trainer.accelerator=tpu9", "trainer.accelerator"),
+])
+def test_bad_trainer_values_fail_at_load_naming_the_key(override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(TINY, [override])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a host without a GPU")
+def test_asking_for_a_gpu_on_a_cpu_host_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="accelerator='gpu'"):
+        fit(tiny_config(tmp_path, "gpu", "trainer.accelerator=gpu", "monitor.enabled=false"))
+
+
 def test_model_config_rejects_unknown_kind() -> None:
     from train.config import from_dict
 

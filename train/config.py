@@ -86,16 +86,22 @@ class DataConfig:
 class TrainerConfig:
     max_epochs: int = 5
     batch_size: int = 500
-    accelerator: str = "auto"
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     devices: Union[int, str] = "auto"
     strategy: str = "auto"
     num_nodes: int = 1
-    precision: str = "32-true"
-    """bf16-mixed is recommended on GPUs; 32-true keeps CPU runs exactly reproducible."""
+    precision: Literal["32-true", "bf16-mixed"] = "32-true"
+    """bf16-mixed is recommended on GPUs; 32-true keeps CPU runs exactly reproducible. (16-bit "true"
+    precisions would feed float32 conditions to half-precision layers, and fp16 mixed precision risks an
+    underflowing gradient penalty, so they are not offered.)"""
     deterministic: bool = True
     log_every_n_steps: int = 50
     limit_train_batches: Union[int, float, None] = None
     progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        _at_least("trainer", {"max_epochs": self.max_epochs, "batch_size": self.batch_size,
+                              "num_nodes": self.num_nodes, "log_every_n_steps": self.log_every_n_steps}, 1)
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,16 @@ class MonitorConfig:
     every_n_epochs: int = 1
     rows: int = 2000
     enabled: bool = True
+
+    def __post_init__(self) -> None:
+        _at_least("monitor", {"every_n_epochs": self.every_n_epochs, "rows": self.rows}, 1)
+
+
+def _at_least(section: str, values: dict[str, int], minimum: int) -> None:
+    """Range checks at load time, so a bad value fails before any data work, naming its key."""
+    for key, value in values.items():
+        if value < minimum:
+            raise ConfigError(f"{section}.{key} must be at least {minimum}, got {value}")
 
 
 @dataclass(frozen=True)

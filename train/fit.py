@@ -5,7 +5,8 @@ A run directory holds:
   reference tables (the real training and holdout records, bucket table, user and item tables) that the
   gate and cold start compare against and draw users from;
 - `tb/`: TensorBoard event files (losses, learning rates, epoch time, rows/s, fidelity while training);
-- `checkpoints/`: Lightning checkpoints, one per epoch plus `last.ckpt`, from which `resume=True` continues;
+- `checkpoints/`: Lightning checkpoints, saved every epoch (the newest kept) plus `last.ckpt`, from which
+  `resume=True` continues;
 - `config.yaml`: the resolved config.
 """
 
@@ -23,6 +24,7 @@ import yaml
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.strategies import DDPStrategy
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from evaluate.atomic import write_text
@@ -164,6 +166,17 @@ def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows,
     ]
     if config.monitor.enabled:
         callbacks.append(FidelityMonitor(config.monitor, encoder, spec, codes, holdout_rows, columns, seed=config.seed))
+    try:
+        return _build_trainer(config, run_dir, callbacks)
+    except (MisconfigurationException, ValueError, RuntimeError) as exc:
+        raise ConfigError(
+            f"trainer settings (accelerator={tc.accelerator!r}, devices={tc.devices!r}, strategy={tc.strategy!r}, "
+            f"num_nodes={tc.num_nodes}, precision={tc.precision!r}) are not usable here: {exc}"
+        ) from None
+
+
+def _build_trainer(config: RunConfig, run_dir: Path, callbacks: list[L.Callback]) -> L.Trainer:
+    tc = config.trainer
     return L.Trainer(
         max_epochs=tc.max_epochs,
         accelerator=tc.accelerator,
