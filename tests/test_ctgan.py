@@ -3,9 +3,7 @@ generation (valid rows, adherence, seeds, modes) and batched `generate_rows`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
-import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
@@ -18,6 +16,7 @@ from models.errors import ConfigError
 from models.layout import ColumnLayout, SpanInfo
 from models.losses import condition_loss, gradient_penalty
 from models.sampling import generate_rows
+from helpers import fit_batches
 
 LAYOUT = (
     ColumnLayout("pop_bucket", "categorical", 0, (SpanInfo(3, "softmax"),), ("head", "torso", "tail")),
@@ -59,42 +58,7 @@ def build(config, seed: int = 0) -> CTGANModule:  # noqa: ANN001
         return CTGANModule(LAYOUT, SPEC, config)
 
 
-class Batches:
-    """An iterable of ready batches (a bare list would be read by Lightning as a list of dataloaders)."""
 
-    def __init__(self, batches: list) -> None:
-        self.batches = batches
-
-    def __iter__(self):  # noqa: ANN204
-        return iter(self.batches)
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-
-def fit(module: L.LightningModule, batches: list, seed: int = 0) -> L.Trainer:
-    trainer = L.Trainer(
-        max_epochs=1,
-        limit_train_batches=len(batches),
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    with torch.random.fork_rng():  # the training noise uses the global RNG; keep it out of other tests
-        torch.manual_seed(seed)
-        trainer.fit(module, train_dataloaders=Batches(batches))
-    return trainer
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny networks run several times faster on one thread than on two contended ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class LinearPackCritic(nn.Module):
@@ -156,13 +120,13 @@ def test_batch_size_must_be_a_multiple_of_pac() -> None:
         CTGANModule(LAYOUT, SPEC, TINY, batch_size=15)
     module = build(TINY)
     with pytest.raises(ConfigError, match="not a multiple"):
-        fit(module, make_batches(1, batch_size=15))
+        fit_batches(module, make_batches(1, batch_size=15))
 
 
 def test_smoke_fit_changes_parameters_and_logs_finite_losses() -> None:
     module = build(TINY)
     before = {name: p.detach().clone() for name, p in module.named_parameters()}
-    trainer = fit(module, make_batches(3))
+    trainer = fit_batches(module, make_batches(3))
     for name in ("loss/generator", "loss/critic", "loss/gradient_penalty", "loss/condition"):
         assert torch.isfinite(trainer.callback_metrics[f"{name}_epoch"]), name
     assert "lr/generator" in trainer.callback_metrics
@@ -181,7 +145,7 @@ def trained() -> CTGANModule:
         embedding_dim=8, generator_dims=(16, 16), critic_dims=(16, 16), pac=2, generator_lr=2e-3, critic_lr=2e-3
     )
     module = build(config, seed=3)
-    fit(module, make_batches(300, batch_size=32, seed=3), seed=3)
+    fit_batches(module, make_batches(300, batch_size=32, seed=3), seed=3)
     return module
 
 

@@ -12,14 +12,6 @@ from evaluate.detection import RowDiscriminator, TableFeaturizer, discriminator_
 COLUMNS = {"price": "numerical", "country": "categorical", "when": "datetime"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Training is tiny: one thread avoids oversubscribing the shared cores (and is restored after)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _table(rng: np.random.Generator, rows: int, shift: float = 0.0) -> pd.DataFrame:
     return pd.DataFrame({

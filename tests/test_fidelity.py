@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from evaluate.fidelity import fidelity_report, measure
 from evaluate.markdown import report_markdown
@@ -16,13 +15,6 @@ from evaluate.sdmetrics_check import quality_report
 COLUMNS = {"price": "numerical", "quantity": "numerical", "country": "categorical", "when": "datetime"}
 MEASURE_KEYS = {"rows_real", "rows_synth", "columns", "mean_ks", "mean_tvd", "corr_diff", "contingency_distance"}
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _table(rng: np.random.Generator, rows: int, shift: float = 0.0, tail_share: float = 0.2) -> pd.DataFrame:

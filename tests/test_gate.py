@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from evaluate.privacy import rare_copy_mask
 from gen.gate import GateResult, run_gate
@@ -54,14 +53,6 @@ def sampler(seed: int, spoil: Callable[[pd.DataFrame, np.random.Generator], pd.D
     draw.calls = []
     return draw
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> None:
-    """Two shared cores: one torch thread is ~4x faster here than two threads fighting other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

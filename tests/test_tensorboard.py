@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from evaluate.fidelity import fidelity_report
@@ -16,13 +15,6 @@ from evaluate.tensorboard import log_measures, write_report
 
 COLUMNS = {"price": "numerical", "quantity": "numerical", "country": "categorical", "when": "datetime"}
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _table(rng: np.random.Generator, rows: int, shift: float = 0.0) -> pd.DataFrame:

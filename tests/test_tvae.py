@@ -3,9 +3,7 @@ clamping, and conditional generation (valid rows, adherence, seeds, modes)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
-import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
@@ -17,6 +15,7 @@ from models.layout import ColumnLayout, SpanInfo, all_spans
 from models.losses import vae_loss
 from models.sampling import generate_rows
 from models.tvae import TVAEModule
+from helpers import fit_batches
 
 LAYOUT = (
     ColumnLayout("pop_bucket", "categorical", 0, (SpanInfo(3, "softmax"),), ("head", "torso", "tail")),
@@ -30,14 +29,6 @@ TANH_COLUMNS = (3, 13)
 SPEC = ConditionSpec.from_layout(LAYOUT, ["colour"])
 TINY = TVAEConfig(embedding_dim=8, compress_dims=(16, 16), decompress_dims=(16, 16))
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny networks run several times faster on one thread than on two contended ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def make_batches(count: int, batch_size: int = 16, seed: int = 0) -> list[tuple[Tensor, ...]]:
@@ -67,33 +58,6 @@ def build(config, seed: int = 0) -> TVAEModule:  # noqa: ANN001
         return TVAEModule(LAYOUT, SPEC, config)
 
 
-class Batches:
-    """An iterable of ready batches (a bare list would be read by Lightning as a list of dataloaders)."""
-
-    def __init__(self, batches: list) -> None:
-        self.batches = batches
-
-    def __iter__(self):  # noqa: ANN204
-        return iter(self.batches)
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-
-def fit(module: L.LightningModule, batches: list, seed: int = 0) -> L.Trainer:
-    trainer = L.Trainer(
-        max_epochs=1,
-        limit_train_batches=len(batches),
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    with torch.random.fork_rng():  # the reparameterisation noise uses the global RNG; keep it local
-        torch.manual_seed(seed)
-        trainer.fit(module, train_dataloaders=Batches(batches))
-    return trainer
 
 
 def reference_vae_loss(raw, x, sigmas, spans, mu, logvar, factor):  # noqa: ANN001, ANN201
@@ -128,7 +92,7 @@ def test_vae_loss_matches_the_span_by_span_reference() -> None:
 def test_smoke_fit_changes_parameters_and_logs_finite_losses() -> None:
     module = build(TINY)
     before = {name: p.detach().clone() for name, p in module.named_parameters()}
-    trainer = fit(module, make_batches(3))
+    trainer = fit_batches(module, make_batches(3))
     for name in ("loss/reconstruction", "loss/kl", "loss/total"):
         assert torch.isfinite(trainer.callback_metrics[f"{name}_epoch"]), name
     assert all(not torch.equal(p, before[n]) for n, p in module.named_parameters())
@@ -139,7 +103,7 @@ def test_sigmas_are_clamped_after_each_step() -> None:
     module = build(TVAEConfig(embedding_dim=8, compress_dims=(16,), decompress_dims=(16,), lr=1e-4))
     with torch.no_grad():
         module.decoder.sigma.copy_(torch.linspace(0.001, 3.0, WIDTH))  # partly outside [0.01, 1]
-    fit(module, make_batches(2))
+    fit_batches(module, make_batches(2))
     sigma = module.decoder.sigma.detach()
     low, high = torch.tensor(0.01), torch.tensor(1.0)  # the float32 bounds clamp_ uses
     assert bool((sigma >= low).all() and (sigma <= high).all())
@@ -152,7 +116,7 @@ def test_sigmas_are_clamped_after_each_step() -> None:
 def trained() -> TVAEModule:
     """A TVAE trained for 300 steps: enough for its decoder to copy the condition into the bucket slice."""
     module = build(TVAEConfig(embedding_dim=8, compress_dims=(16, 16), decompress_dims=(16, 16), lr=1e-2), seed=3)
-    fit(module, make_batches(300, batch_size=32, seed=3), seed=3)
+    fit_batches(module, make_batches(300, batch_size=32, seed=3), seed=3)
     return module
 
 
