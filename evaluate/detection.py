@@ -172,7 +172,8 @@ def _logits(net: nn.Module, features: torch.Tensor, device: torch.device) -> np.
     return torch.cat(parts).double().numpy() if parts else np.zeros(0)
 
 
-def _device(device: str | torch.device | None) -> torch.device:
+def torch_device(device: str | torch.device | None) -> torch.device:
+    """The given device, or the GPU when there is one and no device was named."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
@@ -214,7 +215,7 @@ def discriminator_auc(
         )
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
-    device = _device(device)
+    device = torch_device(device)
     real_rows, synth_rows = _balanced(real, synth, max_rows, rng)
     featurizer = TableFeaturizer(columns).fit(real_rows)
     features = torch.cat([featurizer.transform(real_rows), featurizer.transform(synth_rows)])
@@ -250,7 +251,7 @@ class RowDiscriminator:
         self.columns = dict(columns)
         self.seed = seed
         self.epochs = epochs
-        self.device = _device(device)
+        self.device = torch_device(device)
         self.max_rows = max_rows
         self.featurizer: TableFeaturizer | None = None
         self.net: nn.Module | None = None

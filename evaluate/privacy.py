@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from evaluate.detection import torch_device
 from evaluate.metrics import ColumnTypes, category_labels, check_columns, numeric_values
 
 COUNT = "__tailsynth_train_count__"
@@ -87,8 +88,7 @@ def dcr(
         raise ValueError("dcr needs a non-empty reference table")
     if batch < 1:
         raise ValueError(f"dcr batch must be >= 1, got {batch}")
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch_device(device)
     arrays = _dcr_arrays(rows, reference, columns)
     num_rows, num_ref, codes_rows, codes_ref = (torch.from_numpy(a).to(device) for a in arrays)
     best = torch.full((len(rows),), float("inf"), dtype=torch.float32, device=device)

@@ -40,7 +40,8 @@ import pandas as pd
 import torch
 
 from gen.cold_items import check_items, item_counts
-from gen.cold_start_report import UNGATED, held_out_section, rows_where, summary_report
+from gen.cold_start_report import UNGATED, held_out_section, summary_report
+from gen.sampling import rows_where
 from gen.gate import run_gate
 from gen.gate_report import plain, report_path
 from gen.timestamps import default_window, parse_window, place_in_window

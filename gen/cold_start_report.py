@@ -17,7 +17,6 @@ against the training rows (a sample OF the training rows would trivially copy th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +25,7 @@ import pandas as pd
 from evaluate import privacy
 from evaluate.fidelity import DCR_ROWS, measure
 from gen.gate_report import format_refusal
+from gen.sampling import rows_where
 from models.errors import BundleError
 from train.config import GateConfig, to_dict
 
@@ -35,17 +35,6 @@ if TYPE_CHECKING:
 
 UNGATED = ("UNGATED: these rows were not judged by the fidelity gate. For inspection only; do not append "
            "them to training data.")
-
-
-def rows_where(table: pd.DataFrame, conditions: Mapping[str, Any]) -> pd.DataFrame:
-    """Rows of `table` equal to every condition (a None condition matches nulls); vectorised."""
-    keep = np.ones(len(table), dtype=bool)
-    for column, label in conditions.items():
-        if label is None:
-            keep &= table[column].isna().to_numpy()
-        else:
-            keep &= (table[column] == label).to_numpy(dtype=bool, na_value=False)
-    return table.loc[keep]
 
 
 def summary_report(

@@ -75,8 +75,8 @@ def sample_gated(
         )
         return rows
 
-    train_rows = _matching(bundle.table("train"), conditions)
-    holdout_rows = _matching(bundle.table("holdout"), conditions)
+    train_rows = rows_where(bundle.table("train"), conditions)
+    holdout_rows = rows_where(bundle.table("holdout"), conditions)
     columns = {name: kind for name, kind in bundle.columns.items() if name not in conditions}
     label = ", ".join(f"{k}={v}" for k, v in conditions.items()) or "all"
     result = run_gate(
@@ -87,11 +87,15 @@ def sample_gated(
     return result
 
 
-def _matching(table: pd.DataFrame, conditions: Mapping[str, Any]) -> pd.DataFrame:
-    """Real rows that satisfy every condition (the rows synthetic ones are judged against)."""
+def rows_where(table: pd.DataFrame, conditions: Mapping[str, Any]) -> pd.DataFrame:
+    """Real rows equal to every condition (a None condition matches nulls), vectorised: the rows synthetic
+    ones for those conditions are judged against."""
     keep = np.ones(len(table), dtype=bool)
     for column, label in conditions.items():
-        keep &= (table[column] == label).to_numpy(dtype=bool, na_value=False)
+        if label is None:
+            keep &= table[column].isna().to_numpy()
+        else:
+            keep &= (table[column] == label).to_numpy(dtype=bool, na_value=False)
     return table.loc[keep]
 
 

@@ -6,8 +6,8 @@ configs, loads them from YAML and rejects unknown keys; nothing here reads files
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -79,3 +79,10 @@ class ModelConfig:
     condition: ConditionConfig = field(default_factory=ConditionConfig)
     ctgan: CTGANConfig = field(default_factory=CTGANConfig)
     tvae: TVAEConfig = field(default_factory=TVAEConfig)
+
+
+def hyperparameters(model: str, config: CTGANConfig | TVAEConfig, **shape: Any) -> dict[str, Any]:
+    """What a LightningModule saves as hyperparameters: plain scalars and lists only (TensorBoard/YAML
+    friendly), so the layout itself is never pickled into checkpoints."""
+    settings = {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(config).items()}
+    return {"model": model, **settings, **shape}

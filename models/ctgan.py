@@ -11,15 +11,13 @@ fake rows are G(z, cond) activated with Gumbel-softmax, so real and fake packs c
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import lightning as L
 import torch
 from torch import Tensor
 
 from models.activation import SpanPlan, activate
 from models.condition import ConditionSpec, layout_width
-from models.config import CTGANConfig
+from models.config import CTGANConfig, hyperparameters
 from models.errors import ConfigError
 from models.layout import ColumnLayout, all_spans
 from models.losses import condition_loss, gradient_penalty
@@ -53,10 +51,9 @@ class CTGANModule(L.LightningModule):
         self.spec = spec
         self.config = config
         self.cond_width = spec.width
-        # Plain scalars and lists only (TensorBoard/YAML-friendly); the layout itself is never pickled.
-        settings = {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(config).items()}
-        shape = {"width": self.width, "cond_width": spec.width, "condition_columns": list(spec.columns)}
-        self.save_hyperparameters({"model": "ctgan", **settings, **shape})
+        self.save_hyperparameters(hyperparameters(
+            "ctgan", config, width=self.width, cond_width=spec.width, condition_columns=list(spec.columns)
+        ))
         self.plan = SpanPlan(all_spans(layout))
         self.generator = Generator(config.embedding_dim, spec.width, config.generator_dims, self.width)
         self.critic = Critic(self.width + spec.width, config.critic_dims, config.pac)

@@ -11,7 +11,6 @@ are unused here (the condition enters through `cond`).
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import lightning as L
@@ -20,7 +19,7 @@ from torch import Tensor
 
 from models.activation import SpanPlan, activate
 from models.condition import ConditionSpec, layout_width
-from models.config import TVAEConfig
+from models.config import TVAEConfig, hyperparameters
 from models.layout import ColumnLayout, all_spans
 from models.losses import vae_loss
 from models.networks import VAEDecoder, VAEEncoder
@@ -48,10 +47,9 @@ class TVAEModule(L.LightningModule):
         self.spec = spec
         self.config = config
         self.cond_width = spec.width
-        # Plain scalars and lists only (TensorBoard/YAML-friendly); the layout itself is never pickled.
-        settings = {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(config).items()}
-        shape = {"width": self.width, "cond_width": spec.width, "condition_columns": list(spec.columns)}
-        self.save_hyperparameters({"model": "tvae", **settings, **shape})
+        self.save_hyperparameters(hyperparameters(
+            "tvae", config, width=self.width, cond_width=spec.width, condition_columns=list(spec.columns)
+        ))
         self.plan = SpanPlan(all_spans(layout))
         self.encoder = VAEEncoder(self.width + spec.width, config.compress_dims, config.embedding_dim)
         self.decoder = VAEDecoder(config.embedding_dim + spec.width, config.decompress_dims, self.width)
