@@ -25,7 +25,8 @@ import torch
 
 from models.errors import BundleError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: CTGAN weights include the averaged generator (`generator_ema`)."""
 MANIFEST = "bundle.json"
 WEIGHTS = "weights.pt"
 

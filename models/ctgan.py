@@ -11,6 +11,8 @@ fake rows are G(z, cond) activated with Gumbel-softmax, so real and fake packs c
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning as L
 import torch
 from torch import Tensor
@@ -18,6 +20,7 @@ from torch import Tensor
 from models.activation import SpanPlan, activate
 from models.condition import ConditionSpec, layout_width
 from models.config import CTGANConfig, hyperparameters
+from models.ema import averaged_copy, ema_decay, update_average
 from models.errors import ConfigError
 from models.layout import ColumnLayout, all_spans
 from models.losses import condition_loss, gradient_penalty
@@ -46,6 +49,8 @@ class CTGANModule(L.LightningModule):
                 "model.ctgan: pac and critic_steps must be >= 1, "
                 f"got pac={config.pac}, critic_steps={config.critic_steps}"
             )
+        if not 0.0 <= config.ema_decay < 1.0:
+            raise ConfigError(f"model.ctgan.ema_decay: expected 0 (off) or a decay in (0, 1), got {config.ema_decay}")
         if batch_size is not None:
             check_batch_size(batch_size, config.pac)
         self.spec = spec
@@ -57,13 +62,23 @@ class CTGANModule(L.LightningModule):
         self.plan = SpanPlan(all_spans(layout))
         self.generator = Generator(config.embedding_dim, spec.width, config.generator_dims, self.width)
         self.critic = Critic(self.width + spec.width, config.critic_dims, config.pac)
+        # The averaged generator (when enabled) is what `generate` samples from; it is in the state_dict,
+        # so bundles and checkpoints carry it. `_ema_updates` is a Python int: no device sync to read it.
+        self.generator_ema = averaged_copy(self.generator) if config.ema_decay > 0 else None
+        self._ema_updates = 0
 
     def fake_rows(
-        self, cond: Tensor, hard: bool = False, generator: torch.Generator | None = None
+        self,
+        cond: Tensor,
+        hard: bool = False,
+        generator: torch.Generator | None = None,
+        averaged: bool = False,
     ) -> tuple[Tensor, Tensor]:
-        """(activated rows [b, width], raw logits [b, width]) generated for conditions cond [b, cond_width]."""
+        """(activated rows [b, width], raw logits [b, width]) generated for conditions cond [b, cond_width],
+        by the trained generator or, with `averaged` and averaging enabled, by its moving average."""
         noise = draw_normal((cond.shape[0], self.config.embedding_dim), generator, cond.device).to(cond.dtype)
-        raw = self.generator(noise, cond)
+        network = self.generator_ema if averaged and self.generator_ema is not None else self.generator
+        raw = network(noise, cond)
         return activate(raw, self.plan, tau=self.config.gumbel_tau, hard=hard, generator=generator), raw
 
     def training_step(self, batch: Batch, batch_idx: int) -> None:
@@ -124,7 +139,16 @@ class CTGANModule(L.LightningModule):
         self.manual_backward(loss)
         optimizer.step()
         self.untoggle_optimizer(optimizer)
+        if self.generator_ema is not None:
+            update_average(self.generator_ema, self.generator, ema_decay(self.config.ema_decay, self._ema_updates))
+            self._ema_updates += 1
         return loss.detach(), cond_loss.detach()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["ema_updates"] = self._ema_updates
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._ema_updates = int(checkpoint.get("ema_updates", 0))
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """[generator Adam, critic Adam], betas (0.5, 0.9) as in CTGAN."""
@@ -145,12 +169,13 @@ class CTGANModule(L.LightningModule):
     def generate(self, cond: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Encoded rows [b, width] for conditions cond [b, cond_width]: tanh scalars and exact one-hots.
 
-        Runs in eval() mode (BatchNorm running statistics) and restores the previous modes. Noise comes from
-        `generator` (any device), so a seeded generator gives the same rows.
+        Uses the moving average of the generator when `ema_decay` > 0. Runs in eval() mode (BatchNorm
+        running statistics) and restores the previous modes. Noise comes from `generator` (any device), so a
+        seeded generator gives the same rows.
         """
         self.spec.check_vector(cond)
         with evaluation_mode(self):
-            rows, _ = self.fake_rows(cond.to(self.device), hard=True, generator=generator)
+            rows, _ = self.fake_rows(cond.to(self.device), hard=True, generator=generator, averaged=True)
         return rows
 
 

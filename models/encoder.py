@@ -30,6 +30,7 @@ CPU, one thread each, on a shared 2-core machine: 15.9 s against rdt's 191.7 s (
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -46,6 +47,9 @@ from models.encoder_columns import (
     decode_continuous,
     fit_categorical,
     raw_values,
+    spike_values,
+    value_decimals,
+    value_range,
 )
 from models.errors import BundleError, EncodingError
 from models.gmm import chunk_rows, fit_gmm, mode_cumsum, mode_log_prob
@@ -53,7 +57,8 @@ from models.layout import ColumnLayout, SpanInfo
 
 SDTYPES = ("categorical", "numerical", "datetime")
 STATE_FORMAT = "tailsynth.table_encoder"
-STATE_VERSION = 1
+STATE_VERSION = 2
+"""2: continuous columns carry spikes, their range and their precision."""
 _CLIP = 0.99  # CTGAN's clip of alpha, off the tanh asymptotes
 
 Column = ContinuousColumn | CategoricalColumn
@@ -106,10 +111,15 @@ class TableEncoder:
         if not names:
             return {}
         raw = np.stack([raw_values(name, sdtypes[name], table[name].iloc[rows]) for name in names])
+        spikes = [spike_values(column, self.config.spike_share, self.config.max_spikes) for column in raw]
+        # The mixtures model what the spikes leave; a column that is all spikes keeps every value (its
+        # Gaussian modes then go unused, but the fit stays well defined).
+        gaussian = ~np.isnan(raw) & ~np.stack([np.isin(column, peaks) for column, peaks in zip(raw, spikes)])
+        gaussian |= ~gaussian.any(axis=1, keepdims=True) & ~np.isnan(raw)
         values = torch.from_numpy(raw).to(self.device)
         fit = fit_gmm(
             values,
-            ~torch.isnan(values),
+            torch.from_numpy(gaussian).to(self.device),
             max_modes=self.config.max_modes,
             iterations=self.config.gmm_iterations,
             weight_threshold=self.config.weight_threshold,
@@ -118,6 +128,8 @@ class TableEncoder:
         fitted = {}
         for index, name in enumerate(names):
             active = fit.active[index]
+            every = raw_values(name, sdtypes[name], table[name])  # range and precision from every row
+            minimum, maximum = value_range(every)
             fitted[name] = ContinuousColumn(
                 name=name,
                 sdtype=sdtypes[name],
@@ -129,6 +141,10 @@ class TableEncoder:
                 means=fit.means[index][active].tolist(),
                 stds=fit.stds[index][active].tolist(),
                 weights=fit.weights[index][active].tolist(),
+                spikes=spikes[index].tolist(),
+                minimum=minimum,
+                maximum=maximum,
+                decimals=value_decimals(every) if _is_float(table[name]) else None,
             )
         return fitted
 
@@ -172,7 +188,7 @@ class TableEncoder:
         categorical = [c for c in self._columns if isinstance(c, CategoricalColumn)]
         codes = _stack([category_codes(c, table[c.name]) for c in categorical], len(table), np.int64)
         out = torch.zeros(len(table), self.width, dtype=torch.float32, device=device)
-        chunk = chunk_rows(device, max(1, len(continuous) * plan.max_modes))
+        chunk = chunk_rows(device, max(1, len(continuous) * max(plan.max_modes, plan.max_spikes)))
         for lo in range(0, len(table), chunk):
             hot = [plan.cat_start[:, None] + codes[:, lo : lo + chunk].to(device)]
             if continuous:
@@ -261,6 +277,8 @@ class _Plan:
     """
 
     max_modes: int
+    max_spikes: int
+    spikes: torch.Tensor
     means: torch.Tensor
     stds: torch.Tensor
     log_weights: torch.Tensor
@@ -285,6 +303,9 @@ class _Plan:
             return torch.tensor(rows, **f64).reshape(-1, k)
 
         plan.means, plan.stds = padded("means", 0.0), padded("stds", 1.0)
+        s = plan.max_spikes = max((len(c.spikes) for c in continuous), default=0)
+        spikes = [c.spikes + [math.nan] * (s - len(c.spikes)) for c in continuous]  # NaN equals nothing
+        plan.spikes = torch.tensor(spikes, **f64).reshape(-1, s)
         plan.log_weights = padded("weights", 0.0).log()  # padding -> -inf: never drawn
         plan.center = torch.tensor([c.center for c in continuous], **f64)
         plan.scale = torch.tensor([c.scale for c in continuous], **f64)
@@ -293,7 +314,7 @@ class _Plan:
         plan.alpha_at = torch.tensor([layout[c.name].start for c in continuous], **longs)
         plan.mode_start = plan.alpha_at + 1
         plan.null_rows = torch.tensor([i for i, c in enumerate(continuous) if c.has_nulls], dtype=torch.long)
-        null_at = [layout[c.name].start + 1 + c.n_modes for c in continuous if c.has_nulls]
+        null_at = [layout[c.name].start + 1 + c.n_slots for c in continuous if c.has_nulls]
         plan.null_start = torch.tensor(null_at, **longs)
         cats = [layout[c.name].start for c in encoder._columns if isinstance(c, CategoricalColumn)]
         plan.cat_start = torch.tensor(cats, **longs)
@@ -310,17 +331,28 @@ class _Plan:
         mode = (mode_cumsum(probs, 1) < u).sum(1)  # inverse CDF: one uniform per value
         mode = torch.minimum(mode, self.n_modes[:, None] - 1)  # u above a cumsum rounded below 1
         mean, std = self.means.gather(1, mode), self.stds.gather(1, mode)
-        return ((x - mean) / (4.0 * std)).clamp(-_CLIP, _CLIP), mode
+        alpha = ((x - mean) / (4.0 * std)).clamp(-_CLIP, _CLIP)
+        if self.max_spikes:  # a spike value takes its own slot after the Gaussian modes, alpha 0
+            equal = x[:, :, None] == self.spikes[:, None, :]  # [C, m, S]
+            hit = equal.any(2)
+            mode = torch.where(hit, self.n_modes[:, None] + equal.to(torch.int8).argmax(2), mode)
+            alpha = torch.where(hit, 0.0, alpha)
+        return alpha, mode
 
 
 def _decode_modes(column: ContinuousColumn, block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """A continuous column's block [n, width] -> (float64 values [n], bool null [n]) on its device."""
     means = torch.tensor(column.means, dtype=torch.float64, device=block.device)
     stds = torch.tensor(column.stds, dtype=torch.float64, device=block.device)
-    mode = _argmax(block[:, 1 : 1 + column.n_modes])
+    slot = _argmax(block[:, 1 : 1 + column.n_slots])
+    mode = slot.clamp_max(column.n_modes - 1)
     values = block[:, 0].double().clamp(-1.0, 1.0) * 4.0 * stds[mode] + means[mode]
+    if column.spikes:
+        spikes = torch.tensor(column.spikes, dtype=torch.float64, device=block.device)
+        spike = (slot - column.n_modes).clamp_min(0)
+        values = torch.where(slot >= column.n_modes, spikes[spike], values)
     if column.has_nulls:
-        return values, _argmax(block[:, 1 + column.n_modes :]) == 1
+        return values, _argmax(block[:, 1 + column.n_slots :]) == 1
     return values, torch.zeros_like(mode, dtype=torch.bool)
 
 
@@ -343,7 +375,7 @@ def _build_layout(columns: list[Column]) -> tuple[ColumnLayout, ...]:
             spans: tuple[SpanInfo, ...] = (SpanInfo(len(categories), "softmax"),)
             layout.append(ColumnLayout(column.name, "categorical", start, spans, categories))
         else:
-            spans = (SpanInfo(1, "tanh"), SpanInfo(column.n_modes, "softmax"))
+            spans = (SpanInfo(1, "tanh"), SpanInfo(column.n_slots, "softmax"))
             spans += (SpanInfo(2, "softmax"),) if column.has_nulls else ()
             layout.append(ColumnLayout(column.name, column.sdtype, start, spans))
         start = layout[-1].stop
@@ -363,6 +395,11 @@ def _check_columns(table: pd.DataFrame, columns: Mapping[str, str]) -> None:
             )
         if sdtype not in SDTYPES:
             raise EncodingError(f"column {name!r} has sdtype {sdtype!r}; expected one of {SDTYPES}")
+
+
+def _is_float(series: pd.Series) -> bool:
+    """A float numerical column (ints decode by rounding anyway; datetimes keep their own unit)."""
+    return pd.api.types.is_float_dtype(series.dtype)
 
 
 def _fit_rows(n: int, limit: int, seed: int) -> np.ndarray:

@@ -31,7 +31,11 @@ class ContinuousColumn:
     """A numerical or datetime column: dtype, null handling and its active mixture modes.
 
     means/stds/weights are in the column's float units (seconds since epoch for datetimes), one entry per
-    active mode in span order; center/scale standardise values for the mode posterior.
+    active mode in span order; center/scale standardise values for the mode posterior. `spikes` are
+    values that alone hold a large share of the rows (a quantity of 1, a price of 1.25): each is a mode of
+    its own after the Gaussian ones, with no width, so it decodes to exactly that value. minimum/maximum
+    are the range seen at fit and `decimals` the precision of its values (None: finer than 6 digits or a
+    datetime); decoded values are clipped to the range and rounded to the precision, as SDV does.
     """
 
     name: str
@@ -44,10 +48,20 @@ class ContinuousColumn:
     means: list[float] = field(default_factory=list)
     stds: list[float] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
+    spikes: list[float] = field(default_factory=list)
+    minimum: float | None = None
+    maximum: float | None = None
+    decimals: int | None = None
 
     @property
     def n_modes(self) -> int:
+        """Gaussian modes (the first entries of the mode span)."""
         return len(self.means)
+
+    @property
+    def n_slots(self) -> int:
+        """Width of the mode span: the Gaussian modes, then one slot per spike."""
+        return len(self.means) + len(self.spikes)
 
 
 @dataclass
@@ -132,8 +146,42 @@ def datetime_seconds(series: pd.Series) -> np.ndarray:
     return np.where(series.isna().to_numpy(), np.nan, seconds)
 
 
+def spike_values(values: np.ndarray, min_share: float, limit: int) -> np.ndarray:
+    """The at most `limit` values that each hold at least `min_share` of the non-null `values` [n],
+    most frequent first (ties by value); empty when `min_share` is 0 or nothing qualifies."""
+    values = values[~np.isnan(values)]
+    if min_share <= 0 or limit < 1 or values.size == 0:
+        return np.zeros(0)
+    unique, counts = np.unique(values, return_counts=True)
+    keep = counts >= min_share * values.size
+    unique, counts = unique[keep], counts[keep]
+    order = np.lexsort((unique, -counts))[:limit]
+    return unique[order]
+
+
+def value_decimals(values: np.ndarray, most: int = 6) -> int | None:
+    """The fewest decimal digits (0..most) that represent every non-null value [n], or None."""
+    values = values[~np.isnan(values)]
+    tolerance = 1e-9 * np.maximum(1.0, np.abs(values))
+    for digits in range(most + 1):
+        if np.all(np.abs(np.round(values, digits) - values) <= tolerance):
+            return digits
+    return None
+
+
+def value_range(values: np.ndarray) -> tuple[float | None, float | None]:
+    """(min, max) of the non-null values [n], or (None, None) if all are null."""
+    values = values[~np.isnan(values)]
+    return (float(values.min()), float(values.max())) if values.size else (None, None)
+
+
 def decode_continuous(column: ContinuousColumn, values: np.ndarray, null: np.ndarray) -> pd.Series:
-    """float64 values [n] and null mask [n] -> a Series of the column's original dtype."""
+    """float64 values [n] and null mask [n] -> a Series of the column's original dtype, clipped to the
+    range seen at fit and rounded to its precision."""
+    if column.minimum is not None and column.maximum is not None:
+        values = np.clip(values, column.minimum, column.maximum)
+    if column.decimals is not None:
+        values = np.round(values, column.decimals)
     dtype = pd.api.types.pandas_dtype(column.dtype)
     if column.sdtype == "datetime":
         return _seconds_to_datetime(values, null, dtype, column.name)

@@ -35,8 +35,14 @@ def condition_codes(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Codes [n, k] and mask [n, k] for `conditions`: a label per column, or a sequence of n labels.
 
-    A missing `pop_bucket` is drawn from `pool` (the training rows' condition codes [m, k]), i.e. from the
-    real bucket frequencies; other condition columns left out are masked, as they were in training.
+    Condition columns left out are drawn from `pool` (the training rows' condition codes [m, k]): each row
+    takes them from a uniformly drawn training row that agrees with it on every given column, i.e. from
+    the real joint distribution of the condition columns given the requested ones — as CTGAN draws its
+    sampling-time condition vectors from the data's own frequencies. So `{"pop_bucket": "tail"}` shows the
+    generator the item columns (category, price band) of real tail rows, a condition it was trained on,
+    instead of leaving them out. Where no training row agrees (a combination never seen), extra columns
+    stay masked and a missing bucket is drawn from all training rows. Without a pool, missing extras are
+    masked and `pop_bucket` is required.
     """
     conditions = dict(conditions or {})
     unknown = sorted(set(conditions) - set(spec.columns))
@@ -45,7 +51,7 @@ def condition_codes(
             f"condition column(s) {unknown} are not conditions of this model; it was trained with {list(spec.columns)}"
         )
     codes = torch.zeros((n, len(spec.columns)), dtype=torch.long)
-    mask = torch.zeros((n, len(spec.columns)), dtype=torch.bool)
+    given = torch.zeros(len(spec.columns), dtype=torch.bool)
     for j, column in enumerate(spec.columns):
         if column not in conditions:
             continue
@@ -53,14 +59,48 @@ def condition_codes(
         if np.ndim(labels) != 0 and len(labels) != n:
             raise EncodingError(f"condition {column!r}: expected one label or {n} labels, got {len(labels)}")
         codes[:, j] = _codes(encoder, column, [labels] if np.ndim(labels) == 0 else pd.Series(labels))
-        mask[:, j] = True
-    if not bool(mask[:, 0].all()):
-        if pool is None:
+        given[j] = True
+    mask = given.expand(n, -1).clone()
+    if bool(given.all()) or n == 0:
+        return codes, mask
+    if pool is None:
+        if not bool(given[0]):
             raise EncodingError(f"condition {spec.columns[0]!r} is required (no training rows to draw it from)")
-        picks = torch.randint(0, pool.shape[0], (n,), generator=_cpu(generator))
-        codes[:, 0] = pool[picks, 0].cpu()
+        return codes, mask
+    pool = pool.cpu()
+    source, found = _matching_rows(codes[:, given], pool[:, given], spec, given, _cpu(generator))
+    missing = ~given
+    codes[:, missing] = torch.where(found[:, None], pool[source][:, missing], codes[:, missing])
+    mask[:, missing] = found[:, None]
+    if not bool(given[0]):  # the bucket is always shown: rows with no agreeing training row draw it from all
+        anywhere = torch.randint(0, pool.shape[0], (n,), generator=_cpu(generator))
+        codes[:, 0] = torch.where(found, codes[:, 0], pool[anywhere, 0])
         mask[:, 0] = True
     return codes, mask
+
+
+def _matching_rows(
+    wanted: torch.Tensor, candidates: torch.Tensor, spec: ConditionSpec, given: torch.Tensor,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each wanted code tuple [n, g], a uniformly drawn index of a candidate row [m, g] equal to it.
+
+    Returns (index long [n], found bool [n]); index is 0 where no candidate agrees. Vectorised: tuples
+    become one mixed-radix key, candidates are sorted by key once, and `searchsorted` finds each range.
+    """
+    radix = torch.tensor([size for size, shown in zip(spec.sizes, given.tolist()) if shown], dtype=torch.long)
+    weights = torch.cumprod(torch.cat([torch.ones(1, dtype=torch.long), radix[:-1]]), 0)
+    keys = (candidates * weights).sum(1)
+    order = torch.argsort(keys, stable=True)
+    sorted_keys = keys[order]
+    wanted_keys = (wanted * weights).sum(1)
+    first = torch.searchsorted(sorted_keys, wanted_keys, side="left")
+    count = torch.searchsorted(sorted_keys, wanted_keys, side="right") - first
+    found = count > 0
+    uniform = torch.rand(wanted.shape[0], generator=generator, dtype=torch.float64)
+    within = torch.minimum((uniform * count).long(), (count - 1).clamp_min(0))
+    index = order[(first + within).clamp_max(max(len(order) - 1, 0))]
+    return torch.where(found, index, torch.zeros_like(index)), found
 
 
 def synthesize(

@@ -3,6 +3,7 @@ generation (valid rows, adherence, seeds, modes) and batched `generate_rows`."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 
 import pytest
 import torch
@@ -135,7 +136,11 @@ def test_smoke_fit_changes_parameters_and_logs_finite_losses() -> None:
         assert all(moved), prefix
     assert module.hparams["model"] == "ctgan" and module.hparams["width"] == WIDTH
     assert module.hparams["generator_dims"] == [16, 16]
-    assert all(key.startswith(("generator.", "critic.")) for key in module.state_dict())  # no index buffers
+    # No index buffers in the weights; the generator's moving average is there (bundles sample from it).
+    assert all(key.startswith(("generator.", "generator_ema.", "critic.")) for key in module.state_dict())
+    moved = [not torch.equal(p, before[n.replace("generator_ema.", "generator.")])
+             for n, p in module.generator_ema.named_parameters(prefix="generator_ema")]
+    assert all(moved) and not any(p.requires_grad for p in module.generator_ema.parameters())
 
 
 @pytest.fixture(scope="module")
@@ -202,3 +207,36 @@ def test_generate_rows_batches_in_order(trained: CTGANModule) -> None:
         generate_rows(trained, SPEC, torch.stack([codes[:, 0], codes[:, 1] + 4], 1), mask)
     with pytest.raises(ValueError, match=r"shape \[n, 2\]"):
         generate_rows(trained, SPEC, codes[:, :1], mask[:, :1])
+
+
+def test_generate_samples_from_the_moving_average(trained: CTGANModule) -> None:
+    """Perturbing the trained generator leaves generated rows unchanged: `generate` reads the average."""
+    cond = SPEC.vector(torch.tensor([[2, 1]] * 8), torch.ones(8, 2, dtype=torch.bool))
+    before = trained.generate(cond, generator=torch.Generator().manual_seed(7))
+    saved = {name: p.detach().clone() for name, p in trained.generator.named_parameters()}
+    with torch.no_grad():
+        for p in trained.generator.parameters():
+            p.add_(1.0)
+    try:
+        assert torch.equal(trained.generate(cond, generator=torch.Generator().manual_seed(7)), before)
+    finally:
+        with torch.no_grad():
+            for name, p in trained.generator.named_parameters():
+                p.copy_(saved[name])
+
+
+def test_without_averaging_generate_reads_the_trained_generator() -> None:
+    module = build(replace(TINY, ema_decay=0.0))
+    assert module.generator_ema is None
+    assert all(key.startswith(("generator.", "critic.")) for key in module.state_dict())
+    cond = SPEC.vector(torch.tensor([[2, 1]] * 8), torch.ones(8, 2, dtype=torch.bool))
+    before = module.generate(cond, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        module.generator.output.bias.add_(1.0)
+    assert not torch.equal(module.generate(cond, generator=torch.Generator().manual_seed(7)), before)
+
+
+@pytest.mark.parametrize("decay", [-0.1, 1.0])
+def test_ema_decay_outside_its_range_is_a_config_error(decay: float) -> None:
+    with pytest.raises(ConfigError, match="ema_decay"):
+        CTGANModule(LAYOUT, SPEC, replace(TINY, ema_decay=decay))

@@ -87,7 +87,8 @@ def encoded(encoder: TableEncoder, table: pd.DataFrame) -> torch.Tensor:
 def _modes(encoder: TableEncoder, encoded: torch.Tensor, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(alpha [n], std of each row's mode [n]) of a continuous column."""
     layout = encoder.column(name)
-    stds = np.array(next(c for c in encoder.state()["columns"] if c["name"] == name)["stds"])
+    state = next(c for c in encoder.state()["columns"] if c["name"] == name)
+    stds = np.array(state["stds"] + [0.0] * len(state["spikes"]))  # a spike decodes exactly: width 0
     block = encoded[:, layout.start : layout.stop]
     mode = block[:, 1 : 1 + layout.spans[1].dim].argmax(1).numpy()
     return block[:, 0].numpy(), stds[mode]
@@ -256,7 +257,8 @@ def test_decoding_any_model_output_stays_in_vocabulary_and_dtype(
     assert decoded.dtypes.to_dict() == table.dtypes.to_dict()
     for name in CATEGORICAL:
         assert set(decoded[name].dropna()) <= set(table[name].dropna()), name
-    assert decoded["quantity"].between(table["quantity"].min() - 100, table["quantity"].max() + 100).all()
+    for name in ("quantity", "price", "price32", "when"):  # within the range seen at fit, never beyond
+        assert decoded[name].dropna().between(table[name].min(), table[name].max()).all(), name
 
 
 def test_malformed_state_and_unexpected_nulls_are_refused(encoder: TableEncoder, table: pd.DataFrame) -> None:
@@ -269,3 +271,74 @@ def test_malformed_state_and_unexpected_nulls_are_refused(encoder: TableEncoder,
     holes = table.head(4).assign(quantity=[1.0, np.nan, 2.0, 3.0])
     with pytest.raises(EncodingError, match="'quantity'.*null"):
         encoder.transform(holes)
+
+
+def _spiky(rows: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Quantities with point masses (40% at 1, 20% at 12) over a smooth remainder; prices in cents."""
+    rng = np.random.default_rng(seed)
+    smooth = np.rint(rng.lognormal(3.0, 0.8, rows)) + 100
+    quantity = np.where(rng.random(rows) < 0.4, 1, np.where(rng.random(rows) < 1 / 3, 12, smooth)).astype(np.int64)
+    price = np.round(rng.lognormal(1.0, 0.6, rows), 2)
+    return pd.DataFrame({"quantity": quantity, "price": price, "noise": rng.normal(0.0, 1.0, rows)})
+
+
+SPIKY = {"quantity": "numerical", "price": "numerical", "noise": "numerical"}
+
+
+def test_point_masses_get_modes_of_their_own_and_decode_exactly() -> None:
+    table = _spiky()
+    encoder = TableEncoder(EncoderConfig(gmm_iterations=30, spike_share=0.05)).fit(table, SPIKY)
+    column = next(c for c in encoder.state()["columns"] if c["name"] == "quantity")
+    assert column["spikes"] == [1.0, 12.0]  # most frequent first; the smooth part has no 5% value
+    layout = encoder.column("quantity")
+    assert layout.spans[1].dim == len(column["means"]) + 2
+    encoded = encoder.transform(table)
+    slot = encoded[:, layout.start + 1 : layout.stop].argmax(1).numpy()
+    at_one = table["quantity"].to_numpy() == 1
+    assert np.all(slot[at_one] == len(column["means"])) and np.all(encoded[at_one, layout.start].numpy() == 0)
+    assert np.all(slot[~at_one & (table["quantity"].to_numpy() != 12)] < len(column["means"]))
+    # Whatever alpha a generator emits, a spike slot decodes to exactly its value.
+    fake = encoded[at_one][:5].clone()
+    fake[:, layout.start] = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0])
+    assert encoder.inverse_transform(fake)["quantity"].tolist() == [1] * 5
+    pd.testing.assert_series_equal(encoder.inverse_transform(encoded)["quantity"], table["quantity"])
+
+
+def test_the_mixture_is_fitted_on_what_the_spikes_leave(monkeypatch: pytest.MonkeyPatch) -> None:
+    valid_masks: list[torch.Tensor] = []
+    original = encoder_module.fit_gmm
+
+    def spy(values: torch.Tensor, valid: torch.Tensor, **kwargs: object) -> object:
+        valid_masks.append(valid.clone())
+        return original(values, valid, **kwargs)
+
+    monkeypatch.setattr(encoder_module, "fit_gmm", spy)
+    table = _spiky()
+    TableEncoder(EncoderConfig(gmm_iterations=5, spike_share=0.05)).fit(table, SPIKY)
+    quantity = valid_masks[0][0].numpy()
+    assert not quantity[table["quantity"].isin([1, 12]).to_numpy()].any()
+    assert quantity[~table["quantity"].isin([1, 12]).to_numpy()].all()
+    assert valid_masks[0][2].all()  # normal noise has no spikes: every value
+
+
+def test_spike_share_zero_turns_spikes_off() -> None:
+    encoder = TableEncoder(EncoderConfig(gmm_iterations=5, spike_share=0.0)).fit(_spiky(), SPIKY)
+    assert all(not c.get("spikes") for c in encoder.state()["columns"])
+
+
+def test_decoded_values_keep_the_precision_seen_at_fit() -> None:
+    table = _spiky()
+    encoder = TableEncoder(EncoderConfig(gmm_iterations=10)).fit(table, SPIKY)
+    decimals = {c["name"]: c["decimals"] for c in encoder.state()["columns"]}
+    assert decimals == {"quantity": None, "price": 2, "noise": None}  # ints round anyway; noise has 16 digits
+    scores = torch.rand((500, encoder.width), generator=torch.Generator().manual_seed(0)) * 2 - 1
+    price = encoder.inverse_transform(scores)["price"].to_numpy()
+    np.testing.assert_array_equal(price, np.round(price, 2))
+    assert price.min() >= table["price"].min() and price.max() <= table["price"].max()
+
+
+def test_an_encoder_state_of_another_version_is_refused(encoder: TableEncoder) -> None:
+    state = json.loads(json.dumps(encoder.state()))
+    state["version"] = 1
+    with pytest.raises(BundleError, match="version 1"):
+        TableEncoder.from_state(state)
