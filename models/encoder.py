@@ -305,7 +305,7 @@ class _Plan:
         plan.means, plan.stds = padded("means", 0.0), padded("stds", 1.0)
         s = plan.max_spikes = max((len(c.spikes) for c in continuous), default=0)
         spikes = [c.spikes + [math.nan] * (s - len(c.spikes)) for c in continuous]  # NaN equals nothing
-        plan.spikes = torch.tensor(spikes, **f64).reshape(-1, s)
+        plan.spikes = torch.tensor(spikes, **f64).reshape(len(continuous), s)
         plan.log_weights = padded("weights", 0.0).log()  # padding -> -inf: never drawn
         plan.center = torch.tensor([c.center for c in continuous], **f64)
         plan.scale = torch.tensor([c.scale for c in continuous], **f64)

@@ -322,8 +322,11 @@ def test_the_mixture_is_fitted_on_what_the_spikes_leave(monkeypatch: pytest.Monk
 
 
 def test_spike_share_zero_turns_spikes_off() -> None:
-    encoder = TableEncoder(EncoderConfig(gmm_iterations=5, spike_share=0.0)).fit(_spiky(), SPIKY)
+    table = _spiky()
+    encoder = TableEncoder(EncoderConfig(gmm_iterations=5, spike_share=0.0)).fit(table, SPIKY)
     assert all(not c.get("spikes") for c in encoder.state()["columns"])
+    decoded = encoder.inverse_transform(encoder.transform(table))
+    assert decoded["quantity"].between(table["quantity"].min(), table["quantity"].max()).all()
 
 
 def test_decoded_values_keep_the_precision_seen_at_fit() -> None:
