@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from models.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class EncoderConfig:
@@ -22,12 +24,21 @@ class EncoderConfig:
     """EM iterations of the batched mixture fit."""
     fit_sample_rows: int = 200_000
     """Columns are fitted on a seeded sample of at most this many rows; transform always sees every row."""
-    spike_share: float = 0.01
+    spike_share: float = 0.0
     """A continuous value that alone holds at least this share of a column's rows (a quantity of 1, a
-    price of 1.25) becomes a mode of its own that decodes to exactly that value (0: none). Mixtures of
-    Gaussians smear such point masses: on the built-in data the generated quantities missed them badly."""
+    price of 1.25) becomes a mode of its own that decodes to exactly that value (0: off). A trade-off, so
+    off by default: on the built-in data (80k rows, 20 CTGAN epochs) 0.01 lowered the tail's mean KS from
+    0.090 to 0.062 (quantities hit their point masses) but raised the discriminator AUC from 0.877 to 0.910
+    (the exact values expose joints the generator has not learnt yet, e.g. quantity with unit price)."""
     max_spikes: int = 32
     """At most this many spike modes per column, the most frequent values first."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.spike_share <= 1.0 or self.max_spikes < 0:
+            raise ConfigError(
+                f"model.encoder: spike_share must lie in [0, 1] and max_spikes be >= 0, "
+                f"got spike_share={self.spike_share}, max_spikes={self.max_spikes}"
+            )
     max_categories: int = 200
     """A discrete column with more categories than this is refused with an error naming it."""
     include_ids: bool = False
@@ -66,7 +77,14 @@ class CTGANConfig:
     ema_decay: float = 0.999
     """Sample from an exponential moving average of the generator's weights with this decay (0: off, sample
     from the last iterate as CTGAN does); see `models.ema`. On the built-in data (80k rows, 20 epochs) it
-    lowered the tail's mean KS from 0.124 to 0.090 and its TVD from 0.110 to 0.040."""
+    lowered the tail's mean KS from 0.124 to 0.090, its TVD from 0.110 to 0.040 and the discriminator AUC
+    from 0.936 to 0.924; the rest of the AUC gain (to 0.880) came from drawing unspecified condition
+    columns from real rows at sampling time (`models.synthesize.condition_codes`)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"model.ctgan.ema_decay: expected 0 (off) or a decay in (0, 1), got {self.ema_decay}")
+
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,6 @@ class CTGANModule(L.LightningModule):
                 "model.ctgan: pac and critic_steps must be >= 1, "
                 f"got pac={config.pac}, critic_steps={config.critic_steps}"
             )
-        if not 0.0 <= config.ema_decay < 1.0:
-            raise ConfigError(f"model.ctgan.ema_decay: expected 0 (off) or a decay in (0, 1), got {config.ema_decay}")
         if batch_size is not None:
             check_batch_size(batch_size, config.pac)
         self.spec = spec

@@ -239,4 +239,4 @@ def test_without_averaging_generate_reads_the_trained_generator() -> None:
 @pytest.mark.parametrize("decay", [-0.1, 1.0])
 def test_ema_decay_outside_its_range_is_a_config_error(decay: float) -> None:
     with pytest.raises(ConfigError, match="ema_decay"):
-        CTGANModule(LAYOUT, SPEC, replace(TINY, ema_decay=decay))
+        replace(TINY, ema_decay=decay)

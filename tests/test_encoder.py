@@ -18,7 +18,7 @@ import torch
 import models.encoder as encoder_module
 from models.config import EncoderConfig
 from models.encoder import TableEncoder
-from models.errors import BundleError, EncodingError
+from models.errors import BundleError, ConfigError, EncodingError
 from models.layout import all_spans
 
 N_ROWS = 300
@@ -345,3 +345,9 @@ def test_an_encoder_state_of_another_version_is_refused(encoder: TableEncoder) -
     state["version"] = 1
     with pytest.raises(BundleError, match="version 1"):
         TableEncoder.from_state(state)
+
+
+@pytest.mark.parametrize("settings", [{"spike_share": -0.1}, {"spike_share": 1.5}, {"max_spikes": -1}])
+def test_spike_settings_out_of_range_are_config_errors(settings: dict) -> None:
+    with pytest.raises(ConfigError, match="spike"):
+        EncoderConfig(**settings)
