@@ -32,6 +32,9 @@ def sample(
 ) -> pd.DataFrame:
     """Exactly `n` rows conditioned on `conditions` (e.g. `{"pop_bucket": "tail"}`).
 
+    Condition columns not given (the item columns, for a bucket-only request) are drawn per row from real
+    training rows that agree with the given ones (`models.synthesize.condition_codes`).
+
     `gate=True` uses the gate settings the model was trained with; a `GateConfig` overrides them. A refused
     gate raises `GateError` whose `.report` holds every measure and the reasons.
     """

@@ -11,8 +11,14 @@ null; nulls are encoded at the column's mean, as rdt's `ClusterBasedNormalizer` 
 columns are one softmax span over the categories seen at fit, most frequent first (ties by label), a
 null being a category of its own after them. `layout` describes the spans; every model reads it.
 
-Decoding takes the argmax mode and `x = alpha * 4 std_k + mean_k` (alpha clipped to [-1, 1]); ints are
-rounded back to their dtype, datetimes to their unit and time zone, categories to their labels and dtype.
+Optionally (`spike_share` > 0), values that alone hold a large share of a column's rows (a quantity of 1)
+are "spikes": modes of their own after the Gaussian ones, with alpha 0, fitted out of the mixture, so they
+decode exactly (the idea of CTAB-GAN's mixed columns).
+
+Decoding takes the argmax mode and `x = alpha * 4 std_k + mean_k` (alpha clipped to [-1, 1]), or the
+spike's value; values are clipped to the range seen at fit and rounded to the decimals seen there (SDV's
+`enforce_min_max_values` and `enforce_rounding`, on by default there too); ints are rounded back to their
+dtype, datetimes to their unit and time zone, categories to their labels and dtype.
 Round trips are exact for categoricals. Continuous values come back to within float32 resolution of
 alpha, |error| <= 4 std_k 2^-24 (so ints are exact while std_k < 2^21), except values more than
 3.96 std_k from their drawn mode's mean, which the +-0.99 clip moves (CTGAN does the same: it keeps

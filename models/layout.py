@@ -25,8 +25,8 @@ class SpanInfo:
 class ColumnLayout:
     """Where one column lives in the encoded matrix.
 
-    Continuous (numerical/datetime) columns: spans = (tanh 1, softmax n_modes) plus (softmax 2) when the
-    column had nulls at fit time (index 1 of that block = null). Categorical columns: one softmax span over
+    Continuous (numerical/datetime) columns: spans = (tanh 1, softmax n_modes + n_spikes) plus (softmax 2)
+    when the column had nulls at fit time (index 1 of that block = null). Categorical columns: one softmax span over
     `categories` (a null, if seen, is a category of its own).
     """
 
