@@ -67,13 +67,13 @@ def condition_codes(
         if not bool(given[0]):
             raise EncodingError(f"condition {spec.columns[0]!r} is required (no training rows to draw it from)")
         return codes, mask
-    pool = pool.cpu()
-    source, found = _matching_rows(codes[:, given], pool[:, given], spec, given, _cpu(generator))
+    pool, host = pool.cpu(), _cpu(generator)
+    source, found = _matching_rows(codes[:, given], pool[:, given], spec, given, host)
     missing = ~given
     codes[:, missing] = torch.where(found[:, None], pool[source][:, missing], codes[:, missing])
     mask[:, missing] = found[:, None]
     if not bool(given[0]):  # the bucket is always shown: rows with no agreeing training row draw it from all
-        anywhere = torch.randint(0, pool.shape[0], (n,), generator=_cpu(generator))
+        anywhere = torch.randint(0, pool.shape[0], (n,), generator=host)
         codes[:, 0] = torch.where(found, codes[:, 0], pool[anywhere, 0])
         mask[:, 0] = True
     return codes, mask
