@@ -134,7 +134,8 @@ class TableEncoder:
         fitted = {}
         for index, name in enumerate(names):
             active = fit.active[index]
-            every = raw_values(name, sdtypes[name], table[name])  # range and precision from every row
+            # Range and precision come from every row; when the fit sample is every row, reuse it.
+            every = raw[index] if len(rows) == len(table) else raw_values(name, sdtypes[name], table[name])
             minimum, maximum = value_range(every)
             fitted[name] = ContinuousColumn(
                 name=name,
