@@ -6,31 +6,85 @@ configs, loads them from YAML and rejects unknown keys; nothing here reads files
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from models.errors import ConfigError
+
+RANGE = "range"
+"""Dataclass field metadata key: the `Range` a numeric config key must lie in (each item, for a tuple)."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """Allowed values of a numeric config key, checked by the config loader with the key's path named."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    """True: `low` itself is not allowed (a learning rate > 0)."""
+    high_open: bool = False
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is not allowed ("must be at least 1"), or None when it is."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None  # a type error, reported by the loader's type check
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"must be a finite number {self.describe()}"
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        return f"must be {self.describe()}" if too_low or too_high else None
+
+    def describe(self) -> str:
+        low, high = _number(self.low), _number(self.high)
+        if self.low is not None and self.high is not None:
+            return f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"greater than {low}" if self.low_open else f"at least {low}"
+        if self.high is not None:
+            return f"less than {high}" if self.high_open else f"at most {high}"
+        return "a number"
+
+
+def _number(value: float | None) -> str:
+    """2**32 - 1 as 4294967295, 1e150 as 1e+150, 0.5 as 0.5."""
+    if value is None:
+        return ""
+    if float(value).is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return f"{value:g}"
+
+
+def ranged(default: Any, low: float | None = None, high: float | None = None, *, low_open: bool = False,
+           high_open: bool = False) -> Any:
+    """A dataclass field with `default` whose value (or each item of it) must lie in the given range."""
+    return field(default=default, metadata={RANGE: Range(low, high, low_open, high_open)})
+
+
+POSITIVE = {"low": 0.0, "low_open": True}
+UNIT = {"low": 0.0, "high": 1.0}
 
 
 @dataclass(frozen=True)
 class EncoderConfig:
     """How behaviour records become the model's float matrix (see `models.encoder`)."""
 
-    max_modes: int = 10
+    max_modes: int = ranged(10, 1)
     """Upper bound on Gaussian-mixture modes per continuous column (CTGAN's mode-specific normalisation)."""
-    weight_threshold: float = 0.005
+    weight_threshold: float = ranged(0.005, 0.0, 1.0, high_open=True)
     """Modes whose mixture weight falls below this are dropped after fitting."""
-    gmm_iterations: int = 100
+    gmm_iterations: int = ranged(100, 1)
     """EM iterations of the batched mixture fit."""
-    fit_sample_rows: int = 200_000
+    fit_sample_rows: int = ranged(200_000, 1)
     """Columns are fitted on a seeded sample of at most this many rows; transform always sees every row."""
-    spike_share: float = 0.0
+    spike_share: float = ranged(0.0, **UNIT)
     """A continuous value that alone holds at least this share of a column's rows (a quantity of 1, a
     price of 1.25) becomes a mode of its own that decodes to exactly that value (0: off). A trade-off, so
     off by default: on the built-in data (80k rows, 20 CTGAN epochs) 0.01 lowered the tail's mean KS from
     0.090 to 0.062 (quantities hit their point masses) but raised the discriminator AUC from 0.877 to 0.910
     (the exact values expose joints the generator has not learnt yet, e.g. quantity with unit price)."""
-    max_spikes: int = 32
+    max_spikes: int = ranged(32, 0)
     """At most this many spike modes per column, the most frequent values first."""
 
     def __post_init__(self) -> None:
@@ -39,7 +93,7 @@ class EncoderConfig:
                 f"model.encoder: spike_share must lie in [0, 1] and max_spikes be >= 0, "
                 f"got spike_share={self.spike_share}, max_spikes={self.max_spikes}"
             )
-    max_categories: int = 200
+    max_categories: int = ranged(200, 1)
     """A discrete column with more categories than this is refused with an error naming it."""
     include_ids: bool = False
     """Generate the user/item id columns too (off: ids are assigned after sampling, never one-hot encoded)."""
@@ -53,7 +107,7 @@ class ConditionConfig:
     """Extra discrete item columns in the condition vector, besides `pop_bucket` (always first)."""
     sampling: Literal["empirical", "log_frequency", "uniform"] = "log_frequency"
     """Rule that draws each training row's bucket: its frequency, log-frequency (CTGAN) or uniform."""
-    extra_keep_prob: float = 0.5
+    extra_keep_prob: float = ranged(0.5, **UNIT)
     """During training each extra condition column is shown with this probability and masked otherwise,
     so one model serves both bucket-only sampling and sampling conditioned on item features."""
 
@@ -62,19 +116,19 @@ class ConditionConfig:
 class CTGANConfig:
     """Conditional WGAN-GP with a PacGAN critic (Xu et al. 2019), conditioned on the popularity bucket."""
 
-    embedding_dim: int = 128
-    generator_dims: tuple[int, ...] = (256, 256)
-    critic_dims: tuple[int, ...] = (256, 256)
-    pac: int = 10
-    generator_lr: float = 2e-4
-    critic_lr: float = 2e-4
-    generator_decay: float = 1e-6
-    critic_decay: float = 1e-6
-    critic_steps: int = 1
-    gp_weight: float = 10.0
-    cond_loss_weight: float = 1.0
-    gumbel_tau: float = 0.2
-    ema_decay: float = 0.999
+    embedding_dim: int = ranged(128, 1)
+    generator_dims: tuple[int, ...] = ranged((256, 256), 1)
+    critic_dims: tuple[int, ...] = ranged((256, 256), 1)
+    pac: int = ranged(10, 1)
+    generator_lr: float = ranged(2e-4, **POSITIVE)
+    critic_lr: float = ranged(2e-4, **POSITIVE)
+    generator_decay: float = ranged(1e-6, 0.0)
+    critic_decay: float = ranged(1e-6, 0.0)
+    critic_steps: int = ranged(1, 1)
+    gp_weight: float = ranged(10.0, 0.0)
+    cond_loss_weight: float = ranged(1.0, 0.0)
+    gumbel_tau: float = ranged(0.2, **POSITIVE)
+    ema_decay: float = ranged(0.999, 0.0, 1.0, high_open=True)
     """Sample from an exponential moving average of the generator's weights with this decay (0: off, sample
     from the last iterate as CTGAN does); see `models.ema`. On the built-in data (80k rows, 20 epochs) it
     lowered the tail's mean KS from 0.124 to 0.090, its TVD from 0.110 to 0.040 and the discriminator AUC
@@ -91,12 +145,12 @@ class CTGANConfig:
 class TVAEConfig:
     """Conditional VAE (TVAE of Xu et al. 2019 with the condition fed to encoder and decoder)."""
 
-    embedding_dim: int = 128
-    compress_dims: tuple[int, ...] = (128, 128)
-    decompress_dims: tuple[int, ...] = (128, 128)
-    lr: float = 1e-3
-    weight_decay: float = 1e-5
-    loss_factor: float = 2.0
+    embedding_dim: int = ranged(128, 1)
+    compress_dims: tuple[int, ...] = ranged((128, 128), 1)
+    decompress_dims: tuple[int, ...] = ranged((128, 128), 1)
+    lr: float = ranged(1e-3, **POSITIVE)
+    weight_decay: float = ranged(1e-5, 0.0)
+    loss_factor: float = ranged(2.0, **POSITIVE)
     """Weight of the reconstruction term against KL (TVAE's default)."""
 
 

@@ -10,15 +10,21 @@ from pathlib import Path
 from models.errors import TailsynthError, TrainingInterrupted
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m train", description="Train a conditional tabular generator.")
     parser.add_argument("--config", required=True, help="YAML run config (see configs/)")
     parser.add_argument("--max-epochs", type=int, help="override trainer.max_epochs")
     parser.add_argument("--out", help="run directory to write (default: <out_dir>/<name> from the config)")
     parser.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
     parser.add_argument("--summary", action="store_true", help="build the behaviour records, print the bucket summary, do not train")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override any config key, e.g. trainer.batch_size=1000")
-    args = parser.parse_args(argv)
+    # action="extend": `--set a=1 --set b=2` keeps both (with nargs alone, the last --set would replace the first).
+    parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="override any config key, e.g. trainer.batch_size=1000 (repeatable)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         from train.config import load_config
 

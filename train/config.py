@@ -8,6 +8,7 @@ against the dataclass types. The resolved config is saved beside every run (`to_
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from models.config import ModelConfig
+from models.config import RANGE, UNIT, ModelConfig, Range, ranged
 from models.errors import ConfigError
 
 SdType = Literal["categorical", "numerical", "datetime", "id"]
@@ -32,6 +33,12 @@ class TableConfig:
     """Key column of a user or item feature table (unused for interactions)."""
     columns: dict[str, SdType] = field(default_factory=dict)
     """Feature or event columns and their SDV sdtype."""
+    date_formats: dict[str, str] = field(default_factory=dict)
+    """Datetime column -> its strftime format (e.g. `"%d/%m/%Y %H:%M"`), applied strictly to every value;
+    without one the format is inferred from the column's values (see `train.dates`)."""
+
+    def __post_init__(self) -> None:
+        _check_date_formats(self.date_formats, [n for n, t in self.columns.items() if t == "datetime"])
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,21 @@ class InteractionsConfig:
     timestamp: str
     columns: dict[str, SdType] = field(default_factory=dict)
     """Event/value columns (quantity, price, rating, ...) and their sdtype."""
+    date_formats: dict[str, str] = field(default_factory=dict)
+    """Timestamp or datetime column -> its strftime format, as for `TableConfig.date_formats`."""
+
+    def __post_init__(self) -> None:
+        _check_date_formats(self.date_formats,
+                            [self.timestamp, *(n for n, t in self.columns.items() if t == "datetime")])
+
+
+def _check_date_formats(formats: dict[str, str], datetime_columns: list[str]) -> None:
+    for name, text in formats.items():
+        if name not in datetime_columns:
+            raise ConfigError(f"date_formats: {name!r} is not a datetime column of this table; "
+                              f"datetime columns are {datetime_columns}")
+        if "%" not in text:
+            raise ConfigError(f"date_formats.{name}: {text!r} is not a strftime format (e.g. '%d/%m/%Y')")
 
 
 @dataclass(frozen=True)
@@ -50,19 +72,19 @@ class BucketConfig:
 
     method: Literal["share", "count", "quantile"] = "share"
     names: tuple[str, ...] = ("head", "torso", "tail")
-    shares: tuple[float, ...] = (0.5, 0.3, 0.2)
+    shares: tuple[float, ...] = ranged((0.5, 0.3, 0.2), 0.0, 1.0, low_open=True)
     """method=share: items sorted by count; each bucket holds the next share of all interactions."""
-    thresholds: tuple[int, ...] = ()
+    thresholds: tuple[int, ...] = ranged((), 1)
     """method=count: descending minimum counts, one fewer than names (e.g. (100, 10): >=100 head, >=10 torso)."""
-    min_interactions: int = 5
+    min_interactions: int = ranged(5, 0)
     """Items with fewer interactions than this (none included) are cold-start items."""
 
 
 @dataclass(frozen=True)
 class SplitConfig:
     method: Literal["random", "time"] = "random"
-    holdout_fraction: float = 0.2
-    cold_items: int = 0
+    holdout_fraction: float = ranged(0.2, 0.0, 1.0, low_open=True, high_open=True)
+    cold_items: int = ranged(0, 0)
     """Hold this many tail items out of training entirely (all their interactions), seeded, so cold start
     can be judged against their real interactions (`cold_holdout` table of the bundle)."""
 
@@ -77,73 +99,78 @@ class DataConfig:
     time_parts: tuple[Literal["hour", "dayofweek", "month", "dayofmonth"], ...] = ("hour", "dayofweek")
     buckets: BucketConfig = field(default_factory=BucketConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
-    max_train_rows: Union[int, None] = None
+    max_train_rows: Union[int, None] = ranged(None, 1)
     """Train on a seeded sample of at most this many training-split rows (quick runs, benchmarks);
     buckets are still computed from all interactions."""
+    max_abs_value: float = ranged(1e15, 0.0, 1e150, low_open=True)
+    """Numerical values must lie within +-this. The encoder standardises every column in float64 (sums of
+    values and of squared deviations): 1e308 is finite in a CSV but its square is not, and a lone 1e20 among
+    prices squeezes every other value into one mode. 1e15 keeps whole numbers exact in float64 (< 2**53)."""
+    out_of_range: Literal["error", "clip"] = "error"
+    """A numerical value beyond max_abs_value: refuse the table (naming column and rows), or clip it to
+    +-max_abs_value and report how many were clipped (a warning and a `Records.cleaning` step)."""
 
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    max_epochs: int = 5
-    batch_size: int = 500
+    max_epochs: int = ranged(5, 1)
+    batch_size: int = ranged(500, 1)
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
-    devices: Union[int, str] = "auto"
+    devices: Union[int, str] = ranged("auto", -1)
+    """A number of devices (-1: all), or Lightning's device string ("auto", "0,1")."""
     strategy: str = "auto"
-    num_nodes: int = 1
+    num_nodes: int = ranged(1, 1)
     precision: Literal["32-true", "bf16-mixed"] = "32-true"
     """bf16-mixed is recommended on GPUs; 32-true keeps CPU runs exactly reproducible. (16-bit "true"
     precisions would feed float32 conditions to half-precision layers, and fp16 mixed precision risks an
     underflowing gradient penalty, so they are not offered.)"""
     deterministic: bool = True
-    log_every_n_steps: int = 50
+    log_every_n_steps: int = ranged(50, 1)
+    """Also how often (in batches) the losses are checked for NaN/inf (`train.finite_loss`)."""
     limit_train_batches: Union[int, float, None] = None
+    """Batches per epoch: a count (>= 1) or a fraction of the epoch in (0, 1]; 0 would train nothing."""
     progress_bar: bool = True
 
     def __post_init__(self) -> None:
-        _at_least("trainer", {"max_epochs": self.max_epochs, "batch_size": self.batch_size,
-                              "num_nodes": self.num_nodes, "log_every_n_steps": self.log_every_n_steps}, 1)
+        limit = self.limit_train_batches
+        if limit is not None and not isinstance(limit, bool):
+            fraction_ok = isinstance(limit, float) and 0.0 < limit <= 1.0
+            count_ok = isinstance(limit, int) and limit >= 1
+            if not (fraction_ok or count_ok):
+                raise ConfigError(f"trainer.limit_train_batches: expected a number of batches >= 1 or a fraction "
+                                  f"in (0, 1], got {limit!r} (0 would write an untrained bundle)")
 
 
 @dataclass(frozen=True)
 class MonitorConfig:
     """Fidelity scalars logged to TensorBoard while training (a cheap sample, every few epochs)."""
 
-    every_n_epochs: int = 1
-    rows: int = 2000
+    every_n_epochs: int = ranged(1, 1)
+    rows: int = ranged(2000, 1)
     enabled: bool = True
-
-    def __post_init__(self) -> None:
-        _at_least("monitor", {"every_n_epochs": self.every_n_epochs, "rows": self.rows}, 1)
-
-
-def _at_least(section: str, values: dict[str, int], minimum: int) -> None:
-    """Range checks at load time, so a bad value fails before any data work, naming its key."""
-    for key, value in values.items():
-        if value < minimum:
-            raise ConfigError(f"{section}.{key} must be at least {minimum}, got {value}")
 
 
 @dataclass(frozen=True)
 class GateConfig:
     """The fidelity gate's defaults are strict on purpose; README says why. Never loosen them for a demo."""
 
-    alpha: float = 0.01
+    alpha: float = ranged(0.01, 0.0, 1.0, low_open=True, high_open=True)
     """Family-wise significance level of the per-column KS / chi-square tests (Holm-corrected)."""
-    max_auc: float = 0.60
+    max_auc: float = ranged(0.60, **UNIT)
     """Largest cross-validated discriminator AUC of accepted vs real holdout rows that passes."""
-    fake_threshold: float = 0.5
+    fake_threshold: float = ranged(0.5, 0.0, 1.0, low_open=True, high_open=True)
     """Discriminator filter: a row whose calibrated probability of being fake p exceeds t is dropped with
     probability 1 - min(1, (1-p)t / (p(1-t))) — a rejection rule that moves the accepted rows towards the
     real distribution; a hard cut at t would carve a hole that a fresh discriminator then detects."""
-    range_margin: float = 0.05
+    range_margin: float = ranged(0.05, 0.0)
     """Numbers may exceed the observed [min, max] by this fraction of the range."""
-    rare_k: int = 5
+    rare_k: int = ranged(5, 1)
     """Privacy: a synthetic row that exactly copies a value combination seen fewer than k times in training
     (so could single a customer out) is dropped."""
-    chunk_rows: int = 20_000
-    max_candidates_factor: float = 20.0
+    chunk_rows: int = ranged(20_000, 1)
+    max_candidates_factor: float = ranged(20.0, 1.0)
     """Candidate budget: at most this many times the requested rows are drawn before giving up."""
-    min_holdout_rows: int = 200
+    min_holdout_rows: int = ranged(200, 1)
 
 
 @dataclass(frozen=True)
@@ -153,9 +180,20 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     gate: GateConfig = field(default_factory=GateConfig)
-    seed: int = 0
+    seed: int = ranged(0, 0, 2**32 - 1)
+    """numpy and pandas accept 32-bit seeds only."""
     out_dir: str = "runs"
     name: str = "run"
+    """The run directory's name inside out_dir: one plain folder name (no path separators, not `..`)."""
+
+    def __post_init__(self) -> None:
+        name = self.name
+        if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+            raise ConfigError(f"name: {name!r} must be a plain folder name inside out_dir ({self.out_dir!r}), "
+                              f"without '/', '\\' or '..'")
+        if self.model.kind == "ctgan" and self.trainer.batch_size % self.model.ctgan.pac:
+            raise ConfigError(f"trainer.batch_size={self.trainer.batch_size} is not a multiple of "
+                              f"model.ctgan.pac={self.model.ctgan.pac}; the PacGAN critic judges rows in packs of pac")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -173,7 +211,7 @@ def read_raw_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> d
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = parse_yaml(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
@@ -209,7 +247,54 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"override {item!r}: {part!r} is not a section")
         node = child
-    node[parts[-1]] = yaml.safe_load(text)
+    try:
+        node[parts[-1]] = parse_yaml(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {item!r}: the value is not valid YAML: {exc}") from None
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML as a config file needs it: `2e-4` is a number and a repeated key is an error.
+
+    PyYAML implements YAML 1.1, where a float needs a dot (`2.0e-4`), so `2e-4` -- how Python, JSON and
+    YAML 1.2 write the default learning rate -- would be the string "2e-4"; and it lets a repeated key
+    silently replace the first. The class is our own, so `yaml.safe_load` elsewhere is unchanged.
+    """
+
+
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _unique_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    """A mapping whose keys are all distinct (keys merged in with `<<` may still be overridden)."""
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        try:
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (line {line}; first given on line {seen[key]})",
+                    key_node.start_mark)
+            seen[key] = line
+        except TypeError:  # an unhashable key: construct_mapping reports it
+            continue
+    loader.flatten_mapping(node)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def parse_yaml(text: str) -> Any:
+    """`yaml.safe_load` with numbers in exponent notation and duplicate keys refused (`_StrictLoader`)."""
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 -- a SafeLoader subclass
 
 
 def from_dict(cls: type, data: Any, where: str = "config") -> Any:
@@ -285,10 +370,24 @@ def _convert_dataclass(cls: type, value: Any, key: str) -> Any:
     kwargs = {}
     for name, f in fields.items():
         if name in value:
-            kwargs[name] = _convert(hints[name], value[name], f"{key}.{name}" if key else name)
+            path = f"{key}.{name}" if key else name
+            kwargs[name] = _convert(hints[name], value[name], path)
+            _check_range(f.metadata.get(RANGE), kwargs[name], path)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{key or 'top level'}: required key {name!r} is missing")
     return cls(**kwargs)
+
+
+def _check_range(allowed: Range | None, value: Any, key: str) -> None:
+    """ConfigError naming the key when a number (or an item of a list of numbers) is out of its range."""
+    if allowed is None:
+        return
+    items = list(enumerate(value)) if isinstance(value, tuple) else [(None, value)]
+    for index, item in items:
+        problem = allowed.problem(item)
+        if problem is not None:
+            where = key if index is None else f"{key}[{index}]"
+            raise ConfigError(f"{where} {problem}, got {item!r}")
 
 
 def to_dict(config: Any) -> Any:

@@ -36,10 +36,11 @@ from train.bundle_writer import write_run_bundle
 from train.checkpoint_io import AtomicCheckpointIO, EncoderInCheckpoint, encoder_state_from
 from train.config import RunConfig, to_dict
 from train.datamodule import EncodedTableDataModule
+from train.finite_loss import FiniteLossGuard
 from train.monitor import FidelityMonitor
 from train.records import Records, build_records
 from train.rng_state import RngStateCheckpoint
-from train.split import split_records
+from train.split import check_batch_fits, split_records
 from train.timing import EpochTimer
 
 
@@ -60,6 +61,7 @@ def fit(config: RunConfig, *, resume: bool = False) -> Path:
     L.seed_everything(config.seed + _global_rank(), workers=True, verbose=False)
 
     records, train_rows, holdout_rows, columns = prepare_tables(config)
+    check_batch_fits(len(train_rows), config.trainer.batch_size)
 
     device = _encoder_device(config)
     timings: dict[str, float] = {}
@@ -155,6 +157,8 @@ def _cold_rows(records: Records, config: RunConfig) -> pd.DataFrame | None:
 def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows, holdout_rows, columns) -> L.Trainer:
     tc = config.trainer
     callbacks: list[L.Callback] = [
+        # First, so a diverged epoch stops before the monitor samples from it (checkpoints come last anyway).
+        FiniteLossGuard(every_n_steps=tc.log_every_n_steps),
         # A checkpoint at the end of every epoch; only the newest is kept (plus last.ckpt, which --resume
         # continues from), so long runs do not fill the disk. save_top_k=0 would skip the per-epoch save.
         ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=1, every_n_epochs=1,

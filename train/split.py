@@ -45,3 +45,12 @@ def split_records(table: pd.DataFrame, config: SplitConfig, *, seed: int,
     in_holdout = np.zeros(len(table), dtype=bool)
     in_holdout[chosen] = True
     return table.iloc[~in_holdout], table.iloc[in_holdout]
+
+
+def check_batch_fits(train_rows: int, batch_size: int) -> None:
+    """ConfigError when one batch would need more rows than training has: checked before the encoder is
+    fitted or any batch allocated (otherwise the run spends minutes encoding, then draws every batch mostly
+    of repeats, or allocates a batch far larger than the data)."""
+    if batch_size > train_rows:
+        raise ConfigError(f"trainer.batch_size={batch_size} is larger than the {train_rows} training rows; "
+                          f"lower trainer.batch_size (or raise data.max_train_rows / give more data)")
