@@ -1,116 +1,213 @@
-"""Report images drawn with numpy alone (matplotlib is not a dependency): uint8 RGB arrays [H, W, 3].
+"""Report figures drawn with matplotlib's non-interactive Agg canvas.
 
-`overlay_histogram` draws real (blue) and synthetic (orange) histograms as translucent bars over shared
-bins or categories, so where they overlap the colour mixes and where they differ one colour shows alone.
-`heatmap` draws a matrix with a diverging blue-white-red map (e.g. the correlation difference). No text:
-the TensorBoard tag and the report's text name what is drawn.
+Figures are built as `matplotlib.figure.Figure` with a `FigureCanvasAgg` attached, never through pyplot:
+no window opens, no figure stays registered, and a caller's own backend choice is left alone.
+
+`column_figure` draws one column with one panel per group (overall, then each bucket in the caller's
+order). Each panel compares the real rows (grey, filled) with every synthetic side it is given, e.g. the
+model's raw "ungated" output (orange) and the rows the gate "gated" through (green), and its title gives
+each side's distance to the real rows: the KS distance for numerical/datetime columns, the TVD for
+categorical ones (`evaluate.metrics.column_tests`, so the figure and the report's tables agree).
+Numerical/datetime: step histograms of row shares over bins spanning the real rows' central 99% (values
+outside counted in the end bins); categorical: grouped bars over real's
+`TOP_CATEGORIES` most frequent categories plus "other". `correlation_figure` draws corr_synth - corr_real of
+the numerical/datetime columns, with their names and a colour bar.
+
+`to_rgb` renders a figure once into the uint8 [H, W, 3] array TensorBoard takes; `png_bytes` encodes that
+array, so the PNG beside report.md and the TensorBoard image are the same pixels, drawn once.
 """
 
 from __future__ import annotations
 
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import matplotlib.dates as mdates
+import matplotlib.image as mimage
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-from evaluate.metrics import SdType, category_labels, frequencies, numeric_values
+from evaluate.metrics import SdType, category_labels, column_tests, correlation_difference, numeric_values
 
-REAL_COLOUR = np.array([31, 119, 180], dtype=np.float64)  # blue
-SYNTH_COLOUR = np.array([255, 127, 14], dtype=np.float64)  # orange
-ALPHA = 0.55
-MARGIN = 12
+REAL_COLOUR = "#7f7f7f"
+SIDE_COLOURS = {"ungated": "#ff7f0e", "gated": "#2ca02c"}
+"""Colours of the synthetic sides by legend label; other labels take the fallback cycle below."""
+FALLBACK_COLOURS = ("#1f77b4", "#d62728", "#9467bd", "#8c564b")
 NUMERIC_BINS = 40
-MAX_CATEGORIES = 30
+TOP_CATEGORIES = 12
+LABEL_CHARS = 16
+DPI = 100
+PANEL_INCHES = (3.8, 3.3)
 
 
-def _numeric_shares(real: pd.Series, synth: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Shares of non-null values in shared bins over real+synth's 0.5–99.5% range (outliers in end bins)."""
-    real_values, synth_values = numeric_values(real), numeric_values(synth)
-    real_values, synth_values = real_values[~np.isnan(real_values)], synth_values[~np.isnan(synth_values)]
-    both = np.concatenate([real_values, synth_values])
-    if both.size == 0:
-        return np.zeros(1), np.zeros(1)
-    low, high = np.quantile(both, [0.005, 0.995])
+@dataclass(frozen=True)
+class Panel:
+    """One group's rows: the real rows and each synthetic side by its legend label ("ungated", "gated")."""
+
+    name: str
+    real: pd.DataFrame
+    synthetic: Mapping[str, pd.DataFrame]
+
+
+def _colour(label: str, index: int) -> str:
+    return SIDE_COLOURS.get(label, FALLBACK_COLOURS[index % len(FALLBACK_COLOURS)])
+
+
+def _distance(real: pd.Series, synth: pd.Series, sdtype: SdType) -> float | None:
+    """The report's per-column distance (KS with the null gap folded in, or TVD); None when a side is empty."""
+    if len(real) == 0 or len(synth) == 0:
+        return None
+    table = column_tests(real.to_frame("value"), synth.to_frame("value"), {"value": sdtype})
+    distance = float(table["distance"].iloc[0])
+    return distance if np.isfinite(distance) else None
+
+
+def _panel_title(panel: Panel, column: str, sdtype: SdType) -> str:
+    """'<group>: <n> real rows' and one 'KS <side> 0.123' (or TVD) entry per synthetic side."""
+    kind = "TVD" if sdtype == "categorical" else "KS"
+    parts = []
+    for label, rows in panel.synthetic.items():
+        distance = _distance(panel.real[column], rows[column], sdtype)
+        parts.append(f"{label} {distance:.3f}" if distance is not None else f"{label} n/a")
+    return f"{panel.name}: {len(panel.real):,} real rows\n{kind} " + ", ".join(parts)
+
+
+def _numeric_panel(ax: Axes, panel: Panel, column: str, sdtype: SdType) -> None:
+    """Step histograms of row shares over 40 bins spanning real's 0.5-99.5% range (values beyond: end bins)."""
+    sides = {"real": numeric_values(panel.real[column])}
+    sides.update({label: numeric_values(rows[column]) for label, rows in panel.synthetic.items()})
+    values = {label: v[~np.isnan(v)] for label, v in sides.items()}
+    # The bins span the REAL rows' central 99% (pooled values when real has none): a synthetic side that
+    # strays far would otherwise squash the real distribution into one bar; its strays pile up in the end bins.
+    basis = values["real"] if values["real"].size else np.concatenate(list(values.values()))
+    if basis.size == 0:
+        ax.text(0.5, 0.5, "no non-null values", ha="center", va="center", transform=ax.transAxes)
+        return
+    low, high = np.quantile(basis, [0.005, 0.995])
     if not high > low:
         low, high = low - 0.5, high + 0.5
     edges = np.linspace(low, high, NUMERIC_BINS + 1)
-
-    def shares(values: np.ndarray) -> np.ndarray:
-        counts = np.histogram(np.clip(values, low, high), bins=edges)[0].astype(np.float64)
-        return counts / max(values.size, 1)
-
-    return shares(real_values), shares(synth_values)
-
-
-def _category_shares(real: pd.Series, synth: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Shares of real's most frequent categories (nulls included), then one bar for everything else."""
-    real_freq, synth_freq = frequencies(category_labels(real)), frequencies(category_labels(synth))
-    order = pd.concat([real_freq, synth_freq], axis=1, keys=["real", "synth"]).fillna(0.0)
-    order = order.sort_values(by=["real", "synth"], ascending=False)
-    shown = order.iloc[:MAX_CATEGORIES].to_numpy()
-    rest = order.iloc[MAX_CATEGORIES:].to_numpy().sum(axis=0, keepdims=True)
-    table = np.concatenate([shown, rest]) if len(order) > MAX_CATEGORIES else shown
-    if len(table) == 0:
-        return np.zeros(1), np.zeros(1)
-    return table[:, 0], table[:, 1]
+    # Datetimes are epoch seconds here; matplotlib's date axis wants days, and then labels them as dates.
+    x_edges = mdates.date2num(edges.astype("datetime64[s]")) if sdtype == "datetime" else edges
+    for index, (label, side) in enumerate(values.items()):
+        shares = np.histogram(np.clip(side, low, high), bins=edges)[0] / max(side.size, 1)
+        if label == "real":
+            ax.stairs(shares, x_edges, fill=True, color=REAL_COLOUR, alpha=0.45, label=f"real ({side.size:,})")
+        else:
+            ax.stairs(shares, x_edges, color=_colour(label, index - 1), linewidth=1.6,
+                      label=f"{label} ({side.size:,})")
+    if sdtype == "datetime":
+        locator = mdates.AutoDateLocator(maxticks=5)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.set_xlabel(column)
 
 
-def _blend(image: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> None:
-    """Alpha-composite `colour` over `image` (float [H, W, 3]) where `mask` [H, W] is True, in place."""
-    image[mask] = image[mask] * (1.0 - ALPHA) + colour * ALPHA
+def _short(label: object) -> str:
+    text = str(label)
+    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
 
 
-def _bars(shares: np.ndarray, scale: float, width: int, height: int) -> np.ndarray:
-    """[height, width] bool mask of a bar chart of `shares` filling the plot area (row 0 at the top)."""
-    bins = len(shares)
-    bin_of_x = np.minimum((np.arange(width) * bins) // width, bins - 1)
-    # A one-pixel gap between bars keeps neighbouring categories apart when there are few of them.
-    gap = (np.arange(width) * bins) % width < bins if bins < width // 3 else np.zeros(width, dtype=bool)
-    top = height - np.round(shares[bin_of_x] / scale * (height - 1)).astype(int)
-    return (np.arange(height)[:, None] >= top[None, :]) & ~gap[None, :]
+def _category_panel(ax: Axes, panel: Panel, column: str) -> None:
+    """Grouped bars of row shares: real's most frequent categories (nulls as "<null>"), then "other"."""
+    sides = {"real": panel.real[column]}
+    sides.update({label: rows[column] for label, rows in panel.synthetic.items()})
+    shares = {label: pd.Series(category_labels(s), dtype=object).value_counts(normalize=True)
+              for label, s in sides.items()}
+    ranking = shares["real"] if len(shares["real"]) else next(iter(shares.values()))
+    shown = list(ranking.index[:TOP_CATEGORIES])
+    names = [_short(name) for name in shown]
+    table = np.array([[share.get(name, 0.0) for name in shown] for share in shares.values()]).reshape(len(shares), -1)
+    if any(len(share.index.difference(shown)) for share in shares.values()):
+        table = np.concatenate([table, 1.0 - table.sum(axis=1, keepdims=True)], axis=1)
+        names.append("other")
+    positions = np.arange(len(names))
+    width = 0.8 / len(shares)
+    for index, (label, row) in enumerate(zip(shares, table)):
+        colour = REAL_COLOUR if label == "real" else _colour(label, index - 1)
+        count = len(sides[label])
+        ax.bar(positions + (index - (len(shares) - 1) / 2) * width, row, width=width, color=colour,
+               alpha=0.75 if label == "real" else 0.9, label=f"{label} ({count:,})")
+    ax.set_xticks(positions, names, rotation=45, ha="right", fontsize=7)
 
 
-def overlay_histogram(
-    real: pd.Series, synth: pd.Series, sdtype: SdType, *, width: int = 320, height: int = 200
-) -> np.ndarray:
-    """uint8 [height, width, 3]: real (blue) and synthetic (orange) histograms over shared bins/categories.
+def column_figure(column: str, sdtype: SdType, panels: list[Panel]) -> Figure:
+    """One row of panels, one per group, for one column; the legend is on the first panel."""
+    if not panels:
+        raise ValueError(f"column_figure({column!r}) needs at least one panel")
+    figure = Figure(figsize=(PANEL_INCHES[0] * len(panels), PANEL_INCHES[1] + (0.5 if sdtype == "categorical" else 0)),
+                    dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    for ax, panel in zip(axes, panels):
+        if sdtype == "categorical":
+            _category_panel(ax, panel, column)
+        else:
+            _numeric_panel(ax, panel, column, sdtype)
+        ax.set_title(_panel_title(panel, column, sdtype), fontsize=9)
+        ax.set_ylabel("share of rows")
+        ax.tick_params(labelsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=7, loc="best")
+    figure.suptitle(f"{column} ({sdtype}): real held-out rows vs synthetic", fontsize=11)
+    return figure
 
-    Bar heights are shares of each side's rows (so tables of different sizes compare), scaled so the
-    tallest bar of either side fills the plot. Numerical/datetime: 40 bins over the central 99% of the
-    pooled values (nulls left out); categorical: real's most frequent categories (nulls as a category),
-    plus a last bar for the rest.
+
+def correlation_figure(real: pd.DataFrame, synthetic: Mapping[str, pd.DataFrame], columns: Mapping[str, SdType]) -> Figure | None:
+    """corr_synth - corr_real per synthetic side (red: the synthetic pair is more correlated); None with <2
+    numerical/datetime columns or no synthetic side."""
+    differences = {label: correlation_difference(real, rows, columns) for label, rows in synthetic.items()}
+    differences = {label: found for label, found in differences.items() if not found[1].empty}
+    if not differences:
+        return None
+    names = list(next(iter(differences.values()))[1].columns)
+    side = max(4.2, 0.45 * len(names) + 2.2)
+    figure = Figure(figsize=(side * len(differences) + 1.0, side), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(differences), squeeze=False)[0]
+    image = None
+    for ax, (label, (mean_abs, matrix)) in zip(axes, differences.items()):
+        values = matrix.to_numpy(dtype=np.float64)
+        image = ax.imshow(values, cmap="RdBu_r", vmin=-1.0, vmax=1.0)
+        ticks = np.arange(len(names))
+        ax.set_xticks(ticks, [_short(n) for n in names], rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(ticks, [_short(n) for n in names], fontsize=8)
+        if len(names) <= 10:  # numbers stay legible only in a small grid
+            for (row, col), value in np.ndenumerate(values):
+                ax.text(col, row, f"{value:+.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if abs(value) > 0.6 else "black")
+        ax.set_title(f"{label}: mean |difference| {mean_abs:.3f}", fontsize=10)
+    figure.colorbar(image, ax=list(axes), shrink=0.8, label="corr(synthetic) - corr(real)")
+    figure.suptitle("Correlation difference (Pearson, numerical and datetime columns)", fontsize=11)
+    return figure
+
+
+def report_figures(panels: list[Panel], columns: Mapping[str, SdType]) -> dict[str, Figure]:
+    """{"hist/<column>": column figure for every judged column, "corr_diff": heatmap of the first panel}.
+
+    The first panel is the overall one by convention; the correlation figure uses its rows.
     """
-    if width < 3 * MARGIN or height < 3 * MARGIN:
-        raise ValueError(f"overlay_histogram needs width and height >= {3 * MARGIN}, got {width}x{height}")
-    shares_real, shares_synth = (
-        _category_shares(real, synth) if sdtype == "categorical" else _numeric_shares(real, synth)
-    )
-    image = np.full((height, width, 3), 255.0)
-    plot_h, plot_w = height - 2 * MARGIN, width - 2 * MARGIN
-    scale = max(float(shares_real.max()), float(shares_synth.max()), 1e-12)
-    plot = image[MARGIN:MARGIN + plot_h, MARGIN:MARGIN + plot_w]  # a view: blending draws into `image`
-    _blend(plot, _bars(shares_real, scale, plot_w, plot_h), REAL_COLOUR)
-    _blend(plot, _bars(shares_synth, scale, plot_w, plot_h), SYNTH_COLOUR)
-    image[MARGIN:MARGIN + plot_h + 1, MARGIN - 1] = 0.0  # y axis
-    image[MARGIN + plot_h, MARGIN - 1:MARGIN + plot_w] = 0.0  # x axis
-    return image.round().astype(np.uint8)
+    figures: dict[str, Figure] = {f"hist/{column}": column_figure(column, sdtype, panels)
+                                  for column, sdtype in columns.items()}
+    heat = correlation_figure(panels[0].real, panels[0].synthetic, columns) if panels else None
+    if heat is not None:
+        figures["corr_diff"] = heat
+    return figures
 
 
-def heatmap(matrix: np.ndarray, *, cell: int | None = None, scale: float | None = None) -> np.ndarray:
-    """uint8 [n*cell, m*cell, 3] image of a 2-d matrix: blue negative, white 0, red positive; NaN grey.
+def to_rgb(figure: Figure) -> np.ndarray:
+    """uint8 [H, W, 3]: the figure rendered once by the Agg canvas."""
+    canvas = figure.canvas if isinstance(figure.canvas, FigureCanvasAgg) else FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
-    `scale` is the magnitude drawn at full colour (default: the largest |value|); `cell` the pixels per
-    entry (default: about 240 pixels across, at least 4 per entry).
-    """
-    values = np.asarray(matrix, dtype=np.float64)
-    if values.ndim != 2 or values.size == 0:
-        raise ValueError(f"heatmap needs a non-empty 2-d matrix, got shape {values.shape}")
-    if scale is None:
-        finite = np.abs(values[np.isfinite(values)])
-        scale = float(finite.max()) if finite.size else 1.0
-    scale = scale if scale > 0 else 1.0
-    level = np.clip(np.nan_to_num(values, nan=0.0) / scale, -1.0, 1.0)[..., None]
-    white, red, blue = np.array([255.0, 255.0, 255.0]), np.array([178.0, 24.0, 43.0]), np.array([33.0, 102.0, 172.0])
-    colours = np.where(level >= 0, white + level * (red - white), white - level * (blue - white))
-    colours[np.isnan(values)] = 160.0
-    cell = cell if cell is not None else max(4, 240 // max(values.shape))
-    pixels = np.repeat(np.repeat(colours, cell, axis=0), cell, axis=1)
-    return pixels.round().astype(np.uint8)
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """PNG encoding of a uint8 [H, W, 3] image."""
+    buffer = io.BytesIO()
+    mimage.imsave(buffer, image, format="png")
+    return buffer.getvalue()

@@ -7,7 +7,7 @@ Accepts a `fidelity.fidelity_report` dict (optionally with a "gate" section adde
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,18 @@ MEASURES = (
     ("copy_rate", "exact copies of training rows"),
     ("dcr_median", "median distance to closest training record"),
 )
+
+UNGATED_HEADING = "## Ungated: the model's raw output"
+UNGATED_NOTE = ("Rows sampled straight from the conditioned generator, no filter applied: what `gen sample` "
+                "returns without the gate.")
+GATED_HEADING = "## Gated: the rows the gate accepted"
+GATED_NOTE = ("Rows that passed the gate's filters, judged by its final test against the bucket's held-out rows "
+              "(the gate's own sample: at most 20,000 rows per side, held-out rows the privacy rule would "
+              "refuse set aside). The floor is the gate's real-vs-real reading of the same held-out rows.")
+FIGURES_NOTE = ("Grey: real held-out rows; orange: ungated synthetic rows; green: gated rows (buckets whose gate "
+                "passed). Bar heights are shares of each side's rows; numerical bins span the real rows' central 99% (values outside "
+                "fall in the end bins); panel titles give each side's KS distance "
+                "(numerical, datetime) or TVD (categorical) to the real rows.")
 
 
 def number(value: Any) -> float | None:
@@ -84,8 +96,8 @@ def _column_table(synth: dict[str, Any], floor: dict[str, Any] | None) -> list[s
     return lines
 
 
-def _section(title: str, synth: dict[str, Any] | None, floor: dict[str, Any] | None) -> list[str]:
-    lines = [f"## {title}", ""]
+def _section(title: str, synth: dict[str, Any] | None, floor: dict[str, Any] | None, level: str = "##") -> list[str]:
+    lines = [f"{level} {title}", ""]
     if synth is None:
         return lines + ["Not measured for the synthetic rows (see skipped buckets).", ""]
     lines += _measure_table(synth, floor) + [""]
@@ -94,9 +106,9 @@ def _section(title: str, synth: dict[str, Any] | None, floor: dict[str, Any] | N
     return lines
 
 
-def _gate_lines(gate: Any) -> list[str]:
+def _gate_lines(gate: Any, order: list[str]) -> list[str]:
     if isinstance(gate, dict) and gate and all(isinstance(v, dict) and "after" in v for v in gate.values()):
-        return _gate_tables(gate)
+        return _gate_tables({bucket: gate[bucket] for bucket in _ordered(gate, order)})
     leaves = list(numeric_leaves(gate))
     lines = ["## Gate", ""]
     if not leaves:
@@ -106,26 +118,62 @@ def _gate_lines(gate: Any) -> list[str]:
     return lines + [""]
 
 
+def _rejections(rejected: Any) -> str:
+    if not isinstance(rejected, dict):
+        return _cell(rejected)
+    return ", ".join(f"{_count(count)} by {reason}" for reason, count in rejected.items()) or "none"
+
+
+def _count(value: Any) -> str:
+    """A row count with thousands separators (n/a when missing)."""
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else _cell(value)
+
+
 def _gate_tables(gate: dict[str, dict]) -> list[str]:
-    """Per bucket: the verdict, its reasons, and each headline measure before/after gating beside the floor."""
-    lines = ["## Gate", ""]
+    """Per bucket: the verdict, its reasons, and the gated rows' headline measures beside the gate's floor.
+
+    Only measures of the rows the gate accepted appear here; the raw output is in the ungated tables above.
+    """
+    lines = [GATED_HEADING, "", GATED_NOTE, ""]
     for bucket, outcome in gate.items():
         verdict = "passed" if outcome.get("passed") else f"refused ({outcome.get('verdict', 'failed')})"
-        lines += [f"### {bucket}: {verdict}", "",
-                  f"accepted {_cell(outcome.get('accepted'))} of {_cell(outcome.get('candidates'))} candidates "
-                  f"(requested {_cell(outcome.get('requested_rows'))}); rejected {outcome.get('rejected')}", ""]
+        lines += [f"### Gated {bucket}: {verdict}", "",
+                  f"{_count(outcome.get('accepted'))} of {_count(outcome.get('candidates'))} candidates passed the "
+                  f"filters (requested {_count(outcome.get('requested_rows'))}); rejected: "
+                  f"{_rejections(outcome.get('rejected'))}.", ""]
         lines += [f"- {reason}" for reason in outcome.get("failures") or []]
-        lines += ["", "| measure | before gating | after gating | real-vs-real floor |", "|---|---:|---:|---:|"]
-        names = list((outcome.get("after") or {}).keys())
-        for name in names:
-            row = [_cell((outcome.get(stage) or {}).get(name)) for stage in ("before", "after", "floor")]
-            lines.append(f"| {name} | " + " | ".join(row) + " |")
+        after, floor = outcome.get("after") or {}, outcome.get("floor") or {}
+        if all(value is None for value in after.values()):
+            lines += ["", "No gated rows were measured: the gate stopped before its final test.", ""]
+            continue
+        labels = dict(MEASURES)
+        lines += ["", "| measure | gated rows | real-vs-real floor |", "|---|---:|---:|"]
+        lines += [f"| {labels.get(name, name)} | {_cell(after.get(name))} | {_cell(floor.get(name))} |"
+                  for name in after]
         lines.append("")
     return lines
 
 
-def report_markdown(report: dict[str, Any], title: str) -> str:
-    """Readable Markdown: the overall table, one per bucket, skipped buckets, and the gate's numbers."""
+def _ordered(keys: Any, order: list[str]) -> list[str]:
+    """`keys` with the names in `order` first, in that order (head, torso, tail), then any others as given."""
+    keys = list(keys)
+    return [name for name in order if name in keys] + [name for name in keys if name not in order]
+
+
+def _figure_lines(figures: Mapping[str, str]) -> list[str]:
+    lines = ["## Figures", "", FIGURES_NOTE, ""]
+    for caption, path in figures.items():
+        lines += [f"### {caption}", "", f"![{caption}]({path})", ""]
+    return lines
+
+
+def report_markdown(report: dict[str, Any], title: str, figures: Mapping[str, str] | None = None) -> str:
+    """Readable Markdown: the overall table, one per bucket, skipped buckets, the gate's numbers, figures.
+
+    With a "gate" section the raw-output measures and the gated ones go under separate headings
+    ("Ungated: ..." and "Gated: ..."). Buckets follow report["bucket_order"] (e.g. head, torso, tail) when
+    given. `figures` maps a caption to an image path relative to the Markdown file.
+    """
     if "overall" not in report:  # a bare measure dict
         return "\n".join([f"# {title}", ""] + _section("Overall", report, None))
     floor = report.get("floor") or {}
@@ -133,18 +181,27 @@ def report_markdown(report: dict[str, Any], title: str) -> str:
     lines = [f"# {title}", "", f"Synthetic rows compared against the {compared} rows."]
     if floor:
         lines.append("The floor column compares the real training rows with the real holdout rows.")
+    if report.get("auc_note"):
+        lines.append(str(report["auc_note"]))
     lines.append("")
-    lines += _section("Overall", report["overall"], floor.get("overall"))
-    buckets = list(report.get("by_bucket", {}))
-    buckets += [b for b in floor.get("by_bucket", {}) if b not in buckets]
+    gated = "gate" in report
+    level = "###" if gated else "##"
+    if gated:
+        lines += [UNGATED_HEADING, "", UNGATED_NOTE, ""]
+    lines += _section("Overall", report["overall"], floor.get("overall"), level)
+    order = [str(name) for name in report.get("bucket_order") or []]
+    buckets = _ordered([*report.get("by_bucket", {}), *(b for b in floor.get("by_bucket", {})
+                                                       if b not in report.get("by_bucket", {}))], order)
     for bucket in buckets:
         synth, real = report.get("by_bucket", {}).get(bucket), floor.get("by_bucket", {}).get(bucket)
-        lines += _section(f"Bucket {bucket}", synth, real)
+        lines += _section(f"Bucket {bucket}", synth, real, level)
     skipped = {**{f"floor {k}": v for k, v in floor.get("skipped", {}).items()}, **report.get("skipped", {})}
     if skipped:
-        lines += ["## Skipped buckets", ""] + [f"- {bucket}: {reason}" for bucket, reason in skipped.items()] + [""]
-    if "gate" in report:
-        lines += _gate_lines(report["gate"])
+        lines += [f"{level} Skipped buckets", ""] + [f"- {bucket}: {reason}" for bucket, reason in skipped.items()] + [""]
+    if gated:
+        lines += _gate_lines(report["gate"], order)
+    if figures:
+        lines += _figure_lines(figures)
     quality = report.get("sdmetrics_quality")
     if quality:
         lines += ["## SDMetrics QualityReport (cross-check; 1 = identical)", "",

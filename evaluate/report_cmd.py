@@ -1,58 +1,179 @@
 """`python -m evaluate report` and `python -m evaluate fidelity`: full fidelity reports for people and CI.
 
-`report` loads a trained run, samples every bucket (raw and through the gate), measures both against the
-real holdout next to the real-vs-real floor, and writes TensorBoard scalars/images/text into the run's
-`tb/` folder plus `report.json` and `report.md` in the run directory. This is command-line glue: the
-measures themselves (`evaluate.fidelity`) never import the model packages.
+`report` loads a trained run, samples every bucket (raw and through the gate), measures the raw rows against
+the real holdout next to the real-vs-real floor, draws one figure per column (a panel per bucket, gated rows
+beside ungated ones where the gate passed) and the correlation-difference heatmap, and writes them as
+TensorBoard scalars/images/text into the run's `tb/` folder, as PNGs in `report_figures/`, and as
+`report.json` and `report.md` (which links the PNGs) in the run directory. Cost: the gate's own work plus one
+discriminator network per table pair measured here. This is command-line glue: the measures themselves
+(`evaluate.fidelity`) never import the model packages.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from evaluate.atomic import write_json, write_text
-from evaluate.fidelity import fidelity_report
+from evaluate.atomic import write_json, write_text, write_with
+from evaluate.detection import RowDiscriminator, roc_auc
+from evaluate.fidelity import MIN_AUC_ROWS, fidelity_report
+from evaluate.images import Panel, png_bytes, report_figures, to_rgb
 from evaluate.markdown import report_markdown
+from evaluate.metrics import ColumnTypes
 from evaluate.sdmetrics_check import quality_report
 from evaluate.tensorboard import write_report
 
 BUCKET = "pop_bucket"
+FIGURES_DIR = "report_figures"
+AUC_NOTE = ("Discriminator AUC of the ungated tables: one network per table pair, fitted on two thirds of each "
+            "side and scored on the other third. The gated tables use the gate's own cross-validated AUC.")
 
 
 def report_command(bundle: str, rows: int, seed: int) -> int:
     import gen  # the CLI may use the model packages; the measures above do not
 
+    started = time.perf_counter()
     loaded = gen.load(bundle)
     run_dir = loaded.path.parent
-    holdout = loaded.table("holdout")
-    buckets = [str(b) for b in loaded.encoder.column(BUCKET).categories]
-    raw_parts, gate_section = [], {}
+    train, holdout = loaded.table("train"), loaded.table("holdout")
+    buckets = _bucket_order(loaded)
+    # The bucket column is judged by no test: every bucket is sampled at the same size by construction.
+    columns = {name: kind for name, kind in loaded.columns.items() if name != BUCKET}
+    seconds: dict[str, float] = {}
+    raw, gated, gate_section = {}, {}, {}
     for bucket in buckets:
-        raw_parts.append(gen.sample(loaded, rows, {BUCKET: bucket}, seed=seed))
+        began = time.perf_counter()
+        raw[bucket] = gen.sample(loaded, rows, {BUCKET: bucket}, seed=seed)
         result = gen.sample_gated(loaded, rows, {BUCKET: bucket}, seed=seed)
         gate_section[bucket] = _gate_summary(result.report)
+        if result.passed and result.rows is not None:
+            gated[bucket] = result.rows
+        seconds[f"sample_and_gate_{bucket}"] = time.perf_counter() - began
         print(f"gate {bucket}: {'passed' if result.passed else 'refused'} "
-              f"({gate_section[bucket]['accepted'] or 0:,}/{gate_section[bucket]['candidates'] or 0:,} candidates accepted)")
-    synth = pd.concat(raw_parts, ignore_index=True)
-    report = fidelity_report(loaded.table("train"), synth, loaded.columns, holdout=holdout, by=BUCKET, seed=seed)
+              f"({gate_section[bucket]['accepted'] or 0:,}/{gate_section[bucket]['candidates'] or 0:,} candidates "
+              f"accepted) in {seconds[f'sample_and_gate_{bucket}']:.1f}s", flush=True)
+    synth = pd.concat([raw[bucket] for bucket in buckets], ignore_index=True)
+    began = time.perf_counter()
+    # AUCs are filled in below with one network per table pair, not fidelity_report's three-fold ones.
+    report = fidelity_report(train, synth, columns, holdout=holdout, by=BUCKET, seed=seed, auc=False)
+    _fill_auc(report, train, holdout, synth, columns, seed)
+    report["auc_note"] = AUC_NOTE
+    report["bucket_order"] = buckets
     report["gate"] = gate_section
     # The ecosystem's standard reading beside ours (None without the sdv extra); the gate never uses it.
-    report["sdmetrics_quality"] = quality_report(holdout, synth, loaded.columns)
-    report["bundle"] = str(loaded.path)
-    report["seed"] = seed
-    report["config"] = loaded.config
-    report["versions"] = loaded.manifest["meta"]["versions"]
-    columns = {name: kind for name, kind in loaded.columns.items()}
-    write_report(run_dir / "tb", report, holdout, synth, columns, step=0, by=BUCKET,
+    report["sdmetrics_quality"] = quality_report(holdout, synth, columns)
+    seconds["measures"] = time.perf_counter() - began
+    print(f"measured the ungated rows in {seconds['measures']:.1f}s", flush=True)
+
+    began = time.perf_counter()
+    images = {tag: to_rgb(figure) for tag, figure in
+              report_figures(_panels(holdout, raw, gated, buckets), columns).items()}
+    links = _write_pngs(run_dir / FIGURES_DIR, images)
+    seconds["figures"] = time.perf_counter() - began
+    print(f"drew {len(images)} figures into {run_dir / FIGURES_DIR} in {seconds['figures']:.1f}s", flush=True)
+
+    report.update(bundle=str(loaded.path), seed=seed, config=loaded.config,
+                  versions=loaded.manifest["meta"]["versions"])
+    title = f"Fidelity report: {run_dir.name}"
+    write_report(run_dir / "tb", report, images, step=0, title=title,
                  extra_text=f"report of {loaded.path} with {rows:,} rows per bucket, seed {seed}")
+    seconds["total"] = time.perf_counter() - started
+    report["seconds"] = seconds
     write_json(run_dir / "report.json", report)
-    write_text(run_dir / "report.md", report_markdown(report, title=f"Fidelity report: {run_dir.name}"))
-    print(f"wrote {run_dir / 'report.json'}, {run_dir / 'report.md'} and TensorBoard logs in {run_dir / 'tb'}")
+    write_text(run_dir / "report.md", report_markdown(report, title=title, figures=links))
+    print(f"wrote {run_dir / 'report.json'}, {run_dir / 'report.md'} (figures in {run_dir / FIGURES_DIR}) and "
+          f"TensorBoard logs in {run_dir / 'tb'}{_cost(seconds['total'], loaded.manifest)}")
     return 0
+
+
+def _bucket_order(loaded) -> list[str]:
+    """The configured bucket names in their order (head, torso, tail) that the encoder knows, then any others."""
+    known = [str(b) for b in loaded.encoder.column(BUCKET).categories]
+    configured = [str(b) for b in ((loaded.config.get("data") or {}).get("buckets") or {}).get("names") or ()]
+    return [b for b in configured if b in known] + [b for b in known if b not in configured]
+
+
+def _one_split_auc(real: pd.DataFrame, synth: pd.DataFrame, columns: ColumnTypes, seed: int) -> float | None:
+    """ROC AUC of one `RowDiscriminator` fitted on two thirds of each side and scored on the other third.
+
+    One network instead of `discriminator_auc`'s three folds: the report's tables need a reading, not a
+    verdict (the gate's verdict keeps its cross-validated AUC). None below `MIN_AUC_ROWS` rows per side.
+    """
+    if min(len(real), len(synth)) < MIN_AUC_ROWS:
+        return None
+    rng = np.random.default_rng(seed)
+
+    def split(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        order = rng.permutation(len(table))
+        cut = len(table) // 3
+        return table.iloc[np.sort(order[cut:])], table.iloc[np.sort(order[:cut])]
+
+    (real_fit, real_test), (synth_fit, synth_test) = split(real), split(synth)
+    judge = RowDiscriminator(columns, seed=seed).fit(real_fit, synth_fit)
+    scores = np.concatenate([judge.prob_fake(real_test), judge.prob_fake(synth_test)])
+    labels = np.repeat([0, 1], [len(real_test), len(synth_test)])
+    return roc_auc(labels, scores)
+
+
+def _fill_auc(report: dict, train: pd.DataFrame, holdout: pd.DataFrame, synth: pd.DataFrame,
+              columns: ColumnTypes, seed: int) -> None:
+    """One-network AUCs for the overall table, each measured bucket, and the floor (train vs holdout)."""
+    def rows(table: pd.DataFrame, bucket: str) -> pd.DataFrame:
+        return table[table[BUCKET].astype(str) == bucket]
+
+    report["overall"]["auc"] = _one_split_auc(holdout, synth, columns, seed)
+    for bucket, measures in report["by_bucket"].items():
+        measures["auc"] = _one_split_auc(rows(holdout, bucket), rows(synth, bucket), columns, seed)
+    floor = report.get("floor") or {}
+    if floor.get("overall"):
+        floor["overall"]["auc"] = _one_split_auc(train, holdout, columns, seed)
+    for bucket, measures in floor.get("by_bucket", {}).items():
+        measures["auc"] = _one_split_auc(rows(train, bucket), rows(holdout, bucket), columns, seed)
+
+
+def _panels(holdout: pd.DataFrame, raw: dict[str, pd.DataFrame], gated: dict[str, pd.DataFrame],
+            buckets: list[str]) -> list[Panel]:
+    """Overall, then one panel per bucket with held-out rows; gated rows where that bucket's gate passed
+    (overall only when every bucket's did, so the mixture matches the ungated one)."""
+    overall = {"ungated": pd.concat([raw[b] for b in buckets], ignore_index=True)}
+    if buckets and all(b in gated for b in buckets):
+        overall["gated"] = pd.concat([gated[b] for b in buckets], ignore_index=True)
+    panels = [Panel("overall", holdout, overall)]
+    for bucket in buckets:
+        real = holdout[holdout[BUCKET].astype(str) == bucket]
+        if len(real):
+            sides = {"ungated": raw[bucket], **({"gated": gated[bucket]} if bucket in gated else {})}
+            panels.append(Panel(bucket, real, sides))
+    return panels
+
+
+def _write_pngs(folder: Path, images: dict[str, np.ndarray]) -> dict[str, str]:
+    """Write each image as a PNG in `folder` (stale PNGs of an earlier report removed); caption -> link."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    links = {}
+    for tag, image in images.items():
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", tag.replace("/", "_")) + ".png"
+        data = png_bytes(image)
+        write_with(folder / name, lambda tmp, data=data: tmp.write_bytes(data))
+        caption = tag.split("/", 1)[1] if tag.startswith("hist/") else "correlation difference"
+        links[caption] = f"{folder.name}/{name}"
+    return links
+
+
+def _cost(total: float, manifest: dict) -> str:
+    """' (N s, X% of the training's M s)' when the bundle recorded its training time."""
+    train_s = ((manifest.get("meta") or {}).get("timings") or {}).get("train_s")
+    if not train_s:
+        return f" ({total:.1f}s)"
+    return f" ({total:.1f}s; training took {train_s:.1f}s)"
 
 
 def fidelity_command(args: argparse.Namespace) -> int:

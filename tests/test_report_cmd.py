@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -36,12 +37,29 @@ def test_report_writes_json_markdown_and_tensorboard(run_dir: Path) -> None:
         assert gate["passed"] or gate["failures"], f"{bucket}: a refusal must say why"
     assert report["floor"]["overall"]["mean_ks"] < report["overall"]["mean_ks"]  # a 2-epoch model is far from real
     assert "head" in report["by_bucket"]
+    # pop_bucket is sampled at equal sizes by construction: no test of it anywhere in the report.
+    assert "pop_bucket" not in {row["column"] for row in report["overall"]["columns"]}
+    assert report["bucket_order"] == ["head", "torso", "tail"]
+    assert 0.5 < report["overall"]["auc"] <= 1.0 and report["floor"]["overall"]["auc"] < 0.7
     markdown = (run_dir / "report.md").read_text()
     assert "real-vs-real floor" in markdown and "Bucket head" in markdown
+    assert "| pop_bucket |" not in markdown
+    sections = [markdown.index(f"### Bucket {b}") for b in report["bucket_order"] if b in report["by_bucket"]]
+    assert len(sections) >= 2 and sections == sorted(sections)
+    assert markdown.index("## Ungated") < markdown.index("## Gated") < markdown.index("## Figures")
+
+    links = re.findall(r"!\[[^]]*\]\((report_figures/[^)]+\.png)\)", markdown)
+    columns = [name for name in report["overall"]["columns"]]
+    assert len(links) == len(columns) + 1, links  # one figure per judged column, and the heatmap
+    for link in links:
+        assert (run_dir / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", link
     events = EventAccumulator(str(run_dir / "tb"), size_guidance={"images": 0, "tensors": 0}).Reload()
     scalars = set(events.Tags()["scalars"])
     assert any(tag.startswith("gate/") for tag in scalars), sorted(scalars)[:20]
-    assert events.Tags()["images"], "no distribution overlays were written"
+    images = set(events.Tags()["images"])
+    assert "corr_diff" in images and {f"hist/{row['column']}" for row in report["overall"]["columns"]} <= images
+    assert sorted(path.name for path in (run_dir / "report_figures").glob("*.png")) == sorted(
+        Path(link).name for link in links)
 
 
 def test_report_on_a_missing_bundle_is_a_clear_error(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from evaluate.fidelity import fidelity_report
-from evaluate.images import REAL_COLOUR, SYNTH_COLOUR, heatmap, overlay_histogram
+from evaluate.images import TOP_CATEGORIES, Panel, column_figure, correlation_figure, png_bytes, report_figures, to_rgb
+from evaluate.metrics import column_tests
 from evaluate.tensorboard import log_measures, write_report
 
 COLUMNS = {"price": "numerical", "quantity": "numerical", "country": "categorical", "when": "datetime"}
@@ -27,29 +29,64 @@ def _table(rng: np.random.Generator, rows: int, shift: float = 0.0) -> pd.DataFr
     })
 
 
-def test_overlay_histogram_shapes_and_colours() -> None:
-    real = pd.Series(np.zeros(100))
-    synth = pd.Series(np.ones(100))
-    image = overlay_histogram(real, synth, "numerical", width=200, height=120)
-    assert image.shape == (120, 200, 3) and image.dtype == np.uint8
-    pixels = {tuple(p) for p in image.reshape(-1, 3)}
-    # Disjoint values: each colour shows alone (blended once over white), and the background stays white.
-    assert tuple(np.round(255 * 0.45 + REAL_COLOUR * 0.55).astype(int)) in pixels
-    assert tuple(np.round(255 * 0.45 + SYNTH_COLOUR * 0.55).astype(int)) in pixels
-    assert (255, 255, 255) in pixels and (0, 0, 0) in pixels  # background and axes
-    categories = overlay_histogram(pd.Series(["a", "b", None]), pd.Series(["a", "c"]), "categorical")
-    assert categories.shape == (200, 320, 3) and categories.dtype == np.uint8
-    when = pd.Series(pd.to_datetime(["2020-01-01", "2020-02-01"]))
-    assert overlay_histogram(when, when, "datetime").shape == (200, 320, 3)
+def _panels(rng: np.random.Generator) -> list[Panel]:
+    real = _table(rng, 300)
+    ungated, gated = _table(rng, 400, shift=3.0), _table(rng, 200)
+    return [Panel("overall", real, {"ungated": ungated, "gated": gated}),
+            Panel("tail", real[real["pop_bucket"] == "tail"], {"ungated": ungated[ungated["pop_bucket"] == "tail"]})]
 
 
-def test_heatmap_colours() -> None:
-    image = heatmap(np.array([[1.0, -1.0], [0.0, np.nan]]), cell=5)
-    assert image.shape == (10, 10, 3) and image.dtype == np.uint8
-    assert image[0, 0].tolist() == [178, 24, 43]  # most positive: red
-    assert image[0, 9].tolist() == [33, 102, 172]  # most negative: blue
-    assert image[9, 0].tolist() == [255, 255, 255]  # zero: white
-    assert image[9, 9].tolist() == [160, 160, 160]  # NaN: grey
+def test_column_figure_titles_legend_and_size() -> None:
+    panels = _panels(np.random.default_rng(0))
+    figure = column_figure("price", "numerical", panels)
+    axes = figure.axes
+    assert len(axes) == 2
+    expected = column_tests(panels[0].real[["price"]], panels[0].synthetic["ungated"][["price"]], {"price": "numerical"})
+    title = axes[0].get_title()
+    assert title.startswith("overall: 300 real rows") and f"KS ungated {expected['distance'][0]:.3f}" in title
+    assert "gated" in title.split("ungated")[1] and "tail:" in axes[1].get_title()
+    legend = [text.get_text() for text in axes[0].get_legend().get_texts()]
+    assert legend == ["real (300)", "ungated (400)", "gated (200)"]
+    assert axes[0].get_ylabel() == "share of rows" and axes[0].get_xlabel() == "price"
+    image = to_rgb(figure)
+    assert image.dtype == np.uint8 and image.shape[2] == 3
+    assert image.shape[1] >= 700 and image.shape[0] >= 300, image.shape  # readable, not a thumbnail
+    assert len({tuple(p) for p in image[::7, ::7].reshape(-1, 3)}) > 20  # text, axes and bars, not a blank
+
+
+def test_category_figure_shows_top_categories_then_other() -> None:
+    names = [f"country{i:02d}" for i in range(TOP_CATEGORIES + 5)]
+    shares = np.linspace(2.0, 1.0, len(names))
+    rng = np.random.default_rng(1)
+    real = pd.DataFrame({"country": rng.choice(names, 2000, p=shares / shares.sum())})
+    synth = pd.DataFrame({"country": ["country00"] * 50 + [None] * 10})
+    figure = column_figure("country", "categorical", [Panel("overall", real, {"ungated": synth})])
+    labels = [tick.get_text() for tick in figure.axes[0].get_xticklabels()]
+    ranked = real["country"].value_counts().index[:TOP_CATEGORIES].tolist()
+    assert labels == ranked + ["other"]
+    assert "TVD ungated" in figure.axes[0].get_title()
+
+
+def test_correlation_figure_names_columns_and_has_a_colour_bar() -> None:
+    rng = np.random.default_rng(2)
+    real, synth = _table(rng, 200), _table(rng, 200, shift=1.0)
+    figure = correlation_figure(real, {"ungated": synth}, COLUMNS)
+    assert figure is not None
+    heat, colour_bar = figure.axes  # one heatmap panel and its colour bar
+    numeric = [name for name, kind in COLUMNS.items() if kind != "categorical"]
+    assert [t.get_text() for t in heat.get_xticklabels()] == numeric
+    assert [t.get_text() for t in heat.get_yticklabels()] == numeric
+    assert colour_bar.get_ylabel() == "corr(synthetic) - corr(real)"
+    assert correlation_figure(real, {"ungated": synth}, {"price": "numerical", "country": "categorical"}) is None
+
+
+def test_png_bytes_round_trip() -> None:
+    import matplotlib.image as mimage
+
+    image = to_rgb(column_figure("when", "datetime", _panels(np.random.default_rng(3))))
+    decoded = mimage.imread(io.BytesIO(png_bytes(image)), format="png")
+    assert decoded.shape[:2] == image.shape[:2]
+    assert np.array_equal((decoded[..., :3] * 255).round().astype(np.uint8), image)
 
 
 class _Recorder:
@@ -79,7 +116,9 @@ def test_write_report_round_trip(tmp_path: Path) -> None:
     train, holdout, synth = _table(rng, 300), _table(rng, 150), _table(rng, 200, shift=1.0)
     report = fidelity_report(train, synth, COLUMNS, holdout=holdout, auc=False)
     report["gate"] = {"accepted": 180, "by_bucket": {"tail": {"acceptance_rate": 0.75}}, "note": "text"}
-    write_report(tmp_path, report, holdout, synth, COLUMNS, step=7, extra_text="run: demo")
+    figures = report_figures([Panel("overall", holdout, {"ungated": synth})], COLUMNS)
+    images = {tag: to_rgb(figure) for tag, figure in figures.items()}
+    write_report(tmp_path, report, images, step=7, extra_text="run: demo")
 
     events = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
     events.Reload()
@@ -97,11 +136,9 @@ def test_write_report_round_trip(tmp_path: Path) -> None:
     assert scalar["gate/by_bucket/tail/acceptance_rate"].value == pytest.approx(0.75)
     assert not any(tag.startswith("gate/note") for tag in scalar)
 
-    images = set(tags["images"])
-    expected = {f"hist/{group}/{column}" for group in ("overall", "head", "tail") for column in COLUMNS}
-    assert expected | {"corr_diff/overall"} <= images
-    first = events.Images("hist/tail/price")[0]
-    assert (first.width, first.height) == (320, 200)
+    assert set(tags["images"]) == {f"hist/{column}" for column in COLUMNS} | {"corr_diff"}
+    first = events.Images("hist/price")[0]
+    assert (first.height, first.width) == images["hist/price"].shape[:2]
 
     text_tags = [tag for tag in tags["tensors"] if tag.startswith("summary")]
     assert len(text_tags) == 1
