@@ -167,11 +167,98 @@ def test_null_id_in_feature_table(tiny_frames: Frames, tmp_path: Path, tiny_conf
     _fails(tiny_config(paths), str(paths["users"]), "'user_id'", "null values", "row 2")
 
 
-def test_id_kinds_must_match(tiny_frames: Frames, tmp_path: Path, tiny_config: ConfigFactory) -> None:
+def test_ids_of_other_types_that_do_not_match_are_missing_keys(tiny_frames: Frames, tmp_path: Path,
+                                                               tiny_config: ConfigFactory) -> None:
     users = tiny_frames["users"].assign(user_id=["u101", "u102", "u103", "u104"])
     paths = _write_set(tiny_frames, tmp_path, users=users)
     _fails(tiny_config(paths), str(paths["interactions"]), str(paths["users"]), "'user'", "'user_id'",
-           "numbers or both as text")
+           "19 of 19 interactions", "row 0: '101'")
+
+
+def test_numeric_looking_interaction_ids_join_mixed_item_ids(tiny_frames: Frames, tmp_path: Path,
+                                                             tiny_config: ConfigFactory) -> None:
+    """Every item id an interaction uses looks numeric, some of the items table's do not (as StockCode)."""
+    codes = {"I1": "22423", "I2": "85123", "I3": "22197", "I4": "84879", "I5": "21212", "I6": "85123A"}
+    interactions = tiny_frames["interactions"].assign(item=tiny_frames["interactions"]["item"].map(codes))
+    items = tiny_frames["items"].assign(item_id=tiny_frames["items"]["item_id"].map(codes))
+    paths = _write_set(tiny_frames, tmp_path, interactions=interactions, items=items)
+    assert pd.api.types.is_integer_dtype(read_table(paths["interactions"], role="interactions")["item"])
+    records = build_records(tiny_config(paths))
+    assert len(records.table) == 19
+    assert records.table["item"].map(type).eq(str).all()
+    assert records.table.loc[records.table["item"] == "22423", "category"].eq("decor").all()
+    assert set(records.buckets["item"]) == set(codes.values())  # the unsold 85123A is still an item
+
+
+def test_numbers_that_overflow_the_encoder_are_refused(tiny_frames: Frames, tmp_path: Path,
+                                                       tiny_config: ConfigFactory) -> None:
+    interactions = tiny_frames["interactions"].copy()
+    interactions.loc[[3, 8, 12], "price"] = [1e308, -1e308, 1e308]
+    paths = _write_set(tiny_frames, tmp_path, interactions=interactions)
+    _fails(tiny_config(paths), str(paths["interactions"]), "'price'", "beyond +-1e+15", "data.max_abs_value",
+           "3 row(s)", "row 3: 1e+308", "row 8: -1e+308", "out_of_range=clip")
+
+
+def test_numbers_beyond_the_limit_are_clipped_and_reported_when_configured(
+        tiny_frames: Frames, tmp_path: Path, tiny_config: ConfigFactory) -> None:
+    interactions = tiny_frames["interactions"].copy()
+    interactions.loc[[3, 8], "price"] = [1e308, -1e308]
+    paths = _write_set(tiny_frames, tmp_path, interactions=interactions)
+    with pytest.warns(UserWarning, match=r"'price' clipped to \+-1000.*2 value"):
+        records = build_records(tiny_config(paths, out_of_range="clip", max_abs_value=1000.0))
+    assert records.table["price"].tolist()[3] == 1000.0 and records.table["price"].tolist()[8] == -1000.0
+    assert records.table["price"].drop([3, 8]).equals(tiny_frames["interactions"]["price"].drop([3, 8]))
+    step = records.cleaning[-1]
+    assert step["clipped"] == 2 and step["dropped"] == 0 and "'price'" in step["step"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# timestamps: one format per column
+
+def _with_dates(tiny_frames: Frames, tmp_path: Path, dates: list[str]) -> dict[str, Path]:
+    interactions = tiny_frames["interactions"].assign(ts=dates)
+    return _write_set(tiny_frames, tmp_path, interactions=interactions)
+
+
+_DAY_FIRST = ["01/12/2010 08:15", "02/12/2010 09:00", "13/12/2010 10:30"] + ["05/01/2011 11:45"] * 16
+
+
+def test_day_first_column_is_read_day_first_throughout(tiny_frames: Frames, tmp_path: Path,
+                                                        tiny_config: ConfigFactory) -> None:
+    records = build_records(tiny_config(_with_dates(tiny_frames, tmp_path, _DAY_FIRST)))
+    ts = records.table["ts"]
+    # 13/12 proves the column day-first, so 01/12 is 1 December (pandas alone reads it as 12 January)
+    assert ts[0] == pd.Timestamp("2010-12-01 08:15") and ts[1] == pd.Timestamp("2010-12-02 09:00")
+    assert ts[2] == pd.Timestamp("2010-12-13 10:30") and (ts[3:] == pd.Timestamp("2011-01-05 11:45")).all()
+
+
+def test_ambiguous_day_month_column_is_an_error(tiny_frames: Frames, tmp_path: Path,
+                                                tiny_config: ConfigFactory) -> None:
+    dates = ["01/12/2010 08:15", "02/11/2010 09:00"] + ["05/05/2011 11:45"] * 17
+    paths = _with_dates(tiny_frames, tmp_path, dates)
+    _fails(tiny_config(paths), str(paths["interactions"]), "'ts'", "ambiguous", "'%m/%d/%Y %H:%M'",
+           "'%d/%m/%Y %H:%M'", "row 0: '01/12/2010 08:15'", "data.interactions.date_formats.ts")
+
+
+def test_mixed_day_first_and_month_first_is_an_error(tiny_frames: Frames, tmp_path: Path,
+                                                     tiny_config: ConfigFactory) -> None:
+    dates = ["13/12/2010 08:15"] * 10 + ["12/14/2010 09:00"] * 9
+    paths = _with_dates(tiny_frames, tmp_path, dates)
+    _fails(tiny_config(paths), str(paths["interactions"]), "'ts'", "not dates in the format '%d/%m/%Y %H:%M'",
+           "9 row(s)", "row 10: '12/14/2010 09:00'", "one format")
+
+
+def test_configured_date_format_is_applied_strictly(tiny_frames: Frames, tmp_path: Path,
+                                                    tiny_config: ConfigFactory) -> None:
+    dates = ["01/02/2010 08:15"] * 18 + ["2010-02-03 09:00"]
+    paths = _with_dates(tiny_frames, tmp_path, dates)
+    interactions = {**tiny_config(paths).interactions.__dict__, "date_formats": {"ts": "%m/%d/%Y %H:%M"}}
+    config = tiny_config(paths, interactions=interactions)
+    _fails(config, "'ts'", "configured format '%m/%d/%Y %H:%M'", "data.interactions.date_formats.ts",
+           "1 row(s)", "row 18: '2010-02-03 09:00'")
+    dates[-1] = "01/02/2010 10:00"
+    records = build_records(tiny_config(_with_dates(tiny_frames, tmp_path, dates), interactions=interactions))
+    assert (records.table["ts"].dt.month == 1).all() and (records.table["ts"].dt.day == 2).all()
 
 
 # ---------------------------------------------------------------------------------------------------------

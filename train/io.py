@@ -14,7 +14,6 @@ duplicate ids, numbers and dates that do not parse), one small named function pe
 
 from __future__ import annotations
 
-import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -108,7 +107,6 @@ def _normalise_column(column: pd.Series) -> pd.Series:
 # example rows (0-based data-row numbers, i.e. index labels of a frame from `read_table`)
 
 EXAMPLE_ROWS = 5
-_UNIX_SECONDS_LIMIT = 9.2e9  # datetime64[ns] spans about +-292 years around 1970: about +-9.2e9 seconds
 
 
 def example_rows(values: pd.Series, mask: np.ndarray | pd.Series, limit: int = EXAMPLE_ROWS) -> str:
@@ -154,24 +152,11 @@ def check_not_all_null(frame: pd.DataFrame, column: str, source: str) -> None:
         raise DataError(f"{source}: column {column!r} is entirely null")
 
 
-def parse_column(column: pd.Series, sdtype: str, source: str) -> pd.Series:
-    """Convert a declared column to its house dtype, refusing values that do not parse.
-
-    numerical: Int64 when the source is integer (or boolean), else float64; text that is not a number and
-    infinities are errors. datetime: see `parse_datetime`. categorical: pandas "category" (categories
-    sorted when comparable). id: unchanged.
-    """
-    if sdtype == "numerical":
-        return parse_numerical(column, source)
-    if sdtype == "datetime":
-        return parse_datetime(column, source)
-    if sdtype == "categorical":
-        return parse_categorical(column, source)
-    return column
-
-
 def parse_numerical(column: pd.Series, source: str) -> pd.Series:
-    """Numbers from a column; DataError listing rows whose non-null value is not a finite number."""
+    """Numbers from a column; DataError listing rows whose non-null value is not a finite number.
+
+    Int64 when the source is integer (or boolean), else float64.
+    """
     if pd.api.types.is_bool_dtype(column.dtype) or pd.api.types.is_integer_dtype(column.dtype):
         return column.astype("Int64")
     try:
@@ -187,51 +172,18 @@ def parse_numerical(column: pd.Series, source: str) -> pd.Series:
     return parsed
 
 
-def parse_datetime(column: pd.Series, source: str) -> pd.Series:
-    """Timestamps from a column: datetime values, text dates, or numbers read as Unix seconds.
-
-    Time zones are dropped: a column in one zone keeps its wall-clock time; a column mixing UTC offsets
-    is converted to UTC first. DataError listing rows whose non-null value does not parse.
-    """
-    if isinstance(column.dtype, pd.DatetimeTZDtype):
-        parsed = column.dt.tz_localize(None)
-    elif pd.api.types.is_datetime64_any_dtype(column.dtype):
-        parsed = column
-    elif pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
-        seconds = column.astype("float64")
-        seconds = seconds.where(seconds.abs() < _UNIX_SECONDS_LIMIT)
-        parsed = pd.to_datetime(seconds, unit="s", errors="coerce")
-    else:
-        parsed = _parse_datetime_text(column)
-    bad = parsed.isna().to_numpy() & column.notna().to_numpy()
-    if bad.any():
-        raise DataError(f"{source}: datetime column {column.name!r} has values that are not dates in "
-                        f"{example_rows(column, bad)}")
-    return parsed.astype("datetime64[ns]")
-
-
-def _parse_datetime_text(column: pd.Series) -> pd.Series:
-    """Fast path: one inferred format for the whole column; failures retried one by one (format="mixed")."""
-    text = column.where(column.isna(), column.astype(str))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # format-inference and mixed-offset warnings: handled below
-        parsed = _to_naive_datetime(text, format=None)
-        retry = parsed.isna() & text.notna()
-        if retry.any():
-            parsed[retry] = _to_naive_datetime(text[retry], format="mixed")
-    return parsed
-
-
-def _to_naive_datetime(text: pd.Series, format: str | None) -> pd.Series:
-    try:
-        parsed = pd.to_datetime(text, errors="coerce", format=format)
-        if not pd.api.types.is_datetime64_any_dtype(parsed.dtype):  # mixed UTC offsets
-            parsed = pd.to_datetime(text, errors="coerce", format=format, utc=True)
-    except (ValueError, TypeError, OverflowError):
-        return pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = parsed.dt.tz_localize(None)
-    return parsed.astype("datetime64[ns]")
+def bound_numerical(values: pd.Series, source: str, limit: float, clip: bool) -> tuple[pd.Series, int]:
+    """(values, how many were clipped): magnitudes above `limit` refused (DataError naming the column and
+    rows) or, with `clip`, clipped to +-limit. See `DataConfig.max_abs_value` for why there is a limit."""
+    beyond = values.abs().gt(limit).fillna(False).to_numpy(dtype=bool)
+    if not beyond.any():
+        return values, 0
+    if not clip:
+        raise DataError(f"{source}: numerical column {values.name!r} has values beyond +-{limit:g} "
+                        f"(data.max_abs_value), too large for the encoder's float64 statistics, in "
+                        f"{example_rows(values, beyond)}; fix them, or set data.out_of_range=clip to clip them")
+    bound = int(limit) if pd.api.types.is_integer_dtype(values.dtype) else limit
+    return values.clip(-bound, bound), int(beyond.sum())
 
 
 def parse_categorical(column: pd.Series, source: str) -> pd.Series:

@@ -5,7 +5,9 @@
 item's features, derives time parts and each item's popularity bucket, and returns a `Records`.
 
 Dtypes of `Records.table` (documented contract for the encoder):
-- user/item ids keep their source dtype; the timestamp and datetime columns are naive datetime64[ns];
+- user/item ids keep their source dtype, except that when an interactions key and its feature table's id
+  differ in type (numbers on one side, text on the other) both become text; the timestamp and datetime
+  columns are naive datetime64[ns], each text column read with one format (`train.dates`);
 - numerical columns are Int64 when the source column was integer, float64 otherwise;
 - every categorical column -- declared ones, time parts and `pop_bucket` -- has pandas "category" dtype.
   Time parts list their full range as categories (hour 0-23, dayofweek 0=Monday..6, month 1-12,
@@ -26,6 +28,7 @@ from models.errors import DataError
 from train import io
 from train.buckets import assign_buckets, bucket_summary
 from train.config import DataConfig, InteractionsConfig, TableConfig
+from train.dates import parse_datetime
 from train.retail import BUILTIN_NAME, BUILTIN_PREFIX, RetailTables, load_online_retail
 
 Role = Literal["user_id", "item_id", "timestamp", "event", "user_feature", "item_feature", "time_part",
@@ -103,10 +106,11 @@ def build_records(config: DataConfig) -> Records:
     check_column_names(config)
     tables, cleaning = read_tables(config)
     inter_cfg = config.interactions
-    interactions = prepare_interactions(tables["interactions"], inter_cfg)
-    features = {role: prepare_features(tables[role], cfg) for role, cfg, _ in _feature_tables(config)}
+    interactions = prepare_interactions(tables["interactions"], inter_cfg, config, cleaning)
+    features = {role: prepare_features(tables[role], cfg, role, config, cleaning)
+                for role, cfg, _ in _feature_tables(config)}
     for role, cfg, key in _feature_tables(config):
-        check_key_dtypes(interactions, key, features[role], cfg.id)
+        interactions, features[role] = same_key_type(interactions, key, features[role], cfg.id)
         interactions, step = apply_missing_keys(interactions, key, features[role], cfg.id, config.missing_keys)
         cleaning.extend(step)
     frame = interactions.frame.reset_index(drop=True)
@@ -177,19 +181,23 @@ def check_column_names(config: DataConfig) -> None:
         owners[name] = owner
 
 
-def prepare_interactions(table: _Table, cfg: InteractionsConfig) -> _Table:
+def prepare_interactions(table: _Table, cfg: InteractionsConfig, config: DataConfig,
+                         cleaning: list[dict]) -> _Table:
     """Required columns, non-null ids and timestamps, declared columns parsed to their dtypes."""
     frame, source = table.frame, table.source
     io.require_columns(frame, [cfg.user_id, cfg.item_id, cfg.timestamp, *cfg.columns], source)
     io.check_no_nulls(frame, cfg.user_id, source, "user id")
     io.check_no_nulls(frame, cfg.item_id, source, "item id")
     io.check_no_nulls(frame, cfg.timestamp, source, "timestamp")
-    parsed = {cfg.timestamp: io.parse_datetime(frame[cfg.timestamp], source)}
-    parsed.update(_parse_declared(frame, cfg.columns, source))
+    key = "data.interactions.date_formats"
+    parsed = {cfg.timestamp: parse_datetime(frame[cfg.timestamp], source, cfg.date_formats.get(cfg.timestamp),
+                                            f"{key}.{cfg.timestamp}")}
+    parsed.update(_parse_declared(frame, cfg.columns, cfg.date_formats, source, key, config, cleaning))
     return _Table(frame.assign(**parsed), source)
 
 
-def prepare_features(table: _Table, cfg: TableConfig) -> _Table:
+def prepare_features(table: _Table, cfg: TableConfig, role: str, config: DataConfig,
+                     cleaning: list[dict]) -> _Table:
     """Id column present, non-null and unique; declared columns present, not all null, parsed."""
     frame, source = table.frame, table.source
     if not cfg.id:
@@ -197,28 +205,60 @@ def prepare_features(table: _Table, cfg: TableConfig) -> _Table:
     io.require_columns(frame, [cfg.id, *cfg.columns], source)
     io.check_no_nulls(frame, cfg.id, source, "id")
     io.check_unique(frame, cfg.id, source)
-    return _Table(frame.assign(**_parse_declared(frame, cfg.columns, source)), source)
+    parsed = _parse_declared(frame, cfg.columns, cfg.date_formats, source, f"data.{role}.date_formats", config,
+                             cleaning)
+    return _Table(frame.assign(**parsed), source)
 
 
-def _parse_declared(frame: pd.DataFrame, columns: dict[str, str], source: str) -> dict[str, pd.Series]:
+def _parse_declared(frame: pd.DataFrame, columns: dict[str, str], formats: dict[str, str], source: str,
+                    format_key: str, config: DataConfig, cleaning: list[dict]) -> dict[str, pd.Series]:
+    """Declared columns parsed to their dtypes; numbers beyond data.max_abs_value refused or clipped (each
+    clipped column is reported as a cleaning step and a warning)."""
     parsed = {}
     for name, sdtype in columns.items():  # loop over declared columns, not rows
         io.check_not_all_null(frame, name, source)
-        parsed[name] = io.parse_column(frame[name], sdtype, source)
+        if sdtype == "numerical":
+            values = io.parse_numerical(frame[name], source)
+            values, clipped = io.bound_numerical(values, source, config.max_abs_value,
+                                                 clip=config.out_of_range == "clip")
+            if clipped:
+                step = f"{source}: values of {name!r} clipped to +-{config.max_abs_value:g} (data.out_of_range=clip)"
+                warnings.warn(f"{step}: {clipped} value(s)", stacklevel=3)
+                cleaning.append({"step": step, "dropped": 0, "clipped": clipped, "remaining": len(frame)})
+            parsed[name] = values
+        elif sdtype == "datetime":
+            parsed[name] = parse_datetime(frame[name], source, formats.get(name), f"{format_key}.{name}")
+        elif sdtype == "categorical":
+            parsed[name] = io.parse_categorical(frame[name], source)
     return parsed
 
 
-def check_key_dtypes(interactions: _Table, key: str, features: _Table, feature_id: str) -> None:
-    """Ids must be of one kind (numbers vs text) on both sides, or no interaction could match."""
+def same_key_type(interactions: _Table, key: str, features: _Table, feature_id: str) -> tuple[_Table, _Table]:
+    """Both sides of a join with ids of one type: when one holds numbers and the other text (a CSV whose
+    item ids all look numeric, against an items file where some do not), both become text.
+
+    Whole numbers are written without a decimal part (101, not 101.0), as they appear in a CSV file.
+    """
     left, right = interactions.frame[key], features.frame[feature_id]
-    if _is_number(left.dtype) == _is_number(right.dtype):
-        return
-    text = left if not _is_number(left.dtype) else right
-    not_numbers = (pd.to_numeric(text, errors="coerce").isna() & text.notna()).to_numpy()
-    hint = f"; non-numeric ids in column {text.name!r}: {io.example_rows(text, not_numbers)}" \
-        if not_numbers.any() else ""
-    raise DataError(f"{interactions.source}: column {key!r} holds {left.dtype} ids but {features.source} "
-                    f"column {feature_id!r} holds {right.dtype} ids; write both as numbers or both as text{hint}")
+    if _is_number(left.dtype) == _is_number(right.dtype) and not (_mixed(left) or _mixed(right)):
+        return interactions, features
+    return (_Table(interactions.frame.assign(**{key: id_text(left)}), interactions.source),
+            _Table(features.frame.assign(**{feature_id: id_text(right)}), features.source))
+
+
+def id_text(ids: pd.Series) -> pd.Series:
+    """Ids as Python strings (object dtype); numbers written as a CSV would hold them."""
+    if _is_number(ids.dtype):
+        numbers = ids.astype("float64")
+        if pd.api.types.is_integer_dtype(ids.dtype) or bool((numbers % 1 == 0).all()):
+            return ids.astype("Int64").astype(str).astype(object)
+        return ids.astype(str).astype(object)
+    return ids.astype(str).astype(object)
+
+
+def _mixed(ids: pd.Series) -> bool:
+    """An object column holding more than strings (a parquet column of ints and strs); inferred in C."""
+    return ids.dtype == object and pd.api.types.infer_dtype(ids, skipna=True) not in ("string", "empty")
 
 
 def _is_number(dtype: object) -> bool:
