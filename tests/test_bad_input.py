@@ -87,6 +87,54 @@ def test_empty_tables(tmp_path: Path) -> None:
         read_table(empty_parquet, role="items")
 
 
+def _csv(tmp_path: Path, content: bytes, name: str = "interactions.csv") -> Path:
+    path = tmp_path / name
+    if name.endswith(".gz"):
+        import gzip
+
+        path.write_bytes(gzip.compress(content))
+    else:
+        path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize("name", ["interactions.csv", "interactions.csv.gz"])
+def test_nul_byte_names_line_and_column(tmp_path: Path, name: str) -> None:
+    path = _csv(tmp_path, b"user,item,qty\n1,I1,2\n2,I\x002,3\n3,I3,4\n", name)
+    with pytest.raises(DataError, match=r"interactions table .*interactions\.csv.*: NUL byte at line 3 "
+                                        r"\(data row 1 \(counted from 0\)\), column 'item'"):
+        read_table(path, role="interactions")
+
+
+def test_duplicated_column_name_in_csv_header(tmp_path: Path) -> None:
+    path = _csv(tmp_path, b"user,Quantity,item,Quantity\n1,2,I1,5\n")
+    with pytest.raises(DataError, match=r"interactions\.csv: duplicate column name\(s\) \['Quantity'\] in the "
+                                        r"header line .*'Quantity\.1'"):
+        read_table(path, role="interactions")
+    # a genuine column named Quantity.1 is not a duplicate
+    assert list(read_table(_csv(tmp_path, b"Quantity,Quantity.1\n1,2\n"), role="items").columns) == [
+        "Quantity", "Quantity.1"]
+
+
+def test_truncated_last_line(tmp_path: Path) -> None:
+    path = _csv(tmp_path, b"user,item,ts,qty\n1,I1,2011-01-01,2\n2,I2,2011-0")
+    with pytest.raises(DataError, match=r"interactions\.csv: the last line \(line 3\) has 3 of the header's 4 "
+                                        r"fields .*truncated"):
+        read_table(path, role="interactions")
+    # a complete last row without a final newline is fine, and so is an explicitly empty last cell
+    assert len(read_table(_csv(tmp_path, b"user,item\n1,I1\n2,I2"), role="interactions")) == 2
+    assert read_table(_csv(tmp_path, b"user,item\n1,I1\n2,"), role="interactions")["item"].isna().sum() == 1
+
+
+def test_repeated_header_line_inside_the_file(tiny_frames: Frames, tmp_path: Path) -> None:
+    items = tiny_frames["items"]
+    text = items.iloc[:3].to_csv(index=False) + items.iloc[3:].to_csv(index=False)  # two files concatenated
+    path = _csv(tmp_path, text.encode(), "items.csv")
+    with pytest.raises(DataError, match=r"items table .*items\.csv: 1 data row\(s\) repeat the header line "
+                                        r"\(rows 3, counted from 0\)"):
+        read_table(path, role="items")
+
+
 def test_unknown_builtin(tiny_csv: dict[str, Path], tiny_config: ConfigFactory) -> None:
     _fails(tiny_config({**tiny_csv, "items": "builtin:movielens"}), "builtin:movielens", "unknown built-in")
 

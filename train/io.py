@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow
 
 from models.errors import DataError
+from train.csv_checks import check_raw_csv, check_repeated_header
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -65,16 +66,20 @@ def _reader_for(path: Path, role: str) -> Callable[[Path], pd.DataFrame]:
     """The read function for the file's extension (case-insensitive)."""
     name = path.name.lower()
     if name.endswith(CSV_SUFFIXES):
-        return _read_csv
+        return lambda csv_path: _read_csv(csv_path, role)
     if name.endswith(PARQUET_SUFFIXES):
         return pd.read_parquet
     allowed = ", ".join(CSV_SUFFIXES + PARQUET_SUFFIXES)
     raise DataError(f"{role} table {path}: unknown file type; expected one of {allowed}")
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, role: str) -> pd.DataFrame:
+    """pandas' reader, framed by the structural checks it lacks (`train.csv_checks`)."""
+    check_raw_csv(path, role)
     # The nullable backend keeps integer columns with gaps as Int64 instead of float64.
-    return pd.read_csv(path, dtype_backend="numpy_nullable", low_memory=False)
+    frame = pd.read_csv(path, dtype_backend="numpy_nullable", low_memory=False)
+    check_repeated_header(frame, f"{role} table {path}")
+    return frame
 
 
 def normalise_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
