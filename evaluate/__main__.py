@@ -1,8 +1,10 @@
-"""`python -m evaluate`: the benchmark against SDV, a bundle's fidelity report, and a fidelity check of any table.
+"""`python -m evaluate`: the benchmark against SDV, a bundle's fidelity report, a fidelity check of any table,
+and the downstream recommender utility of a bundle's rows.
 
     python -m evaluate bench --config configs/bench_online_retail.yaml --setting equal --rows 20000 --epochs 5
     python -m evaluate report --bundle runs/online_retail_ctgan --rows 5000
     python -m evaluate fidelity --real real.csv --synth synth.csv --columns columns.json --out report.json
+    python -m evaluate utility --bundle runs/online_retail_tvae --seeds 3 --share 0.5
 
 Errors a user can cause (a bad config, file or argument) print `error: ...` and exit with status 2.
 Subcommand modules are imported inside their handlers so `--help` stays fast and `evaluate` imports no
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from evaluate.bench_settings import SYSTEMS
 
-SUBCOMMANDS = "{bench,bench-cold-start,report,fidelity}"  # bench-worker is internal and left out of the help
+SUBCOMMANDS = "{bench,bench-cold-start,report,fidelity,utility}"  # bench-worker is internal and left out of the help
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -122,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     fidelity.add_argument("--seed", type=int, default=0)
     fidelity.add_argument("--out", required=True, help="REPORT.json")
     fidelity.set_defaults(handler=_fidelity)
+
+    from evaluate import utility
+
+    utility_parser = commands.add_parser("utility", help="does a recommender trained with our rows recommend the "
+                                                         "tail and cold-start items better? (tailsynth[utility])")
+    utility.add_arguments(utility_parser)
+    utility_parser.set_defaults(handler=utility.command)
     return parser
 
 

@@ -1,0 +1,164 @@
+"""The utility benchmark's outputs from its JSON payload: Markdown table, Recall@k plot, TensorBoard events.
+
+All three read the payload `evaluate.utility.run` builds (and writes as utility.json), so they always show
+the same figures. matplotlib is imported inside `recall_figure` (only the plot needs it); the figure is
+drawn on an Agg canvas without pyplot, so no global backend state is touched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evaluate.atomic import write_with
+
+SHOWN_GROUPS = ("overall", "head", "torso", "tail", "cold")
+"""Recall/NDCG columns of the table and bars of the plot, when the payload has them."""
+
+
+def groups_of(payload: dict[str, Any]) -> list[str]:
+    present = payload["groups"]
+    return [g for g in SHOWN_GROUPS if g in present] + [g for g in present if g not in SHOWN_GROUPS]
+
+
+def cell(summary: dict[str, Any] | None) -> str:
+    """"mean ± std" (std over seeds), "mean" for one seed, "-" when not measured."""
+    if not summary or summary.get("mean") is None:
+        return "-"
+    if summary.get("std") is None:
+        return f"{summary['mean']:.4f}"
+    return f"{summary['mean']:.4f} ± {summary['std']:.4f}"
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    """utility.md: arm x metric (mean ± std over seeds), training rows by arm, the goal, the settings."""
+    k = payload["settings"]["recommender"]["k"]
+    groups = groups_of(payload)
+    header = ([f"Recall@{k} {g}" for g in groups] + [f"NDCG@{k} {g}" for g in groups]
+              + ["coverage", f"tail coverage"])
+    lines = [f"# Utility: does the recommender trained with our rows recommend the tail better?", "",
+             f"Bundle `{payload['bundle']}`; {payload['settings']['recommender']['model'].upper()} with "
+             f"{payload['settings']['recommender']['factors']} factors, "
+             f"{payload['settings']['recommender']['iterations']} iterations; {payload['settings']['seeds']} "
+             f"seed(s), mean ± std over seeds; share S = {payload['settings']['share']}.", "",
+             "| arm | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
+    for key, arm in payload["arms"].items():
+        label = f"({key}) {arm['label']}"
+        if arm["status"] != "ok":
+            lines.append(f"| {label} | " + " | ".join(["-"] * len(header)) + " |")
+            continue
+        metrics = arm["metrics"]
+        cells = ([cell(metrics["recall"].get(g)) for g in groups] + [cell(metrics["ndcg"].get(g)) for g in groups]
+                 + [cell(metrics["coverage"].get("overall")), cell(metrics["coverage"].get(payload["tail"]))])
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for name, reference in payload["references"].items():
+        cells = ([cell(reference["recall"].get(g)) for g in groups] + [cell(reference.get("ndcg", {}).get(g))
+                                                                        for g in groups] + ["-", "-"])
+        lines.append(f"| {name} (reference) | " + " | ".join(cells) + " |")
+    lines += ["", "Arms not measured: " + ("; ".join(f"({key}) {arm['status']}: {arm.get('reason', '')}"
+                                                      for key, arm in payload["arms"].items() if arm["status"] != "ok")
+                                           or "none") + ".", ""]
+    lines += _training_table(payload) + [""] + _goal_lines(payload) + [""] + _notes(payload)
+    return "\n".join(lines) + "\n"
+
+
+def _training_table(payload: dict[str, Any]) -> list[str]:
+    origins = payload["origins"]
+    lines = ["## Training rows by arm (seed 0; every seed is in utility.json)", "",
+             "| arm | " + " | ".join(origins) + " | total weight |", "|---" * (len(origins) + 2) + "|"]
+    for key, arm in payload["arms"].items():
+        if not arm.get("training"):
+            continue
+        first = arm["training"][0]
+        lines.append(f"| ({key}) | " + " | ".join(f"{first['rows'][o]:,}" for o in origins)
+                     + f" | {first['total_weight']:,.0f} |")
+    return lines
+
+
+def _goal_lines(payload: dict[str, Any]) -> list[str]:
+    lines = ["## Goal (a benchmark, not a test)", ""]
+    for check in payload["goal"]:
+        verdict = {True: "met", False: "NOT met", None: "not measured"}[check["met"]]
+        lines.append(f"- {check['claim']}: **{verdict}** ({check['detail']})")
+    return lines
+
+
+def _notes(payload: dict[str, Any]) -> list[str]:
+    data = payload["data"]
+    return ["## How it was measured", "",
+            f"- {data['evaluated_users']:,} users with training rows and held-out items are ranked over the "
+            f"{data['warm_items']:,} warm + {data['cold_items']:,} cold-start items, their real training items "
+            "excluded (the same for every arm); relevance: their held-out real interactions.",
+            f"- overall / head / torso / tail: held-out rows of warm items; cold: the cold-start items' real "
+            f"rows (never in any training set). Unusable held-out rows: {data['held_out_rows_unusable']}.",
+            "- (f) is (a)'s model: items without training rows get no score, so a pure CF model never ranks "
+            "them. (g) is (a)'s model with cold-start item factors mapped from item features (ridge).",
+            f"- ALS confidence alpha = {payload['alpha']:.2f} "
+            f"({payload['settings']['recommender']['alpha']!r}), the same for every arm.",
+            f"- {payload['seconds']:.0f} s in all."]
+
+
+def recall_figure(payload: dict[str, Any]) -> Any:
+    """matplotlib Figure: Recall@k by item group, one bar per measured arm, error bars = std over seeds."""
+    from matplotlib.figure import Figure
+
+    groups = groups_of(payload)
+    arms = {key: arm for key, arm in payload["arms"].items() if arm["status"] == "ok"}
+    figure = Figure(figsize=(2.0 + 1.6 * len(groups), 4.5), dpi=100)
+    axes = figure.add_subplot(1, 1, 1)
+    width = 0.8 / max(len(arms), 1)
+    positions = np.arange(len(groups))
+    for index, (key, arm) in enumerate(arms.items()):
+        summaries = [arm["metrics"]["recall"].get(g) or {} for g in groups]
+        means = [s.get("mean") if s.get("mean") is not None else np.nan for s in summaries]
+        spreads = [s.get("std") or 0.0 for s in summaries]
+        axes.bar(positions + (index - (len(arms) - 1) / 2) * width, means, width, yerr=spreads, capsize=2,
+                 label=f"({key}) {arm['label']}")
+    axes.set_xticks(positions, groups)
+    axes.set_ylabel(f"Recall@{payload['settings']['recommender']['k']}")
+    axes.set_title("Recall by item group and arm (mean ± std over seeds)")
+    axes.legend(fontsize=7, loc="upper right")
+    figure.tight_layout()
+    return figure
+
+
+def write_figure(figure: Any, target: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure)
+    return write_with(target, lambda tmp: figure.savefig(tmp, format="png"))
+
+
+def figure_pixels(figure: Any) -> np.ndarray:
+    """uint8 [H, W, 3] of the figure drawn on an Agg canvas (for TensorBoard)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def write_tensorboard(logdir: Path, payload: dict[str, Any], figure: Any, text: str) -> None:
+    """Scalars utility/<metric>/<group>/<arm> (mean; step 0) and utility_seed/... (step = seed), the figure
+    as image utility/recall_by_group, the Markdown as text utility/summary."""
+    from torch.utils.tensorboard import SummaryWriter  # only report writing needs it
+
+    writer = SummaryWriter(log_dir=str(logdir))
+    try:
+        for key, arm in payload["arms"].items():
+            if arm["status"] != "ok":
+                continue
+            for metric, by_group in arm["metrics"].items():
+                for group, summary in by_group.items():
+                    if summary.get("mean") is not None:
+                        writer.add_scalar(f"utility/{metric}/{group}/{key}", summary["mean"], 0)
+                    for seed, value in enumerate(summary.get("values", [])):
+                        if value is not None:
+                            writer.add_scalar(f"utility_seed/{metric}/{group}/{key}", value, seed)
+        writer.add_image("utility/recall_by_group", figure_pixels(figure), 0, dataformats="HWC")
+        writer.add_text("utility/summary", text, 0)
+        writer.flush()
+    finally:
+        writer.close()
