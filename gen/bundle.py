@@ -11,11 +11,11 @@ import lightning as L
 import pandas as pd
 import torch
 
-from models.bundle import read_manifest, read_weights
+from models.bundle import MANIFEST, WEIGHTS, read_manifest, read_weights
 from models.condition import ConditionSpec
 from models.config import ModelConfig
 from models.encoder import TableEncoder
-from models.errors import BundleError
+from models.errors import BundleError, TailsynthError
 from models.registry import build_module
 from train.config import from_dict
 
@@ -75,19 +75,25 @@ class Bundle:
 
 
 def load(path: str | Path, *, device: str | torch.device | None = None) -> Bundle:
-    """Load a bundle from a run directory (or its `bundle/` folder) onto `device` (default: cuda if any)."""
+    """Load a bundle from a run directory (or its `bundle/` folder) onto `device` (default: cuda if any).
+
+    Every problem with a tampered or foreign bundle is a `BundleError` naming the file and the key. The
+    manifest's model dimensions are checked against the weights' shapes on the meta device (no memory)
+    before any network is built, so a manifest claiming 30000-wide layers cannot allocate gigabytes first.
+    """
     path = Path(path)
     if (path / BUNDLE_DIR).is_dir():
         path = path / BUNDLE_DIR
     manifest = read_manifest(path)
-    try:
-        model_config = from_dict(ModelConfig, manifest["model"], where=f"{path}/bundle.json model")
-        encoder = TableEncoder.from_state(manifest["encoder"])
-        spec = ConditionSpec.from_layout(encoder.layout, tuple(manifest["condition_columns"][1:]))
-    except KeyError as exc:
-        raise BundleError(f"{path}: the manifest lacks {exc}; it was not written by a compatible tailsynth") from None
-    module = build_module(model_config, encoder.layout, spec)
+    file = path / MANIFEST
+    check_manifest(manifest, file)
+    model_config = _manifest_part(file, "model", lambda: from_dict(ModelConfig, manifest["model"], where="model"))
+    encoder = _manifest_part(file, "encoder", lambda: TableEncoder.from_state(manifest["encoder"]))
+    spec = _manifest_part(file, "condition_columns", lambda: ConditionSpec.from_layout(
+        encoder.layout, tuple(manifest["condition_columns"][1:])))
     weights = read_weights(path)
+    check_weight_shapes(file, path / WEIGHTS, lambda: build_module(model_config, encoder.layout, spec), weights)
+    module = build_module(model_config, encoder.layout, spec)
     try:
         module.load_state_dict(weights)
     except RuntimeError as exc:
@@ -95,6 +101,63 @@ def load(path: str | Path, *, device: str | torch.device | None = None) -> Bundl
     target = torch.device(device) if device is not None else _default_device()
     module = module.to(target).eval()
     return Bundle(path=path, manifest=manifest, encoder=encoder, spec=spec, module=module)
+
+
+_REQUIRED: dict[str, type] = {"kind": str, "model": dict, "encoder": dict, "condition_columns": list,
+                              "columns": dict, "schema": list, "meta": dict}
+_REQUIRED_META: dict[str, type] = {"seed": int, "config": dict, "versions": dict}
+
+
+def check_manifest(manifest: Any, file: Path) -> None:
+    """BundleError naming `file` and the key when a key the loader reads is missing or of the wrong type."""
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{file}: the manifest must be a JSON object, got a JSON {type(manifest).__name__}")
+    for section, required in (("", manifest), ("meta.", manifest.get("meta"))):
+        if not isinstance(required, dict):
+            continue  # reported below as the wrong type of 'meta'
+        for key, kind in (_REQUIRED if not section else _REQUIRED_META).items():
+            if key not in required:
+                raise BundleError(f"{file}: key '{section}{key}' is missing; it was not written by a compatible "
+                                  f"tailsynth")
+            value = required[key]
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise BundleError(f"{file}: key '{section}{key}' must be a JSON {_JSON[kind]}, got {value!r:.60}")
+    for index, column in enumerate(manifest["schema"]):
+        if not isinstance(column, dict) or not isinstance(column.get("name"), str) or \
+                not isinstance(column.get("role"), str):
+            raise BundleError(f"{file}: key 'schema[{index}]' must be an object with string 'name' and 'role'")
+    if manifest["kind"] != manifest["model"].get("kind", "ctgan"):
+        raise BundleError(f"{file}: key 'kind' is {manifest['kind']!r} but 'model.kind' is "
+                          f"{manifest['model'].get('kind')!r}")
+
+
+_JSON = {str: "string", dict: "object", list: "array", int: "integer"}
+
+
+def _manifest_part(file: Path, key: str, build: Any) -> Any:
+    """`build()`, with any error from a malformed (tampered) part of the manifest as a BundleError."""
+    try:
+        return build()
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, TailsynthError) as exc:
+        raise BundleError(f"{file}: key {key!r} is malformed ({type(exc).__name__}: {exc})") from None
+
+
+def check_weight_shapes(file: Path, weights_file: Path, build: Any, weights: dict[str, torch.Tensor]) -> None:
+    """BundleError when the network the manifest describes has other parameter names or shapes than the
+    saved weights. The network is built on the meta device: shapes only, no memory."""
+    with torch.device("meta"):
+        expected = {name: tuple(t.shape) for name, t in _manifest_part(file, "model", build).state_dict().items()}
+    if not isinstance(weights, dict) or not all(isinstance(t, torch.Tensor) for t in weights.values()):
+        raise BundleError(f"{weights_file}: expected a mapping of parameter names to tensors")
+    saved = {name: tuple(t.shape) for name, t in weights.items()}
+    missing, unexpected = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
+    wrong = [name for name in expected if name in saved and expected[name] != saved[name]]
+    if missing or unexpected or wrong:
+        detail = "; ".join(part for part in (
+            f"missing {missing[:3]}" if missing else "", f"unexpected {unexpected[:3]}" if unexpected else "",
+            ", ".join(f"{name}: manifest {expected[name]} vs weights {saved[name]}" for name in wrong[:3])) if part)
+        raise BundleError(f"{file}: key 'model' describes a network that does not match {weights_file.name} "
+                          f"({detail})")
 
 
 def _default_device() -> torch.device:

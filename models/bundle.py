@@ -77,14 +77,23 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{path}: the manifest is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{path}: the manifest must be a JSON object, got a JSON {type(manifest).__name__}")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise BundleError(
             f"{path}: bundle format version {version!r} is not supported by this tailsynth "
             f"(it reads version {FORMAT_VERSION}); retrain the model or use the tailsynth version that wrote it "
-            f"({manifest.get('meta', {}).get('versions', {}).get('tailsynth', 'unknown')})"
+            f"({_written_by(manifest)})"
         )
     return manifest
+
+
+def _written_by(manifest: dict[str, Any]) -> str:
+    """The tailsynth version recorded in a manifest, or 'unknown' (however the manifest is damaged)."""
+    meta = manifest.get("meta")
+    versions = meta.get("versions") if isinstance(meta, dict) else None
+    return str(versions.get("tailsynth", "unknown")) if isinstance(versions, dict) else "unknown"
 
 
 def read_weights(directory: str | Path, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
