@@ -139,9 +139,16 @@ def column_figure(column: str, sdtype: SdType, panels: list[Panel]) -> Figure:
     """One row of panels, one per group, for one column; the legend is on the first panel."""
     if not panels:
         raise ValueError(f"column_figure({column!r}) needs at least one panel")
-    figure = Figure(figsize=(PANEL_INCHES[0] * len(panels), PANEL_INCHES[1] + (0.5 if sdtype == "categorical" else 0)),
-                    dpi=DPI, layout="constrained")
+    # Fixed margins in inches instead of constrained layout, which measured at half of the drawing time.
+    left, right, gap, top = 0.65, 0.15, 0.6, 0.8
+    bottom = 0.95 if sdtype == "categorical" else 0.55  # rotated category labels need the room
+    plot_w, plot_h = PANEL_INCHES[0] - gap, PANEL_INCHES[1] - 1.35
+    width = left + right + len(panels) * plot_w + (len(panels) - 1) * gap
+    height = bottom + top + plot_h
+    figure = Figure(figsize=(width, height), dpi=DPI)
     FigureCanvasAgg(figure)
+    figure.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+                           wspace=gap / plot_w)
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     for ax, panel in zip(axes, panels):
         if sdtype == "categorical":
@@ -149,9 +156,9 @@ def column_figure(column: str, sdtype: SdType, panels: list[Panel]) -> Figure:
         else:
             _numeric_panel(ax, panel, column, sdtype)
         ax.set_title(_panel_title(panel, column, sdtype), fontsize=9)
-        ax.set_ylabel("share of rows")
         ax.tick_params(labelsize=7)
         ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("share of rows")  # on the first panel only: the panels share its meaning
     axes[0].legend(fontsize=7, loc="best")
     figure.suptitle(f"{column} ({sdtype}): real held-out rows vs synthetic", fontsize=11)
     return figure
