@@ -143,10 +143,14 @@ class TrainerConfig:
 
 @dataclass(frozen=True)
 class MonitorConfig:
-    """Fidelity scalars logged to TensorBoard while training (a cheap sample, every few epochs)."""
+    """Fidelity scalars logged to TensorBoard while training (a cheap sample, every few epochs).
 
-    every_n_epochs: int = ranged(1, 1)
-    rows: int = ranged(2000, 1)
+    Defaults keep monitoring a small fraction of training (train/monitor.py says how it is cheap)."""
+
+    every_n_epochs: int = ranged(5, 1)
+    """Check after every n-th epoch, and always after the last."""
+    rows: int = ranged(1000, 1)
+    """Held-out rows per bucket compared with as many generated ones (fewer when a bucket has fewer)."""
     enabled: bool = True
 
 
