@@ -49,7 +49,7 @@ def cold_start_benchmark(
     import torch
 
     import gen
-    from gen.cold_sampling import cold_start
+    from gen.items.cold_start import cold_start
     from train.config import GateConfig, from_dict
 
     if items < 1 or per_item < 1:

@@ -214,22 +214,59 @@ def discriminator_auc(
             f"got folds={folds}, {len(real)} real and {len(synth)} synthetic rows"
         )
     rng = np.random.default_rng(seed)
+    real_rows, synth_rows = _balanced(real, synth, max_rows, rng)
+    real_logits, synth_logits, real_folds, synth_folds = _cross_fit(
+        real_rows, synth_rows, columns, folds=folds, rng=rng, seed=seed, epochs=epochs, device=device)
+    labels = np.repeat([0.0, 1.0], len(real_rows))
+    logits, fold_of = np.concatenate([real_logits, synth_logits]), np.concatenate([real_folds, synth_folds])
+    return float(np.mean([roc_auc(labels[fold_of == fold], logits[fold_of == fold]) for fold in range(folds)]))
+
+
+def cross_fitted_logits(
+    real: pd.DataFrame,
+    synth: pd.DataFrame,
+    columns: ColumnTypes,
+    *,
+    folds: int = 3,
+    seed: int = 0,
+    epochs: int = 30,
+    device: str | torch.device | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold logits of "synthetic" for every given row: ([len(real)], [len(synth)]).
+
+    The same network and folds as `discriminator_auc`, but on all the rows given (the caller sizes the
+    sides) and returning each row's score from the fold that did not train on it, so one fit can be
+    judged on any subset of rows (e.g. per item group: `roc_auc` over that group's real and synthetic rows).
+    """
+    check_columns(real, columns, "real")
+    check_columns(synth, columns, "synthetic")
+    if folds < 2 or min(len(real), len(synth)) < 2 * folds:
+        raise ValueError(f"cross_fitted_logits needs folds >= 2 and >= {2 * folds} rows per side; "
+                         f"got folds={folds}, {len(real)} real and {len(synth)} synthetic rows")
+    real_logits, synth_logits, _, _ = _cross_fit(real, synth, columns, folds=folds, rng=np.random.default_rng(seed),
+                                                 seed=seed, epochs=epochs, device=device)
+    return real_logits, synth_logits
+
+
+def _cross_fit(
+    real: pd.DataFrame, synth: pd.DataFrame, columns: ColumnTypes, *, folds: int, rng: np.random.Generator,
+    seed: int, epochs: int, device: str | torch.device | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Out-of-fold logits of both sides and their fold numbers (stratified: each side dealt round-robin)."""
     generator = torch.Generator().manual_seed(seed)
     device = torch_device(device)
-    real_rows, synth_rows = _balanced(real, synth, max_rows, rng)
-    featurizer = TableFeaturizer(columns).fit(real_rows)
-    features = torch.cat([featurizer.transform(real_rows), featurizer.transform(synth_rows)])
-    rows = len(real_rows)
-    labels = np.repeat([0.0, 1.0], rows)
-    # Stratified folds: each side's rows are dealt round-robin after a shuffle.
-    fold_of = np.concatenate([rng.permutation(rows) % folds, rng.permutation(rows) % folds])
-    aucs = []
+    featurizer = TableFeaturizer(columns).fit(real)
+    features = torch.cat([featurizer.transform(real), featurizer.transform(synth)])
+    labels = np.r_[np.zeros(len(real)), np.ones(len(synth))]
+    fold_of = np.concatenate([rng.permutation(len(real)) % folds, rng.permutation(len(synth)) % folds])
+    logits = np.empty(len(labels))
     for fold in range(folds):
         train, test = fold_of != fold, fold_of == fold
         net = _train(features[train], torch.from_numpy(labels[train]).float(), epochs=epochs,
                      generator=generator, device=device)
-        aucs.append(roc_auc(labels[test], _logits(net, features[test], device)))
-    return float(np.mean(aucs))
+        logits[test] = _logits(net, features[test], device)
+    rows = len(real)
+    return logits[:rows], logits[rows:], fold_of[:rows], fold_of[rows:]
 
 
 class RowDiscriminator:

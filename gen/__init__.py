@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["load", "sample", "sample_gated", "cold_start", "Bundle"]
+__all__ = ["load", "sample", "sample_gated", "augment", "cold_start", "Bundle"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,7 +21,11 @@ def __getattr__(name: str) -> Any:
 
         return getattr(sampling, name)
     if name == "cold_start":
-        from gen.cold_sampling import cold_start
+        from gen.items.cold_start import cold_start
 
         return cold_start
+    if name == "augment":
+        from gen.items.augment import augment
+
+        return augment
     raise AttributeError(f"module 'gen' has no attribute {name!r}")

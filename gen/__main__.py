@@ -1,4 +1,4 @@
-"""`python -m gen sample ...` and `python -m gen cold-start ...`: gated synthetic rows written atomically.
+"""`python -m gen sample|augment|cold-start ...`: gated synthetic rows written atomically.
 
 Exit codes: 0 rows written; 1 the gate refused (nothing written but `<out>.report.json`, reasons printed;
 0 instead with `--exit-zero`); 2 bad input (the message names the file, column or key).
@@ -29,23 +29,35 @@ def main(argv: list[str] | None = None) -> int:
                         help="exit 0 when the gate refuses (demos, pipelines that read the report); the refusal is "
                              "still printed and reported, and nothing is emitted")
 
+    aug = commands.add_parser("augment", help="gated interactions for existing items of a bucket (the long tail)")
+    aug.add_argument("--bundle", required=True, help="run directory written by python -m train")
+    aug.add_argument("--bucket", default="tail", help="the bucket whose items are augmented (default tail)")
+    aug.add_argument("--items", help="optional table (.csv or .parquet) with an item id column: augment only these")
+    aug.add_argument("--per-item", default="auto",
+                     help="rows per item, or 'auto': max(1, the bucket's median count - the item's count)")
+    aug.add_argument("--skip-other-buckets", action="store_true",
+                     help="skip listed items of another bucket with a warning instead of failing")
+    _item_options(aug)
+
     cold = commands.add_parser("cold-start", help="interactions for new items from their features alone")
-    cold.add_argument("--bundle", required=True)
+    cold.add_argument("--bundle", required=True, help="run directory written by python -m train")
     cold.add_argument("--items", required=True, help="new items table (.csv or .parquet): item id + conditioned item features")
     cold.add_argument("--per-item", default="auto", help="rows per item, or 'auto' to draw counts like real items of the bucket")
-    cold.add_argument("--bucket", default="tail")
-    cold.add_argument("--out", required=True)
-    cold.add_argument("--seed", type=int, default=0)
+    cold.add_argument("--bucket", default="tail", help="the bucket the new items are generated as (default tail)")
     cold.add_argument("--skip-invalid", action="store_true", help="skip invalid items with a warning instead of failing")
     cold.add_argument("--window", nargs=2, metavar=("START", "END"),
                       help="timestamps lie in [START, END]; a bare date is its 00:00 (default: the last 30 days of the training timestamps)")
-    cold.add_argument("--no-gate", action="store_true", help="emit raw generator rows without the gate (not for training data)")
+    _item_options(cold)
 
     args = parser.parse_args(argv)
     try:
         if args.command == "sample":
             return _sample(args)
-        return _cold_start(args)
+        import gen
+        from gen.items import cli
+
+        handler = cli.augment_cli if args.command == "augment" else cli.cold_start_cli
+        return handler(gen.load(args.bundle), args)
     except TailsynthError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -54,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 def _sample(args: argparse.Namespace) -> int:
     import gen
     from evaluate.atomic import write_table
-    from gen.gate_report import format_refusal, write_gate_output
+    from gen.gate.report import format_refusal, write_gate_output
 
     if args.rows < 1:
         raise SystemExit("error: --rows must be at least 1")
@@ -77,11 +89,13 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cold_start(args: argparse.Namespace) -> int:
-    import gen
-    from gen.cold_sampling import cold_start_cli
-
-    return cold_start_cli(gen.load(args.bundle), args)
+def _item_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="output .parquet or .csv (a .report.json is written beside it)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of generation, users, timestamps and the gate")
+    parser.add_argument("--all-or-nothing", action="store_true",
+                        help="emit nothing unless every feature group passes the gate (default: emit the groups that pass)")
+    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when groups were refused (demos)")
+    parser.add_argument("--no-gate", action="store_true", help="emit raw generator rows without the gate (not for training data)")
 
 
 def _pairs(items: list[str]) -> dict[str, str]:

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from gen.bundle import Bundle
-from gen.gate import GateResult, run_gate
+from gen.gate.core import GateResult, run_gate
 from models.errors import EncodingError, GateError
 from models.synthesize import condition_codes, synthesize
 from train.config import GateConfig, from_dict

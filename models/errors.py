@@ -41,3 +41,7 @@ class TrainingInterrupted(TailsynthError):
 
 class ColdStartError(TailsynthError):
     """A cold-start items table is invalid (unseen feature value, duplicate or already-known item ids)."""
+
+
+class AugmentError(TailsynthError):
+    """Bad input to tail augmentation: unknown item ids, ids of another bucket, an empty list, bad counts."""

@@ -1,4 +1,4 @@
-"""gen.gate / gen.gate_report: the fidelity gate with hand-made draw functions (no trained model).
+"""gen.gate / gen.gate.report: the fidelity gate with hand-made draw functions (no trained model).
 
 The real table comes from a small seeded generative process (5 columns: 3 numerical, 2 categorical);
 "good" candidates are drawn from the very same process with another seed, so at the strict default
@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from evaluate.privacy import rare_copy_mask
-from gen.gate import GateResult, run_gate
-from gen.gate_report import Progress, format_refusal, report_path, write_gate_output
+from gen.gate.core import GateResult, run_gate
+from gen.gate.report import Progress, format_refusal, report_path, write_gate_output
 from models.errors import DataError, GateError
 from train.config import GateConfig
 

@@ -1,4 +1,4 @@
-"""gen.support: the real support a synthetic row must lie inside (labels, widened ranges, nulls)."""
+"""gen.gate.support: the real support a synthetic row must lie inside (labels, widened ranges, nulls)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gen.support import Support
+from gen.gate.support import Support
 from models.errors import DataError
 
 COLUMNS = {"country": "categorical", "price": "numerical", "when": "datetime", "code": "categorical"}

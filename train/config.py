@@ -166,6 +166,12 @@ class GateConfig:
     """Discriminator filter: a row whose calibrated probability of being fake p exceeds t is dropped with
     probability 1 - min(1, (1-p)t / (p(1-t))) — a rejection rule that moves the accepted rows towards the
     real distribution; a hard cut at t would carve a hole that a fresh discriminator then detects."""
+    selection: Literal["threshold", "ratio"] = "threshold"
+    """Discriminator filter rule: "threshold" thins only rows above fake_threshold (as above); "ratio" is
+    discriminator rejection sampling (Azadi et al. 2019): every row is kept with probability
+    min(1, r(x) / r_q), r_q the `ratio_quantile` of r over the calibration candidates, so under-produced
+    regions are restored as well as over-produced ones thinned, at a lower acceptance rate."""
+    ratio_quantile: float = ranged(0.9, 0.0, 1.0, low_open=True)
     range_margin: float = ranged(0.05, 0.0)
     """Numbers may exceed the observed [min, max] by this fraction of the range."""
     rare_k: int = ranged(5, 1)

@@ -147,3 +147,63 @@ def _draw_minutes(slots: _Slots, eligible: np.ndarray, k: int, rng: np.random.Ge
 
 def _minutes_between(start: pd.Timestamp, end: pd.Timestamp) -> int:
     return int((end.floor("min") - start.ceil("min")) // pd.Timedelta(minutes=1))
+
+
+RESOLUTIONS = ("D", "h", "min", "s")
+"""Candidate resolutions of the data's timestamps, coarsest first."""
+
+
+def resolution(timestamps: pd.Series, rows: int = 100_000) -> str:
+    """The coarsest unit (day, hour, minute, second) that every timestamp (of a sample) is a whole multiple of;
+    emitted timestamps are rounded to it, so they carry no precision the data does not have."""
+    stamps = pd.to_datetime(timestamps.dropna().iloc[:rows])
+    for unit in RESOLUTIONS:
+        if (stamps == stamps.dt.floor(unit)).all():
+            return unit
+    return "s"
+
+
+def place_near(
+    generated: pd.Series, parts: pd.DataFrame, window: Window, unit: str, rng: np.random.Generator
+) -> tuple[pd.Series, dict]:
+    """Timestamps for rows of EXISTING items: the generated date, moved to the generated weekday and hour.
+
+    The generator's own timestamp carries the season (when in the year people buy), but a continuous
+    column cannot carry the hour of day; the generated time parts can. So each row takes the day of its
+    generated timestamp moved to the nearest day (-3..+3) with the generated `dayofweek`, the generated
+    `hour`, and a uniformly drawn minute (second, for data at second resolution); the result is kept inside
+    the window by whole weeks and rounded to `unit`. Vectorised over rows.
+    """
+    base = pd.to_datetime(generated).clip(window.start, window.end).to_numpy(dtype="datetime64[ns]")
+    day = base.astype("datetime64[D]")
+    moved = 0
+    if "dayofweek" in parts.columns:
+        current = (day.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday (Monday = 0)
+        wanted = _part(parts["dayofweek"], current)
+        shift = (wanted - current + 3) % 7 - 3
+        moved = int((shift != 0).sum())
+        day = day + shift.astype("timedelta64[D]")
+    stamps = day.astype("datetime64[ns]")
+    if unit in ("h", "min", "s"):
+        hours = _part(parts["hour"], base.astype("datetime64[h]").astype(np.int64) % 24) if "hour" in parts.columns \
+            else base.astype("datetime64[h]").astype(np.int64) % 24
+        stamps = stamps + hours.astype("timedelta64[h]").astype("timedelta64[ns]")
+    if unit in ("min", "s"):
+        stamps = stamps + rng.integers(0, 60, size=len(stamps)).astype("timedelta64[m]").astype("timedelta64[ns]")
+    if unit == "s":
+        stamps = stamps + rng.integers(0, 60, size=len(stamps)).astype("timedelta64[s]").astype("timedelta64[ns]")
+    week = np.timedelta64(7, "D").astype("timedelta64[ns]")
+    start, end = window.start.to_datetime64(), window.end.to_datetime64()
+    stamps = np.where(stamps < start, stamps + week, stamps)
+    stamps = np.where(stamps > end, stamps - week, stamps)
+    stats = {"window": window.plain(), "resolution": unit, "rows": int(len(stamps)),
+             "rows_moved_to_generated_weekday": moved,
+             "rule": ("the generated timestamp's day moved to the nearest day with the generated weekday, the "
+                      "generated hour, a uniformly drawn minute; kept inside the window by whole weeks")}
+    return pd.Series(stamps, index=parts.index), stats
+
+
+def _part(values: pd.Series, fallback: np.ndarray) -> np.ndarray:
+    """A time part as int64 [n]; nulls take the fallback's value."""
+    numbers = pd.to_numeric(pd.Series(values.to_numpy(dtype=object)), errors="coerce").to_numpy(dtype=float)
+    return np.where(np.isnan(numbers), fallback, numbers).astype(np.int64)

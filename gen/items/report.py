@@ -1,5 +1,4 @@
-"""Pieces of the cold-start report: the summary, per-item entries, and how generated rows compare with
-held-out items.
+"""The cold-start report's comparison of generated rows with the real interactions of held-out items.
 
 `held_out_section` answers "how close do the generated interactions of a new item come to the real ones?"
 for the items the bundle kept out of training (`data.split.cold_items`, table `cold_holdout`): it runs
@@ -24,68 +23,11 @@ import pandas as pd
 
 from evaluate import privacy
 from evaluate.fidelity import DCR_ROWS, measure
-from gen.gate_report import format_refusal
 from gen.sampling import rows_where
 from models.errors import BundleError
-from train.config import GateConfig, to_dict
 
 if TYPE_CHECKING:
     from gen.bundle import Bundle
-    from gen.cold_items import CheckedItems
-
-UNGATED = ("UNGATED: these rows were not judged by the fidelity gate. For inspection only; do not append "
-           "them to training data.")
-
-
-def summary_report(
-    bundle: Bundle, checked: CheckedItems, counts: np.ndarray, groups: list, entries: list[dict],
-    config: GateConfig | None, settings: dict[str, Any],
-) -> dict[str, Any]:
-    """The cold-start report without the parts only a successful run has (users, timestamps, held_out_items).
-
-    groups: `gen.cold_sampling._Group`s; entries: one dict per group (label, conditions, rows, reference, gate).
-    """
-    refused = [entry for entry in entries if entry.get("passed") is False]
-    verdict = "ungated" if config is None else ("refused" if refused else "passed")
-    failures = [{"group": entry["label"], **failure,
-                 "message": f"group {entry['label']}: {failure.get('message', failure)}"}
-                for entry in refused for failure in entry["gate"].get("failures", [])]
-    report: dict[str, Any] = {
-        "verdict": verdict, "passed": verdict == "passed",
-        "gate": UNGATED if config is None else "the fidelity gate (gen.gate.run_gate), per group of equal features",
-        "settings": {**settings, "gate": None if config is None else to_dict(config)},
-        "totals": {"items_given": len(checked.valid) + len(checked.skipped), "items_valid": len(checked.valid),
-                   "items_skipped": len(checked.skipped), "groups": len(groups), "groups_refused": len(refused),
-                   "rows_requested": int(counts.sum()), "rows_emitted": 0},
-        "failures": failures,
-        "skipped": checked.skipped,
-        "items": item_entries(bundle, checked.valid, counts, groups, entries),
-        "groups": entries,
-    }
-    if config is None:
-        report["warning"] = UNGATED
-    else:
-        report["refusals"] = [format_refusal(entry["gate"]) for entry in refused]
-    return report
-
-
-def item_entries(
-    bundle: Bundle, valid: pd.DataFrame, counts: np.ndarray, groups: list, entries: list[dict]
-) -> list[dict]:
-    """One report entry per item: id, features, rows, the group and the reference its rows were judged by."""
-    features = list(bundle.spec.columns[1:])
-    label = np.empty(len(valid), dtype=object)
-    reference = np.empty(len(valid), dtype=object)
-    for group, entry in zip(groups, entries):  # groups, not rows
-        label[group.items] = group.label
-        kind = entry.get("reference")
-        reference[group.items] = kind["kind"] if isinstance(kind, dict) else None
-    id_column = bundle.role("item_id")[0]
-    table = valid.assign(_rows=counts, _group=label, _reference=reference)
-    return [{"item": record[id_column], "features": {name: record[name] for name in features},
-             "rows": int(record["_rows"]), "group": record["_group"], "reference": record["_reference"]}
-            for record in table.to_dict("records")]  # one entry per item, for the report
-
 
 def held_out_section(
     bundle: Bundle, generated: pd.DataFrame, valid: pd.DataFrame, bucket: str, *, seed: int, device: Any = None

@@ -35,20 +35,29 @@ class RowFilter:
 
     def __init__(
         self, judge: RowDiscriminator | None, slope: float, intercept: float, threshold: float,
-        rng: np.random.Generator, info: dict[str, Any],
+        rng: np.random.Generator, info: dict[str, Any], cap_logit: float | None = None,
     ) -> None:
         self.judge, self.slope, self.intercept = judge, slope, intercept
         with np.errstate(divide="ignore"):  # t = 0 -> -inf (drop everything), t = 1 -> +inf (drop nothing)
             self.threshold_logit = float(np.log(threshold) - np.log1p(-threshold))
+        if cap_logit is not None:  # selection="ratio": keep min(1, r / r_q), i.e. compare with the cap's logit
+            self.threshold_logit = cap_logit
         self.rng = rng
         self.info = info
 
     @classmethod
     def fit(
         cls, real: pd.DataFrame, candidates: pd.DataFrame, columns: Mapping[str, str], *, threshold: float,
-        seed: int, device: Any = None,
+        seed: int, device: Any = None, selection: str = "threshold", ratio_quantile: float = 0.9,
     ) -> RowFilter:
-        """Fit on `real` (label 0) vs `candidates` (label 1); both hold the judged columns only."""
+        """Fit on `real` (label 0) vs `candidates` (label 1); both hold the judged columns only.
+
+        selection="ratio" (discriminator rejection sampling): keep each row with probability
+        min(1, r(x) / r_q), where r_q is the `ratio_quantile` quantile of r over the held-out calibration
+        candidates — in logit terms, drop unless below the (1 - ratio_quantile) quantile of their
+        calibrated logits. Rows of regions the generator under-produces (high r) are kept, the rest thinned
+        in proportion, which moves the accepted rows towards the real distribution on both sides.
+        """
         split_seed, judge_seed, thin_seed = np.random.SeedSequence(seed).generate_state(3).tolist()
         rule = (f"rows with calibrated prob_fake p > fake_threshold {threshold:g} are dropped with probability "
                 "1 - min(1, r/r_t), r = (1-p)/p, r_t = (1-t)/t")
@@ -63,14 +72,21 @@ class RowFilter:
         labels = np.r_[np.zeros(real_check.sum()), np.ones(synth_check.sum())]
         calibrated = 0 < labels.sum() < len(labels)
         slope, intercept = _platt(logits, labels) if calibrated else (1.0, 0.0)
+        cap_logit = None
+        if selection == "ratio" and calibrated:
+            calibrated_logits = slope * logits[labels > 0] + intercept
+            cap_logit = float(np.quantile(calibrated_logits, 1.0 - ratio_quantile))
+            rule = (f"discriminator rejection sampling: every row kept with probability min(1, r/r_q), r = (1-p)/p, "
+                    f"r_q the {ratio_quantile:g} quantile of r over the calibration candidates")
         info = {
-            "fitted": True, "rule": rule,
+            "fitted": True, "rule": rule, "selection": selection if cap_logit is not None else "threshold",
+            "cap_logit": cap_logit,
             "fit_rows": {"real": int((~real_check).sum()), "candidates": int((~synth_check).sum())},
             "check_rows": {"real": int(real_check.sum()), "candidates": int(synth_check.sum())},
             "heldout_auc": roc_auc(labels, logits) if calibrated else None,
             "platt_slope": slope, "platt_intercept": intercept, "calibrated": calibrated,
         }
-        return cls(judge, slope, intercept, threshold, np.random.default_rng(thin_seed), info)
+        return cls(judge, slope, intercept, threshold, np.random.default_rng(thin_seed), info, cap_logit)
 
     def drop(self, rows: pd.DataFrame) -> np.ndarray:
         """[len(rows)] bool: True for rows the thinning drops (draws from the filter's generator)."""

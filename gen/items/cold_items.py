@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import BundleError, ColdStartError
+from train.config import GateConfig, from_dict
 
 if TYPE_CHECKING:
     from gen.bundle import Bundle
@@ -137,3 +138,27 @@ def _quote(values: object) -> str:
     values = list(values)
     shown = ", ".join(repr(value) for value in values[:SHOWN])
     return f"[{shown}{', ...' if len(values) > SHOWN else ''}] ({len(values)})"
+
+
+def gate_config(bundle: Bundle, gate: GateConfig | Literal[False] | None,
+                error: type[Exception] = ColdStartError) -> GateConfig | None:
+    """None: the gate settings the model was trained with; a GateConfig: those; False: no gate (None)."""
+    if gate is False:
+        return None
+    if gate is None or gate is True:
+        return from_dict(GateConfig, bundle.config.get("gate", {}), where=f"{bundle.path} gate config")
+    if not isinstance(gate, GateConfig):
+        raise error(f"gate: expected None, False or a GateConfig, got {type(gate).__name__}")
+    return gate
+
+
+def known_bucket(bundle: Bundle, bucket: str, error: type[Exception] = ColdStartError) -> None:
+    """`error` unless `bucket` is one of the model's buckets (the message lists them)."""
+    known = [label for label in bundle.encoder.column(bundle.spec.columns[0]).categories if label is not None]
+    if bucket not in known:
+        raise error(f"unknown bucket {bucket!r}; the model knows {', '.join(map(str, known))}")
+
+
+def gate_source(gate: object) -> str:
+    """Where the gate settings of a call came from, for the report."""
+    return "none (UNGATED)" if gate is False else ("the bundle's (trained with)" if gate is None else "given")

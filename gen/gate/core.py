@@ -3,7 +3,7 @@
 `run_gate(draw, n, ...)` draws candidate rows from the caller's generator and keeps those that pass three
 row-level filters, in this order (a row rejected by several counts under the FIRST that rejected it):
 
-1. support       - every value lies inside what the real training rows make possible (`gen.support`);
+1. support       - every value lies inside what the real training rows make possible (`gen.gate.support`);
 2. discriminator - a `RowDiscriminator` fitted on real training rows vs a first, discarded calibration chunk
                    of candidates, its output Platt-calibrated on rows it was not fitted on (see `RowFilter`);
                    a row scored above `fake_threshold` is dropped with probability 1 - r(x)/r_t, where
@@ -19,7 +19,7 @@ proportion to how over-produced it is (rejection sampling with the estimated den
 
 When `n` rows are accepted (or the candidate budget `max_candidates_factor * n`, calibration included, is
 spent), the accepted rows are judged against the real HELD-OUT rows, which nothing above was fitted on
-(less those the privacy rule would itself have dropped, see `_privacy_trim`):
+(less those the privacy rule would itself have dropped, see `privacy_trim`):
 per-column KS / chi-square tests with Holm correction at `alpha`, and a fresh cross-validated discriminator
 whose AUC must be <= `max_auc`. Only then are rows returned. Every figure used is in the JSON-able report.
 
@@ -39,9 +39,10 @@ import numpy as np
 import pandas as pd
 
 from evaluate import detection, fidelity, metrics, privacy
-from gen import gate_report as rep
-from gen.gate_filter import RowFilter
-from gen.support import ColumnTypes, Support
+from gen.gate import report as rep
+from gen.gate.adherence import LabelRanges
+from gen.gate.filter import RowFilter
+from gen.gate.support import ColumnTypes, Support
 from models.errors import ConfigError, DataError, GateError
 from train.config import GateConfig, to_dict
 
@@ -62,7 +63,7 @@ class GateResult:
 
 
 @dataclass
-class _Tally:
+class Tally:
     """Where every candidate went: candidates = calibration + accepted + sum(rejected) + unused."""
 
     calibration: int = 0
@@ -78,7 +79,7 @@ class _Tally:
         return {
             "budget": budget, "candidates": self.candidates, "calibration_rows": self.calibration,
             "accepted": self.accepted, "unused": self.unused, "rejected": dict(self.rejected),
-            "rejection_order": list(REJECTION_ORDER), "accounting": rep.ACCOUNTING_NOTE,
+            "rejection_order": list(self.rejected), "accounting": rep.ACCOUNTING_NOTE,
             "support_violations": dict(self.violations),
             "support_violations_note": "per column, over screened candidates; a row can violate several columns",
             "acceptance_rate": (self.accepted + self.unused) / screened if screened else None,
@@ -105,7 +106,7 @@ def run_gate(
     train / holdout: real training / held-out rows of the same bucket; only `train` is used to fit filters.
     columns: the judged columns and their sdtypes; other columns of the drawn rows are carried through.
     Report keys: label, requested_rows, seed, config, verdict (passed|failed|cannot_judge), passed,
-    accounting (see `_Tally.accounting`), discriminator_filter, eval_rows, before, after, floor, tests,
+    accounting (see `Tally.accounting`), discriminator_filter, eval_rows, before, after, floor, tests,
     auc, failures (dicts, each with a plain-sentence "message"), seconds.
     """
     started = time.monotonic()
@@ -117,30 +118,31 @@ def run_gate(
     budget = int(config.max_candidates_factor * n)
     refusal = rep.cannot_judge(len(train), len(holdout), 0, config.min_holdout_rows, n)
     if not refusal:
-        judged, report["holdout_privacy_trim"] = _privacy_trim(holdout, train, columns, config.rare_k)
+        judged, report["holdout_privacy_trim"] = privacy_trim(holdout, train, columns, config.rare_k)
         refusal = rep.cannot_judge(len(train), len(holdout), len(holdout) - len(judged), config.min_holdout_rows, n)
     if refusal:  # nothing drawn: the report still has every count (all zero) so readers need no special case
-        report.update(_Tally(violations=dict.fromkeys(columns, 0)).accounting(budget), failures=[refusal])
+        report.update(Tally(violations=dict.fromkeys(columns, 0)).accounting(budget), failures=[refusal])
         return GateResult(False, None, rep.plain(report))
 
     cols, rng = list(columns), np.random.default_rng(seeds["sample"])
     support = Support.fit(train, columns, config.range_margin)
-    train_fit = _subsample(train[cols], EVAL_ROWS, rng)
+    train_fit = subsample(train[cols], EVAL_ROWS, rng)
     # The calibration chunk matches the real side in size: the discriminator sees balanced classes.
     calibration = _draw(draw, max(1, min(config.chunk_rows, len(train_fit), budget // 2)), columns, label)
-    tally = _Tally(calibration=len(calibration), candidates=len(calibration), violations=dict.fromkeys(cols, 0))
+    tally = Tally(calibration=len(calibration), candidates=len(calibration), violations=dict.fromkeys(cols, 0))
     # Fitted on the calibration rows inside the support: the filter only ever scores such rows.
     row_filter = RowFilter.fit(train_fit, calibration.loc[support.mask(calibration), cols], columns,
-                               threshold=config.fake_threshold, seed=seeds["filter"], device=device)
+                               threshold=config.fake_threshold, seed=seeds["filter"], device=device,
+                               selection=config.selection, ratio_quantile=config.ratio_quantile)
     accepted, raw = _fill(draw, n, budget, support, row_filter, train, columns, config, tally,
                           calibration, rep.Progress(label, n, enabled=progress))
     report.update(tally.accounting(budget), discriminator_filter=row_filter.info)
 
-    holdout_eval = _subsample(judged[cols], EVAL_ROWS, rng)
+    holdout_eval = subsample(judged[cols], EVAL_ROWS, rng)
     size = min(n, EVAL_ROWS)
     report["eval_rows"] = {"holdout": len(holdout_eval), "synthetic": min(size, tally.accepted)}
-    report["before"] = _measure(holdout_eval, _subsample(raw[cols], size, rng), train, columns, seeds, device)
-    report["floor"] = _floor(holdout_eval, _subsample(train[cols], size, rng), train, columns, seeds, device)
+    report["before"] = _measure(holdout_eval, subsample(raw[cols], size, rng), train, columns, seeds, device)
+    report["floor"] = _floor(holdout_eval, subsample(train[cols], size, rng), train, columns, seeds, device)
     if tally.accepted < n:
         failures = [rep.budget_failure(tally.accepted, n, tally.candidates, budget, config.max_candidates_factor,
                                        tally.rejected)]
@@ -149,7 +151,7 @@ def run_gate(
                       failures=failures, seconds=time.monotonic() - started)
         return GateResult(False, None, rep.plain(report))
 
-    verdict, failures = _judge(holdout_eval, _subsample(accepted[cols], size, rng), train, columns, config, seeds,
+    verdict, failures = _judge(holdout_eval, subsample(accepted[cols], size, rng), train, columns, config, seeds,
                                device)
     report.update(verdict)
     passed = not failures
@@ -163,7 +165,7 @@ def _judge(
     seeds: dict, device: Any,
 ) -> tuple[dict, list[dict]]:
     """The final test of the accepted rows against held-out rows: ({tests, auc, after}, failures)."""
-    tests, failures = _column_verdicts(holdout, accepted, train, columns, config.alpha)
+    tests, failures = column_verdicts(holdout, accepted, train, columns, config.alpha)
     auc = float(detection.discriminator_auc(holdout, accepted, columns, seed=seeds["auc"], max_rows=EVAL_ROWS,
                                             device=device))
     if not auc <= config.max_auc:  # written this way so a NaN AUC fails too
@@ -173,7 +175,7 @@ def _judge(
     return {"tests": tests, "auc": {"value": auc, "max": config.max_auc}, "after": after}, failures
 
 
-def _privacy_trim(
+def privacy_trim(
     holdout: pd.DataFrame, train: pd.DataFrame, columns: ColumnTypes, rare_k: int
 ) -> tuple[pd.DataFrame, dict]:
     """Held-out rows the privacy rule would let through, and the report entry saying how many were set aside.
@@ -193,7 +195,7 @@ def _privacy_trim(
 
 def _fill(
     draw: Callable[[int], pd.DataFrame], n: int, budget: int, support: Support, row_filter: RowFilter,
-    train: pd.DataFrame, columns: ColumnTypes, config: GateConfig, tally: _Tally, calibration: pd.DataFrame,
+    train: pd.DataFrame, columns: ColumnTypes, config: GateConfig, tally: Tally, calibration: pd.DataFrame,
     bar: rep.Progress,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Draw chunks and keep filtered rows until n are accepted or the budget is spent.
@@ -213,7 +215,7 @@ def _fill(
         if raw_rows < min(n, EVAL_ROWS):
             raw.append(chunk)
             raw_rows += len(chunk)
-        good = _screen(chunk, support, row_filter, train, columns, config.rare_k, tally)
+        good = screen(chunk, support, row_filter, train, columns, config.rare_k, tally)
         take = good.iloc[: n - tally.accepted]
         kept.append(take)
         tally.accepted += len(take)
@@ -224,16 +226,21 @@ def _fill(
     return accepted, pd.concat(raw, ignore_index=True)
 
 
-def _screen(
+def screen(
     chunk: pd.DataFrame, support: Support, row_filter: RowFilter, train: pd.DataFrame, columns: ColumnTypes,
-    rare_k: int, tally: _Tally,
+    rare_k: int, tally: Tally, ranges: LabelRanges | None = None,
 ) -> pd.DataFrame:
-    """Support -> discriminator -> privacy on one chunk; each rejection counts under its first reason."""
+    """Support (-> adherence) -> discriminator -> privacy on one chunk; each rejection counts under its first
+    reason. `ranges`: the condition-adherence filter of item interactions (`gen.gate.adherence`)."""
     masks = support.column_masks(chunk)
     for name, inside in masks.items():
         tally.violations[name] += int((~inside).sum())
     rows = chunk[np.logical_and.reduce(list(masks.values()))]
     tally.rejected["support"] += len(chunk) - len(rows)
+    if ranges is not None and len(rows):
+        consistent = ranges.mask(rows)
+        tally.rejected["adherence"] += int((~consistent).sum())
+        rows = rows[consistent]
     if len(rows):
         fake = row_filter.drop(rows[list(columns)])
         tally.rejected["discriminator"] += int(fake.sum())
@@ -245,7 +252,7 @@ def _screen(
     return rows
 
 
-def _column_verdicts(
+def column_verdicts(
     holdout: pd.DataFrame, accepted: pd.DataFrame, train: pd.DataFrame, columns: ColumnTypes, alpha: float
 ) -> tuple[list[dict], list[dict]]:
     """Per-column tests with Holm correction: (the report's "tests" entries, failures for rejected columns)."""
@@ -299,7 +306,7 @@ def _floor(
     """
     floor = _measure(holdout, train_sample, train, columns, seeds, device)
     if floor is not None:
-        distances = privacy.dcr(_subsample(holdout, fidelity.DCR_ROWS, np.random.default_rng(seeds["measure"])),
+        distances = privacy.dcr(subsample(holdout, fidelity.DCR_ROWS, np.random.default_rng(seeds["measure"])),
                                 train, columns, device=device)
         floor.update(copy_rate=privacy.copy_rate(holdout, train, columns), dcr_median=float(np.median(distances)),
                      copy_note="copy_rate and dcr_median of the held-out real rows against the training rows")
@@ -319,7 +326,7 @@ def _draw(draw: Callable[[int], pd.DataFrame], k: int, columns: ColumnTypes, lab
     return rows.iloc[:k].reset_index(drop=True)
 
 
-def _subsample(table: pd.DataFrame, limit: int, rng: np.random.Generator) -> pd.DataFrame:
+def subsample(table: pd.DataFrame, limit: int, rng: np.random.Generator) -> pd.DataFrame:
     """At most `limit` rows, drawn without replacement (all rows, in order, when there are few enough)."""
     if len(table) <= limit:
         return table.reset_index(drop=True)

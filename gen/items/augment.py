@@ -1,0 +1,171 @@
+"""Tail augmentation: gated synthetic interactions for EXISTING items of a bucket, ready to append.
+
+    result = gen.augment(bundle, bucket="tail", per_item=3, seed=0)
+    if result.rows is not None:
+        interactions = pd.concat([interactions, result.rows])   # same columns, dtypes and labels
+
+- Items: every item of the bucket with training rows, or the given ids (which must be known items of the
+  training data; an id of another bucket is an error, or skipped with a warning with
+  `on_other_bucket="skip"`).
+- Counts: `per_item=K` gives exactly K rows per item; `"auto"` brings each item up to the bucket's median
+  interaction count: max(1, median - count) rows, where count is the item's real interaction count and the
+  median is over the bucket's items with at least one interaction.
+- Each item's rows are generated conditioned on the bucket and the item's own features; the item-level
+  columns (e.g. unit price) take the nearest value of the item's own training rows (`item_values`), and
+  timestamps keep the generated season at the generated weekday and hour (`timestamps.place_near`).
+- The rows pass the gate of `gen.items.pipeline` (the same as cold start's) and are judged as written.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from gen.items.closeness import closeness
+from gen.items.cold_items import gate_config, gate_source, known_bucket
+from gen.items.item_values import ItemValues
+from gen.items.pipeline import ItemsRequest, ItemsResult, generate_items
+from gen.items.timestamps import Window, resolution
+from gen.items.written import Placement, one
+from gen.sampling import rows_where
+from models.errors import AugmentError
+from train.config import GateConfig
+
+if TYPE_CHECKING:
+    from gen.bundle import Bundle
+
+SHOWN = 10
+
+
+def augment(
+    bundle: Bundle,
+    bucket: str = "tail",
+    per_item: int | Literal["auto"] = "auto",
+    items: Sequence[Any] | pd.Series | pd.DataFrame | None = None,
+    *,
+    seed: int = 0,
+    gate: GateConfig | Literal[False] | None = None,
+    on_other_bucket: Literal["error", "skip"] = "error",
+    all_or_nothing: bool = False,
+    item_signal: bool = True,
+    progress: bool = True,
+) -> ItemsResult:
+    """Gated interactions for existing items (see module docstring); AugmentError for bad input.
+
+    gate: None - the gate settings the model was trained with; a GateConfig - those; False - no gate.
+    item_signal: False generates every column from the feature group alone (for the ablation).
+    """
+    config = gate_config(bundle, gate, AugmentError)
+    known_bucket(bundle, bucket, AugmentError)
+    if on_other_bucket not in ("error", "skip"):
+        raise AugmentError(f"on_other_bucket: expected 'error' or 'skip', got {on_other_bucket!r}")
+    item_column = one(bundle, "item_id")
+    train = rows_where(bundle.table("train"), {bundle.spec.columns[0]: bucket}).reset_index(drop=True)
+    table, skipped = _items(bundle, bucket, items, item_column, on_other_bucket)
+    counts = _counts(bundle, table[item_column], per_item, bucket)
+    stamps = bundle.table("train")[one(bundle, "timestamp")]
+    window = Window(pd.Timestamp(stamps.min()), pd.Timestamp(stamps.max()), "the training timestamps' span")
+    numerical_events = [c for c in bundle.role("event") if bundle.columns.get(c) == "numerical"]
+    values = ItemValues.fit(train, item_column, table[item_column], numerical_events) if item_signal else None
+    request = ItemsRequest(table, counts, bucket, Placement("near_generated", window, resolution(stamps)), values,
+                           judge_timestamp=True, all_or_nothing=all_or_nothing)
+    result, extras = generate_items(bundle, request, config, seed=seed, progress=progress)
+    report = dict(result.report)
+    report["settings"].update(gate_source=gate_source(gate), kind="augment", per_item=per_item, seed=seed, on_other_bucket=on_other_bucket,
+                              item_signal=item_signal,
+                              counts_rule=("K rows per item" if per_item != "auto" else
+                                           "max(1, bucket median count - item count) rows per item"))
+    report["skipped"] = skipped
+    records = extras["records"] if extras["records"] is not None else extras["accepted"]
+    if records is not None and len(records):  # the emitted rows, or (nothing emitted) the accepted candidates
+        holdout = rows_where(bundle.table("holdout"), {bundle.spec.columns[0]: bucket}).reset_index(drop=True)
+        report["closeness"] = closeness(records, train, holdout, item_column, numerical_events,
+                                        np.random.default_rng(seed))
+        report["closeness"] = report["closeness"] and {
+            **report["closeness"], "rows": "emitted" if extras["records"] is not None else "accepted (none emitted)"}
+    return ItemsResult(result.passed, result.rows, report)
+
+
+def _items(bundle: Bundle, bucket: str, items: Any, item_column: str,
+           on_other_bucket: str) -> tuple[pd.DataFrame, list[dict]]:
+    """The items to augment: id, bucket column and conditioned features, in the given (or bucket) order."""
+    buckets = bundle.table("buckets")
+    train_ids = pd.Index(bundle.table("train")[item_column].unique())
+    of_bucket = buckets.loc[(buckets["pop_bucket"] == bucket).to_numpy(), "item"]
+    skipped: list[dict] = []
+    if items is None:
+        ids = pd.Series(of_bucket[of_bucket.isin(train_ids)].to_numpy(), dtype=object)
+    else:
+        ids = _given_ids(items, item_column, train_ids)
+        unknown = ids[~ids.isin(train_ids)]
+        if len(unknown):
+            raise AugmentError(f"items: {len(unknown)} id(s) are not items of the training data: {_quote(unknown)}; "
+                               "augment takes existing items (new items: gen cold-start)")
+        other = ids[~ids.isin(of_bucket)]
+        if len(other):
+            where = buckets.set_index("item")["pop_bucket"].reindex(other).astype(str)
+            detail = ", ".join(f"{item!r} ({label})" for item, label in list(where.items())[:SHOWN])
+            message = f"items: {len(other)} id(s) are not {bucket!r} items: {detail}"
+            if on_other_bucket == "error":
+                raise AugmentError(message + "; pass on_other_bucket='skip' (--skip-other-buckets) to skip them")
+            warnings.warn(message + "; skipped", stacklevel=3)
+            skipped = [{"item": item, "reason": f"bucket {label}, not {bucket}"} for item, label in where.items()]
+            ids = ids[ids.isin(of_bucket)]
+        if len(ids) == 0:
+            raise AugmentError(f"items: none of the given ids is a {bucket!r} item; nothing to augment")
+    features = list(bundle.spec.columns[1:])
+    source = _feature_table(bundle, item_column, features)
+    table = source.set_index(item_column).reindex(ids.to_numpy())[features].reset_index()
+    table.insert(1, bundle.spec.columns[0], bucket)
+    return table.reset_index(drop=True), skipped
+
+
+def _given_ids(items: Any, item_column: str, train_ids: pd.Index) -> pd.Series:
+    if isinstance(items, pd.DataFrame):
+        if item_column not in items.columns:
+            raise AugmentError(f"items table: no column {item_column!r} (the item id); it has {list(items.columns)[:20]}")
+        items = items[item_column]
+    ids = pd.Series(list(items), dtype=object)
+    if len(ids) == 0:
+        raise AugmentError("items: the list of item ids is empty; give ids or None for every item of the bucket")
+    if ids.isna().any():
+        raise AugmentError(f"items: {int(ids.isna().sum())} null item id(s)")
+    if len(train_ids) and all(isinstance(v, str) for v in train_ids[:100]):
+        ids = ids.astype(str)  # a CSV-read 22457 names the item "22457"
+    duplicated = ids[ids.duplicated()]
+    if len(duplicated):
+        raise AugmentError(f"items: id(s) listed more than once: {_quote(duplicated.unique())}")
+    return ids.astype(object)
+
+
+def _feature_table(bundle: Bundle, item_column: str, features: list[str]) -> pd.DataFrame:
+    """Item id + conditioned features: the bundle's items table, or the first training row of each item."""
+    train = bundle.table("train")
+    try:
+        items = bundle.table("items")
+        if all(name in items.columns for name in [item_column, *features]):
+            return items[[item_column, *features]]
+    except Exception:  # noqa: BLE001 - a bundle without an items table: fall back to the records
+        pass
+    return train[[item_column, *features]].drop_duplicates(item_column)
+
+
+def _counts(bundle: Bundle, ids: pd.Series, per_item: Any, bucket: str) -> np.ndarray:
+    if per_item == "auto":
+        buckets = bundle.table("buckets")
+        mine = buckets[(buckets["pop_bucket"] == bucket).to_numpy() & (buckets["count"] >= 1).to_numpy()]
+        median = float(np.median(mine["count"].to_numpy()))
+        count = buckets.set_index("item")["count"].reindex(ids.to_numpy()).fillna(0).to_numpy()
+        return np.maximum(1, np.ceil(median - count)).astype(np.int64)
+    if isinstance(per_item, bool) or not isinstance(per_item, (int, np.integer)) or per_item < 1:
+        raise AugmentError(f"per_item: expected a whole number >= 1 or 'auto', got {per_item!r}")
+    return np.full(len(ids), int(per_item), dtype=np.int64)
+
+
+def _quote(values: Any) -> str:
+    values = list(values)
+    return "[" + ", ".join(repr(v) for v in values[:SHOWN]) + (", ..." if len(values) > SHOWN else "") + f"] ({len(values)})"

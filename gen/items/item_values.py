@@ -1,0 +1,121 @@
+"""The item-level signal of augmentation: columns an existing item carries with it, taken from its own rows.
+
+A long-tail item that already has interactions says more about itself than its feature group does. In the
+built-in data an item's unit price is nearly fixed (the item explains 92% of the variance of the price's
+rank within the tail; quantity: 36%), so a generated row for item X priced like the average of X's
+feature group looks like a different item. `ItemValues` finds such columns and, for each generated row,
+replaces the generated value by the nearest value observed in that item's own training rows:
+
+- a numerical event column is *item-level* when the item explains at least `min_share` of the variance
+  of the column's within-bucket rank (1 - within-item variance / total variance, on percentile ranks so
+  one huge order does not decide it);
+- "nearest" keeps the generator's say on where in the item's range a row lies (a generated high price
+  gets the item's higher observed price), so the joint with the other generated columns survives;
+- items with no training row in the bucket (cold-start items) keep the generated values.
+
+Vectorised: values of all items sorted once by (item, value) into one integer key; each row is one
+`searchsorted`, never a loop over rows or items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MIN_SHARE = 0.8
+"""Share of a column's rank variance the item must explain for the column to count as item-level."""
+
+
+@dataclass(frozen=True)
+class _Column:
+    keys: np.ndarray
+    """int64 [m]: item code * (len(levels) + 1) + rank of the value among `levels`, sorted."""
+    values: np.ndarray
+    """float64 [m]: the observed values in the order of `keys`."""
+    levels: np.ndarray
+    """float64 [u]: the distinct observed values, sorted."""
+    bounds: np.ndarray
+    """int64 [items + 1]: rows of item i are keys[bounds[i]:bounds[i + 1]]."""
+
+
+class ItemValues:
+    """Per-item observed values of the item-level columns; `info` is the JSON-able report entry."""
+
+    def __init__(self, columns: dict[str, _Column], info: dict[str, Any]) -> None:
+        self._columns = columns
+        self.info = info
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._columns)
+
+    @classmethod
+    def fit(
+        cls, train: pd.DataFrame, item_column: str, item_ids: pd.Series, candidates: list[str],
+        min_share: float = MIN_SHARE,
+    ) -> ItemValues:
+        """train: real training rows of the bucket; item_ids [items]: the items rows will be generated for
+        (their positions are the item codes passed to `apply`); candidates: numerical event columns."""
+        codes = pd.Index(item_ids).get_indexer(train[item_column])
+        shares, columns = {}, {}
+        for name in candidates:  # a few event columns
+            values = pd.to_numeric(train[name], errors="coerce").to_numpy(dtype=float)
+            share = _item_share(values, train[item_column].to_numpy())
+            shares[name] = share
+            if share is not None and share >= min_share:
+                columns[name] = _index(values, codes, len(item_ids))
+        info = {"rule": (f"a numerical event column is item-level when the item explains >= {min_share:g} of the "
+                         "variance of its percentile rank in the bucket's training rows; an augmented row takes "
+                         "the value of its item's own training rows nearest to the generated one"),
+                "item_share": shares, "item_level_columns": list(columns)}
+        return cls(columns, info)
+
+    def apply(self, rows: pd.DataFrame, item_codes: np.ndarray) -> pd.DataFrame:
+        """A copy of `rows` whose item-level columns hold the nearest observed value of each row's item."""
+        rows = rows.copy()
+        for name, column in self._columns.items():
+            generated = pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype=float)
+            nearest = _nearest(column, item_codes, generated)
+            rows[name] = pd.Series(nearest, index=rows.index).astype(rows[name].dtype)
+        return rows
+
+
+def _item_share(values: np.ndarray, items: np.ndarray) -> float | None:
+    """1 - within-item variance / total variance of the percentile ranks (None without variance)."""
+    known = ~np.isnan(values)
+    if known.sum() < 2:
+        return None
+    ranks = pd.Series(values[known]).rank(pct=True)
+    total = float(ranks.var(ddof=0))
+    if total == 0:
+        return None
+    within = float((ranks - ranks.groupby(items[known]).transform("mean").to_numpy()).var(ddof=0))
+    return 1.0 - within / total
+
+
+def _index(values: np.ndarray, codes: np.ndarray, items: int) -> _Column:
+    keep = (codes >= 0) & ~np.isnan(values)
+    codes, values = codes[keep].astype(np.int64), values[keep]
+    levels = np.unique(values)
+    keys = codes * (len(levels) + 1) + np.searchsorted(levels, values)
+    order = np.argsort(keys, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(items + 1))
+    return _Column(keys[order], values[order], levels, bounds)
+
+
+def _nearest(column: _Column, item_codes: np.ndarray, generated: np.ndarray) -> np.ndarray:
+    """[n]: per row, the observed value of its item nearest to the generated one (generated if none)."""
+    item_codes = np.asarray(item_codes, dtype=np.int64)
+    low, high = column.bounds[item_codes], column.bounds[item_codes + 1]
+    has = (high > low) & ~np.isnan(generated)
+    rank = np.searchsorted(column.levels, np.nan_to_num(generated))
+    at = np.searchsorted(column.keys, item_codes * (len(column.levels) + 1) + rank)
+    above = np.clip(at, low, np.maximum(high - 1, low))
+    below = np.clip(at - 1, low, np.maximum(high - 1, low))
+    safe = np.minimum(column.values.size - 1, np.maximum(0, np.stack([above, below])))
+    options = column.values[safe] if column.values.size else np.zeros_like(safe, dtype=float)
+    pick = np.where(np.abs(options[0] - generated) <= np.abs(options[1] - generated), options[0], options[1])
+    return np.where(has, pick, generated)

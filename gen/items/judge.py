@@ -1,0 +1,196 @@
+"""The final test of item interactions: per feature group where the holdout allows, pooled where it does not,
+and the union of everything emitted — each against a CONDITIONAL reference, never the bucket's marginal.
+
+Why conditional: rows generated for "decor, price band >=10" must look like real decor items of that band,
+not like the whole tail (30 real tail rows of a rare genre fail a KS test against the whole tail; wrong
+rows of a common band pass it). So a *unit* of groups is judged against the held-out rows of exactly its
+groups' feature values, and its synthetic rows are subsampled per group in the proportions of those held-out
+rows (`stratified`), so the two sides have the same mix of feature values and any difference left is one
+of the rows themselves. Units:
+
+- a group whose feature values have >= `min_holdout_rows` held-out rows and that asks for >= `MIN_UNIT_ROWS`
+  rows is a unit of its own;
+- the other groups with held-out rows form one *pooled* unit (judged only if the pool reaches
+  `min_holdout_rows`); groups with no held-out row at all cannot be judged and are refused;
+- the union of the units that passed is judged once more in the same way: many small verdicts must not
+  become a way round the tests.
+
+Each judgement: the per-column KS / chi-square tests with Holm correction at `alpha` (condition columns
+are equal by construction and not tested), and a discriminator AUC <= `max_auc`. The discriminator is
+fitted ONCE per call (3-fold cross-fitting over all units, `evaluate.detection.cross_fitted_logits`); a
+unit's AUC is the AUC of those out-of-fold scores over its own rows. The union's AUC is refitted only if a
+unit failed (its rows are then no longer part of the union).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluate.detection import cross_fitted_logits, roc_auc
+from gen.gate import report as rep
+from gen.gate.core import column_verdicts, subsample
+from gen.gate.support import ColumnTypes
+from train.config import GateConfig
+
+EVAL_ROWS = 20_000
+MIN_UNIT_ROWS = 50
+"""A group asking for fewer rows is judged in the pool: a test over a handful of rows has no power."""
+MIN_SIDE_ROWS = 6
+"""Fewest rows per side a unit's AUC is computed from (3 folds x 2)."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    label: str
+    kind: str
+    """"group" or "pooled"."""
+    groups: np.ndarray
+    """Group indices judged together."""
+
+
+def plan_units(
+    group_labels: list[str], holdout_rows: np.ndarray, requested: np.ndarray, config: GateConfig
+) -> tuple[list[Unit], dict[int, str]]:
+    """The units to judge, and {group: reason} for groups that cannot be judged (refused)."""
+    alone = (holdout_rows >= config.min_holdout_rows) & (requested >= MIN_UNIT_ROWS)
+    units = [Unit(group_labels[g], "group", np.array([g])) for g in np.flatnonzero(alone)]
+    pooled = np.flatnonzero(~alone & (holdout_rows > 0))
+    unjudged = {int(g): "no held-out real row has these feature values, so the rows cannot be judged"
+                for g in np.flatnonzero(holdout_rows == 0)}
+    if pooled.size and holdout_rows[pooled].sum() >= config.min_holdout_rows:
+        units.append(Unit(f"pooled: {pooled.size} groups with few held-out or requested rows", "pooled", pooled))
+    else:
+        for g in pooled:
+            unjudged[int(g)] = (f"the {pooled.size} groups too small to judge alone have "
+                                f"{int(holdout_rows[pooled].sum())} held-out rows together, fewer than "
+                                f"min_holdout_rows {config.min_holdout_rows}")
+    return units, unjudged
+
+
+def stratified(synth_groups: np.ndarray, real_groups: np.ndarray, rng: np.random.Generator,
+               limit: int = EVAL_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """(synthetic positions, real positions) with the same mix of groups on both sides.
+
+    Either the synthetic rows are drawn in the real rows' proportions (as many as the scarcest group
+    allows), or the real rows in the synthetic rows' proportions — whichever compares more rows (the larger
+    effective size 1 / (1/n_real + 1/n_synth)); each side at most `limit` rows.
+    """
+    groups, real_counts = np.unique(real_groups, return_counts=True)
+    synth_counts = np.array([(synth_groups == g).sum() for g in groups])  # groups of one unit (tens)
+    options = [(_in_proportion(real_counts, synth_counts, limit), _capped(real_counts, limit)),   # synth to real mix
+               (_capped(synth_counts, limit), _in_proportion(synth_counts, real_counts, limit))]  # real to synth mix
+    synth_take, real_take = max(options, key=lambda o: _effective(o[0].sum(), o[1].sum()))
+    pick_synth, pick_real = [], []
+    for g, s_take, r_take in zip(groups, synth_take, real_take):
+        pick_synth.append(rng.choice(np.flatnonzero(synth_groups == g), size=int(s_take), replace=False))
+        pick_real.append(rng.choice(np.flatnonzero(real_groups == g), size=int(r_take), replace=False))
+    return (np.sort(np.concatenate(pick_synth)).astype(np.int64) if pick_synth else np.zeros(0, dtype=np.int64),
+            np.sort(np.concatenate(pick_real)).astype(np.int64) if pick_real else np.zeros(0, dtype=np.int64))
+
+
+def _in_proportion(proportions: np.ndarray, available: np.ndarray, limit: int) -> np.ndarray:
+    """Counts per group in the given proportions, as many as the scarcest group of `available` allows."""
+    scale = min(float(np.min(available / np.maximum(proportions, 1))), limit / max(int(proportions.sum()), 1))
+    return np.minimum(available, np.floor(scale * proportions)).astype(np.int64)
+
+
+def _capped(counts: np.ndarray, limit: int) -> np.ndarray:
+    """All rows per group, scaled down in proportion when there are more than `limit` in all."""
+    total = int(counts.sum())
+    return counts.astype(np.int64) if total <= limit else np.floor(counts * (limit / total)).astype(np.int64)
+
+
+def _effective(first: int, second: int) -> float:
+    """Effective size of a two-sample comparison, 1 / (1/n + 1/m) (0 when a side is empty)."""
+    return 0.0 if min(first, second) == 0 else 1.0 / (1.0 / first + 1.0 / second)
+
+
+def judge(
+    units: list[Unit], accepted: pd.DataFrame, accepted_groups: np.ndarray, holdout: pd.DataFrame,
+    holdout_groups: np.ndarray, train: pd.DataFrame, tested: ColumnTypes, discriminated: ColumnTypes,
+    config: GateConfig, seed: int, device: Any,
+) -> tuple[list[dict], dict | None]:
+    """(one entry per unit, the union's entry or None if no unit passed). Entries: label, kind, groups,
+    eval_rows, tests, auc, passed, failures."""
+    rng = np.random.default_rng(seed)
+    samples = [_sides(unit, accepted_groups, holdout_groups, rng) for unit in units]
+    real_all = np.unique(np.concatenate([real for real, _ in samples])) if samples else np.zeros(0, dtype=np.int64)
+    synth_all = np.unique(np.concatenate([synth for _, synth in samples])) if samples else np.zeros(0, dtype=np.int64)
+    real_logits, synth_logits = _logits(holdout, real_all, accepted, synth_all, discriminated, seed, device)
+    entries = []
+    for unit, (real, synth) in zip(units, samples):
+        auc = _subset_auc(real_all, real_logits, real, synth_all, synth_logits, synth)
+        entries.append(_verdict(unit.label, unit.kind, unit.groups, holdout.iloc[real], accepted.iloc[synth],
+                                train, tested, auc, config))
+    passed = [unit for unit, entry in zip(units, entries) if entry["passed"]]
+    if not passed:
+        return entries, None
+    groups = np.concatenate([unit.groups for unit in passed])
+    union = Unit("union of the emitted groups", "union", groups)
+    real, synth = _sides(union, accepted_groups, holdout_groups, rng)
+    if len(passed) == len(units):
+        auc = _subset_auc(real_all, real_logits, real, synth_all, synth_logits, synth)
+    else:  # the failed units' rows are out: judge what is emitted with a discriminator fitted on it alone
+        union_real, union_synth = _logits(holdout, real, accepted, synth, discriminated, seed + 1, device)
+        auc = _auc(union_real, union_synth)
+    return entries, _verdict(union.label, "union", groups, holdout.iloc[real], accepted.iloc[synth], train, tested,
+                             auc, config)
+
+
+def _sides(unit: Unit, accepted_groups: np.ndarray, holdout_groups: np.ndarray,
+           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(held-out positions, stratified synthetic positions) of a unit, each at most EVAL_ROWS."""
+    real = np.flatnonzero(np.isin(holdout_groups, unit.groups))
+    candidates = np.flatnonzero(np.isin(accepted_groups, unit.groups))
+    synth_picked, real_picked = stratified(accepted_groups[candidates], holdout_groups[real], rng)
+    return real[real_picked], candidates[synth_picked]
+
+
+def _logits(holdout: pd.DataFrame, real: np.ndarray, accepted: pd.DataFrame, synth: np.ndarray,
+            columns: ColumnTypes, seed: int, device: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if min(len(real), len(synth)) < MIN_SIDE_ROWS:
+        return None, None
+    return cross_fitted_logits(holdout.iloc[real][list(columns)], accepted.iloc[synth][list(columns)], columns,
+                               seed=seed, device=device)
+
+
+def _subset_auc(real_all: np.ndarray, real_logits: np.ndarray | None, real: np.ndarray, synth_all: np.ndarray,
+                synth_logits: np.ndarray | None, synth: np.ndarray) -> float | None:
+    """AUC of the out-of-fold scores of a subset of the rows the discriminator was cross-fitted on."""
+    if real_logits is None or synth_logits is None:
+        return None
+    return _auc(real_logits[np.searchsorted(real_all, real)], synth_logits[np.searchsorted(synth_all, synth)])
+
+
+def _auc(real_logits: np.ndarray | None, synth_logits: np.ndarray | None) -> float | None:
+    if real_logits is None or synth_logits is None or min(len(real_logits), len(synth_logits)) < MIN_SIDE_ROWS:
+        return None
+    labels = np.r_[np.zeros(len(real_logits)), np.ones(len(synth_logits))]
+    return roc_auc(labels, np.r_[real_logits, synth_logits])
+
+
+def _verdict(label: str, kind: str, groups: np.ndarray, real: pd.DataFrame, synth: pd.DataFrame,
+             train: pd.DataFrame, tested: ColumnTypes, auc: float | None, config: GateConfig) -> dict:
+    entry: dict[str, Any] = {"label": label, "kind": kind, "groups": [int(g) for g in groups],
+                             "eval_rows": {"holdout": len(real), "synthetic": len(synth)},
+                             "auc": {"value": auc, "max": config.max_auc}}
+    if min(len(real), len(synth)) < MIN_SIDE_ROWS or auc is None:
+        failure = {"measure": "eval_rows", "value": len(synth), "min": MIN_SIDE_ROWS,
+                   "message": (f"{label}: only {len(synth)} synthetic and {len(real)} held-out rows can be compared "
+                               f"in the held-out mix of feature values (at least {MIN_SIDE_ROWS} each needed)")}
+        entry.update(tests=[], passed=False, failures=[failure])
+        return entry
+    tests, failures = column_verdicts(real, synth, train, tested, config.alpha)
+    if not auc <= config.max_auc:
+        failures.append(rep.auc_failure(auc, config.max_auc))
+    entry.update(tests=tests, passed=not failures, failures=failures)
+    return entry
+
+
+def subsample_rows(table: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
+    """At most `limit` rows of `table` (all, in order, when there are few enough)."""
+    return subsample(table, limit, np.random.default_rng(seed))

@@ -1,0 +1,131 @@
+"""Generated rows -> interactions as they will be written, and the behaviour records they stand for.
+
+The gate must judge what a user appends, not the generator's draft. So every candidate is turned into
+an interaction first — a real user (`gen.items.users`), its item's id, a timestamp at the data's own
+resolution (`gen.items.timestamps`), the generated event columns (item-level ones from the item's own
+rows for existing items, `gen.items.item_values`) — and then back into a behaviour record exactly as
+`train.records` would build it from that interaction: the user's real features joined from the users
+table, the item's features, the time parts derived from the written timestamp, the bucket. Those
+records are what the gate's filters and tests see; the interaction columns are what is emitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gen.items.item_values import ItemValues
+from gen.items.timestamps import Window, place_in_window, place_near
+from gen.items.users import match_users
+from models.errors import BundleError
+from train.records import time_parts
+
+if TYPE_CHECKING:
+    from gen.bundle import Bundle
+
+OUTPUT_ROLES = ("user_id", "item_id", "timestamp", "event")
+DRAFT_PREFIX = "_draft_"
+"""Columns keeping the generator's own value of an item-level column (for the closeness measure)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How timestamps are made: `window` (new items: a minute of the window matching the generated time
+    parts) or `near_generated` (existing items: the generated date at the generated weekday and hour)."""
+
+    kind: Literal["window", "near_generated"]
+    window: Window
+    unit: str
+
+
+class Writer:
+    """Turns generated rows of given items into written interactions plus their records (see module doc)."""
+
+    def __init__(self, bundle: Bundle, items: pd.DataFrame, placement: Placement,
+                 item_values: ItemValues | None, device: torch.device) -> None:
+        self.bundle, self.items, self.placement, self.item_values = bundle, items, placement, item_values
+        self.device = device
+        self.user_id, self.item_id, self.timestamp = (one(bundle, role) for role in ("user_id", "item_id", "timestamp"))
+        self.users = users_table(bundle)
+        self.user_features = [c for c in bundle.role("user_feature") if c in self.users.columns]
+        self.parts = tuple(bundle.role("time_part"))
+        self.dtypes = bundle.table("train").dtypes
+        self.output_columns = [c["name"] for c in bundle.manifest["schema"] if c["role"] in OUTPUT_ROLES]
+
+    def write(self, drafts: pd.DataFrame, item_codes: np.ndarray, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
+        """drafts [n]: decoded generator rows; item_codes [n]: positions in `items`. Returns (records as
+        written, with the output columns, `_item` and `_draft_*` columns; stats of users and timestamps)."""
+        drafts = drafts.reset_index(drop=True)
+        rows = drafts
+        if self.item_values is not None and self.item_values.columns:
+            rows = self.item_values.apply(drafts, item_codes)
+            for name in self.item_values.columns:
+                rows[DRAFT_PREFIX + name] = drafts[name].to_numpy()
+        user_rng, time_rng = (np.random.default_rng(s) for s in rng.integers(0, 2**63, size=2))
+        categorical = [c for c in self.user_features if self.bundle.columns.get(c) == "categorical" and c in rows]
+        numerical = [c for c in self.user_features if c not in categorical and c in rows]
+        match = match_users(rows, self.users, categorical=categorical, numerical=numerical, rng=user_rng,
+                            device=self.device)
+        stamps, time_stats = self._timestamps(rows, time_rng)
+        written: dict[str, Any] = {}
+        for column in self.bundle.table("train").columns:  # the records' columns, in order (a handful)
+            written[column] = self._column(column, rows, match.positions, item_codes, stamps)
+        for extra in [c for c in rows.columns if c.startswith(DRAFT_PREFIX)]:
+            written[extra] = rows[extra].to_numpy()
+        written["_item"] = np.asarray(item_codes)
+        return pd.DataFrame(written), {"users": match.stats, "timestamps": time_stats}
+
+    def interactions(self, records: pd.DataFrame) -> pd.DataFrame:
+        """The appendable part: the real interactions' columns, in the records' order, with their dtypes."""
+        return records[self.output_columns].reset_index(drop=True)
+
+    def _timestamps(self, rows: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.Series, dict]:
+        parts = rows[[p for p in self.parts if p in rows.columns]]
+        if self.placement.kind == "near_generated" and self.timestamp in rows.columns:
+            return place_near(rows[self.timestamp], parts, self.placement.window, self.placement.unit, rng)
+        return place_in_window(parts, self.placement.window, rng)
+
+    def _column(self, column: str, rows: pd.DataFrame, users: np.ndarray, item_codes: np.ndarray,
+                stamps: pd.Series) -> pd.Series:
+        if column == self.user_id or column in self.user_features:
+            values = pd.Series(self.users[column].to_numpy()[users])
+        elif column == self.timestamp:
+            values = stamps.reset_index(drop=True)
+        elif column in self.parts:
+            values = time_parts(stamps.reset_index(drop=True), (column,))[column].astype(np.int64)
+        elif column in self.items.columns:  # the item's id and features (the conditions of its rows)
+            values = pd.Series(self.items[column].to_numpy()[item_codes])
+        elif column in rows.columns:
+            values = rows[column].reset_index(drop=True)
+        else:
+            raise BundleError(f"{self.bundle.path}: the model does not generate the column {column!r}")
+        return _cast(values, self.dtypes[column])
+
+
+def _cast(values: pd.Series, dtype: Any) -> pd.Series:
+    """Values in the training table's dtype (labels as categories of the same set where categorical)."""
+    try:
+        return values.astype(dtype)
+    except (TypeError, ValueError):
+        return values
+
+
+def users_table(bundle: Bundle) -> pd.DataFrame:
+    """The bundle's users table, or (a run without one) the distinct users of the training rows."""
+    try:
+        return bundle.table("users")
+    except BundleError:
+        train = bundle.table("train")
+        columns = [one(bundle, "user_id"), *[c for c in bundle.role("user_feature") if c in train.columns]]
+        return train[columns].drop_duplicates(columns[0]).reset_index(drop=True)
+
+
+def one(bundle: Bundle, role: str) -> str:
+    names = bundle.role(role)
+    if not names:
+        raise BundleError(f"{bundle.path}: the records schema has no {role} column")
+    return names[0]
