@@ -4,7 +4,8 @@ A run directory holds:
 - `bundle/`: what `gen.load` needs — weights, fitted encoder, condition spec, config, seed, versions, and
   reference tables (the real training and holdout records, bucket table, user and item tables) that the
   gate and cold start compare against and draw users from;
-- `tb/`: TensorBoard event files (losses, learning rates, epoch time, rows/s, fidelity while training);
+- `tb/`: TensorBoard event files (losses, learning rates as `lr/...` from the modules, epoch time, rows/s,
+  fidelity while training);
 - `checkpoints/`: Lightning checkpoints, saved every epoch (the newest kept) plus `last.ckpt`, from which
   `resume=True` continues;
 - `config.yaml`: the resolved config.
@@ -12,16 +13,20 @@ A run directory holds:
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
 import pandas as pd
 import torch
 import yaml
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.fabric.utilities.exceptions import MisconfigurationException
@@ -60,7 +65,7 @@ def fit(config: RunConfig, *, resume: bool = False) -> Path:
     # Distinct noise per DDP rank (DDP broadcasts rank 0's initial weights, so init need not agree).
     L.seed_everything(config.seed + _global_rank(), workers=True, verbose=False)
 
-    records, train_rows, holdout_rows, columns = prepare_tables(config)
+    records, train_rows, holdout_rows, columns = prepare_tables(config, say=_say)
     check_batch_fits(len(train_rows), config.trainer.batch_size)
 
     device = _encoder_device(config)
@@ -72,10 +77,14 @@ def fit(config: RunConfig, *, resume: bool = False) -> Path:
     else:
         encoder = TableEncoder(config.model.encoder).fit(train_rows, columns, device=device, seed=config.seed)
     timings["encoder_fit_s"] = _synced(started, device)
+    _say(f"encoder {'restored from ' + str(last) if saved_state is not None else 'fitted'}: {len(columns)} columns, "
+         f"{len(train_rows):,} training rows, {timings['encoder_fit_s']:.1f}s")
     started = time.perf_counter()
     generator = torch.Generator(device=device).manual_seed(config.seed)
     encoded = encoder.transform(train_rows, device=device, generator=generator)
     timings["encoder_transform_s"] = _synced(started, device)
+    _say(f"encoded {len(train_rows):,} rows in {timings['encoder_transform_s']:.1f}s; training "
+         f"{config.model.kind} for {config.trainer.max_epochs} epoch(s) in batches of {config.trainer.batch_size:,}")
 
     spec = ConditionSpec.from_layout(encoder.layout, config.model.condition.columns)
     codes = spec.codes_from_encoded(encoded)
@@ -91,7 +100,8 @@ def fit(config: RunConfig, *, resume: bool = False) -> Path:
         write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(config), sort_keys=False))
     started = time.perf_counter()
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+        with _quiet_third_party():
+            trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
     except SIGTERMException:
         # Lightning ends a SIGTERMed run with SystemExit(0); a stopped run must not look like a finished one.
         raise TrainingInterrupted(
@@ -110,13 +120,21 @@ def fit(config: RunConfig, *, resume: bool = False) -> Path:
     return run_dir
 
 
-def prepare_tables(config: RunConfig) -> tuple[Records, pd.DataFrame, pd.DataFrame, dict[str, str]]:
+def prepare_tables(
+    config: RunConfig, *, say: Callable[[str], None] | None = None
+) -> tuple[Records, pd.DataFrame, pd.DataFrame, dict[str, str]]:
     """Records, the training and holdout rows, and the generated columns — exactly what `fit` trains on.
 
     With `data.split.cold_items > 0`, that many tail items are removed from both splits first (their rows
-    are saved as the bundle's `cold_holdout` table), so the model never sees them.
+    are saved as the bundle's `cold_holdout` table), so the model never sees them. `say`, when given, is
+    told each stage with its row counts and seconds.
     """
+    say = say or (lambda message: None)
+    started = time.perf_counter()
+    say(f"building records from {config.data.interactions.path} ...")
     records = build_records(config.data)
+    say(f"records built: {len(records.table):,} interactions in {time.perf_counter() - started:.1f}s")
+    started = time.perf_counter()
     timestamp = records.column("timestamp")[0]
     table = records.table
     cold = cold_item_ids(records, config)
@@ -127,6 +145,8 @@ def prepare_tables(config: RunConfig) -> tuple[Records, pd.DataFrame, pd.DataFra
     if limit is not None and len(train_rows) > limit:
         train_rows = train_rows.sample(n=limit, random_state=config.seed).sort_index()
     columns = records.model_columns(include_ids=config.model.encoder.include_ids)
+    say(f"split: {len(train_rows):,} training and {len(holdout_rows):,} held-out rows"
+        f"{f' ({len(cold)} cold-start items held out)' if len(cold) else ''} in {time.perf_counter() - started:.1f}s")
     return records, train_rows, holdout_rows, columns
 
 
@@ -163,7 +183,6 @@ def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows,
         # continues from), so long runs do not fill the disk. save_top_k=0 would skip the per-epoch save.
         ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=1, every_n_epochs=1,
                         filename="epoch{epoch:03d}", auto_insert_metric_name=False),
-        LearningRateMonitor(logging_interval="epoch"),
         RngStateCheckpoint(),
         EncoderInCheckpoint(encoder.state()),
         EpochTimer(),
@@ -171,7 +190,8 @@ def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows,
     if config.monitor.enabled:
         callbacks.append(FidelityMonitor(config.monitor, encoder, spec, codes, holdout_rows, columns, seed=config.seed))
     try:
-        return _build_trainer(config, run_dir, callbacks)
+        with _quiet_third_party():
+            return _build_trainer(config, run_dir, callbacks)
     except (MisconfigurationException, ValueError, RuntimeError) as exc:
         raise ConfigError(
             f"trainer settings (accelerator={tc.accelerator!r}, devices={tc.devices!r}, strategy={tc.strategy!r}, "
@@ -226,6 +246,35 @@ def _encoder_device(config: RunConfig) -> torch.device:
         return torch.device("cpu")
     # Each DDP process encodes on its own GPU (Lightning sets the device only later, inside fit).
     return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _say(message: str) -> None:
+    """A stage of the run, printed at once (rank 0 only), so a long data build is not silence."""
+    if _is_rank_zero() and _global_rank() == 0:
+        print(message, flush=True)
+
+
+class _DropLitLoggerTip(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+@contextmanager
+def _quiet_third_party() -> Iterator[None]:
+    """Hide what Lightning and torch print that tells a user nothing: the litlogger advert and the
+    deprecation notices raised inside those libraries about their own internals. Warnings from our code,
+    and every other Lightning message, still show."""
+    tip = _DropLitLoggerTip()
+    rank_zero_log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    rank_zero_log.addFilter(tip)
+    try:
+        with warnings.catch_warnings():
+            for category in (DeprecationWarning, FutureWarning):
+                warnings.filterwarnings("ignore", category=category,
+                                        module=r"(lightning|lightning_utilities|torch)(\.|$)")
+            yield
+    finally:
+        rank_zero_log.removeFilter(tip)
 
 
 def _synced(started: float, device: torch.device) -> float:
