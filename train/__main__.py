@@ -1,4 +1,4 @@
-"""`python -m train --config configs/X.yaml [--max-epochs N] [--out DIR] [--resume] [--summary] [--set K=V ...]`"""
+"""`python -m train --config configs/X.yaml [--max-epochs N] [--out DIR] [--resume | --overwrite] [--summary] [--set K=V ...]`"""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-epochs", type=int, help="override trainer.max_epochs")
     parser.add_argument("--out", help="run directory to write (default: <out_dir>/<name> from the config)")
     parser.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier run in the run directory")
     parser.add_argument("--summary", action="store_true", help="build the behaviour records, print the bucket summary, do not train")
     # action="extend": `--set a=1 --set b=2` keeps both (with nargs alone, the last --set would replace the first).
     parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from train.fit import fit
 
-        run_dir = fit(config, resume=args.resume)
+        run_dir = fit(config, resume=args.resume, overwrite=args.overwrite)
         print(f"run directory: {run_dir}")
         return 0
     except TrainingInterrupted as exc:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -38,13 +37,14 @@ from models.encoder import TableEncoder
 from models.errors import ConfigError, TrainingInterrupted
 from models.registry import build_module
 from train.bundle_writer import write_run_bundle
-from train.checkpoint_io import AtomicCheckpointIO, EncoderInCheckpoint, encoder_state_from
+from train.checkpoint_io import AtomicCheckpointIO, EncoderInCheckpoint, check_checkpoint_matches, encoder_state_from
 from train.config import RunConfig, to_dict
 from train.datamodule import EncodedTableDataModule
 from train.finite_loss import FiniteLossGuard
 from train.monitor import FidelityMonitor
 from train.records import Records, build_records
 from train.rng_state import RngStateCheckpoint
+from train.run_dir import claim_run_directory
 from train.split import check_batch_fits, split_records
 from train.timing import EpochTimer
 
@@ -53,15 +53,23 @@ def run_directory(config: RunConfig) -> Path:
     return Path(config.out_dir) / config.name
 
 
-def fit(config: RunConfig, *, resume: bool = False) -> Path:
-    """Train the configured generator and return its run directory (see module docstring)."""
+def fit(config: RunConfig, *, resume: bool = False, overwrite: bool = True) -> Path:
+    """Train the configured generator and return its run directory (see module docstring).
+
+    The run directory is locked while training (`train.run_dir`); a fresh run replaces an earlier one
+    there only with `overwrite` (the CLI asks for `--overwrite`).
+    """
     run_dir = run_directory(config)
     last = run_dir / "checkpoints" / "last.ckpt"
     if resume and not last.is_file():
         raise ConfigError(f"cannot resume: {last} does not exist (train without --resume first)")
-    if not resume and _is_rank_zero():
-        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-        shutil.rmtree(run_dir / "tb", ignore_errors=True)
+    if not _is_rank_zero():  # DDP workers started by the launcher: rank 0 holds the directory
+        return _fit(config, run_dir, last, resume)
+    with claim_run_directory(run_dir, resume=resume, overwrite=overwrite):
+        return _fit(config, run_dir, last, resume)
+
+
+def _fit(config: RunConfig, run_dir: Path, last: Path, resume: bool) -> Path:
     # Distinct noise per DDP rank (DDP broadcasts rank 0's initial weights, so init need not agree).
     L.seed_everything(config.seed + _global_rank(), workers=True, verbose=False)
 
@@ -89,6 +97,8 @@ def fit(config: RunConfig, *, resume: bool = False) -> Path:
     spec = ConditionSpec.from_layout(encoder.layout, config.model.condition.columns)
     codes = spec.codes_from_encoded(encoded)
     module = build_module(config.model, encoder.layout, spec, batch_size=config.trainer.batch_size)
+    if resume:
+        check_checkpoint_matches(last, module)
     datamodule = EncodedTableDataModule(
         encoded, codes, spec, config.model.condition, batch_size=config.trainer.batch_size, seed=config.seed
     )

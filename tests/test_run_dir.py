@@ -1,0 +1,81 @@
+"""Run directories: locked while training, never silently overwritten, cleared of a killed run's temporaries."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from models.errors import ConfigError
+from train.config import load_config
+from train.run_dir import claim_run_directory
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tiny(tmp_path: Path, name: str, *overrides: str):
+    config = load_config(REPO / "configs" / "tiny.yaml", ["trainer.max_epochs=1", "data.max_train_rows=640",
+                                                          "monitor.enabled=false", *overrides])
+    return replace(config, out_dir=str(tmp_path), name=name)
+
+
+def test_second_run_on_a_locked_directory_is_refused(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    with claim_run_directory(run_dir, resume=False, overwrite=False):
+        with pytest.raises(ConfigError, match=r"run directory .*run is in use by another training \(process \d+"):
+            with claim_run_directory(run_dir, resume=True, overwrite=True):
+                pass
+    with claim_run_directory(run_dir, resume=False, overwrite=False):  # released once the first run ended
+        pass
+
+
+def test_existing_run_is_kept_unless_overwrite_or_resume(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    (run_dir / "bundle").mkdir(parents=True)
+    (run_dir / "config.yaml").write_text("seed: 1\n")
+    with pytest.raises(ConfigError, match=r"already holds a run \(config\.yaml, bundle\); pass --overwrite"):
+        with claim_run_directory(run_dir, resume=False, overwrite=False):
+            pass
+    with claim_run_directory(run_dir, resume=True, overwrite=False):
+        assert (run_dir / "bundle").is_dir() and (run_dir / "config.yaml").is_file()
+    with claim_run_directory(run_dir, resume=False, overwrite=True):
+        assert not (run_dir / "bundle").exists() and not (run_dir / "config.yaml").exists()
+
+
+def test_temporaries_of_a_killed_run_are_removed(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    stale = [run_dir / "checkpoints" / ".last.ckpt.k2j3.tmp", run_dir / ".config.yaml.x1.tmp"]
+    for path in stale:
+        path.write_bytes(b"")
+    (run_dir / ".bundle.abc123").mkdir()
+    (run_dir / ".bundle.old").mkdir()
+    kept = [run_dir / "checkpoints" / "last.ckpt", run_dir / "notes.tmp"]
+    for path in kept:
+        path.write_bytes(b"x")
+    with claim_run_directory(run_dir, resume=True, overwrite=False):
+        assert not any(path.exists() for path in stale)
+        assert not (run_dir / ".bundle.abc123").exists() and not (run_dir / ".bundle.old").exists()
+        assert all(path.exists() for path in kept)
+
+
+def test_cli_refuses_an_existing_run_without_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from train.__main__ import main
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text("seed: 0\n")
+    assert main(["--config", str(REPO / "configs" / "tiny.yaml"), "--out", str(out)]) == 2
+    assert "already holds a run" in capsys.readouterr().err and (out / "config.yaml").read_text() == "seed: 0\n"
+
+
+def test_resume_with_other_model_dimensions_is_a_config_error(tmp_path: Path) -> None:
+    from train.fit import fit
+
+    fit(_tiny(tmp_path, "dims"))
+    wider = _tiny(tmp_path, "dims", "model.ctgan.generator_dims=[32, 32]")
+    with pytest.raises(ConfigError, match=r"cannot resume: .*last\.ckpt was trained with other model dimensions.*"
+                                          r"generator\.blocks\.0\.linear\.weight: checkpoint \(16, \d+\) vs "
+                                          r"config \(32, \d+\)"):
+        fit(wider, resume=True)

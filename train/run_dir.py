@@ -1,0 +1,88 @@
+"""One run per run directory: a lock while training, no silent overwrite, no leftovers of killed runs.
+
+Two trainings started on one directory used to mix silently (the config of one seed beside the bundle of
+the other, or the second deleting the first's checkpoints mid-training). `claim_run_directory` holds an
+exclusive `flock` on `<run_dir>/.lock` for as long as the run lasts: the kernel drops it when the process
+dies, so a SIGKILLed run never leaves a stale lock. It also refuses to start a fresh run in a directory
+that already holds one unless asked to overwrite it, clears what a fresh run replaces (so a failed new run
+cannot leave the old run's bundle beside its own config), and removes the temporary files and folders that
+a killed run's atomic writes leave behind (`.last.ckpt.*.tmp`, `.bundle.*`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from models.errors import ConfigError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory locks, the overwrite check still applies
+    fcntl = None  # type: ignore[assignment]
+
+LOCK = ".lock"
+RUN_OUTPUTS = ("config.yaml", "checkpoints", "bundle", "tb")
+"""What a run writes; a directory holding any of them holds a run."""
+
+
+@contextmanager
+def claim_run_directory(run_dir: Path, *, resume: bool, overwrite: bool) -> Iterator[Path]:
+    """Lock `run_dir` for this run, refuse or clear an earlier run there, and remove stale temporaries.
+
+    resume: the earlier run is continued (nothing is cleared but temporaries). Otherwise an existing run
+    is a ConfigError unless `overwrite`, in which case its outputs are removed first.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOCK, "a+", encoding="utf-8") as handle:
+        _lock(handle, run_dir)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        earlier = [name for name in RUN_OUTPUTS if (run_dir / name).exists()]
+        if earlier and not resume:
+            if not overwrite:
+                raise ConfigError(f"run directory {run_dir} already holds a run ({', '.join(earlier)}); pass "
+                                  f"--overwrite to replace it, --resume to continue it, or choose another --out")
+            for name in earlier:
+                target = run_dir / name
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+        remove_temporaries(run_dir)
+        yield run_dir
+
+
+def _lock(handle: object, run_dir: Path) -> None:
+    if fcntl is None:
+        return
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # type: ignore[attr-defined]
+    except BlockingIOError:
+        handle.seek(0)  # type: ignore[attr-defined]
+        holder = handle.read().strip() or "unknown"  # type: ignore[attr-defined]
+        raise ConfigError(f"run directory {run_dir} is in use by another training (process {holder} holds "
+                          f"{run_dir / LOCK}); wait for it to finish or choose another --out") from None
+
+
+def remove_temporaries(run_dir: Path) -> list[Path]:
+    """Delete what interrupted atomic writes leave in a run directory; returns what was removed.
+
+    Only names our writers create: `.<name>.<random>.tmp` files (`evaluate.atomic`) in the run directory
+    and `checkpoints/`, and `.bundle.<random>` / `.bundle.old` folders (`models.bundle.save_bundle`).
+    """
+    removed = []
+    for folder in (run_dir, run_dir / "checkpoints"):
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            name = path.name
+            if path.is_file() and name.startswith(".") and name.endswith(".tmp"):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+            elif path.is_dir() and folder == run_dir and name.startswith(".bundle."):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+    return removed
