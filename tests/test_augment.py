@@ -1,0 +1,213 @@
+"""gen.augment on the tiny bundle: appendable interactions for existing tail items, per-item counts, rows
+judged as written, partial emission, bad input; and the pieces (item-level values, timestamps near the
+generated date, condition adherence, stratified judging) on hand-made tables with known answers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import gen
+from gen.__main__ import main as gen_main
+from gen.gate.adherence import LabelRanges
+from gen.items.item_values import ItemValues
+from gen.items.judge import stratified
+from gen.items.timestamps import Window, place_near, resolution
+from models.errors import AugmentError
+from train.config import GateConfig, load_config
+from train.fit import fit
+
+REPO = Path(__file__).resolve().parents[1]
+# Lenient on purpose (see tests/test_cold_start.py): these tests check what is emitted and how it is
+# accounted for, not the 2-epoch tiny model's fidelity. Never a setting for real data.
+TEST_GATE = GateConfig(alpha=1e-100, max_auc=1.0, min_holdout_rows=10, max_candidates_factor=50, chunk_rows=2000)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> gen.Bundle:
+    config = load_config(REPO / "configs" / "tiny.yaml", ["monitor.enabled=false"])
+    return gen.load(fit(replace(config, out_dir=str(tmp_path_factory.mktemp("runs")), name="augment")), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tail_items(bundle: gen.Bundle) -> pd.Series:
+    buckets = bundle.table("buckets")
+    train_ids = set(bundle.table("train")["StockCode"])
+    tail = buckets.loc[buckets["pop_bucket"] == "tail", "item"]
+    return tail[tail.isin(train_ids)].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def gated(bundle: gen.Bundle) -> gen.items.pipeline.ItemsResult:
+    return gen.augment(bundle, per_item=4, seed=0, gate=TEST_GATE, progress=False)
+
+
+def test_rows_are_appendable_interactions_of_real_items_and_users(bundle, tail_items, gated) -> None:
+    rows, train = gated.rows, bundle.table("train")
+    assert rows is not None and len(rows) > 0
+    assert list(rows.columns) == ["CustomerID", "StockCode", "InvoiceDate", "Quantity", "UnitPrice"]
+    assert all(rows[c].dtype == train[c].dtype for c in rows.columns)
+    appended = pd.concat([train[rows.columns], rows], ignore_index=True)
+    assert all(appended[c].dtype == train[c].dtype for c in rows.columns)
+    assert rows["StockCode"].isin(tail_items).all()
+    assert rows["CustomerID"].isin(bundle.table("users")["CustomerID"]).all()
+    assert not rows.isna().any().any()
+    json.dumps(gated.report, allow_nan=False)
+
+
+def test_per_item_counts_are_exact_for_every_emitted_item(tail_items, gated) -> None:
+    counts = gated.rows.groupby("StockCode").size()
+    assert (counts == 4).all()
+    entries = {e["item"]: e for e in gated.report["items"]}
+    assert set(entries) == set(tail_items)
+    assert all(entries[item]["emitted"] == 4 for item in counts.index)
+    emitted_groups = {g["label"] for g in gated.report["groups"] if g["emitted"]}
+    assert all((e["emitted"] == 4) == (e["group"] in emitted_groups) for e in entries.values())
+
+
+def test_rows_carry_their_items_features_and_derived_time_parts(bundle, gated) -> None:
+    """Judged as written: the records the gate saw join back to the emitted interactions exactly."""
+    rows = gated.rows
+    assert (rows["InvoiceDate"].dt.second == 0).all()  # the data's own resolution: minutes
+    start, end = bundle.table("train")["InvoiceDate"].agg(["min", "max"])
+    assert rows["InvoiceDate"].between(start, end).all()
+    assert gated.report["settings"]["timestamp_unit"] == "min" and gated.report["settings"]["timestamp_judged"]
+    adherence = gated.report["gate"]["adherence"]
+    for column in ("category", "price_band"):
+        assert adherence["accepted"][column] == 1.0  # inconsistent candidates never pass
+        assert adherence["real_holdout"][column] >= 0.9
+
+
+def test_item_level_price_comes_from_the_items_own_rows(bundle, gated) -> None:
+    info = gated.report["item_values"]
+    assert "UnitPrice" in info["item_level_columns"] and "Quantity" not in info["item_level_columns"]
+    train = bundle.table("train")
+    own = train.groupby("StockCode")["UnitPrice"].apply(set)
+    rows = gated.rows
+    assert all(price in own[item] for item, price in zip(rows["StockCode"], rows["UnitPrice"]))
+
+
+def test_refused_groups_emit_nothing_and_passing_groups_are_emitted(bundle, gated) -> None:
+    report = gated.report
+    refused = [g for g in report["groups"] if not g["emitted"]]
+    passed = [g for g in report["groups"] if g["emitted"]]
+    assert refused and passed, "the tiny tail has groups with and without held-out rows"
+    assert report["verdict"] == "partial" and not gated.passed
+    emitted_items = set(gated.rows["StockCode"])
+    for entry in report["items"]:
+        assert (entry["item"] in emitted_items) == (entry["group"] in {g["label"] for g in passed})
+    assert all(g["reason"] for g in refused if g["unit"] is None)
+    assert report["union"]["passed"] and report["totals"]["rows_emitted"] == len(gated.rows)
+    nothing = gen.augment(bundle, per_item=4, seed=0, gate=TEST_GATE, all_or_nothing=True, progress=False)
+    assert nothing.rows is None and nothing.report["verdict"] == "refused"
+
+
+def test_same_seed_same_rows(bundle, gated) -> None:
+    again = gen.augment(bundle, per_item=4, seed=0, gate=TEST_GATE, progress=False)
+    pd.testing.assert_frame_equal(gated.rows, again.rows)
+
+
+def test_auto_counts_bring_items_to_the_bucket_median(bundle, tail_items) -> None:
+    result = gen.augment(bundle, per_item="auto", gate=False, progress=False)
+    buckets = bundle.table("buckets").set_index("item")
+    tail = buckets[(buckets["pop_bucket"] == "tail") & (buckets["count"] >= 1)]
+    median = np.median(tail["count"])
+    counts = result.rows.groupby("StockCode").size().reindex(tail_items, fill_value=0)
+    expected = np.maximum(1, np.ceil(median - buckets.loc[tail_items, "count"].to_numpy()))
+    assert (counts.to_numpy() == expected).all() and result.report["verdict"] == "ungated"
+
+
+def test_listed_items_only(bundle, tail_items) -> None:
+    chosen = tail_items.iloc[:3]
+    result = gen.augment(bundle, per_item=2, items=chosen.tolist(), gate=False, progress=False)
+    assert result.rows.groupby("StockCode").size().to_dict() == dict.fromkeys(chosen, 2)
+
+
+def test_bad_input_is_named(bundle, tail_items) -> None:
+    head = bundle.table("buckets").query("pop_bucket == 'head'")["item"].iloc[0]
+    with pytest.raises(AugmentError, match="not items of the training data.*'no-such-item'"):
+        gen.augment(bundle, items=["no-such-item", tail_items[0]], gate=False, progress=False)
+    with pytest.raises(AugmentError, match=f"not 'tail' items: '{head}' \\(head\\)"):
+        gen.augment(bundle, items=[head, tail_items[0]], gate=False, progress=False)
+    with pytest.warns(UserWarning, match="skipped"):
+        skipped = gen.augment(bundle, per_item=1, items=[head, tail_items[0]], on_other_bucket="skip", gate=False,
+                              progress=False)
+    assert set(skipped.rows["StockCode"]) == {tail_items[0]} and skipped.report["skipped"][0]["item"] == head
+    with pytest.raises(AugmentError, match="empty"):
+        gen.augment(bundle, items=[], gate=False, progress=False)
+    with pytest.raises(AugmentError, match="more than once"):
+        gen.augment(bundle, items=[tail_items[0], tail_items[0]], gate=False, progress=False)
+    for bad in (0, -2, 1.5, "many"):
+        with pytest.raises(AugmentError, match="per_item"):
+            gen.augment(bundle, per_item=bad, gate=False, progress=False)
+    with pytest.raises(AugmentError, match="unknown bucket 'tial'; the model knows"):
+        gen.augment(bundle, bucket="tial", gate=False, progress=False)
+
+
+def test_cli_writes_rows_and_report_and_exit_codes(bundle, tail_items, tmp_path: Path) -> None:
+    out = tmp_path / "tail.parquet"
+    base = ["augment", "--bundle", str(bundle.path), "--per-item", "3"]
+    assert gen_main([*base, "--out", str(out), "--no-gate"]) == 0
+    assert len(pd.read_parquet(out)) == 3 * len(tail_items)
+    out.write_bytes(b"stale")
+    assert gen_main([*base, "--out", str(out)]) == 1  # the default gate cannot judge the tiny holdout
+    assert not out.exists(), "a refusal that emits nothing leaves no stale rows file"
+    assert json.loads(Path(f"{out}.report.json").read_text())["verdict"] == "refused"
+    items = tmp_path / "items.csv"
+    pd.DataFrame({"StockCode": ["no-such-item"]}).to_csv(items, index=False)
+    bad = tmp_path / "bad.parquet"
+    assert gen_main([*base, "--items", str(items), "--out", str(bad)]) == 2
+    assert not list(tmp_path.glob("bad.parquet*"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the pieces, on hand-made tables
+
+
+def test_item_values_nearest_observed_value_of_the_same_item() -> None:
+    train = pd.DataFrame({"item": ["a"] * 4 + ["b"] * 4, "price": [1.0, 1.0, 2.0, 2.0, 10.0, 10.0, 12.0, 12.0],
+                          "qty": [1, 5, 3, 8, 2, 7, 4, 6]})
+    values = ItemValues.fit(train, "item", pd.Series(["b", "a", "c"]), ["price", "qty"])
+    assert values.columns == ["price"]  # the item explains all of price's rank variance, little of qty's
+    rows = pd.DataFrame({"price": [1.4, 1.6, 11.5, 0.0, 3.3], "qty": [1, 2, 3, 4, 5]})
+    out = values.apply(rows, np.array([1, 1, 0, 0, 2]))  # codes: positions in ["b", "a", "c"]
+    assert out["price"].tolist() == [1.0, 2.0, 12.0, 10.0, 3.3]  # "c" has no rows: generated value kept
+    assert out["qty"].tolist() == rows["qty"].tolist()
+
+
+def test_place_near_keeps_the_date_and_honours_weekday_and_hour() -> None:
+    window = Window(pd.Timestamp("2011-01-01"), pd.Timestamp("2011-12-31 23:59"), "test")
+    generated = pd.Series(pd.to_datetime(["2011-06-15 03:17:44.123", "2011-01-01 00:00:00", "2011-12-31 22:00:00"], format="ISO8601"))
+    parts = pd.DataFrame({"hour": [14, 9, 23], "dayofweek": [0, 6, 4]})
+    stamps, stats = place_near(generated, parts, window, "min", np.random.default_rng(0))
+    assert (stamps.dt.hour.to_numpy() == [14, 9, 23]).all() and (stamps.dt.dayofweek.to_numpy() == [0, 6, 4]).all()
+    assert (stamps.dt.second == 0).all() and stamps.between(window.start, window.end).all()
+    assert abs((stamps[0].normalize() - pd.Timestamp("2011-06-15")).days) <= 3
+    assert stats["resolution"] == "min"
+    assert resolution(pd.Series(pd.to_datetime(["2011-01-01 10:00", "2011-01-02 11:00"]))) == "h"
+    assert resolution(pd.Series(pd.to_datetime(["2011-01-01 10:00:05"]))) == "s"
+
+
+def test_label_ranges_find_rows_that_do_not_honour_their_label() -> None:
+    train = pd.DataFrame({"band": ["low"] * 30 + ["high"] * 30,
+                          "price": np.r_[np.linspace(0.5, 0.99, 30), np.linspace(10, 20, 30)]})
+    ranges = LabelRanges.fit(train, ["band"], ["price"], margin=0.0)
+    rows = pd.DataFrame({"band": ["low", "high", "high", "low"], "price": [0.7, 2.15, 15.0, 12.0]})
+    assert ranges.mask(rows).tolist() == [True, False, True, False]
+    assert ranges.rates(rows) == {"band": 0.5}
+
+
+def test_stratified_sides_have_the_same_mix() -> None:
+    rng = np.random.default_rng(0)
+    real = np.repeat([0, 1, 2], [100, 50, 10])
+    synth = np.repeat([0, 1, 2], [40, 400, 40])
+    synth_picks, real_picks = stratified(synth, real, rng)
+    real_mix = np.bincount(real[real_picks], minlength=3) / len(real_picks)
+    synth_mix = np.bincount(synth[synth_picks], minlength=3) / len(synth_picks)
+    assert np.allclose(real_mix, synth_mix, atol=0.02)
+    assert len(np.unique(synth_picks)) == len(synth_picks) and len(np.unique(real_picks)) == len(real_picks)
