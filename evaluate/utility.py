@@ -28,7 +28,7 @@ from evaluate.atomic import write_json, write_text
 from evaluate.utility_arms import (ARMS, COLD_SYNTHETIC, GATED, ORIGINS, UNGATED, AugmentUnavailable, TrainingSet,
                                    augment_request, augment_rows, cold_rows, oversampled, real_only, tail_weighted,
                                    warm_tail_items, with_rows)
-from evaluate.utility_data import UtilityData, from_bundle
+from evaluate.utility_data import UtilityData, from_bundle, gate_view
 from evaluate.utility_metrics import chance_recall, coverage, ranking_metrics
 from evaluate.utility_model import (INSTALL_HINT, Factors, RecommenderConfig, auto_alpha, content_factors, fit_factors,
                                     popularity_ranked, ranked)
@@ -47,6 +47,9 @@ class UtilitySettings:
     arms: tuple[str, ...] = tuple(ARMS)
     cold_per_item: int | str = "auto"
     """Rows per cold-start item for (h): a number, or "auto" (drawn from the tail's real item counts)."""
+    gate_holdout: float = 0.5
+    """Share of the bundle's holdout rows the gate judges against; the arms are scored on the rest
+    (`utility_data.gate_view`). 0: the gate sees the scored rows too (reported as an overlap)."""
     gate: dict[str, Any] = field(default_factory=dict)
     """Overrides of the bundle's gate settings for (b) and (h) (GateConfig field -> value)."""
     cold_gated: bool = True
@@ -66,7 +69,9 @@ def run(bundle: Any, *, out: str | Path | None = None, settings: UtilitySettings
     settings = replace(settings or UtilitySettings(), **overrides)
     _check(settings)
     bundle = gen.load(bundle) if isinstance(bundle, (str, Path)) else bundle
-    data = from_bundle(bundle)
+    generator, scored, split = gate_view(bundle, settings.gate_holdout)
+    data = from_bundle(bundle, holdout=scored)
+    data.stats["holdout_split"] = split
     base = real_only(data).matrix(len(data.users), len(data.items))
     alpha = auto_alpha(base) if settings.recommender.alpha == "auto" else float(settings.recommender.alpha)
     request = augment_request(data, settings.share)
@@ -74,7 +79,7 @@ def run(bundle: Any, *, out: str | Path | None = None, settings: UtilitySettings
     bar = _progress(settings.seeds * len(settings.arms), progress)
     try:
         for seed in range(settings.seeds):
-            outcomes = _seed(bundle, data, settings, alpha, request, seed, bar)
+            outcomes = _seed(generator, data, settings, alpha, request, seed, bar)
             for key in settings.arms:
                 per_seed[key].append(outcomes[key])
     finally:
@@ -350,6 +355,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gate", nargs="*", default=[], metavar="KEY=VALUE",
                         help="gate setting overrides for (b) and (h), e.g. min_holdout_rows=50")
     parser.add_argument("--cold-ungated", action="store_true", help="(h) with ungated cold-start rows")
+    parser.add_argument("--gate-holdout", type=float, default=defaults.gate_holdout,
+                        help="share of the holdout the gate judges against; the arms are scored on the rest")
     parser.add_argument("--device", default=None, help="generator device (default: cuda when available)")
     parser.add_argument("--no-progress", action="store_true")
 
@@ -367,7 +374,8 @@ def command(args: argparse.Namespace) -> int:
     recommender = RecommenderConfig(model=args.model, factors=args.factors, iterations=args.iterations,
                                     regularization=args.regularization, alpha=alpha, k=args.k, threads=args.threads)
     settings = UtilitySettings(seeds=args.seeds, share=args.share, arms=tuple(args.arms.replace(",", "")), cold_per_item=cold_per_item,
-                               gate=gate, cold_gated=not args.cold_ungated, recommender=recommender)
+                               gate=gate, cold_gated=not args.cold_ungated, gate_holdout=args.gate_holdout,
+                               recommender=recommender)
     bundle = gen.load(args.bundle, device=args.device)
     out = Path(args.out) if args.out else bundle.path.parent / "utility"
     payload = run(bundle, out=out, settings=settings, progress=not args.no_progress)

@@ -16,7 +16,7 @@ Held-out rows that cannot be evaluated (unknown user, item without training rows
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -75,8 +75,36 @@ class UtilityData:
         return self.users.get_indexer(users), self.items.get_indexer(items)
 
 
-def from_bundle(bundle: Bundle) -> UtilityData:
-    """The evaluation frame of a bundle trained with `data.split.cold_items` (cold_holdout may be absent)."""
+def gate_view(bundle: Bundle, share: float, seed: int = 0) -> tuple[Bundle, pd.DataFrame, dict[str, Any]]:
+    """(the bundle as generation sees it, the held-out rows the arms are scored on, their counts).
+
+    The gate judges generated rows against the bundle's holdout, so gated rows are chosen with holdout
+    information. To keep the scored rows out of that, a seeded `share` of the holdout rows goes to the gate
+    (the returned bundle's "holdout" table) and the rest is scored. share 0: the gate sees every held-out
+    row and the same rows are scored (reported as an overlap).
+    """
+    holdout = bundle.table("holdout")
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"gate holdout share: expected 0 <= share < 1, got {share}")
+    if share == 0.0:
+        return bundle, holdout, {"gate_share": 0.0, "gate_rows": len(holdout), "scored_rows": len(holdout),
+                                 "overlap": True}
+    order = np.random.default_rng(seed).permutation(len(holdout))
+    cut = int(round(share * len(holdout)))
+    gate_rows = holdout.iloc[np.sort(order[:cut])].reset_index(drop=True)  # indexed like a loaded table
+    scored = holdout.iloc[np.sort(order[cut:])]
+    # Bundle keeps its loaded tables in the dataclass field `_tables`; a copy with another holdout is a view
+    # that shares the model, encoder and every other table.
+    view = replace(bundle, _tables={**bundle._tables, "holdout": gate_rows})
+    return view, scored, {"gate_share": share, "gate_rows": len(gate_rows), "scored_rows": len(scored),
+                          "overlap": False}
+
+
+def from_bundle(bundle: Bundle, holdout: pd.DataFrame | None = None) -> UtilityData:
+    """The evaluation frame of a bundle trained with `data.split.cold_items` (cold_holdout may be absent).
+
+    holdout: the held-out rows to score on (default: the bundle's whole holdout table).
+    """
     user_id, item_id = bundle.role("user_id")[0], bundle.role("item_id")[0]
     train = bundle.table("train")
     # Optional tables, looked up by file as evaluate.bench_cold_start does (evaluate never imports models/).
@@ -86,7 +114,7 @@ def from_bundle(bundle: Bundle) -> UtilityData:
     if items is not None:
         items = items[[item_id, *[name for name in bundle.role("item_feature") if name in items.columns]]]
     return build_data(
-        train, bundle.table("holdout"), cold, bundle.table("buckets"),
+        train, bundle.table("holdout") if holdout is None else holdout, cold, bundle.table("buckets"),
         user_id=user_id, item_id=item_id, known_users=known_users,
         bucket_names=tuple(bundle.config["data"]["buckets"]["names"]),
         items=items,

@@ -93,11 +93,22 @@ def _notes(payload: dict[str, Any]) -> list[str]:
             "excluded (the same for every arm); relevance: their held-out real interactions.",
             f"- overall / head / torso / tail: held-out rows of warm items; cold: the cold-start items' real "
             f"rows (never in any training set). Unusable held-out rows: {data['held_out_rows_unusable']}.",
+            _split_line(data.get("holdout_split")),
             "- (f) is (a)'s model: items without training rows get no score, so a pure CF model never ranks "
             "them. (g) is (a)'s model with cold-start item factors mapped from item features (ridge).",
             f"- ALS confidence alpha = {payload['alpha']:.2f} "
             f"({payload['settings']['recommender']['alpha']!r}), the same for every arm.",
             f"- {payload['seconds']:.0f} s in all."]
+
+
+def _split_line(split: dict[str, Any] | None) -> str:
+    if not split:
+        return "- the gate and the scoring used the bundle's whole holdout."
+    if split["overlap"]:
+        return (f"- OVERLAP: the gate judged generated rows against the same {split['scored_rows']:,} held-out rows "
+                "the arms are scored on (--gate-holdout 0).")
+    return (f"- the bundle's holdout was split once (seeded): {split['gate_rows']:,} rows for the gate to judge "
+            f"generated rows against, {split['scored_rows']:,} rows scored here; no scored row informed any arm.")
 
 
 def recall_figure(payload: dict[str, Any]) -> Any:

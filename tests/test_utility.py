@@ -225,15 +225,16 @@ def test_every_arm_trains_on_what_it_claims(bundle) -> None:
     """Each arm's training set from real generation: row counts by arm, (c) = (b) in count, nothing held out."""
     import gen
     from evaluate import utility
-    from evaluate.utility_data import from_bundle
+    from evaluate.utility_data import from_bundle, gate_view
 
     if not hasattr(gen, "augment"):
         pytest.skip("gen.augment is not in this tree yet: arms b and c cannot be built")
     settings = utility.UtilitySettings(seeds=1, share=0.5, gate=LENIENT_GATE, cold_gated=False)
-    data = from_bundle(bundle)
+    generator, scored, _ = gate_view(bundle, settings.gate_holdout)  # as run() does
+    data = from_bundle(bundle, holdout=scored)
     request = augment_request(data, settings.share)
     state = utility.SeedState(0, added=request["target_rows"])
-    sets = {key: utility.training_set(key, bundle, data, settings, request, state)[0] for key in "abcdefgh"}
+    sets = {key: utility.training_set(key, generator, data, settings, request, state)[0] for key in "abcdefgh"}
     n, added = len(data.train_users), sets["b"].counts()["gated"]
     extra = {"b": ("gated", added), "c": ("ungated", added), "d": ("duplicate", added)}
     assert added > 0 and state.added == added
@@ -251,3 +252,23 @@ def test_every_arm_trains_on_what_it_claims(bundle) -> None:
     for key in "bc":
         generated = sets[key].origin != REAL
         assert tail[sets[key].items[generated]].all(), key
+
+
+@pytest.mark.slow
+def test_gate_view_keeps_scored_rows_from_the_gate(bundle) -> None:
+    from evaluate.utility_data import from_bundle, gate_view
+
+    holdout = bundle.table("holdout")
+    view, scored, split = gate_view(bundle, 0.5)
+    judged = view.table("holdout")
+    assert split == {"gate_share": 0.5, "gate_rows": len(judged), "scored_rows": len(scored), "overlap": False}
+    def keys(table: pd.DataFrame) -> list[str]:
+        return sorted(table.astype(str).agg("|".join, axis=1))
+
+    assert len(judged) + len(scored) == len(holdout) and keys(pd.concat([judged, scored])) == keys(holdout)
+    assert view.table("train") is bundle.table("train") and view.module is bundle.module
+    assert bundle.table("holdout") is holdout  # the loaded bundle itself is unchanged
+    data = from_bundle(bundle, holdout=scored)
+    assert data.stats["held_out_rows"] == len(scored)
+    whole, _, overlap = gate_view(bundle, 0.0)
+    assert whole is bundle and overlap["overlap"]
