@@ -48,6 +48,8 @@ class FiniteLossGuard(L.Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
+        # callback_metrics hands back the logged device tensors as they are (only metrics logged with
+        # prog_bar=True are turned into Python numbers, which our modules do not use).
         losses = step_losses(trainer.callback_metrics, outputs)
         if losses:
             self._window.append((batch_idx, losses))
