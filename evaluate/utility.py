@@ -32,9 +32,7 @@ from evaluate.utility_data import UtilityData, from_bundle, gate_view
 from evaluate.utility_metrics import chance_recall, coverage, ranking_metrics
 from evaluate.utility_model import (INSTALL_HINT, Factors, RecommenderConfig, auto_alpha, content_factors, fit_factors,
                                     popularity_ranked, ranked)
-from evaluate.utility_report import markdown, recall_figure, write_figure, write_tensorboard
-
-METRICS = ("recall", "ndcg", "coverage")
+from evaluate.utility_report import arm_summary, goal, markdown, recall_figure, write_figure, write_tensorboard
 
 
 @dataclass(frozen=True)
@@ -229,7 +227,7 @@ def _gate(bundle: Any, overrides: dict[str, Any]) -> Any:
 
 def _payload(bundle: Any, data: UtilityData, settings: UtilitySettings, alpha: float, request: dict[str, Any],
              per_seed: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    arms = {key: _arm_summary(key, outcomes) for key, outcomes in per_seed.items()}
+    arms = {key: arm_summary(ARMS[key], outcomes) for key, outcomes in per_seed.items()}
     groups = list(data.group_masks())
     popular = popularity_ranked(data, settings.recommender.k)
     popularity = ranking_metrics(popular, data.relevant, data.group_masks(), settings.recommender.k)
@@ -246,62 +244,6 @@ def _payload(bundle: Any, data: UtilityData, settings: UtilitySettings, alpha: f
         "augment_request": request, "arms": arms, "references": references, "goal": goal(arms, data.tail),
         "provenance": bundle.provenance(),
     }
-
-
-def _arm_summary(key: str, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
-    measured = [o for o in outcomes if o["status"] == "ok"]
-    summary: dict[str, Any] = {"label": ARMS[key], "seeds_measured": [i for i, o in enumerate(outcomes)
-                                                                       if o["status"] == "ok"],
-                               "seconds": [o["seconds"] for o in outcomes],
-                               "training": [o.get("training") for o in outcomes]}
-    if not measured:
-        first = outcomes[0]
-        return {**summary, "status": first["status"], "reason": first.get("reason", ""), "training": []}
-    summary["status"] = "ok"
-    skipped = [o for o in outcomes if o["status"] != "ok"]
-    if skipped:
-        summary["reason"] = f"{len(skipped)} seed(s) not measured: {skipped[0]['reason']}"
-    summary["metrics"] = {metric: {group: spread([o["metrics"][metric][group] for o in measured])
-                                   for group in measured[0]["metrics"][metric]} for metric in METRICS}
-    summary["users"] = measured[0]["metrics"]["users"]
-    return summary
-
-
-def spread(values: list[float | None]) -> dict[str, Any]:
-    """mean, std (sample, over seeds; None for one value), min, max and the values; None where unmeasured."""
-    present = np.array([v for v in values if v is not None], dtype=np.float64)
-    if present.size == 0:
-        return {"mean": None, "std": None, "min": None, "max": None, "values": values}
-    return {"mean": float(present.mean()), "std": float(present.std(ddof=1)) if present.size > 1 else None,
-            "min": float(present.min()), "max": float(present.max()), "values": values}
-
-
-def goal(arms: dict[str, Any], tail: str) -> list[dict[str, Any]]:
-    """The issue's goal, checked on the means: (b) +10% tail Recall over (a), (c), (d), (e); (b)'s overall
-    Recall within 2% of (a) (relative); (h) above (g) on cold-start Recall."""
-
-    def recall(key: str, group: str) -> float | None:
-        arm = arms.get(key)
-        if not arm or arm["status"] != "ok":
-            return None
-        return arm["metrics"]["recall"][group]["mean"]
-
-    checks = []
-    b_tail = recall("b", tail)
-    for other in ("a", "c", "d", "e"):
-        base = recall(other, tail)
-        gain = None if b_tail is None or not base else b_tail / base - 1.0
-        checks.append({"claim": f"(b) tail Recall >= 1.10 x ({other})", "met": None if gain is None else gain >= 0.10,
-                       "detail": "not measured" if gain is None else f"{b_tail:.4f} vs {base:.4f}: {gain:+.1%}"})
-    b_all, a_all = recall("b", "overall"), recall("a", "overall")
-    change = None if b_all is None or not a_all else b_all / a_all - 1.0
-    checks.append({"claim": "(b) overall Recall within 2% of (a)", "met": None if change is None else change >= -0.02,
-                   "detail": "not measured" if change is None else f"{b_all:.4f} vs {a_all:.4f}: {change:+.1%}"})
-    h_cold, g_cold = recall("h", "cold"), recall("g", "cold")
-    beats = None if h_cold is None or g_cold is None else h_cold > g_cold
-    checks.append({"claim": "(h) cold-start Recall > (g)", "met": beats,
-                   "detail": "not measured" if beats is None else f"{h_cold:.4f} vs {g_cold:.4f}"})
-    return checks
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The utility benchmark's outputs from its JSON payload: Markdown table, Recall@k plot, TensorBoard events.
+"""The utility benchmark's results: per-arm summaries over seeds, the goal check, and the outputs drawn
+from the JSON payload: Markdown table, Recall@k plot, TensorBoard events.
 
 All three read the payload `evaluate.utility.run` builds (and writes as utility.json), so they always show
 the same figures. matplotlib is imported inside `recall_figure` (only the plot needs it); the figure is
@@ -14,8 +15,68 @@ import numpy as np
 
 from evaluate.atomic import write_with
 
+METRICS = ("recall", "ndcg", "coverage")
 SHOWN_GROUPS = ("overall", "head", "torso", "tail", "cold")
 """Recall/NDCG columns of the table and bars of the plot, when the payload has them."""
+
+
+def arm_summary(label: str, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """One arm over the seeds: status, training rows per seed, metrics as `spread` over the measured seeds."""
+    measured = [o for o in outcomes if o["status"] == "ok"]
+    summary: dict[str, Any] = {"label": label, "seeds_measured": [i for i, o in enumerate(outcomes)
+                                                                       if o["status"] == "ok"],
+                               "seconds": [o["seconds"] for o in outcomes],
+                               "training": [o.get("training") for o in outcomes],
+                               "generation": [o.get("generation") or (o.get("training") or {}).get("generation")
+                                              for o in outcomes]}
+    if not measured:
+        first = outcomes[0]
+        return {**summary, "status": first["status"], "reason": first.get("reason", ""), "training": []}
+    summary["status"] = "ok"
+    skipped = [o for o in outcomes if o["status"] != "ok"]
+    if skipped:
+        summary["reason"] = f"{len(skipped)} seed(s) not measured: {skipped[0]['reason']}"
+    summary["metrics"] = {metric: {group: spread([o["metrics"][metric][group] for o in measured])
+                                   for group in measured[0]["metrics"][metric]} for metric in METRICS}
+    summary["users"] = measured[0]["metrics"]["users"]
+    return summary
+
+
+def spread(values: list[float | None]) -> dict[str, Any]:
+    """mean, std (sample, over seeds; None for one value), min, max and the values; None where unmeasured."""
+    present = np.array([v for v in values if v is not None], dtype=np.float64)
+    if present.size == 0:
+        return {"mean": None, "std": None, "min": None, "max": None, "values": values}
+    return {"mean": float(present.mean()), "std": float(present.std(ddof=1)) if present.size > 1 else None,
+            "min": float(present.min()), "max": float(present.max()), "values": values}
+
+
+def goal(arms: dict[str, Any], tail: str) -> list[dict[str, Any]]:
+    """The issue's goal, checked on the means: (b) +10% tail Recall over (a), (c), (d), (e); (b)'s overall
+    Recall within 2% of (a) (relative); (h) above (g) on cold-start Recall."""
+
+    def recall(key: str, group: str) -> float | None:
+        arm = arms.get(key)
+        if not arm or arm["status"] != "ok":
+            return None
+        return arm["metrics"]["recall"][group]["mean"]
+
+    checks = []
+    b_tail = recall("b", tail)
+    for other in ("a", "c", "d", "e"):
+        base = recall(other, tail)
+        gain = None if b_tail is None or not base else b_tail / base - 1.0
+        checks.append({"claim": f"(b) tail Recall >= 1.10 x ({other})", "met": None if gain is None else gain >= 0.10,
+                       "detail": "not measured" if gain is None else f"{b_tail:.4f} vs {base:.4f}: {gain:+.1%}"})
+    b_all, a_all = recall("b", "overall"), recall("a", "overall")
+    change = None if b_all is None or not a_all else b_all / a_all - 1.0
+    checks.append({"claim": "(b) overall Recall within 2% of (a)", "met": None if change is None else change >= -0.02,
+                   "detail": "not measured" if change is None else f"{b_all:.4f} vs {a_all:.4f}: {change:+.1%}"})
+    h_cold, g_cold = recall("h", "cold"), recall("g", "cold")
+    beats = None if h_cold is None or g_cold is None else h_cold > g_cold
+    checks.append({"claim": "(h) cold-start Recall > (g)", "met": beats,
+                   "detail": "not measured" if beats is None else f"{h_cold:.4f} vs {g_cold:.4f}"})
+    return checks
 
 
 def groups_of(payload: dict[str, Any]) -> list[str]:
@@ -60,21 +121,34 @@ def markdown(payload: dict[str, Any]) -> str:
     lines += ["", "Arms not measured: " + ("; ".join(f"({key}) {arm['status']}: {arm.get('reason', '')}"
                                                       for key, arm in payload["arms"].items() if arm["status"] != "ok")
                                            or "none") + ".", ""]
-    lines += _training_table(payload) + [""] + _goal_lines(payload) + [""] + _notes(payload)
+    lines += _training_table(payload) + _generation_lines(payload) + [""] + _goal_lines(payload) + [""]
+    lines += _notes(payload)
     return "\n".join(lines) + "\n"
 
 
 def _training_table(payload: dict[str, Any]) -> list[str]:
     origins = payload["origins"]
-    lines = ["## Training rows by arm (seed 0; every seed is in utility.json)", "",
+    lines = ["## Training rows by arm (first measured seed; every seed is in utility.json)", "",
              "| arm | " + " | ".join(origins) + " | total weight |", "|---" * (len(origins) + 2) + "|"]
     for key, arm in payload["arms"].items():
-        if not arm.get("training"):
+        first = next((entry for entry in arm.get("training", []) if entry), None)
+        if first is None:
             continue
-        first = arm["training"][0]
         lines.append(f"| ({key}) | " + " | ".join(f"{first['rows'][o]:,}" for o in origins)
                      + f" | {first['total_weight']:,.0f} |")
     return lines
+
+
+def _generation_lines(payload: dict[str, Any]) -> list[str]:
+    """What gen.augment / gen.cold_start said, per generated arm and seed."""
+    lines = []
+    for key, arm in payload["arms"].items():
+        said = [(seed, g) for seed, g in enumerate(arm.get("generation", [])) if g]
+        if said:
+            parts = [f"seed {seed}: {g.get('verdict')}, {g.get('rows') or 0:,} rows emitted"
+                     + (f", {g['use']['added']:,} used" if g.get("use") else "") for seed, g in said]
+            lines.append(f"- ({key}) generation: " + "; ".join(parts))
+    return [""] + lines if lines else []
 
 
 def _goal_lines(payload: dict[str, Any]) -> list[str]:
@@ -96,8 +170,10 @@ def _notes(payload: dict[str, Any]) -> list[str]:
             _split_line(data.get("holdout_split")),
             "- (f) is (a)'s model: items without training rows get no score, so a pure CF model never ranks "
             "them. (g) is (a)'s model with cold-start item factors mapped from item features (ridge).",
-            f"- ALS confidence alpha = {payload['alpha']:.2f} "
-            f"({payload['settings']['recommender']['alpha']!r}), the same for every arm.",
+            (f"- ALS confidence alpha = {payload['alpha']:.2f} ({payload['settings']['recommender']['alpha']!r}), "
+             "the same for every arm." if payload["settings"]["recommender"]["model"] == "als" else
+             "- BPR ignores confidence values (implicit issue #197) and duplicated rows collapse into a pair's "
+             "value, so (d) and (e) train exactly what (a) trains."),
             f"- {payload['seconds']:.0f} s in all."]
 
 
