@@ -26,8 +26,8 @@ import numpy as np
 
 from evaluate.atomic import write_json, write_text
 from evaluate.utility_arms import (ARMS, COLD_SYNTHETIC, GATED, ORIGINS, UNGATED, AugmentUnavailable, TrainingSet,
-                                   augment_request, augment_rows, cold_rows, oversampled, real_only, tail_weighted,
-                                   warm_tail_items, with_rows)
+                                   augment_request, augment_rows, cold_rows, held_out_hits, oversampled, real_only,
+                                   tail_weighted, warm_tail_items, with_rows)
 from evaluate.utility_data import UtilityData, from_bundle, gate_view
 from evaluate.utility_metrics import chance_recall, coverage, ranking_metrics
 from evaluate.utility_model import (INSTALL_HINT, Factors, RecommenderConfig, auto_alpha, content_factors, fit_factors,
@@ -129,7 +129,7 @@ def _seed(bundle: Any, data: UtilityData, settings: UtilitySettings, alpha: floa
                     factors = content_factors(data, factors, settings.recommender.ridge)
             else:
                 factors = _fit(data, training, settings.recommender, alpha, seed)
-            outcomes[key] = {"status": "ok", "training": _training(training, generation),
+            outcomes[key] = {"status": "ok", "training": _training(data, training, generation),
                              "metrics": _measure(data, factors, settings.recommender.k)}
         outcomes[key]["seconds"] = time.monotonic() - arm_started
         if key in settings.arms:
@@ -208,8 +208,9 @@ def _measure(data: UtilityData, factors: Factors, k: int) -> dict[str, Any]:
             "coverage": coverage(top, groups), "users": {g: s["users"] for g, s in scores.items()}}
 
 
-def _training(training: TrainingSet, generation: dict[str, Any]) -> dict[str, Any]:
-    return {"rows": training.counts(), "total_weight": float(training.weights.sum()), "generation": generation}
+def _training(data: UtilityData, training: TrainingSet, generation: dict[str, Any]) -> dict[str, Any]:
+    return {"rows": training.counts(), "total_weight": float(training.weights.sum()), "generation": generation,
+            "held_out_hits": held_out_hits(data, training)}
 
 
 def _gate(bundle: Any, overrides: dict[str, Any]) -> Any:

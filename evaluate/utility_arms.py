@@ -177,6 +177,27 @@ def cold_rows(bundle: Bundle, data: UtilityData, per_item: int | str, seed: int,
                          "verdict": result.report.get("verdict")}
 
 
+def held_out_hits(data: UtilityData, training: TrainingSet) -> dict[str, float] | None:
+    """How often generated rows name a (user, item) pair that is in fact held out, against random users.
+
+    A diagnostic of taste, read after the fact (it never selects rows): `hits` generated rows whose pair is a
+    scored held-out pair; `chance` the hits expected if each row's user were drawn uniformly from all users
+    (per row: the item's held-out users / users); `lift` = hits / chance. Lift near 1: the rows hand items
+    to users no better than at random. None when the set has no generated rows.
+    """
+    generated = np.flatnonzero(training.real_row < 0)
+    if generated.size == 0:
+        return None
+    row_of_user = np.full(len(data.users), -1, dtype=np.int64)
+    row_of_user[data.eval_users] = np.arange(len(data.eval_users))
+    rows, items = row_of_user[training.users[generated]], training.items[generated]
+    known = rows >= 0
+    hits = int(np.asarray(data.relevant[rows[known], items[known]]).ravel().sum())
+    users_per_item = np.asarray(data.relevant.sum(axis=0)).ravel()
+    chance = float(users_per_item[items].sum() / len(data.users))
+    return {"rows": int(generated.size), "hits": hits, "chance": chance, "lift": hits / chance if chance else None}
+
+
 def _extend(base: TrainingSet, users: np.ndarray, items: np.ndarray, weights: np.ndarray, origin: int,
             real_row: np.ndarray) -> TrainingSet:
     return TrainingSet(

@@ -148,6 +148,12 @@ def _generation_lines(payload: dict[str, Any]) -> list[str]:
             parts = [f"seed {seed}: {g.get('verdict')}, {g.get('rows') or 0:,} rows emitted"
                      + (f", {g['use']['added']:,} used" if g.get("use") else "") for seed, g in said]
             lines.append(f"- ({key}) generation: " + "; ".join(parts))
+        hits = [entry["held_out_hits"] for entry in arm.get("training", []) if entry and entry.get("held_out_hits")]
+        if hits:
+            lift = [h["lift"] for h in hits if h["lift"] is not None]
+            lines.append(f"  - ({key}) generated pairs that are scored held-out pairs: {hits[0]['hits']:,} of "
+                         f"{hits[0]['rows']:,} vs {hits[0]['chance']:.1f} expected with random users (seed "
+                         f"{arm['seeds_measured'][0]}); lift {', '.join(f'{x:.2f}' for x in lift) or '-'} by seed")
     return [""] + lines if lines else []
 
 

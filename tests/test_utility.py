@@ -17,7 +17,7 @@ import pytest
 import scipy.sparse as sp
 
 from evaluate.utility_arms import (COLD_SYNTHETIC, DUPLICATE, GATED, ORIGINS, REAL, UNGATED, augment_request,
-                                   oversampled, real_only, tail_rows, tail_weighted, warm_tail_items, with_rows)
+                                   held_out_hits, oversampled, real_only, tail_rows, tail_weighted, warm_tail_items, with_rows)
 from evaluate.utility_data import UtilityData, build_data
 from evaluate.utility_metrics import NO_ITEM, chance_recall, coverage, ranking_metrics, top_k
 
@@ -166,6 +166,15 @@ def test_generated_rows_only_for_the_items_an_arm_claims(frame: UtilityData) -> 
     assert stats["added"] == 1 and set(frame.items[cold.items[cold.origin == COLD_SYNTHETIC]]) == {"C1"}
     for training in (gated, ungated, cold):
         _no_leak(frame, training)
+
+
+def test_held_out_hits_count_generated_pairs_that_are_held_out(frame: UtilityData) -> None:
+    rows = _table([("u1", "C1"), ("u4", "C1"), ("u2", "C1"), ("u7", "C2")])
+    cold, _ = with_rows(frame, rows, COLD_SYNTHETIC, frame.cold, ("user", "item"))
+    # (u1, C1) and (u4, C1) are held out; C1 has 2 held-out users, C2 1, among 7 users
+    assert held_out_hits(frame, cold) == {"rows": 4, "hits": 2, "chance": pytest.approx((2 + 2 + 2 + 1) / 7),
+                                          "lift": pytest.approx(2 / (7 / 7))}
+    assert held_out_hits(frame, real_only(frame)) is None
 
 
 def test_augment_request_is_the_share_of_the_tail(frame: UtilityData) -> None:
