@@ -90,9 +90,9 @@ def run(bundle: Any, *, out: str | Path | None = None, settings: UtilitySettings
 
 def write_outputs(payload: dict[str, Any], out: Path) -> None:
     """utility.json, utility.md, utility_recall.png and tb/ under `out`."""
+    write_json(out / "utility.json", payload)  # first: the figures survive a failure to draw them
     text = markdown(payload)
     figure = recall_figure(payload)
-    write_json(out / "utility.json", payload)
     write_text(out / "utility.md", text)
     write_figure(figure, out / "utility_recall.png")
     write_tensorboard(out / "tb", payload, figure, text)

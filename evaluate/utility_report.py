@@ -36,7 +36,8 @@ def arm_summary(label: str, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
     skipped = [o for o in outcomes if o["status"] != "ok"]
     if skipped:
         summary["reason"] = f"{len(skipped)} seed(s) not measured: {skipped[0]['reason']}"
-    summary["metrics"] = {metric: {group: spread([o["metrics"][metric][group] for o in measured])
+    summary["metrics"] = {metric: {group: spread([o["metrics"][metric][group] if o["status"] == "ok" else None
+                                                  for o in outcomes])  # values by seed, None where unmeasured
                                    for group in measured[0]["metrics"][metric]} for metric in METRICS}
     summary["users"] = measured[0]["metrics"]["users"]
     return summary

@@ -222,6 +222,25 @@ def test_command_writes_every_output(bundle, tmp_path: Path) -> None:
     assert (out / "utility_recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any(path.name.startswith("events.out.tfevents") for path in (out / "tb").iterdir())
     assert not [path for path in out.iterdir() if path.name.endswith(".tmp")]
+    from evaluate.utility_report import markdown
+
+    payload["arms"]["d"]["training"][0] = None  # an arm measured on seed 1 only still renders
+    assert "| (d) | 2,604 |" in markdown(payload)
+
+
+def test_arm_summary_over_partly_measured_seeds() -> None:
+    from evaluate.utility_report import arm_summary
+
+    metrics = {"recall": {"tail": 0.25}, "ndcg": {"tail": 0.5}, "coverage": {"tail": 1.0}, "users": {"tail": 3}}
+    outcomes = [{"status": "refused", "reason": "the gate refused every group", "seconds": 1.0},
+                {"status": "ok", "training": {"rows": {}}, "metrics": metrics, "seconds": 2.0}]
+    summary = arm_summary("x", outcomes)
+    assert summary["status"] == "ok" and summary["seeds_measured"] == [1]
+    assert summary["reason"] == "1 seed(s) not measured: the gate refused every group"
+    assert summary["metrics"]["recall"]["tail"] == {"mean": 0.25, "std": None, "min": 0.25, "max": 0.25,
+                                                    "values": [None, 0.25]}
+    refused = arm_summary("x", outcomes[:1])
+    assert refused["status"] == "refused" and "metrics" not in refused
 
 
 LENIENT_GATE = {"alpha": 1e-100, "max_auc": 1.0, "min_holdout_rows": 50, "max_candidates_factor": 50.0}
