@@ -134,6 +134,7 @@ def fidelity_report(
     seed: int = 0,
     auc: bool = True,
     device: str | torch.device | None = None,
+    dcr_rows: int = DCR_ROWS,
 ) -> dict[str, Any]:
     """Measures of `synth` overall and per bucket of column `by`, beside the real-vs-real floor.
 
@@ -142,7 +143,8 @@ def fidelity_report(
     samples already have. Without it, synth is compared against `real` and there is no floor (None).
     Returns {"compared_to": "holdout"|"real", "by": by, "overall": {...}, "by_bucket": {bucket: {...}},
     "skipped": {bucket: reason}, "floor": {"overall", "by_bucket", "skipped"} | None}. Buckets with fewer
-    than `MIN_BUCKET_ROWS` rows on either side are listed under "skipped" with the counts.
+    than `MIN_BUCKET_ROWS` rows on either side are listed under "skipped" with the counts. `dcr_rows` is
+    each DCR median's sample size (every table pair scans all training rows for it, the costliest step).
     """
     check_columns(real, columns, "real")
     check_columns(synth, columns, "synthetic")
@@ -155,7 +157,7 @@ def fidelity_report(
             raise ValueError(
                 f"{name} table lacks the bucket column {by!r}; pass by=None to skip per-bucket measures"
             )
-    options = {"seed": seed, "auc": auc, "device": device}
+    options = {"seed": seed, "auc": auc, "device": device, "dcr_rows": dcr_rows}
     report: dict[str, Any] = {
         "compared_to": "real" if holdout is None else "holdout",
         "by": by,

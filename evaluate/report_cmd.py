@@ -31,8 +31,11 @@ from evaluate.tensorboard import write_report
 
 BUCKET = "pop_bucket"
 FIGURES_DIR = "report_figures"
+DCR_ROWS = 500
+"""Rows per DCR median: each one scans every training row (2,000 rows took 19 s against Online Retail's 317k)."""
 AUC_NOTE = ("Discriminator AUC of the ungated tables: one network per table pair, fitted on two thirds of each "
-            "side and scored on the other third. The gated tables use the gate's own cross-validated AUC.")
+            "side and scored on the other third. The gated tables use the gate's own cross-validated AUC. "
+            f"Median distances to the closest training record are over {DCR_ROWS} sampled rows per table.")
 
 
 def report_command(bundle: str, rows: int, seed: int) -> int:
@@ -61,7 +64,8 @@ def report_command(bundle: str, rows: int, seed: int) -> int:
     synth = pd.concat([raw[bucket] for bucket in buckets], ignore_index=True)
     began = time.perf_counter()
     # AUCs are filled in below with one network per table pair, not fidelity_report's three-fold ones.
-    report = fidelity_report(train, synth, columns, holdout=holdout, by=BUCKET, seed=seed, auc=False)
+    report = fidelity_report(train, synth, columns, holdout=holdout, by=BUCKET, seed=seed, auc=False,
+                             dcr_rows=DCR_ROWS)
     _fill_auc(report, train, holdout, synth, columns, seed)
     report["auc_note"] = AUC_NOTE
     report["bucket_order"] = buckets
