@@ -9,7 +9,7 @@ model's raw "ungated" output (orange) and the rows the gate "gated" through (gre
 each side's distance to the real rows: the KS distance for numerical/datetime columns, the TVD for
 categorical ones (`evaluate.metrics.column_tests`, so the figure and the report's tables agree).
 Numerical/datetime: step histograms of row shares over bins spanning the real rows' central 99% (values
-outside counted in the end bins); categorical: grouped bars over real's
+outside counted in the end bins; a log axis for positive heavy-tailed columns); categorical: grouped bars over real's
 `TOP_CATEGORIES` most frequent categories plus "other". `correlation_figure` draws corr_synth - corr_real of
 the numerical/datetime columns, with their names and a colour bar.
 
@@ -39,6 +39,8 @@ SIDE_COLOURS = {"ungated": "#ff7f0e", "gated": "#2ca02c"}
 FALLBACK_COLOURS = ("#1f77b4", "#d62728", "#9467bd", "#8c564b")
 NUMERIC_BINS = 40
 TOP_CATEGORIES = 12
+LOG_SPREAD = 30.0
+"""A positive column whose 99.5th percentile exceeds this multiple of its median is drawn on a log axis."""
 LABEL_CHARS = 16
 DPI = 100
 PANEL_INCHES = (3.8, 3.3)
@@ -90,7 +92,10 @@ def _numeric_panel(ax: Axes, panel: Panel, column: str, sdtype: SdType) -> None:
     low, high = np.quantile(basis, [0.005, 0.995])
     if not high > low:
         low, high = low - 0.5, high + 0.5
-    edges = np.linspace(low, high, NUMERIC_BINS + 1)
+    # Positive, heavy-tailed columns (money, counts) get log-spaced bins on a log axis; linear bins would
+    # put nearly every row into the first bar.
+    log_scale = sdtype == "numerical" and low > 0 and high / max(float(np.median(basis)), 1e-12) > LOG_SPREAD
+    edges = np.geomspace(low, high, NUMERIC_BINS + 1) if log_scale else np.linspace(low, high, NUMERIC_BINS + 1)
     # Datetimes are epoch seconds here; matplotlib's date axis wants days, and then labels them as dates.
     x_edges = mdates.date2num(edges.astype("datetime64[s]")) if sdtype == "datetime" else edges
     for index, (label, side) in enumerate(values.items()):
@@ -104,7 +109,9 @@ def _numeric_panel(ax: Axes, panel: Panel, column: str, sdtype: SdType) -> None:
         locator = mdates.AutoDateLocator(maxticks=5)
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    ax.set_xlabel(column)
+    if log_scale:
+        ax.set_xscale("log")
+    ax.set_xlabel(f"{column} (log scale)" if log_scale else column)
 
 
 def _short(label: object) -> str:
@@ -136,7 +143,7 @@ def _category_panel(ax: Axes, panel: Panel, column: str) -> None:
 
 
 def column_figure(column: str, sdtype: SdType, panels: list[Panel]) -> Figure:
-    """One row of panels, one per group, for one column; the legend is on the first panel."""
+    """One row of panels, one per group, for one column, each with its legend (sides and row counts)."""
     if not panels:
         raise ValueError(f"column_figure({column!r}) needs at least one panel")
     # Fixed margins in inches instead of constrained layout, which measured at half of the drawing time.
@@ -159,7 +166,8 @@ def column_figure(column: str, sdtype: SdType, panels: list[Panel]) -> Figure:
         ax.tick_params(labelsize=7)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("share of rows")  # on the first panel only: the panels share its meaning
-    axes[0].legend(fontsize=7, loc="best")
+    for ax in axes:  # every panel: sides and row counts differ (gated rows only where that gate passed)
+        ax.legend(fontsize=7, loc="best")
     figure.suptitle(f"{column} ({sdtype}): real held-out rows vs synthetic", fontsize=11)
     return figure
 

@@ -144,3 +144,14 @@ def test_write_report_round_trip(tmp_path: Path) -> None:
     assert len(text_tags) == 1
     text = events.Tensors(text_tags[0])[0].tensor_proto.string_val[0].decode()
     assert "# Fidelity report" in text and "## Bucket tail" in text and "run: demo" in text
+
+
+def test_heavy_tailed_positive_columns_get_a_log_axis_and_others_do_not() -> None:
+    rng = np.random.default_rng(5)
+    real = pd.DataFrame({"money": rng.lognormal(3, 2, 800), "price": rng.normal(10, 2, 800)})
+    synth = pd.DataFrame({"money": rng.lognormal(3, 2, 800), "price": rng.normal(10, 2, 800)})
+    panels = [Panel("overall", real, {"ungated": synth})]
+    money = column_figure("money", "numerical", panels).axes[0]
+    price = column_figure("price", "numerical", panels).axes[0]
+    assert money.get_xscale() == "log" and money.get_xlabel() == "money (log scale)"
+    assert price.get_xscale() == "linear" and price.get_xlabel() == "price"
