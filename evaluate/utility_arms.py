@@ -182,8 +182,10 @@ def held_out_hits(data: UtilityData, training: TrainingSet) -> dict[str, float] 
 
     A diagnostic of taste, read after the fact (it never selects rows): `hits` generated rows whose pair is a
     scored held-out pair; `chance` the hits expected if each row's user were drawn uniformly from all users
-    (per row: the item's held-out users / users); `lift` = hits / chance. Lift near 1: the rows hand items
-    to users no better than at random. None when the set has no generated rows.
+    (per row: the item's held-out users / users); `lift` = hits / chance. Heavy buyers hold more held-out
+    pairs of every item, so `activity_chance` / `activity_lift` draw the user in proportion to their real
+    training rows instead: lift above 1 there is taste, not only a preference for busy users. None when the
+    set has no generated rows.
     """
     generated = np.flatnonzero(training.real_row < 0)
     if generated.size == 0:
@@ -195,7 +197,11 @@ def held_out_hits(data: UtilityData, training: TrainingSet) -> dict[str, float] 
     hits = int(np.asarray(data.relevant[rows[known], items[known]]).ravel().sum())
     users_per_item = np.asarray(data.relevant.sum(axis=0)).ravel()
     chance = float(users_per_item[items].sum() / len(data.users))
-    return {"rows": int(generated.size), "hits": hits, "chance": chance, "lift": hits / chance if chance else None}
+    activity = np.bincount(data.train_users, minlength=len(data.users)).astype(np.float64)
+    activity_per_item = np.asarray(data.relevant.T @ activity[data.eval_users]).ravel() / activity.sum()
+    by_activity = float(activity_per_item[items].sum())
+    return {"rows": int(generated.size), "hits": hits, "chance": chance, "lift": hits / chance if chance else None,
+            "activity_chance": by_activity, "activity_lift": hits / by_activity if by_activity else None}
 
 
 def _extend(base: TrainingSet, users: np.ndarray, items: np.ndarray, weights: np.ndarray, origin: int,

@@ -111,6 +111,9 @@ def markdown(payload: dict[str, Any]) -> str:
         if arm["status"] != "ok":
             lines.append(f"| {label} | " + " | ".join(["-"] * len(header)) + " |")
             continue
+        measured = len(arm["seeds_measured"])
+        if measured < payload["settings"]["seeds"]:
+            label += f" ({measured}/{payload['settings']['seeds']} seeds)"
         metrics = arm["metrics"]
         cells = ([cell(metrics["recall"].get(g)) for g in groups] + [cell(metrics["ndcg"].get(g)) for g in groups]
                  + [cell(metrics["coverage"].get("overall")), cell(metrics["coverage"].get(payload["tail"]))])
@@ -151,11 +154,16 @@ def _generation_lines(payload: dict[str, Any]) -> list[str]:
             lines.append(f"- ({key}) generation: " + "; ".join(parts))
         hits = [entry["held_out_hits"] for entry in arm.get("training", []) if entry and entry.get("held_out_hits")]
         if hits:
-            lift = [h["lift"] for h in hits if h["lift"] is not None]
-            lines.append(f"  - ({key}) generated pairs that are scored held-out pairs: {hits[0]['hits']:,} of "
-                         f"{hits[0]['rows']:,} vs {hits[0]['chance']:.1f} expected with random users (seed "
-                         f"{arm['seeds_measured'][0]}); lift {', '.join(f'{x:.2f}' for x in lift) or '-'} by seed")
+            first = hits[0]
+            lines.append(f"  - ({key}) generated pairs that are scored held-out pairs: {first['hits']:,} of "
+                         f"{first['rows']:,} (first measured seed) vs {first['chance']:.1f} expected with uniformly "
+                         f"random users, {first['activity_chance']:.1f} with activity-weighted random users; "
+                         f"lift by seed {_lifts(hits, 'lift')} (uniform), {_lifts(hits, 'activity_lift')} (activity)")
     return [""] + lines if lines else []
+
+
+def _lifts(hits: list[dict[str, Any]], key: str) -> str:
+    return ", ".join(f"{h[key]:.2f}" for h in hits if h.get(key) is not None) or "-"
 
 
 def _goal_lines(payload: dict[str, Any]) -> list[str]:

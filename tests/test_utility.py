@@ -172,8 +172,11 @@ def test_held_out_hits_count_generated_pairs_that_are_held_out(frame: UtilityDat
     rows = _table([("u1", "C1"), ("u4", "C1"), ("u2", "C1"), ("u7", "C2")])
     cold, _ = with_rows(frame, rows, COLD_SYNTHETIC, frame.cold, ("user", "item"))
     # (u1, C1) and (u4, C1) are held out; C1 has 2 held-out users, C2 1, among 7 users
+    # activity (training rows): u1 3, u2 3, u3 4, u4 1 of 11; C1's held-out users u1 + u4 = 4/11, C2's u2 = 3/11
     assert held_out_hits(frame, cold) == {"rows": 4, "hits": 2, "chance": pytest.approx((2 + 2 + 2 + 1) / 7),
-                                          "lift": pytest.approx(2 / (7 / 7))}
+                                          "lift": pytest.approx(2 / (7 / 7)),
+                                          "activity_chance": pytest.approx((4 + 4 + 4 + 3) / 11),
+                                          "activity_lift": pytest.approx(2 / (15 / 11))}
     assert held_out_hits(frame, real_only(frame)) is None
 
 
