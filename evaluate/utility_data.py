@@ -129,7 +129,8 @@ def build_data(
     """The frame from plain tables (see module docstring). buckets: item, pop_bucket (the bundle's table)."""
     warm = np.sort(pd.unique(train[item_id]))
     cold_ids = np.sort(pd.unique(cold[item_id][~cold[item_id].isin(warm)]))
-    item_index = pd.Index(np.concatenate([warm, cold_ids]).astype(train[item_id].dtype))
+    # pd.Index takes the column's dtype as is: numpy's astype cannot read pandas 3's string dtype.
+    item_index = pd.Index(np.concatenate([warm, cold_ids]), dtype=train[item_id].dtype)
     id_parts = [train[user_id], holdout[user_id], cold[user_id]] + ([known_users] if known_users is not None else [])
     user_index = pd.Index(pd.unique(pd.concat(id_parts, ignore_index=True)))
     group = pd.Series(buckets["pop_bucket"].astype(object).to_numpy(), index=buckets["item"]).reindex(item_index)
