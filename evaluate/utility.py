@@ -242,7 +242,8 @@ def _payload(bundle: Any, data: UtilityData, settings: UtilitySettings, alpha: f
     return {
         "bundle": str(bundle.path), "settings": {**asdict(settings), "arms": list(settings.arms)},
         "alpha": alpha, "tail": data.tail, "groups": groups, "origins": list(ORIGINS), "data": data.stats,
-        "augment_request": request, "arms": arms, "references": references, "goal": goal(arms, data.tail),
+        "augment_request": request, "arms": arms, "references": references,
+        "goal": goal(arms, data.tail, references["random ranking"]["recall"].get("cold", {}).get("mean")),
         "provenance": bundle.provenance(),
     }
 
