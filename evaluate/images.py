@@ -78,7 +78,19 @@ def _panel_title(panel: Panel, column: str, sdtype: SdType) -> str:
     return f"{panel.name}: {len(panel.real):,} real rows\n{kind} " + ", ".join(parts)
 
 
-def _numeric_panel(ax: Axes, panel: Panel, column: str, sdtype: SdType) -> None:
+def _log_axis(real: pd.Series, sdtype: SdType) -> bool:
+    """Whether a column is drawn on a log axis: numerical, positive, 99.5th percentile > LOG_SPREAD x median.
+
+    Decided once per column (on the overall real rows), so every panel of a figure has the same axis type.
+    """
+    values = numeric_values(real)
+    values = values[~np.isnan(values)]
+    if sdtype != "numerical" or values.size == 0 or not values.min() > 0:
+        return False
+    return bool(np.quantile(values, 0.995) / max(float(np.median(values)), 1e-12) > LOG_SPREAD)
+
+
+def _numeric_panel(ax: Axes, panel: Panel, column: str, sdtype: SdType, log_scale: bool) -> None:
     """Step histograms of row shares over 40 bins spanning real's 0.5-99.5% range (values beyond: end bins)."""
     sides = {"real": numeric_values(panel.real[column])}
     sides.update({label: numeric_values(rows[column]) for label, rows in panel.synthetic.items()})
@@ -93,8 +105,8 @@ def _numeric_panel(ax: Axes, panel: Panel, column: str, sdtype: SdType) -> None:
     if not high > low:
         low, high = low - 0.5, high + 0.5
     # Positive, heavy-tailed columns (money, counts) get log-spaced bins on a log axis; linear bins would
-    # put nearly every row into the first bar.
-    log_scale = sdtype == "numerical" and low > 0 and high / max(float(np.median(basis)), 1e-12) > LOG_SPREAD
+    # put nearly every row into the first bar. (A bucket whose real rows include 0 falls back to linear.)
+    log_scale = log_scale and low > 0
     edges = np.geomspace(low, high, NUMERIC_BINS + 1) if log_scale else np.linspace(low, high, NUMERIC_BINS + 1)
     # Datetimes are epoch seconds here; matplotlib's date axis wants days, and then labels them as dates.
     x_edges = mdates.date2num(edges.astype("datetime64[s]")) if sdtype == "datetime" else edges
@@ -157,17 +169,19 @@ def column_figure(column: str, sdtype: SdType, panels: list[Panel]) -> Figure:
     figure.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
                            wspace=gap / plot_w)
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    log_scale = _log_axis(panels[0].real[column], sdtype)
     for ax, panel in zip(axes, panels):
         if sdtype == "categorical":
             _category_panel(ax, panel, column)
         else:
-            _numeric_panel(ax, panel, column, sdtype)
+            _numeric_panel(ax, panel, column, sdtype, log_scale)
         ax.set_title(_panel_title(panel, column, sdtype), fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("share of rows")  # on the first panel only: the panels share its meaning
     for ax in axes:  # every panel: sides and row counts differ (gated rows only where that gate passed)
-        ax.legend(fontsize=7, loc="best")
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.3)  # headroom, so the legend does not cover the tallest bars
+        ax.legend(fontsize=7, loc="upper right")
     figure.suptitle(f"{column} ({sdtype}): real held-out rows vs synthetic", fontsize=11)
     return figure
 
