@@ -83,9 +83,11 @@ def _log_axis(real: pd.Series, sdtype: SdType) -> bool:
 
     Decided once per column (on the overall real rows), so every panel of a figure has the same axis type.
     """
+    if sdtype != "numerical":
+        return False
     values = numeric_values(real)
     values = values[~np.isnan(values)]
-    if sdtype != "numerical" or values.size == 0 or not values.min() > 0:
+    if values.size == 0 or not values.min() > 0:
         return False
     return bool(np.quantile(values, 0.995) / max(float(np.median(values)), 1e-12) > LOG_SPREAD)
 
