@@ -47,6 +47,10 @@ ARMS = {
 }
 
 
+SHOWN_FAILURES = 5
+"""Refusal messages of a generation call kept in utility.json (the count says how many there were)."""
+
+
 class AugmentUnavailable(RuntimeError):
     """gen.augment is not in this installation: arms (b) and (c) cannot run."""
 
@@ -157,8 +161,7 @@ def augment_rows(bundle: Bundle, bucket: str, per_item: int, seed: int,
     except AttributeError:
         raise AugmentUnavailable("gen.augment is not available in this installation: arms b and c need it") from None
     result = augment(bundle, bucket=bucket, per_item=per_item, seed=seed, gate=gate, progress=False)
-    return result.rows, {"passed": bool(result.passed), "rows": None if result.rows is None else len(result.rows),
-                         "verdict": result.report.get("verdict") if isinstance(result.report, Mapping) else None}
+    return result.rows, _said(result)
 
 
 def cold_rows(bundle: Bundle, data: UtilityData, per_item: int | str, seed: int,
@@ -173,8 +176,16 @@ def cold_rows(bundle: Bundle, data: UtilityData, per_item: int | str, seed: int,
         raise ValueError(f"{bundle.path}: the items table lacks features for some cold-start items")
     result = gen.cold_start(bundle, new_items, per_item=per_item, bucket=data.tail, seed=seed, gate=gate,
                             progress=False)
-    return result.rows, {"passed": bool(result.passed), "rows": None if result.rows is None else len(result.rows),
-                         "verdict": result.report.get("verdict")}
+    return result.rows, _said(result)
+
+
+def _said(result: Any) -> dict[str, Any]:
+    """What a generation result said: passed, rows emitted, verdict, the first refusal messages."""
+    report = result.report if isinstance(result.report, Mapping) else {}
+    failures = [f.get("message", str(f)) if isinstance(f, Mapping) else str(f) for f in report.get("failures", [])]
+    return {"passed": bool(result.passed), "rows": None if result.rows is None else len(result.rows),
+            "verdict": report.get("verdict"), "failures": failures[:SHOWN_FAILURES],
+            "failures_total": len(failures)}
 
 
 def held_out_hits(data: UtilityData, training: TrainingSet) -> dict[str, float] | None:

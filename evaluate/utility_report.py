@@ -154,6 +154,9 @@ def _generation_lines(payload: dict[str, Any]) -> list[str]:
             parts = [f"seed {seed}: {g.get('verdict')}, {g.get('rows') or 0:,} rows emitted"
                      + (f", {g['use']['added']:,} used" if g.get("use") else "") for seed, g in said]
             lines.append(f"- ({key}) generation: " + "; ".join(parts))
+            refusal = next((g["failures"][0] for _, g in said if g.get("failures")), None)
+            if refusal:
+                lines.append(f"  - ({key}) first refusal message: {refusal}")
         hits = [entry["held_out_hits"] for entry in arm.get("training", []) if entry and entry.get("held_out_hits")]
         if hits:
             first = hits[0]
