@@ -203,9 +203,6 @@ def bundle(tmp_path_factory: pytest.TempPathFactory):
     return gen.load(run, device="cpu")
 
 
-SMALL = {"factors": 8, "iterations": 3, "threads": 1}
-
-
 @pytest.mark.slow
 def test_command_writes_every_output(bundle, tmp_path: Path) -> None:
     from evaluate.__main__ import main
