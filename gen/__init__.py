@@ -1,7 +1,9 @@
 """tailsynth.gen: load a trained bundle, sample conditioned rows through the fidelity gate, cold start.
 
     bundle = gen.load("runs/online_retail_ctgan")
-    tail = gen.sample(bundle, 5000, conditions={"pop_bucket": "tail"}, gate=True)
+    result = gen.augment(bundle, bucket="tail", per_item=3)     # gated interactions for existing tail items
+    if result.rows is not None:
+        interactions = pd.concat([interactions, result.rows])
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""`gen.sample`: n rows for a condition, straight from the conditioned generator, optionally through the gate.
+"""`gen.sample` / `gen.sample_gated`: feature rows for a condition, straight from the conditioned generator.
 
-Without a gate, `sample` returns exactly n decoded rows (the generator is conditioned directly, never by
-rejection). With a gate, candidates are drawn in chunks and filtered (`gen.gate.run_gate`); exactly n rows
-come back when the gate passes, and `GateError` — carrying the full report — when it refuses.
+`sample` returns exactly n decoded, ungated rows (the generator is conditioned directly, never by
+rejection). `sample_gated` draws candidates in chunks and filters them (`gen.gate.run_gate`); its
+`GateResult` holds exactly n rows when the gate passes and `rows=None` with the reasons when it refuses.
 """
 
 from __future__ import annotations
@@ -26,31 +26,26 @@ def sample(
     n: int,
     conditions: Mapping[str, Any] | None = None,
     *,
-    gate: GateConfig | bool | None = None,
+    gate: Any = None,
     seed: int = 0,
-    progress: bool = True,
 ) -> pd.DataFrame:
-    """Exactly `n` rows conditioned on `conditions` (e.g. `{"pop_bucket": "tail"}`).
+    """Exactly `n` UNGATED rows conditioned on `conditions` (e.g. `{"pop_bucket": "tail"}`).
 
     Condition columns not given (the item columns, for a bucket-only request) are drawn per row from real
     training rows that agree with the given ones (`models.synthesize.condition_codes`).
 
-    `gate=True` uses the gate settings the model was trained with; a `GateConfig` overrides them. A refused
-    gate raises `GateError` whose `.report` holds every measure and the reasons.
+    Gated rows come from `sample_gated`, which - like `gen.augment` and `gen.cold_start` - returns a result
+    (`passed`, `rows`, `report`) instead of raising on refusal: one convention for every gated call.
     """
-    if gate is None or gate is False:
-        rows, _ = synthesize(
-            bundle.module, bundle.encoder, bundle.spec, n, conditions,
-            generator=_generator(bundle, seed), pool=bundle.pool,
-        )
-        return rows
-    result = sample_gated(bundle, n, conditions, gate=None if gate is True else gate, seed=seed, progress=progress)
-    if not result.passed:
-        error = GateError(_refusal_summary(result.report))
-        error.report = result.report  # type: ignore[attr-defined]
-        raise error
-    assert result.rows is not None
-    return result.rows
+    if gate not in (None, False):
+        raise GateError("gen.sample returns ungated rows; for gated rows call gen.sample_gated(bundle, n, conditions, "
+                        "gate=...), which returns a GateResult (passed, rows, report) like gen.augment and "
+                        "gen.cold_start")
+    rows, _ = synthesize(
+        bundle.module, bundle.encoder, bundle.spec, n, conditions,
+        generator=_generator(bundle, seed), pool=bundle.pool,
+    )
+    return rows
 
 
 def sample_gated(
@@ -105,9 +100,3 @@ def rows_where(table: pd.DataFrame, conditions: Mapping[str, Any]) -> pd.DataFra
 def _generator(bundle: Bundle, seed: int) -> torch.Generator:
     device = next(bundle.module.parameters()).device
     return torch.Generator(device=device).manual_seed(seed)
-
-
-def _refusal_summary(report: dict) -> str:
-    failures = report.get("failures") or ["no reason recorded"]
-    lines = [str(item) if not isinstance(item, dict) else item.get("message", str(item)) for item in failures]
-    return f"the gate refused to emit rows for {report.get('label', '?')}: " + "; ".join(lines)

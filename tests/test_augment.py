@@ -84,8 +84,11 @@ def test_rows_carry_their_items_features_and_derived_time_parts(bundle, gated) -
 
 
 def test_item_level_price_comes_from_the_items_own_rows(bundle, gated) -> None:
+    from gen.items.item_values import MIN_SHARE
+
     info = gated.report["item_values"]
-    assert "UnitPrice" in info["item_level_columns"] and "Quantity" not in info["item_level_columns"]
+    assert "UnitPrice" in info["item_level_columns"]
+    assert all((share >= MIN_SHARE) == (name in info["item_level_columns"]) for name, share in info["item_share"].items())
     train = bundle.table("train")
     own = train.groupby("StockCode")["UnitPrice"].apply(set)
     rows = gated.rows
@@ -175,7 +178,7 @@ def test_item_values_nearest_observed_value_of_the_same_item() -> None:
     values = ItemValues.fit(train, "item", pd.Series(["b", "a", "c"]), ["price", "qty"])
     assert values.columns == ["price"]  # the item explains all of price's rank variance, little of qty's
     rows = pd.DataFrame({"price": [1.4, 1.6, 11.5, 0.0, 3.3], "qty": [1, 2, 3, 4, 5]})
-    out = values.apply(rows, np.array([1, 1, 0, 0, 2]))  # codes: positions in ["b", "a", "c"]
+    out = values.apply(rows, np.array([1, 1, 0, 0, 2]), np.random.default_rng(0))  # codes: positions in ["b", "a", "c"]
     assert out["price"].tolist() == [1.0, 2.0, 12.0, 10.0, 3.3]  # "c" has no rows: generated value kept
     assert out["qty"].tolist() == rows["qty"].tolist()
 
@@ -211,3 +214,14 @@ def test_stratified_sides_have_the_same_mix() -> None:
     synth_mix = np.bincount(synth[synth_picks], minlength=3) / len(synth_picks)
     assert np.allclose(real_mix, synth_mix, atol=0.02)
     assert len(np.unique(synth_picks)) == len(synth_picks) and len(np.unique(real_picks)) == len(real_picks)
+
+
+def test_throughput_benchmark_reports_augment_rows_per_second(bundle, tail_items) -> None:
+    from evaluate.bench_cold_start import cold_start_benchmark
+
+    lenient = {"alpha": 1e-100, "max_auc": 1.0, "min_holdout_rows": 10, "max_candidates_factor": 50,
+               "chunk_rows": 2000}
+    result = cold_start_benchmark(bundle.path, augment=True, items=None, per_item=2, gate=lenient, device="cpu")
+    assert result["kind"] == "augment" and result["rows_requested"] == 2 * len(tail_items)
+    assert result["rows_emitted"] == 2 * result["items_emitted"] > 0
+    assert result["rows_per_s"] == pytest.approx(result["rows_emitted"] / result["wall_s"])

@@ -29,9 +29,9 @@ FEATURES = ["category", "price_band"]
 # A deliberately lenient gate for the gated success paths, whose job is the accounting, not fidelity: the
 # 2-epoch tiny model is far from the data. min_holdout_rows 10 lets the tiny holdout's groups be judged
 # (pooled: no single feature group of the tiny tail has many held-out rows), alpha 1e-100 and max_auc 1.0
-# let its rows through the tests, 50x candidates cover the filters' rejections, 2,000-row chunks keep it
+# let its rows through the tests, 200x candidates cover the filters' rejections, 2,000-row chunks keep it
 # quick. Never a setting for real data.
-TEST_GATE = GateConfig(alpha=1e-100, max_auc=1.0, min_holdout_rows=10, max_candidates_factor=50, chunk_rows=2000)
+TEST_GATE = GateConfig(alpha=1e-100, max_auc=1.0, min_holdout_rows=10, max_candidates_factor=200, chunk_rows=2000)
 
 
 @pytest.fixture(scope="module")

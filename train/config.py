@@ -166,12 +166,15 @@ class GateConfig:
     """Discriminator filter: a row whose calibrated probability of being fake p exceeds t is dropped with
     probability 1 - min(1, (1-p)t / (p(1-t))) — a rejection rule that moves the accepted rows towards the
     real distribution; a hard cut at t would carve a hole that a fresh discriminator then detects."""
-    selection: Literal["threshold", "ratio"] = "threshold"
+    selection: Literal["threshold", "ratio"] = "ratio"
     """Discriminator filter rule: "threshold" thins only rows above fake_threshold (as above); "ratio" is
     discriminator rejection sampling (Azadi et al. 2019): every row is kept with probability
     min(1, r(x) / r_q), r_q the `ratio_quantile` of r over the calibration candidates, so under-produced
     regions are restored as well as over-produced ones thinned, at a lower acceptance rate."""
     ratio_quantile: float = ranged(0.9, 0.0, 1.0, low_open=True)
+    filter_stages: int = ranged(2, 1, 5)
+    """Item interactions: discriminator filters fitted in turn, each on real rows vs the candidates the
+    previous ones kept, so each removes what the last one left detectable (a row must pass every stage)."""
     range_margin: float = ranged(0.05, 0.0)
     """Numbers may exceed the observed [min, max] by this fraction of the range."""
     rare_k: int = ranged(5, 1)

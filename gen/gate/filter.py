@@ -128,3 +128,22 @@ def _platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     fit = optimize.minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B",
                             bounds=[(0.0, None), (None, None)])
     return float(fit.x[0]), float(fit.x[1])
+
+
+class FilterChain:
+    """Filters applied in turn: a row is dropped when any stage drops it (`RowFilter`'s interface)."""
+
+    def __init__(self, stages: list[RowFilter]) -> None:
+        self.stages = stages
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return {**self.stages[0].info, "stages": [stage.info for stage in self.stages]}
+
+    def drop(self, rows: pd.DataFrame) -> np.ndarray:
+        dropped = np.zeros(len(rows), dtype=bool)
+        for stage in self.stages:  # a few stages
+            left = ~dropped
+            if left.any():
+                dropped[left] = stage.drop(rows[left])
+        return dropped

@@ -70,7 +70,8 @@ def augment(
     stamps = bundle.table("train")[one(bundle, "timestamp")]
     window = Window(pd.Timestamp(stamps.min()), pd.Timestamp(stamps.max()), "the training timestamps' span")
     numerical_events = [c for c in bundle.role("event") if bundle.columns.get(c) == "numerical"]
-    values = ItemValues.fit(train, item_column, table[item_column], numerical_events) if item_signal else None
+    candidates = [*numerical_events, *[c for c in bundle.role("timestamp") if c in bundle.columns]]
+    values = ItemValues.fit(train, item_column, table[item_column], candidates) if item_signal else None
     request = ItemsRequest(table, counts, bucket, Placement("near_generated", window, resolution(stamps)), values,
                            judge_timestamp=True, all_or_nothing=all_or_nothing)
     result, extras = generate_items(bundle, request, config, seed=seed, progress=progress)

@@ -1,8 +1,9 @@
 """`python -m gen augment` and `python -m gen cold-start`: write the emitted rows, then `<out>.report.json`.
 
-Exit codes: 0 when every requested row was emitted (or --exit-zero, or --no-gate); 1 when some or all groups
-were refused (the passing groups' rows are still written unless nothing passed; the reasons are printed);
-bad input raises the toolkit's error (the caller prints it and exits 2) before anything is written.
+Exit codes: 0 when rows were written - every requested row, or the groups that passed (the refused groups
+and why are printed and in the report; `--all-or-nothing` makes any refusal emit nothing); 1 when nothing was
+emitted (0 with --exit-zero); bad input raises the toolkit's error (the caller prints it and exits 2) before
+anything is written.
 A refusal that emits nothing removes an older rows file at --out, so no stale rows sit beside its report.
 """
 
@@ -91,14 +92,12 @@ def write_result(result: ItemsResult, out: Path, what: str, args: argparse.Names
         print(UNGATED, file=sys.stderr)
         return 0
     print(summary(result, what, out))
-    if result.passed:
-        return 0
     for message in result.report["refusals"][:SHOWN_FAILURES]:
         print(f"  refused: {message}", file=sys.stderr)
     more = len(result.report["refusals"]) - SHOWN_FAILURES
     if more > 0:
         print(f"  ... and {more} more (report: {report_path(out)})", file=sys.stderr)
-    return 0 if args.exit_zero else 1
+    return 0 if result.rows is not None or args.exit_zero else 1
 
 
 def summary(result: ItemsResult, what: str, out: Path) -> str:

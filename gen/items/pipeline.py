@@ -36,11 +36,11 @@ import torch
 from gen.gate import report as rep
 from gen.gate.adherence import LabelRanges
 from gen.gate.core import Tally, privacy_trim, screen
-from gen.gate.filter import RowFilter
+from gen.gate.filter import FilterChain, RowFilter
 from gen.gate.support import Support
 from gen.items.item_values import ItemValues
 from gen.items.judge import EVAL_ROWS, judge, plan_units
-from gen.items.written import Placement, Writer
+from gen.items.written import Placement, Writer, pair_repeats, user_pools
 from gen.sampling import rows_where
 from models.synthesize import synthesize
 from train.config import GateConfig, to_dict
@@ -98,10 +98,13 @@ def generate_items(
     started = time.monotonic()
     groups = make_groups(bundle, request.items, request.counts, request.bucket, seed)
     writer = Writer(bundle, request.items, request.placement, request.item_values, device(bundle))
-    stream = _Stream(bundle, groups, writer, config, seed)
+    train = rows_where(bundle.table("train"), {bundle.spec.columns[0]: request.bucket})
+    pools, pool_stats = user_pools(writer.users, writer.user_id, train, group_of(train, groups, bundle), len(groups))
+    stream = _Stream(bundle, groups, writer, config, seed, pools)
     if config is None:
         records = _in_item_order(stream.draw(request.counts))
         report = _base_report(bundle, request, groups, config)
+        report["user_pools"] = pool_stats
         report.update(verdict="ungated", passed=False, warning=UNGATED, **stream.stats,
                       groups=[{"label": g.label, "conditions": g.conditions, "items": len(g.items), "rows": g.rows,
                                "seed": g.seed, "gate": "UNGATED"} for g in groups],
@@ -112,6 +115,7 @@ def generate_items(
                                                                                      "accepted": records}
     gate = _Gate(bundle, request, groups, stream, config, seed, progress)
     records, report = gate.run()
+    report["user_pools"] = pool_stats
     report["seconds"] = time.monotonic() - started
     passed = records is not None and report["totals"]["rows_emitted"] == int(request.counts.sum())
     rows = None if records is None else writer.interactions(records)
@@ -140,8 +144,8 @@ class _Stream:
     """Candidates per group, on demand, written as interactions (each group has its own generators)."""
 
     def __init__(self, bundle: Bundle, groups: list[Group], writer: Writer, config: GateConfig | None,
-                 seed: int) -> None:
-        self.bundle, self.groups, self.writer = bundle, groups, writer
+                 seed: int, pools: list[np.ndarray]) -> None:
+        self.bundle, self.groups, self.writer, self.pools = bundle, groups, writer, pools
         self.batch = config.chunk_rows if config is not None else 10_000
         self.torch_generators = [torch.Generator(device=device(bundle)).manual_seed(g.seed) for g in groups]
         self.rngs = [np.random.default_rng(g.seed) for g in groups]
@@ -158,7 +162,7 @@ class _Stream:
             drafts = synthesize(self.bundle.module, self.bundle.encoder, self.bundle.spec, total, group.conditions,
                                 generator=self.torch_generators[index], batch_size=self.batch)[0]
             codes = np.repeat(group.items, per_item)
-            records, stats = self.writer.write(drafts, codes, self.rngs[index])
+            records, stats = self.writer.write(drafts, codes, self.rngs[index], self.pools[index])
             self.stats = _merge_stats(self.stats, stats)
             parts.append(records.assign(_group=index))
         if not parts:
@@ -198,10 +202,19 @@ class _Gate:
         numerical = [n for n, kind in self.tested.items() if kind == "numerical"]
         ranges = LabelRanges.fit(self.train, self.features, numerical, config.range_margin)
         budget = int(math.ceil(config.max_candidates_factor * counts.sum()))
-        calibration = self.stream.draw(_scaled(counts, min(config.chunk_rows, max(1, budget // 2))))
+        # As many calibration rows as a chunk holds, in the request's mix of items: the filter learns from a
+        # full chunk even when few rows are asked for (within a quarter of the budget per filter stage).
+        size = min(config.chunk_rows, max(1, budget // (4 * config.filter_stages)))
+        calibration = self.stream.draw(_scaled(np.ceil(counts * max(1.0, size / counts.sum())), size))
         tally = Tally(calibration=len(calibration), candidates=len(calibration),
                       rejected=dict.fromkeys(REJECTIONS, 0), violations=dict.fromkeys(self.judged, 0))
-        row_filter = self._filter(calibration, support, ranges)
+        row_filter = FilterChain([self._filter(calibration, support, ranges)])
+        for _ in range(config.filter_stages - 1):  # each further stage learns what the last ones left
+            fresh = self.stream.draw(_scaled(np.ceil(counts * max(1.0, size / counts.sum())), size))
+            tally.calibration += len(fresh)
+            tally.candidates += len(fresh)
+            kept = fresh[~row_filter.drop(fresh[list(self.judged)])]
+            row_filter = FilterChain([*row_filter.stages, self._filter(kept, support, ranges)])
         accepted = self._fill(counts, budget, support, ranges, row_filter, tally, calibration)
         self.accepted = accepted
         report["gate"] = {**tally.accounting(budget), "discriminator_filter": row_filter.info,
@@ -212,9 +225,10 @@ class _Gate:
         filled = np.bincount(accepted["_item"].to_numpy(), minlength=len(counts)) >= counts
         short = [g for g, group in enumerate(self.groups) if not filled[group.items].all()]
         for g in short:
-            unjudged.setdefault(g, rep.budget_failure(int((accepted["_group"] == g).sum()), self.groups[g].rows,
-                                                      tally.candidates, budget, config.max_candidates_factor,
-                                                      tally.rejected)["message"])
+            unjudged.setdefault(g, f"{int((accepted['_group'] == g).sum())} of {self.groups[g].rows} rows accepted "
+                                   "when the call's candidate budget was spent; " +
+                                   rep.budget_failure(tally.accepted, int(counts.sum()), tally.candidates, budget,
+                                                      config.max_candidates_factor, tally.rejected)["message"])
         units = [u for u in units if not set(u.groups.tolist()) & set(unjudged)] + _regroup(units, unjudged)
         keep = ~accepted["_group"].isin(list(unjudged)).to_numpy()
         accepted = accepted[keep].reset_index(drop=True)
@@ -223,6 +237,8 @@ class _Gate:
         emitted = self._emitted(entries, union, unjudged)
         report.update(units=entries, union=union)
         records = accepted[accepted["_group"].isin(emitted).to_numpy()]
+        report["pair_repeats"] = pair_repeats(records, self.train, self.holdout, self.stream.writer.user_id,
+                                              self.stream.writer.item_id)
         _finish_report(report, self.request.items, counts, self.groups, entries, union, unjudged, emitted, records,
                        self.stream.stats)
         if records.empty:
@@ -230,15 +246,10 @@ class _Gate:
         return _in_item_order(records), report
 
     def _group_of(self, table: pd.DataFrame) -> np.ndarray:
-        """[n] group index of each real row by its feature values (-1: no group has them)."""
-        if not self.features:
-            return np.zeros(len(table), dtype=np.int64)
-        keys = pd.MultiIndex.from_frame(table[self.features].astype(object).where(table[self.features].notna(), None))
-        labels = pd.MultiIndex.from_tuples([tuple(g.conditions[f] for f in self.features) for g in self.groups],
-                                           names=self.features)
-        return labels.get_indexer(keys).astype(np.int64)
+        return group_of(table, self.groups, self.bundle)
 
     def _filter(self, calibration: pd.DataFrame, support: Support, ranges: LabelRanges) -> RowFilter:
+        # seeds differ per stage through the calibration rows; the mix sample is redrawn from the same seed
         """The discriminator filter, fitted on real training rows drawn in the calibration rows' mix of
         feature groups (with replacement where a group's training rows are fewer) vs the calibration rows."""
         inside = calibration[support.mask(calibration) & ranges.mask(calibration)]
@@ -292,6 +303,16 @@ class _Gate:
         if self.request.all_or_nothing and (unjudged or len(passed) < sum(len(e["groups"]) for e in entries)):
             return []
         return passed
+
+
+def group_of(table: pd.DataFrame, groups: list[Group], bundle: Bundle) -> np.ndarray:
+    """[n] group index of each real row by its feature values (-1: no group has them)."""
+    features = list(bundle.spec.columns[1:])
+    if not features:
+        return np.zeros(len(table), dtype=np.int64)
+    keys = pd.MultiIndex.from_frame(table[features].astype(object).where(table[features].notna(), None))
+    labels = pd.MultiIndex.from_tuples([tuple(g.conditions[f] for f in features) for g in groups], names=features)
+    return labels.get_indexer(keys).astype(np.int64)
 
 
 def _regroup(units: list, unjudged: dict[int, str]) -> list:

@@ -1,7 +1,8 @@
 """Generated rows -> interactions as they will be written, and the behaviour records they stand for.
 
 The gate must judge what a user appends, not the generator's draft. So every candidate is turned into
-an interaction first — a real user (`gen.items.users`), its item's id, a timestamp at the data's own
+an interaction first — a real user (`gen.items.users`; drawn from the users who bought items with the
+same features in the bucket, see `user_pools`), its item's id, a timestamp at the data's own
 resolution (`gen.items.timestamps`), the generated event columns (item-level ones from the item's own
 rows for existing items, `gen.items.item_values`) — and then back into a behaviour record exactly as
 `train.records` would build it from that interaction: the user's real features joined from the users
@@ -20,7 +21,7 @@ import torch
 
 from gen.items.item_values import ItemValues
 from gen.items.timestamps import Window, place_in_window, place_near
-from gen.items.users import match_users
+from gen.items.users import choose_among, match_users
 from models.errors import BundleError
 from train.records import time_parts
 
@@ -56,24 +57,30 @@ class Writer:
         self.dtypes = bundle.table("train").dtypes
         self.output_columns = [c["name"] for c in bundle.manifest["schema"] if c["role"] in OUTPUT_ROLES]
 
-    def write(self, drafts: pd.DataFrame, item_codes: np.ndarray, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
-        """drafts [n]: decoded generator rows; item_codes [n]: positions in `items`. Returns (records as
-        written, with the output columns, `_item` and `_draft_*` columns; stats of users and timestamps)."""
+    def write(self, drafts: pd.DataFrame, item_codes: np.ndarray, rng: np.random.Generator,
+              pool: np.ndarray | None = None) -> tuple[pd.DataFrame, dict]:
+        """drafts [n]: decoded generator rows; item_codes [n]: positions in `items`; pool: positions in the users
+        table of the users a row may go to (None: all). Returns (records as written, with the output columns,
+        `_item` and `_draft_*` columns; stats of users and timestamps)."""
         drafts = drafts.reset_index(drop=True)
         rows = drafts
+        user_rng, time_rng, value_rng = (np.random.default_rng(s) for s in rng.integers(0, 2**63, size=3))
         if self.item_values is not None and self.item_values.columns:
-            rows = self.item_values.apply(drafts, item_codes)
+            rows = self.item_values.apply(drafts, item_codes, value_rng)
             for name in self.item_values.columns:
                 rows[DRAFT_PREFIX + name] = drafts[name].to_numpy()
-        user_rng, time_rng = (np.random.default_rng(s) for s in rng.integers(0, 2**63, size=2))
         categorical = [c for c in self.user_features if self.bundle.columns.get(c) == "categorical" and c in rows]
         numerical = [c for c in self.user_features if c not in categorical and c in rows]
-        match = match_users(rows, self.users, categorical=categorical, numerical=numerical, rng=user_rng,
-                            device=self.device)
+        if pool is None:
+            match = match_users(rows, self.users, categorical=categorical, numerical=numerical, rng=user_rng,
+                                device=self.device)
+        else:
+            match = choose_among(rows, self.users, pool, categorical=categorical, numerical=numerical, rng=user_rng)
+        users = match.positions
         stamps, time_stats = self._timestamps(rows, time_rng)
         written: dict[str, Any] = {}
         for column in self.bundle.table("train").columns:  # the records' columns, in order (a handful)
-            written[column] = self._column(column, rows, match.positions, item_codes, stamps)
+            written[column] = self._column(column, rows, users, item_codes, stamps)
         for extra in [c for c in rows.columns if c.startswith(DRAFT_PREFIX)]:
             written[extra] = rows[extra].to_numpy()
         written["_item"] = np.asarray(item_codes)
@@ -129,3 +136,56 @@ def one(bundle: Bundle, role: str) -> str:
     if not names:
         raise BundleError(f"{bundle.path}: the records schema has no {role} column")
     return names[0]
+
+
+MIN_POOL_USERS = 30
+"""A feature group whose real buyers are fewer draws its users from all of the bucket's buyers."""
+
+
+def user_pools(users: pd.DataFrame, user_column: str, train: pd.DataFrame, group_of_row: np.ndarray,
+               groups: int) -> tuple[list[np.ndarray], dict]:
+    """Per group, the positions in `users` of the users who bought the bucket's items with the group's
+    feature values, one entry per training interaction (group_of_row [n] gives each row's group, -1 none),
+    for `users.choose_among`: who buys decor of
+    price band 5-10 is who the rows of such items should go to. Groups with fewer than MIN_POOL_USERS such
+    users (new feature combinations, rare ones) take all of the bucket's buyers."""
+    index = pd.Index(users[user_column])
+    positions = index.get_indexer(train[user_column])
+    known = positions >= 0
+    bucket = np.unique(positions[known])
+    if bucket.size == 0:
+        bucket = np.arange(len(users))
+    pools, own = [], 0
+    order = np.argsort(group_of_row, kind="stable")
+    bounds = np.searchsorted(group_of_row[order], np.arange(groups + 1))
+    everyone = positions[known]  # one entry per interaction: who buys often is drawn often
+    for g in range(groups):  # groups (tens), not rows
+        members = positions[order[bounds[g]:bounds[g + 1]]]
+        members = members[members >= 0]
+        if np.unique(members).size >= MIN_POOL_USERS:
+            pools.append(members)
+            own += 1
+        else:
+            pools.append(everyone if everyone.size else bucket)
+    stats = {"rule": (f"each row's user is matched among the users who bought the bucket's items with the same "
+                      f"feature values (groups with fewer than {MIN_POOL_USERS} such users: all of the bucket's "
+                      "buyers)"), "groups_with_own_pool": own, "groups_with_bucket_pool": groups - own,
+             "bucket_buyers": int(bucket.size)}
+    return pools, stats
+
+
+def pair_repeats(emitted: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, user: str,
+                 item: str) -> dict[str, float | None]:
+    """How often a (user, item) pair repeats one seen before: emitted rows against the training rows and the
+    emitted rows before them, next to the same rate of the real held-out rows of the bucket (the real data's
+    own rate of repeat purchases)."""
+    def rate(rows: pd.DataFrame) -> float | None:
+        if len(rows) == 0:
+            return None
+        seen = pd.MultiIndex.from_frame(train[[user, item]].astype(str))
+        pairs = pd.MultiIndex.from_frame(rows[[user, item]].astype(str))
+        repeated = pairs.isin(seen) | pairs.duplicated()
+        return float(np.mean(repeated))
+
+    return {"emitted": rate(emitted), "real_holdout": rate(holdout),
+            "note": "share of rows whose (user, item) pair appeared in training or earlier in the same rows"}
