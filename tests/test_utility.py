@@ -300,3 +300,24 @@ def test_gate_view_keeps_scored_rows_from_the_gate(bundle) -> None:
     assert data.stats["held_out_rows"] == len(scored)
     whole, _, overlap = gate_view(bundle, 0.0)
     assert whole is bundle and overlap["overlap"]
+
+
+def test_goal_compares_arms_on_their_common_seeds() -> None:
+    from evaluate.utility_report import goal
+
+    def arm(tail: list[float | None], overall: list[float | None], cold: list[float | None] | None = None) -> dict:
+        recall = {"tail": {"values": tail}, "overall": {"values": overall}, "cold": {"values": cold or [0.0] * 3}}
+        return {"status": "ok", "metrics": {"recall": recall}}
+
+    arms = {"a": arm([0.10, 0.20, 0.30], [0.5, 0.5, 0.5]), "b": arm([None, None, 0.34], [None, None, 0.495]),
+            "c": arm([None, None, 0.40], [None, None, 0.5]), "d": arm([0.9, 0.9, 0.30], [0.5, 0.5, 0.5]),
+            "e": {"status": "refused"}, "g": arm([0.1] * 3, [0.5] * 3), "h": arm([0.1] * 3, [0.5] * 3, [0.0, 0.02, 0.0])}
+    checks = {c["claim"]: c for c in goal(arms, "tail", 0.01)}
+    assert checks["(b) tail Recall >= 1.10 x (a)"]["met"] is True  # 0.34 vs 0.30 on seed 2, not vs the 0.20 mean
+    assert checks["(b) tail Recall >= 1.10 x (a)"]["seeds"] == [2]
+    assert checks["(b) tail Recall >= 1.10 x (c)"]["met"] is False
+    assert checks["(b) tail Recall >= 1.10 x (d)"]["met"] is True  # (d)'s 0.9 seeds had no (b) to compare with
+    assert checks["(b) tail Recall >= 1.10 x (e)"]["met"] is None
+    assert checks["(b) overall Recall within 2% of (a)"]["met"] is True  # -1.0%
+    assert checks["(h) cold-start Recall > (g)"]["met"] is True
+    assert "random ranking 0.0100" in checks["(h) cold-start Recall > (g)"]["detail"]
