@@ -18,8 +18,9 @@ of the rows themselves. Units:
 Each judgement: the per-column KS / chi-square tests with Holm correction at `alpha` (condition columns
 are equal by construction and not tested), and a discriminator AUC <= `max_auc`. The discriminator is
 fitted ONCE per call (3-fold cross-fitting over all units, `evaluate.detection.cross_fitted_logits`); a
-unit's AUC is the AUC of those out-of-fold scores over its own rows. The union's AUC is refitted only if a
-unit failed (its rows are then no longer part of the union).
+unit's AUC is the AUC of those out-of-fold scores over its own rows (each unit's rows are a subset of the
+rows cross-fitted). The union is judged on a stratified sample of its own, with a second cross-fitted
+discriminator.
 """
 
 from __future__ import annotations
@@ -132,11 +133,10 @@ def judge(
     groups = np.concatenate([unit.groups for unit in passed])
     union = Unit("union of the emitted groups", "union", groups)
     real, synth = _sides(union, accepted_groups, holdout_groups, rng)
-    if len(passed) == len(units):
-        auc = _subset_auc(real_all, real_logits, real, synth_all, synth_logits, synth)
-    else:  # the failed units' rows are out: judge what is emitted with a discriminator fitted on it alone
-        union_real, union_synth = _logits(holdout, real, accepted, synth, discriminated, seed + 1, device)
-        auc = _auc(union_real, union_synth)
+    # The union's own stratified sample, with a discriminator cross-fitted on it: its rows are not the units'
+    # samples (other proportions), so the units' out-of-fold scores cannot be reused for it.
+    union_real, union_synth = _logits(holdout, real, accepted, synth, discriminated, seed + 1, device)
+    auc = _auc(union_real, union_synth)
     return entries, _verdict(union.label, "union", groups, holdout.iloc[real], accepted.iloc[synth], train, tested,
                              auc, config)
 
@@ -160,10 +160,14 @@ def _logits(holdout: pd.DataFrame, real: np.ndarray, accepted: pd.DataFrame, syn
 
 def _subset_auc(real_all: np.ndarray, real_logits: np.ndarray | None, real: np.ndarray, synth_all: np.ndarray,
                 synth_logits: np.ndarray | None, synth: np.ndarray) -> float | None:
-    """AUC of the out-of-fold scores of a subset of the rows the discriminator was cross-fitted on."""
+    """AUC of the out-of-fold scores of a subset (real, synth) of the rows cross-fitted (real_all, synth_all)."""
     if real_logits is None or synth_logits is None:
         return None
-    return _auc(real_logits[np.searchsorted(real_all, real)], synth_logits[np.searchsorted(synth_all, synth)])
+    real_at, synth_at = np.searchsorted(real_all, real), np.searchsorted(synth_all, synth)
+    if not (np.array_equal(real_all[np.minimum(real_at, len(real_all) - 1)], real)
+            and np.array_equal(synth_all[np.minimum(synth_at, len(synth_all) - 1)], synth)):
+        raise AssertionError("a unit's rows must be among the rows the discriminator was cross-fitted on")
+    return _auc(real_logits[real_at], synth_logits[synth_at])
 
 
 def _auc(real_logits: np.ndarray | None, synth_logits: np.ndarray | None) -> float | None:

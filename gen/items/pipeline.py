@@ -40,7 +40,7 @@ from gen.gate.filter import FilterChain, RowFilter
 from gen.gate.support import Support
 from gen.items.item_values import ItemValues
 from gen.items.judge import EVAL_ROWS, judge, plan_units
-from gen.items.written import Placement, Writer, pair_repeats, user_pools
+from gen.items.written import Placement, UserPool, Writer, pair_repeats, user_pools
 from gen.sampling import rows_where
 from models.synthesize import synthesize
 from train.config import GateConfig, to_dict
@@ -99,7 +99,8 @@ def generate_items(
     groups = make_groups(bundle, request.items, request.counts, request.bucket, seed)
     writer = Writer(bundle, request.items, request.placement, request.item_values, device(bundle))
     train = rows_where(bundle.table("train"), {bundle.spec.columns[0]: request.bucket})
-    pools, pool_stats = user_pools(writer.users, writer.user_id, train, group_of(train, groups, bundle), len(groups))
+    pools, pool_stats = user_pools(writer.users, writer.user_id, train, group_of(train, groups, bundle), len(groups),
+                                   writer.timestamp)
     stream = _Stream(bundle, groups, writer, config, seed, pools)
     if config is None:
         records = _in_item_order(stream.draw(request.counts))
@@ -144,7 +145,7 @@ class _Stream:
     """Candidates per group, on demand, written as interactions (each group has its own generators)."""
 
     def __init__(self, bundle: Bundle, groups: list[Group], writer: Writer, config: GateConfig | None,
-                 seed: int, pools: list[np.ndarray]) -> None:
+                 seed: int, pools: list[UserPool | None]) -> None:
         self.bundle, self.groups, self.writer, self.pools = bundle, groups, writer, pools
         self.batch = config.chunk_rows if config is not None else 10_000
         self.torch_generators = [torch.Generator(device=device(bundle)).manual_seed(g.seed) for g in groups]

@@ -198,7 +198,9 @@ def _nearest(
 
 
 CANDIDATES = 1
-"""Users drawn per row by `choose_among`: the real buyer mix (1) against the generator's say (many)."""
+"""Pool entries drawn per row by `choose_among`: 1 keeps the real buyer mix exactly; more let the generated
+user features and the time pick among them. Measured on the built-in tail (README, "Tail augmentation"):
+feature groups passing the gate at 1 / 2 / 8 candidates: 10 / 4 / 5 of 19 (8 nearest in time alone: 8)."""
 
 
 def choose_among(
@@ -210,6 +212,8 @@ def choose_among(
     numerical: Sequence[str],
     rng: np.random.Generator,
     candidates: int = CANDIDATES,
+    pool_seconds: np.ndarray | None = None,
+    row_seconds: np.ndarray | None = None,
 ) -> UserMatch:
     """Each row's user: of `candidates` users drawn from `pool` (positions in `users`, one per real
     interaction, so a user who bought often is drawn often), the one nearest to the row's generated
@@ -217,18 +221,25 @@ def choose_among(
     `match_users`, over the pool's users). So the emitted rows keep the real mix of who buys (nearest
     matching over all users over-uses the users at the edges of where the generator puts its mass; measured
     on the built-in tail: monetary KS 0.085 as written, frequency 0.074) while the generator still says
-    which kind of buyer a row has. Vectorised: [rows, candidates] arrays, no loop over rows.
+    which kind of buyer a row has. With `pool_seconds` (the time of each pool entry's real interaction) and
+    `row_seconds` (each row's written timestamp), the distance also counts how far apart in time they are,
+    in units of the pool's robust time scale: a user is given an interaction when they were buying (a user's
+    recency and activity are facts about when they bought; drawn regardless of time, a discriminator told
+    the rows from real ones at AUC ~0.7). Vectorised: [rows, candidates] arrays, no loop over rows.
     """
     if len(pool) == 0:
         raise ValueError("choose_among: the pool of users is empty; there is no user to give rows to")
-    drawn = np.asarray(pool)[rng.integers(0, len(pool), size=(len(rows), candidates))]
+    picked = rng.integers(0, len(pool), size=(len(rows), candidates))
+    drawn = np.asarray(pool)[picked]
     row_keys, user_keys = _category_codes(rows, users, categorical)
     # Rows and every user on the pool's median and scale (the pool's users are those that can be drawn).
     row_numbers, _, scales = _standardised(rows, users.iloc[np.unique(pool)], numerical)
     all_numbers = _rescaled(users, numerical, users.iloc[np.unique(pool)])
     mismatches = (row_keys[:, None, :] != user_keys[drawn]).sum(-1)
-    distance = np.sqrt(((row_numbers[:, None, :] - all_numbers[drawn]) ** 2).sum(-1)) if numerical else \
-        np.zeros(drawn.shape)
+    distance = (np.sqrt(((row_numbers[:, None, :] - all_numbers[drawn]) ** 2).sum(-1)) if numerical
+                else np.zeros(drawn.shape))
+    if pool_seconds is not None and row_seconds is not None:
+        distance = distance + np.abs(row_seconds[:, None] - pool_seconds[picked]) / _scale(pool_seconds)
     cost = mismatches * (1.0 + distance.max(initial=0.0)) + distance
     best = cost.argmin(1)
     positions = drawn[np.arange(len(rows)), best]

@@ -58,9 +58,9 @@ class Writer:
         self.output_columns = [c["name"] for c in bundle.manifest["schema"] if c["role"] in OUTPUT_ROLES]
 
     def write(self, drafts: pd.DataFrame, item_codes: np.ndarray, rng: np.random.Generator,
-              pool: np.ndarray | None = None) -> tuple[pd.DataFrame, dict]:
-        """drafts [n]: decoded generator rows; item_codes [n]: positions in `items`; pool: positions in the users
-        table of the users a row may go to (None: all). Returns (records as written, with the output columns,
+              pool: UserPool | None = None) -> tuple[pd.DataFrame, dict]:
+        """drafts [n]: decoded generator rows; item_codes [n]: positions in `items`; pool: the real interactions
+        whose users a row may go to (None: any user, `users.match_users`). Returns (records as written, with the output columns,
         `_item` and `_draft_*` columns; stats of users and timestamps)."""
         drafts = drafts.reset_index(drop=True)
         rows = drafts
@@ -71,13 +71,14 @@ class Writer:
                 rows[DRAFT_PREFIX + name] = drafts[name].to_numpy()
         categorical = [c for c in self.user_features if self.bundle.columns.get(c) == "categorical" and c in rows]
         numerical = [c for c in self.user_features if c not in categorical and c in rows]
+        stamps, time_stats = self._timestamps(rows, time_rng)
         if pool is None:
             match = match_users(rows, self.users, categorical=categorical, numerical=numerical, rng=user_rng,
                                 device=self.device)
         else:
-            match = choose_among(rows, self.users, pool, categorical=categorical, numerical=numerical, rng=user_rng)
+            match = choose_among(rows, self.users, pool.users, categorical=categorical, numerical=numerical,
+                                 rng=user_rng, pool_seconds=pool.seconds, row_seconds=_seconds(stamps))
         users = match.positions
-        stamps, time_stats = self._timestamps(rows, time_rng)
         written: dict[str, Any] = {}
         for column in self.bundle.table("train").columns:  # the records' columns, in order (a handful)
             written[column] = self._column(column, rows, users, item_codes, stamps)
@@ -142,36 +143,48 @@ MIN_POOL_USERS = 30
 """A feature group whose real buyers are fewer draws its users from all of the bucket's buyers."""
 
 
+@dataclass(frozen=True)
+class UserPool:
+    """Real interactions a row's user is drawn from: their users' positions in the users table and times."""
+
+    users: np.ndarray
+    seconds: np.ndarray
+
+
 def user_pools(users: pd.DataFrame, user_column: str, train: pd.DataFrame, group_of_row: np.ndarray,
-               groups: int) -> tuple[list[np.ndarray], dict]:
-    """Per group, the positions in `users` of the users who bought the bucket's items with the group's
-    feature values, one entry per training interaction (group_of_row [n] gives each row's group, -1 none),
-    for `users.choose_among`: who buys decor of
-    price band 5-10 is who the rows of such items should go to. Groups with fewer than MIN_POOL_USERS such
-    users (new feature combinations, rare ones) take all of the bucket's buyers."""
-    index = pd.Index(users[user_column])
-    positions = index.get_indexer(train[user_column])
+               groups: int, timestamp: str) -> tuple[list[UserPool | None], dict]:
+    """Per group, the bucket's real training interactions with items of the group's feature values (their
+    users and times; group_of_row [n] gives each row's group, -1 none), for `users.choose_among`: who buys
+    decor of price band 5-10, and when, is who the rows of such items should go to. Groups with fewer than
+    MIN_POOL_USERS such users (new feature combinations, rare ones) take all of the bucket's interactions;
+    a bucket without any: None (`users.match_users` over every user)."""
+    positions = pd.Index(users[user_column]).get_indexer(train[user_column])
+    seconds = _seconds(train[timestamp].reset_index(drop=True))
     known = positions >= 0
-    bucket = np.unique(positions[known])
-    if bucket.size == 0:
-        bucket = np.arange(len(users))
-    pools, own = [], 0
+    everyone = UserPool(positions[known], seconds[known]) if known.any() else None
+    pools: list[UserPool | None] = []
+    own = 0
     order = np.argsort(group_of_row, kind="stable")
     bounds = np.searchsorted(group_of_row[order], np.arange(groups + 1))
-    everyone = positions[known]  # one entry per interaction: who buys often is drawn often
     for g in range(groups):  # groups (tens), not rows
-        members = positions[order[bounds[g]:bounds[g + 1]]]
-        members = members[members >= 0]
-        if np.unique(members).size >= MIN_POOL_USERS:
-            pools.append(members)
+        members = order[bounds[g]:bounds[g + 1]]
+        members = members[positions[members] >= 0]
+        if np.unique(positions[members]).size >= MIN_POOL_USERS:
+            pools.append(UserPool(positions[members], seconds[members]))
             own += 1
         else:
-            pools.append(everyone if everyone.size else bucket)
-    stats = {"rule": (f"each row's user is matched among the users who bought the bucket's items with the same "
-                      f"feature values (groups with fewer than {MIN_POOL_USERS} such users: all of the bucket's "
-                      "buyers)"), "groups_with_own_pool": own, "groups_with_bucket_pool": groups - own,
-             "bucket_buyers": int(bucket.size)}
+            pools.append(everyone)
+    stats = {"rule": (f"each row's user comes from the bucket's real interactions with items of the same feature "
+                      f"values (groups with fewer than {MIN_POOL_USERS} such users: all of the bucket's), the "
+                      "candidate nearest in time and generated features"),
+             "groups_with_own_pool": own, "groups_with_bucket_pool": groups - own,
+             "bucket_buyers": int(np.unique(positions[known]).size)}
     return pools, stats
+
+
+def _seconds(stamps: pd.Series) -> np.ndarray:
+    """float64 seconds since the epoch (exact for whole seconds)."""
+    return pd.to_datetime(stamps).astype("datetime64[ns]").astype("int64").to_numpy() / 1e9
 
 
 def pair_repeats(emitted: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, user: str,
