@@ -130,8 +130,8 @@ def _sync(device: Any, torch: Any) -> None:
         torch.cuda.synchronize(device)
 
 
-def _scalar(text: str) -> Any:
-    """A number when the text is one (YAML alone reads 1e-100 as text), else YAML's reading of it."""
+def scalar_setting(text: str) -> Any:
+    """A KEY=VALUE setting's value (`--gate`): a number when the text is one (YAML alone reads 1e-100 as text), else YAML's reading of it."""
     for kind in (int, float):
         try:
             return kind(text)
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {}
     for item in args.gate:
         key, _, value = item.partition("=")
-        overrides[key] = _scalar(value)
+        overrides[key] = scalar_setting(value)
     result = cold_start_benchmark(args.bundle, items=args.items, per_item=args.per_item, seed=args.seed,
                                   bucket=args.bucket, gate=overrides or None, device=args.device, augment=args.augment)
     if args.out:

@@ -206,13 +206,7 @@ def discriminator_auc(
     folds at random; per fold the network trains on the rest and scores the held-out rows. 0.5 means the
     tables are indistinguishable to it. Raises ValueError when a side has fewer than 2 rows per fold.
     """
-    check_columns(real, columns, "real")
-    check_columns(synth, columns, "synthetic")
-    if folds < 2 or min(len(real), len(synth)) < 2 * folds:
-        raise ValueError(
-            f"discriminator_auc needs folds >= 2 and >= {2 * folds} rows per side; "
-            f"got folds={folds}, {len(real)} real and {len(synth)} synthetic rows"
-        )
+    _check_sides(real, synth, columns, folds, "discriminator_auc")
     rng = np.random.default_rng(seed)
     real_rows, synth_rows = _balanced(real, synth, max_rows, rng)
     real_logits, synth_logits, real_folds, synth_folds = _cross_fit(
@@ -238,14 +232,18 @@ def cross_fitted_logits(
     sides) and returning each row's score from the fold that did not train on it, so one fit can be
     judged on any subset of rows (e.g. per item group: `roc_auc` over that group's real and synthetic rows).
     """
-    check_columns(real, columns, "real")
-    check_columns(synth, columns, "synthetic")
-    if folds < 2 or min(len(real), len(synth)) < 2 * folds:
-        raise ValueError(f"cross_fitted_logits needs folds >= 2 and >= {2 * folds} rows per side; "
-                         f"got folds={folds}, {len(real)} real and {len(synth)} synthetic rows")
+    _check_sides(real, synth, columns, folds, "cross_fitted_logits")
     real_logits, synth_logits, _, _ = _cross_fit(real, synth, columns, folds=folds, rng=np.random.default_rng(seed),
                                                  seed=seed, epochs=epochs, device=device)
     return real_logits, synth_logits
+
+
+def _check_sides(real: pd.DataFrame, synth: pd.DataFrame, columns: ColumnTypes, folds: int, name: str) -> None:
+    check_columns(real, columns, "real")
+    check_columns(synth, columns, "synthetic")
+    if folds < 2 or min(len(real), len(synth)) < 2 * folds:
+        raise ValueError(f"{name} needs folds >= 2 and >= {2 * folds} rows per side; "
+                         f"got folds={folds}, {len(real)} real and {len(synth)} synthetic rows")
 
 
 def _cross_fit(

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from evaluate.bench_cold_start import scalar_setting as _scalar
 from evaluate.atomic import write_json, write_text
 from evaluate.utility_arms import (ARMS, COLD_SYNTHETIC, GATED, ORIGINS, UNGATED, AugmentUnavailable, TrainingSet,
                                    augment_request, augment_rows, cold_rows, held_out_hits, oversampled, real_only,
@@ -262,18 +263,6 @@ def _check(settings: UtilitySettings) -> None:
         raise ValueError("k, factors and iterations must be at least 1")
 
 
-def _setting(text: str) -> Any:
-    """A --gate value: a number when it reads as one (YAML alone reads 1e-100 as text), else YAML's reading."""
-    import yaml
-
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return yaml.safe_load(text)
-
-
 def _progress(total: int, enabled: bool) -> Any:
     from tqdm.auto import tqdm  # a dependency of implicit, so present with tailsynth[utility]
 
@@ -314,7 +303,7 @@ def command(args: argparse.Namespace) -> int:
         raise ValueError(INSTALL_HINT)
     alpha = args.alpha if args.alpha == "auto" else float(args.alpha)
     cold_per_item = args.cold_per_item if args.cold_per_item == "auto" else int(args.cold_per_item)
-    gate = {key: _setting(value) for key, _, value in (item.partition("=") for item in args.gate)}
+    gate = {key: _scalar(value) for key, _, value in (item.partition("=") for item in args.gate)}
     recommender = RecommenderConfig(model=args.model, factors=args.factors, iterations=args.iterations,
                                     regularization=args.regularization, alpha=alpha, k=args.k, threads=args.threads)
     settings = UtilitySettings(seeds=args.seeds, share=args.share, arms=tuple(args.arms.replace(",", "")), cold_per_item=cold_per_item,
