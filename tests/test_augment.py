@@ -225,3 +225,16 @@ def test_throughput_benchmark_reports_augment_rows_per_second(bundle, tail_items
     assert result["kind"] == "augment" and result["rows_requested"] == 2 * len(tail_items)
     assert result["rows_emitted"] == 2 * result["items_emitted"] > 0
     assert result["rows_per_s"] == pytest.approx(result["rows_emitted"] / result["wall_s"])
+
+
+def test_refusals_come_with_advice_that_never_loosens_the_gate() -> None:
+    from gen.gate.advice import advice
+
+    failures = [{"measure": "auc", "value": 0.7}, {"measure": "column_test", "column": "UnitPrice"},
+                {"measure": "column_test", "column": "Quantity"},
+                "no held-out real row has these feature values, so the rows cannot be judged"]
+    lines = advice(failures)
+    assert lines[0].startswith("column(s) Quantity, UnitPrice differ") and len(lines) == 3
+    assert any("max_epochs" in line for line in lines) and any("holdout_fraction" in line for line in lines)
+    assert not any(word in line for line in lines for word in ("alpha", "max_auc", "rare_k"))
+    assert advice([]) == []

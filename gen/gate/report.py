@@ -62,14 +62,22 @@ def format_refusal(report: dict[str, Any]) -> str:
     requested = report.get("requested_rows", 0)
     if report.get("passed"):
         return f"gate {label}: passed, {requested:,} rows accepted"
+    from gen.gate.advice import advice
+
     verdict = "cannot judge" if report.get("verdict") == "cannot_judge" else "refused"
-    lines = [f"gate {label}: {verdict} - no rows emitted ({requested:,} requested)"]
-    for failure in report.get("failures", []):
+    failures = report.get("failures", [])
+    if verdict == "refused" and report.get("accepted", 0) >= requested > 0:
+        lines = [f"gate {label}: {report['accepted']:,} candidates passed the filters; the final test against real "
+                 f"held-out rows refused them because:"]
+    else:
+        lines = [f"gate {label}: {verdict} - no rows emitted ({requested:,} requested)"]
+    for failure in failures:
         lines.append("  - " + (failure.get("message", str(failure)) if isinstance(failure, dict) else str(failure)))
     if report.get("candidates"):
         rejected = ", ".join(f"{reason} {count:,}" for reason, count in report.get("rejected", {}).items())
         lines.append(f"  candidates {report['candidates']:,} (calibration {report['calibration_rows']:,}), "
                      f"accepted {report['accepted']:,}, rejected: {rejected}")
+    lines += [f"  try: {line}" for line in advice(failures)]
     return "\n".join(lines)
 
 

@@ -97,6 +97,8 @@ def write_result(result: ItemsResult, out: Path, what: str, args: argparse.Names
     more = len(result.report["refusals"]) - SHOWN_FAILURES
     if more > 0:
         print(f"  ... and {more} more (report: {report_path(out)})", file=sys.stderr)
+    for line in result.report.get("advice", []):
+        print(f"  try: {line}", file=sys.stderr)
     return 0 if result.rows is not None or args.exit_zero else 1
 
 

@@ -34,6 +34,7 @@ import pandas as pd
 import torch
 
 from gen.gate import report as rep
+from gen.gate.advice import advice
 from gen.gate.adherence import LabelRanges
 from gen.gate.core import Tally, privacy_trim, screen
 from gen.gate.filter import FilterChain, RowFilter
@@ -403,8 +404,9 @@ def _finish_report(report: dict, items: pd.DataFrame, counts: np.ndarray, groups
     emitted_items = int(pd.Series(records["_item"]).nunique()) if len(records) else 0
     report["items"] = _item_entries(items, counts, groups, records)
     verdict = "refused" if not emitted else ("passed" if len(emitted) == len(groups) else "partial")
+    reasons = [*failures, *(reason for reason in unjudged.values())]
     report.update(verdict=verdict, passed=verdict == "passed", groups=group_entries, failures=failures,
-                  refusals=[f["message"] for f in failures], **stats)
+                  refusals=[f["message"] for f in failures], advice=advice(reasons), **stats)
     report["totals"].update(rows_emitted=len(records), items_emitted=emitted_items, groups_emitted=len(emitted),
                             groups_refused=len(groups) - len(emitted))
 
