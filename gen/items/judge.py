@@ -33,7 +33,7 @@ import pandas as pd
 
 from evaluate.detection import cross_fitted_logits, roc_auc
 from gen.gate import report as rep
-from gen.gate.core import column_verdicts, subsample
+from gen.gate.core import column_verdicts
 from gen.gate.support import ColumnTypes
 from train.config import GateConfig
 
@@ -193,8 +193,3 @@ def _verdict(label: str, kind: str, groups: np.ndarray, real: pd.DataFrame, synt
         failures.append(rep.auc_failure(auc, config.max_auc))
     entry.update(tests=tests, passed=not failures, failures=failures)
     return entry
-
-
-def subsample_rows(table: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
-    """At most `limit` rows of `table` (all, in order, when there are few enough)."""
-    return subsample(table, limit, np.random.default_rng(seed))

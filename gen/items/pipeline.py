@@ -40,7 +40,7 @@ from gen.gate.core import Tally, privacy_trim, screen
 from gen.gate.filter import FilterChain, RowFilter
 from gen.gate.support import Support
 from gen.items.item_values import ItemValues
-from gen.items.judge import EVAL_ROWS, judge, plan_units
+from gen.items.judge import EVAL_ROWS, Unit, judge, plan_units
 from gen.items.written import Placement, UserPool, Writer, pair_repeats, user_pools
 from gen.sampling import rows_where
 from models.synthesize import synthesize
@@ -195,7 +195,7 @@ class _Gate:
         judged_holdout, report["holdout_privacy_trim"] = privacy_trim(self.holdout, self.train, self.judged,
                                                                       config.rare_k)
         judged_holdout = judged_holdout.reset_index(drop=True)
-        holdout_groups = self._group_of(judged_holdout)
+        holdout_groups = group_of(judged_holdout, self.groups, self.bundle)
         requested = np.array([g.rows for g in self.groups])
         holdout_rows = np.bincount(holdout_groups[holdout_groups >= 0], minlength=len(self.groups))
         units, unjudged = plan_units([g.label for g in self.groups], holdout_rows, requested, config)
@@ -247,15 +247,12 @@ class _Gate:
             return None, report
         return _in_item_order(records), report
 
-    def _group_of(self, table: pd.DataFrame) -> np.ndarray:
-        return group_of(table, self.groups, self.bundle)
-
     def _filter(self, calibration: pd.DataFrame, support: Support, ranges: LabelRanges) -> RowFilter:
-        # seeds differ per stage through the calibration rows; the mix sample is redrawn from the same seed
-        """The discriminator filter, fitted on real training rows drawn in the calibration rows' mix of
-        feature groups (with replacement where a group's training rows are fewer) vs the calibration rows."""
+        """The discriminator filter of a stage, fitted on real training rows drawn in the calibration rows' mix
+        of feature groups (with replacement where a group's training rows are fewer) vs that stage's
+        calibration rows. Every stage uses the same seeds; only its calibration rows differ."""
         inside = calibration[support.mask(calibration) & ranges.mask(calibration)]
-        train_groups = self._group_of(self.train)
+        train_groups = group_of(self.train, self.groups, self.bundle)
         rng = np.random.default_rng(self.seeds["mix"])
         wanted = np.bincount(inside["_group"].to_numpy(), minlength=len(self.groups))
         picks = [rng.choice(np.flatnonzero(train_groups == g), size=int(k), replace=True)
@@ -317,10 +314,8 @@ def group_of(table: pd.DataFrame, groups: list[Group], bundle: Bundle) -> np.nda
     return labels.get_indexer(keys).astype(np.int64)
 
 
-def _regroup(units: list, unjudged: dict[int, str]) -> list:
+def _regroup(units: list[Unit], unjudged: dict[int, str]) -> list[Unit]:
     """A pooled unit that lost some groups (refused for their budget) keeps judging the rest."""
-    from gen.items.judge import Unit
-
     kept = []
     for unit in units:
         rest = np.array([g for g in unit.groups if g not in unjudged])
