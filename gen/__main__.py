@@ -94,7 +94,7 @@ def _item_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of generation, users, timestamps and the gate")
     parser.add_argument("--all-or-nothing", action="store_true",
                         help="emit nothing unless every feature group passes the gate (default: emit the groups that pass)")
-    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when groups were refused (demos)")
+    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when every group was refused and nothing was emitted (demos)")
     parser.add_argument("--no-gate", action="store_true", help="emit raw generator rows without the gate (not for training data)")
 
 
