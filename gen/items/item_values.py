@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gen.items.users import numeric_values
+
 MIN_SHARE = 0.25
 """Share of a column's rank variance the item must explain for the column to count as item-level: well
 above what chance gives an item of a few dozen rows (user features: 0.08), below quantity's and date's."""
@@ -68,7 +70,7 @@ class ItemValues:
         codes = pd.Index(item_ids).get_indexer(train[item_column])
         shares, columns = {}, {}
         for name in candidates:  # a few event columns
-            values = _numbers(train[name])
+            values = numeric_values(train[name])
             share = _item_share(values, train[item_column].to_numpy())
             shares[name] = share
             if share is not None and share >= min_share:
@@ -84,22 +86,13 @@ class ItemValues:
         one for numbers, a uniformly drawn one of the item's dates for datetimes (see module docstring)."""
         rows = rows.copy()
         for name, column in self._columns.items():
-            generated = _numbers(rows[name])
+            generated = numeric_values(rows[name])
             if pd.api.types.is_datetime64_any_dtype(rows[name].dtype):
                 seconds = pd.Series(_drawn(column, item_codes, generated, rng), index=rows.index)
                 rows[name] = pd.to_datetime(seconds, unit="s").astype(rows[name].dtype)
             else:
                 rows[name] = pd.Series(_nearest(column, item_codes, generated), index=rows.index).astype(rows[name].dtype)
         return rows
-
-
-def _numbers(values: pd.Series) -> np.ndarray:
-    """float64 [n]: numbers as they are, datetimes as seconds since the epoch (exact in float64), null NaN."""
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        stamps = values.astype("datetime64[ns]")
-        seconds = stamps.astype("int64").to_numpy() / 1e9
-        return np.where(stamps.isna().to_numpy(), np.nan, seconds)
-    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
 
 
 def _item_share(values: np.ndarray, items: np.ndarray) -> float | None:

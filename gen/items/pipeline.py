@@ -99,9 +99,9 @@ def generate_items(
     started = time.monotonic()
     groups = make_groups(bundle, request.items, request.counts, request.bucket, seed)
     writer = Writer(bundle, request.items, request.placement, request.item_values, device(bundle))
-    train = rows_where(bundle.table("train"), {bundle.spec.columns[0]: request.bucket})
-    pools, pool_stats = user_pools(writer.users, writer.user_id, train, group_of(train, groups, bundle), len(groups),
-                                   writer.timestamp)
+    train = rows_where(bundle.table("train"), {bundle.spec.columns[0]: request.bucket}).reset_index(drop=True)
+    train_groups = group_of(train, groups, bundle)
+    pools, pool_stats = user_pools(writer.users, writer.user_id, train, train_groups, len(groups), writer.timestamp)
     stream = _Stream(bundle, groups, writer, config, seed, pools)
     if config is None:
         records = _in_item_order(stream.draw(request.counts))
@@ -115,7 +115,7 @@ def generate_items(
         report["seconds"] = time.monotonic() - started
         return ItemsResult(False, writer.interactions(records), rep.plain(report)), {"records": records,
                                                                                      "accepted": records}
-    gate = _Gate(bundle, request, groups, stream, config, seed, progress)
+    gate = _Gate(bundle, request, groups, stream, config, seed, progress, train, train_groups)
     records, report = gate.run()
     report["user_pools"] = pool_stats
     report["seconds"] = time.monotonic() - started
@@ -176,13 +176,14 @@ class _Gate:
     """The gate of one call: filters fitted once, the fill loop, the judgement, the report."""
 
     def __init__(self, bundle: Bundle, request: ItemsRequest, groups: list[Group], stream: _Stream,
-                 config: GateConfig, seed: int, progress: bool) -> None:
+                 config: GateConfig, seed: int, progress: bool, train: pd.DataFrame, train_groups: np.ndarray) -> None:
+        """train: the bucket's real training rows; train_groups [len(train)]: their group (-1: none)."""
         self.bundle, self.request, self.groups, self.stream, self.config = bundle, request, groups, stream, config
         self.seeds = dict(zip(("filter", "judge", "mix"), np.random.SeedSequence(seed).generate_state(3).tolist()))
         self.progress = progress
         self.accepted: pd.DataFrame | None = None
         bucket_column = bundle.spec.columns[0]
-        self.train = rows_where(bundle.table("train"), {bucket_column: request.bucket}).reset_index(drop=True)
+        self.train, self.train_groups = train, train_groups
         self.holdout = rows_where(bundle.table("holdout"), {bucket_column: request.bucket}).reset_index(drop=True)
         excluded = {bucket_column} | (set() if request.judge_timestamp else set(bundle.role("timestamp")))
         self.judged = {name: kind for name, kind in bundle.columns.items() if name not in excluded}
@@ -207,12 +208,13 @@ class _Gate:
         # As many calibration rows as a chunk holds, in the request's mix of items: the filter learns from a
         # full chunk even when few rows are asked for (within a quarter of the budget per filter stage).
         size = min(config.chunk_rows, max(1, budget // (4 * config.filter_stages)))
-        calibration = self.stream.draw(_scaled(np.ceil(counts * max(1.0, size / counts.sum())), size))
+        calibration_want = _scaled(np.ceil(counts * max(1.0, size / counts.sum())), size)
+        calibration = self.stream.draw(calibration_want)
         tally = Tally(calibration=len(calibration), candidates=len(calibration),
                       rejected=dict.fromkeys(REJECTIONS, 0), violations=dict.fromkeys(self.judged, 0))
         row_filter = FilterChain([self._filter(calibration, support, ranges)])
         for _ in range(config.filter_stages - 1):  # each further stage learns what the last ones left
-            fresh = self.stream.draw(_scaled(np.ceil(counts * max(1.0, size / counts.sum())), size))
+            fresh = self.stream.draw(calibration_want)
             tally.calibration += len(fresh)
             tally.candidates += len(fresh)
             kept = fresh[~row_filter.drop(fresh[list(self.judged)])]
@@ -252,7 +254,7 @@ class _Gate:
         of feature groups (with replacement where a group's training rows are fewer) vs that stage's
         calibration rows. Every stage uses the same seeds; only its calibration rows differ."""
         inside = calibration[support.mask(calibration) & ranges.mask(calibration)]
-        train_groups = group_of(self.train, self.groups, self.bundle)
+        train_groups = self.train_groups
         rng = np.random.default_rng(self.seeds["mix"])
         wanted = np.bincount(inside["_group"].to_numpy(), minlength=len(self.groups))
         picks = [rng.choice(np.flatnonzero(train_groups == g), size=int(k), replace=True)

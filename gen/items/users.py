@@ -124,7 +124,7 @@ def _standardised(
     user_values = np.zeros((len(users), len(columns)))
     scales: dict[str, float] = {}
     for j, column in enumerate(columns):
-        user_column, row_column = _numbers(users[column]), _numbers(rows[column])
+        user_column, row_column = numeric_values(users[column]), numeric_values(rows[column])
         known = user_column[~np.isnan(user_column)]
         centre = float(np.median(known)) if known.size else 0.0
         scale = _scale(known)
@@ -134,7 +134,7 @@ def _standardised(
     return row_values, user_values, scales
 
 
-def _numbers(column: pd.Series) -> np.ndarray:
+def numeric_values(column: pd.Series) -> np.ndarray:
     """float64 values of a numerical or datetime column (datetimes in seconds), NaN for nulls."""
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         seconds = column.astype("datetime64[ns]").astype("int64").astype("float64") / 1e9
@@ -234,7 +234,7 @@ def choose_among(
     row_keys, user_keys = _category_codes(rows, users, categorical)
     # Rows and every user on the pool's median and scale (the pool's users are those that can be drawn).
     row_numbers, _, scales = _standardised(rows, users.iloc[np.unique(pool)], numerical)
-    all_numbers = _rescaled(users, numerical, users.iloc[np.unique(pool)])
+    all_numbers, _, _ = _standardised(users, users.iloc[np.unique(pool)], numerical)
     mismatches = (row_keys[:, None, :] != user_keys[drawn]).sum(-1)
     distance = (np.sqrt(((row_numbers[:, None, :] - all_numbers[drawn]) ** 2).sum(-1)) if numerical
                 else np.zeros(drawn.shape))
@@ -253,15 +253,3 @@ def choose_among(
                  "the standardised numerical distance"),
     }
     return UserMatch(positions, stats)
-
-
-def _rescaled(users: pd.DataFrame, columns: Sequence[str], reference: pd.DataFrame) -> np.ndarray:
-    """All users' numerical features [u, d] on the reference users' median and scale."""
-    values = np.zeros((len(users), len(columns)))
-    for j, column in enumerate(columns):
-        known = _numbers(reference[column])
-        known = known[~np.isnan(known)]
-        centre = float(np.median(known)) if known.size else 0.0
-        column_values = _numbers(users[column])
-        values[:, j] = (np.where(np.isnan(column_values), centre, column_values) - centre) / _scale(known)
-    return values

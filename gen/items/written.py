@@ -21,7 +21,7 @@ import torch
 
 from gen.items.item_values import ItemValues
 from gen.items.timestamps import Window, place_in_window, place_near
-from gen.items.users import choose_among, match_users
+from gen.items.users import choose_among, match_users, numeric_values
 from models.errors import BundleError
 from train.records import time_parts
 
@@ -77,7 +77,7 @@ class Writer:
                                 device=self.device)
         else:
             match = choose_among(rows, self.users, pool.users, categorical=categorical, numerical=numerical,
-                                 rng=user_rng, pool_seconds=pool.seconds, row_seconds=_seconds(stamps))
+                                 rng=user_rng, pool_seconds=pool.seconds, row_seconds=numeric_values(stamps))
         users = match.positions
         written: dict[str, Any] = {}
         for column in self.bundle.table("train").columns:  # the records' columns, in order (a handful)
@@ -159,7 +159,7 @@ def user_pools(users: pd.DataFrame, user_column: str, train: pd.DataFrame, group
     MIN_POOL_USERS such users (new feature combinations, rare ones) take all of the bucket's interactions;
     a bucket without any: None (`users.match_users` over every user)."""
     positions = pd.Index(users[user_column]).get_indexer(train[user_column])
-    seconds = _seconds(train[timestamp].reset_index(drop=True))
+    seconds = numeric_values(train[timestamp].reset_index(drop=True))
     known = positions >= 0
     everyone = UserPool(positions[known], seconds[known]) if known.any() else None
     pools: list[UserPool | None] = []
@@ -180,11 +180,6 @@ def user_pools(users: pd.DataFrame, user_column: str, train: pd.DataFrame, group
              "groups_with_own_pool": own, "groups_with_bucket_pool": groups - own,
              "bucket_buyers": int(np.unique(positions[known]).size)}
     return pools, stats
-
-
-def _seconds(stamps: pd.Series) -> np.ndarray:
-    """float64 seconds since the epoch (exact for whole seconds)."""
-    return pd.to_datetime(stamps).astype("datetime64[ns]").astype("int64").to_numpy() / 1e9
 
 
 def pair_repeats(emitted: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, user: str,
