@@ -5,6 +5,7 @@ and the downstream recommender utility of a bundle's rows.
     python -m evaluate report --bundle runs/online_retail_ctgan --rows 5000
     python -m evaluate fidelity --real real.csv --synth synth.csv --columns columns.json --out report.json
     python -m evaluate utility --bundle runs/online_retail_tvae --seeds 3 --share 0.5
+    python -m evaluate bench-scale --rows 1000000 3000000 10000000 --out runs/bench_scale
 
 Errors a user can cause (a bad config, file or argument) print `error: ...` and exit with status 2.
 Subcommand modules are imported inside their handlers so `--help` stays fast and `evaluate` imports no
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from evaluate.bench_settings import SYSTEMS
 
-SUBCOMMANDS = "{bench,bench-cold-start,report,fidelity,utility}"  # bench-worker is internal and left out of the help
+SUBCOMMANDS = "{bench,bench-cold-start,bench-scale,report,fidelity,utility}"  # the *-worker commands are internal and left out of the help
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -102,6 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
     cold = commands.add_parser("bench-cold-start", help="gated cold-start rows per second on a trained bundle")
     bench_cold_start.add_arguments(cold)
     cold.set_defaults(handler=bench_cold_start.run)
+
+    from evaluate import bench_scale
+
+    scale = commands.add_parser("bench-scale", help="peak memory and time of the training pipeline against rows")
+    bench_scale.add_arguments(scale)
+    scale.set_defaults(handler=bench_scale.run)
+    scale_worker = commands.add_parser("bench-scale-worker")
+    scale_worker.add_argument("--spec", required=True)
+    scale_worker.add_argument("--result", required=True)
+    scale_worker.set_defaults(handler=lambda args: bench_scale.run_worker(Path(args.spec), Path(args.result)))
 
     worker = commands.add_parser("bench-worker")
     worker.add_argument("--system", required=True, choices=(*SYSTEMS, "encoder"))

@@ -53,28 +53,40 @@ def run_directory(config: RunConfig) -> Path:
     return Path(config.out_dir) / config.name
 
 
-def fit(config: RunConfig, *, resume: bool = False, overwrite: bool = True) -> Path:
+def fit(config: RunConfig, *, resume: bool = False, overwrite: bool = True,
+        on_stage: Callable[[str], None] | None = None) -> Path:
     """Train the configured generator and return its run directory (see module docstring).
 
     The run directory is locked while training (`train.run_dir`); a fresh run replaces an earlier one
-    there only with `overwrite` (the CLI asks for `--overwrite`).
+    there only with `overwrite` (the CLI asks for `--overwrite`). `on_stage(name)`, when given, is called as
+    each stage begins (`STAGES`, in order) -- the scale benchmark measures time and peak memory per stage.
     """
     run_dir = run_directory(config)
     last = run_dir / "checkpoints" / "last.ckpt"
     if resume and not last.is_file():
         raise ConfigError(f"cannot resume: {last} does not exist (train without --resume first)")
     if not _is_rank_zero():  # DDP workers started by the launcher: rank 0 holds the directory
-        return _fit(config, run_dir, last, resume)
+        return _fit(config, run_dir, last, resume, on_stage or _no_stage)
     with claim_run_directory(run_dir, resume=resume, overwrite=overwrite):
-        return _fit(config, run_dir, last, resume)
+        return _fit(config, run_dir, last, resume, on_stage or _no_stage)
 
 
-def _fit(config: RunConfig, run_dir: Path, last: Path, resume: bool) -> Path:
+STAGES = ("records", "split", "encoder_fit", "transform", "train", "bundle")
+"""What `fit` does, in order; `on_stage` hears each name as that stage begins."""
+
+
+def _no_stage(name: str) -> None:
+    return None
+
+
+def _fit(config: RunConfig, run_dir: Path, last: Path, resume: bool, on_stage: Callable[[str], None]) -> Path:
     # Distinct noise per DDP rank (DDP broadcasts rank 0's initial weights, so init need not agree).
     L.seed_everything(config.seed + _global_rank(), workers=True, verbose=False)
 
-    records, train_rows, holdout_rows, columns = prepare_tables(config, say=_say)
+    records, train_rows, holdout_rows, columns = prepare_tables(config, say=_say, on_stage=on_stage)
     check_batch_fits(len(train_rows), config.trainer.batch_size)
+
+    on_stage("encoder_fit")
 
     device = _encoder_device(config)
     timings: dict[str, float] = {}
@@ -87,6 +99,7 @@ def _fit(config: RunConfig, run_dir: Path, last: Path, resume: bool) -> Path:
     timings["encoder_fit_s"] = _synced(started, device)
     _say(f"encoder {'restored from ' + str(last) if saved_state is not None else 'fitted'}: {len(columns)} columns, "
          f"{len(train_rows):,} training rows, {timings['encoder_fit_s']:.1f}s")
+    on_stage("transform")
     started = time.perf_counter()
     generator = torch.Generator(device=device).manual_seed(config.seed)
     encoded = encoder.transform(train_rows, device=device, generator=generator)
@@ -94,6 +107,7 @@ def _fit(config: RunConfig, run_dir: Path, last: Path, resume: bool) -> Path:
     _say(f"encoded {len(train_rows):,} rows in {timings['encoder_transform_s']:.1f}s; training "
          f"{config.model.kind} for {config.trainer.max_epochs} epoch(s) in batches of {config.trainer.batch_size:,}")
 
+    on_stage("train")
     spec = ConditionSpec.from_layout(encoder.layout, config.model.condition.columns)
     codes = spec.codes_from_encoded(encoded)
     module = build_module(config.model, encoder.layout, spec, batch_size=config.trainer.batch_size)
@@ -121,6 +135,7 @@ def _fit(config: RunConfig, run_dir: Path, last: Path, resume: bool) -> Path:
     timings["train_s"] = time.perf_counter() - started
     timings["epochs"] = trainer.current_epoch
     if trainer.is_global_zero:
+        on_stage("bundle")
         write_run_bundle(
             run_dir / "bundle", config=config, module=module, encoder=encoder, spec=spec,
             records=records, train_rows=train_rows, holdout_rows=holdout_rows, columns=columns, timings=timings,
@@ -131,7 +146,7 @@ def _fit(config: RunConfig, run_dir: Path, last: Path, resume: bool) -> Path:
 
 
 def prepare_tables(
-    config: RunConfig, *, say: Callable[[str], None] | None = None
+    config: RunConfig, *, say: Callable[[str], None] | None = None, on_stage: Callable[[str], None] | None = None
 ) -> tuple[Records, pd.DataFrame, pd.DataFrame, dict[str, str]]:
     """Records, the training and holdout rows, and the generated columns — exactly what `fit` trains on.
 
@@ -140,10 +155,13 @@ def prepare_tables(
     told each stage with its row counts and seconds.
     """
     say = say or (lambda message: None)
+    on_stage = on_stage or _no_stage
+    on_stage("records")
     started = time.perf_counter()
     say(f"building records from {config.data.interactions.path} ...")
     records = build_records(config.data)
     say(f"records built: {len(records.table):,} interactions in {time.perf_counter() - started:.1f}s")
+    on_stage("split")
     started = time.perf_counter()
     timestamp = records.column("timestamp")[0]
     table = records.table
