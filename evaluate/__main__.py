@@ -153,6 +153,11 @@ def _is_user_error(exc: Exception) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from train.threads import apply_cpu_threads, recorded_cpu_threads
+
+    # Torch's CPU threads: a bundle's recorded trainer.cpu_threads, else the default (train.threads).
+    bundle = getattr(args, "bundle", None)
+    apply_cpu_threads(recorded_cpu_threads(bundle) if bundle else None)
     try:
         return int(args.handler(args) or 0)
     except Exception as exc:

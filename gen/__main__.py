@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     _item_options(cold)
 
     args = parser.parse_args(argv)
+    from train.threads import apply_cpu_threads, recorded_cpu_threads
+
+    apply_cpu_threads(recorded_cpu_threads(args.bundle))  # the bundle's trainer.cpu_threads, or the default
     try:
         if args.command == "sample":
             return _sample(args)

@@ -175,6 +175,9 @@ def test_duplicate_yaml_key_is_an_error(tmp_path: Path) -> None:
     ("data.buckets.shares=[0.5, -0.3, 0.2]", r"data.buckets.shares\[1\]"),
     ("data.max_abs_value=0", "data.max_abs_value"),
     ("monitor.rows=0", "monitor.rows"),
+    ("trainer.cpu_threads=0", "trainer.cpu_threads"),
+    ("trainer.cpu_threads=-2", "trainer.cpu_threads"),
+    ("data.split.bundle_holdout_rows=0", "data.split.bundle_holdout_rows"),
 ])
 def test_out_of_range_values_are_refused_at_load(tmp_path: Path, override: str, key: str) -> None:
     with pytest.raises(ConfigError, match=rf"run\.yaml: {key}"):

@@ -15,9 +15,12 @@ from models.condition import ConditionSpec
 from models.encoder import TableEncoder
 from train.config import RunConfig, to_dict
 from train.records import Records
+from train.split import capped_rows
 
 # Reference tables stored beside the weights (parquet). The gate judges against `train`/`holdout`, cold
 # start draws real users from `users` and checks new items against `items` and `buckets`.
+# `holdout` is capped at data.split.bundle_holdout_rows (a seeded sample; `train.split.capped_rows`); `train`
+# is what the model trained on, which data.max_train_rows bounds.
 # `cold_holdout` (optional) holds every interaction of the items kept out of training for cold-start checks.
 TABLES = ("train", "holdout", "buckets", "users", "items", "cold_holdout")
 
@@ -48,6 +51,8 @@ def write_run_bundle(
     monitor_history: list[dict] | None = None,
     cold_rows: pd.DataFrame | None = None,
 ) -> Path:
+    cap = config.data.split.bundle_holdout_rows
+    stored_holdout = capped_rows(holdout_rows, cap, seed=config.seed)
     manifest = {
         "kind": config.model.kind,
         "model": to_dict(config.model),
@@ -61,14 +66,15 @@ def write_run_bundle(
             "versions": package_versions(),
             "timings": timings,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "rows": {"train": len(train_rows), "holdout": len(holdout_rows)},
+            "rows": {"train": len(train_rows), "holdout": len(holdout_rows), "holdout_stored": len(stored_holdout),
+                     "bundle_holdout_rows": cap},
             "cleaning": list(records.cleaning),
             "monitor": monitor_history or [],
         },
     }
     tables = {
         "train": train_rows,
-        "holdout": holdout_rows,
+        "holdout": stored_holdout,
         "buckets": records.buckets,
         "users": records.users,
         "items": records.items,

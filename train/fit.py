@@ -46,6 +46,7 @@ from train.records import Records, build_records
 from train.rng_state import RngStateCheckpoint
 from train.run_dir import claim_run_directory
 from train.split import check_batch_fits, split_records
+from train.threads import cpu_threads
 from train.timing import EpochTimer
 
 
@@ -58,7 +59,8 @@ def fit(config: RunConfig, *, resume: bool = False, overwrite: bool = True,
     """Train the configured generator and return its run directory (see module docstring).
 
     The run directory is locked while training (`train.run_dir`); a fresh run replaces an earlier one
-    there only with `overwrite` (the CLI asks for `--overwrite`). `on_stage(name)`, when given, is called as
+    there only with `overwrite` (the CLI asks for `--overwrite`). Torch runs on `trainer.cpu_threads` CPU
+    threads meanwhile (`train.threads`; the previous count is restored on return). `on_stage(name)`, when given, is called as
     each stage begins (`STAGES`, in order) -- the scale benchmark measures time and peak memory per stage.
     """
     run_dir = run_directory(config)
@@ -66,8 +68,9 @@ def fit(config: RunConfig, *, resume: bool = False, overwrite: bool = True,
     if resume and not last.is_file():
         raise ConfigError(f"cannot resume: {last} does not exist (train without --resume first)")
     if not _is_rank_zero():  # DDP workers started by the launcher: rank 0 holds the directory
-        return _fit(config, run_dir, last, resume, on_stage or _no_stage)
-    with claim_run_directory(run_dir, resume=resume, overwrite=overwrite):
+        with cpu_threads(config.trainer.cpu_threads):
+            return _fit(config, run_dir, last, resume, on_stage or _no_stage)
+    with claim_run_directory(run_dir, resume=resume, overwrite=overwrite), cpu_threads(config.trainer.cpu_threads):
         return _fit(config, run_dir, last, resume, on_stage or _no_stage)
 
 

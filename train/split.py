@@ -47,6 +47,19 @@ def split_records(table: pd.DataFrame, config: SplitConfig, *, seed: int,
     return table.iloc[~in_holdout], table.iloc[in_holdout]
 
 
+def capped_rows(table: pd.DataFrame, cap: int | None, *, seed: int) -> pd.DataFrame:
+    """At most `cap` rows of `table`: all of them when it has no more (or cap is None), else a seeded
+    uniform sample without replacement, in the table's row order. Same table, cap and seed, same rows.
+
+    Drawn from its own stream (`default_rng([seed, 1])`), not the split's, so the sample is not tied to
+    where rows fell in the split's permutation.
+    """
+    if cap is None or len(table) <= cap:
+        return table
+    chosen = np.sort(np.random.default_rng([seed, 1]).choice(len(table), size=cap, replace=False))
+    return table.iloc[chosen]
+
+
 def check_batch_fits(train_rows: int, batch_size: int) -> None:
     """ConfigError when one batch would need more rows than training has: checked before the encoder is
     fitted or any batch allocated (otherwise the run spends minutes encoding, then draws every batch mostly
