@@ -167,6 +167,38 @@ def test_random_split_is_seeded_and_sized(records: Records) -> None:
     assert sorted([*train.index, *holdout.index]) == list(range(19))
 
 
+@pytest.mark.parametrize("method", ["random", "time"])
+def test_max_train_rows_samples_by_position_the_rows_pandas_would(records: Records, method: str) -> None:
+    config = SplitConfig(method=method, holdout_fraction=0.25)
+    full, holdout = split_records(records.table, config, seed=3, timestamp="ts")
+    train, same_holdout = split_records(records.table, config, seed=3, timestamp="ts", max_train_rows=6)
+    pd.testing.assert_frame_equal(train, full.sample(n=6, random_state=3).sort_index())  # the earlier rule
+    pd.testing.assert_frame_equal(holdout, same_holdout)
+    everything, _ = split_records(records.table, config, seed=3, timestamp="ts", max_train_rows=100)
+    pd.testing.assert_frame_equal(everything, full)
+
+
+def test_records_without_rows_keep_schema_and_tables(records: Records) -> None:
+    empty = records.without_rows()
+    assert len(empty.table) == 0 and list(empty.table.dtypes) == list(records.table.dtypes)
+    assert empty.buckets is records.buckets and empty.columns == records.columns and len(records.table) == 19
+
+
+def test_reading_copies_no_column_whose_dtype_is_already_right() -> None:
+    from train.io import normalise_dtypes
+    from train.records import with_columns
+
+    frame = pd.DataFrame({"n": np.arange(5, dtype=np.int64), "x": np.linspace(0, 1, 5),
+                          "s": pd.array(list("abcde"), dtype="string"), "i": pd.array([1, 2, None, 4, 5], "Int32")})
+    out = normalise_dtypes(frame)
+    assert np.shares_memory(out["n"].to_numpy(), frame["n"].to_numpy())
+    assert np.shares_memory(out["x"].to_numpy(), frame["x"].to_numpy())
+    assert out["s"].dtype == object and str(out["i"].dtype) == "Int64" and str(frame["i"].dtype) == "Int32"
+    replaced = with_columns(frame, {"x": frame["x"] * 2})
+    assert replaced["x"].tolist() == [0, 0.5, 1, 1.5, 2] and frame["x"].tolist() == [0, 0.25, 0.5, 0.75, 1]
+    assert np.shares_memory(replaced["n"].to_numpy(), frame["n"].to_numpy())
+
+
 def test_time_split_holds_out_the_latest_rows(records: Records) -> None:
     train, holdout = split_records(records.table, SplitConfig(method="time", holdout_fraction=0.2), seed=0,
                                    timestamp="ts")

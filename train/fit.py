@@ -88,6 +88,8 @@ def _fit(config: RunConfig, run_dir: Path, last: Path, resume: bool, on_stage: C
 
     records, train_rows, holdout_rows, columns = prepare_tables(config, say=_say, on_stage=on_stage)
     check_batch_fits(len(train_rows), config.trainer.batch_size)
+    cold_rows = _cold_rows(records, config)
+    records = records.without_rows()  # the split rows are copies: the whole table need not outlive the split
 
     on_stage("encoder_fit")
 
@@ -143,7 +145,7 @@ def _fit(config: RunConfig, run_dir: Path, last: Path, resume: bool, on_stage: C
             run_dir / "bundle", config=config, module=module, encoder=encoder, spec=spec,
             records=records, train_rows=train_rows, holdout_rows=holdout_rows, columns=columns, timings=timings,
             monitor_history=monitor.history if monitor is not None else [],
-            cold_rows=_cold_rows(records, config),
+            cold_rows=cold_rows,
         )
     return run_dir
 
@@ -171,10 +173,9 @@ def prepare_tables(
     cold = cold_item_ids(records, config)
     if len(cold):
         table = table[~table[records.column("item_id")[0]].isin(cold)]
-    train_rows, holdout_rows = split_records(table, config.data.split, seed=config.seed, timestamp=timestamp)
-    limit = config.data.max_train_rows
-    if limit is not None and len(train_rows) > limit:
-        train_rows = train_rows.sample(n=limit, random_state=config.seed).sort_index()
+    train_rows, holdout_rows = split_records(table, config.data.split, seed=config.seed, timestamp=timestamp,
+                                             max_train_rows=config.data.max_train_rows)
+    del table
     columns = records.model_columns(include_ids=config.model.encoder.include_ids)
     say(f"split: {len(train_rows):,} training and {len(holdout_rows):,} held-out rows"
         f"{f' ({len(cold)} cold-start items held out)' if len(cold) else ''} in {time.perf_counter() - started:.1f}s")

@@ -68,9 +68,17 @@ def _reader_for(path: Path, role: str) -> Callable[[Path], pd.DataFrame]:
     if name.endswith(CSV_SUFFIXES):
         return lambda csv_path: _read_csv(csv_path, role)
     if name.endswith(PARQUET_SUFFIXES):
-        return pd.read_parquet
+        return _read_parquet
     allowed = ", ".join(CSV_SUFFIXES + PARQUET_SUFFIXES)
     raise DataError(f"{role} table {path}: unknown file type; expected one of {allowed}")
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """`pd.read_parquet`, then Arrow's freed buffers handed back to the system: its allocator keeps them
+    otherwise, and with them the whole file's size in resident memory for as long as the run lasts."""
+    frame = pd.read_parquet(path)
+    pyarrow.default_memory_pool().release_unused()
+    return frame
 
 
 def _read_csv(path: Path, role: str) -> pd.DataFrame:
@@ -83,11 +91,18 @@ def _read_csv(path: Path, role: str) -> pd.DataFrame:
 
 
 def normalise_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
-    """Map pandas extension dtypes onto the house dtypes: object text, int64/Int64, float64, bool."""
+    """Map pandas extension dtypes onto the house dtypes: object text, int64/Int64, float64, bool.
+
+    Only the columns whose dtype changes are replaced, in a shallow copy: the others are not copied (a
+    10M-row table would otherwise exist twice while it is read).
+    """
     # A loop over columns (a handful), never over rows. Positional access survives duplicate names.
-    columns = [_normalise_column(frame.iloc[:, i]) for i in range(frame.shape[1])]
-    out = pd.concat(columns, axis=1) if columns else frame.copy()
-    out.columns = frame.columns
+    out = frame.copy(deep=False)
+    for i in range(frame.shape[1]):
+        column = frame.iloc[:, i]
+        normalised = _normalise_column(column)
+        if normalised is not column:
+            out.isetitem(i, normalised)
     return out
 
 
@@ -99,12 +114,14 @@ def _normalise_column(column: pd.Series) -> pd.Series:
             return column
         return column.astype(object).where(column.notna(), np.nan)
     if pd.api.types.is_bool_dtype(dtype):
-        return column.astype(bool) if not has_nulls else column.astype(object)
-    if pd.api.types.is_integer_dtype(dtype):
-        return column.astype("int64") if not has_nulls else column.astype("Int64")
-    if pd.api.types.is_float_dtype(dtype):
-        return column.astype("float64")
-    return column
+        target: object = bool if not has_nulls else object
+    elif pd.api.types.is_integer_dtype(dtype):
+        target = "int64" if not has_nulls else "Int64"
+    elif pd.api.types.is_float_dtype(dtype):
+        target = "float64"
+    else:
+        return column
+    return column if dtype == target else column.astype(target)  # a column already right is not copied
 
 
 # ---------------------------------------------------------------------------------------------------------

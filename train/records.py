@@ -18,7 +18,7 @@ Dtypes of `Records.table` (documented contract for the encoder):
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -88,6 +88,11 @@ class Records:
             if include_ids or column.role not in ids
         }
 
+    def without_rows(self) -> Records:
+        """These records with an empty `table` (same columns and dtypes), buckets and feature tables kept:
+        what a run holds on to once it has split the rows (a 10M-row table is about a gigabyte)."""
+        return replace(self, table=self.table.iloc[:0])
+
     def summary(self) -> pd.DataFrame:
         """Per-bucket counts and shares (`train.buckets.bucket_summary`)."""
         return bucket_summary(self.buckets)
@@ -106,14 +111,17 @@ def build_records(config: DataConfig) -> Records:
     check_column_names(config)
     tables, cleaning = read_tables(config)
     inter_cfg = config.interactions
-    interactions = prepare_interactions(tables["interactions"], inter_cfg, config, cleaning)
+    # Popped, so the raw interactions (every column of the file) are freed as soon as they are prepared.
+    interactions = prepare_interactions(tables.pop("interactions"), inter_cfg, config, cleaning)
     features = {role: prepare_features(tables[role], cfg, role, config, cleaning)
                 for role, cfg, _ in _feature_tables(config)}
     for role, cfg, key in _feature_tables(config):
         interactions, features[role] = same_key_type(interactions, key, features[role], cfg.id)
         interactions, step = apply_missing_keys(interactions, key, features[role], cfg.id, config.missing_keys)
         cleaning.extend(step)
-    frame = interactions.frame.reset_index(drop=True)
+    frame = interactions.frame.copy(deep=False)  # a fresh 0..n-1 index without copying the data
+    frame.index = pd.RangeIndex(len(frame))
+    del interactions
     parts = [frame[[inter_cfg.user_id, inter_cfg.item_id, inter_cfg.timestamp, *inter_cfg.columns]]]
     parts += [join_features(frame[key], features[role].frame, cfg) for role, cfg, key in _feature_tables(config)]
     parts.append(time_parts(frame[inter_cfg.timestamp], config.time_parts))
@@ -122,8 +130,9 @@ def build_records(config: DataConfig) -> Records:
     parts.append(bucket_column(frame[inter_cfg.item_id], buckets))
     kept = {role: features[role].frame[[cfg.id, *cfg.columns]].reset_index(drop=True)
             for role, cfg, _ in _feature_tables(config)}
+    del frame
     return Records(
-        table=pd.concat(parts, axis=1),
+        table=pd.concat(parts, axis=1, copy=False),  # the parts are fresh copies already: no third one
         columns=schema(config),
         buckets=buckets,
         users=kept.get("users"),
@@ -193,7 +202,7 @@ def prepare_interactions(table: _Table, cfg: InteractionsConfig, config: DataCon
     parsed = {cfg.timestamp: parse_datetime(frame[cfg.timestamp], source, cfg.date_formats.get(cfg.timestamp),
                                             f"{key}.{cfg.timestamp}")}
     parsed.update(_parse_declared(frame, cfg.columns, cfg.date_formats, source, key, config, cleaning))
-    return _Table(frame.assign(**parsed), source)
+    return _Table(with_columns(frame, parsed), source)
 
 
 def prepare_features(table: _Table, cfg: TableConfig, role: str, config: DataConfig,
@@ -207,7 +216,17 @@ def prepare_features(table: _Table, cfg: TableConfig, role: str, config: DataCon
     io.check_unique(frame, cfg.id, source)
     parsed = _parse_declared(frame, cfg.columns, cfg.date_formats, source, f"data.{role}.date_formats", config,
                              cleaning)
-    return _Table(frame.assign(**parsed), source)
+    return _Table(with_columns(frame, parsed), source)
+
+
+def with_columns(frame: pd.DataFrame, columns: dict[str, pd.Series]) -> pd.DataFrame:
+    """`frame.assign(**columns)` without copying the columns that stay: a shallow copy whose named columns
+    are replaced (`assign` copies every column first, twice the memory of a large table)."""
+    out = frame.copy(deep=False)
+    for name, values in columns.items():  # a handful of declared columns
+        if values is not frame[name]:
+            out[name] = values
+    return out
 
 
 def _parse_declared(frame: pd.DataFrame, columns: dict[str, str], formats: dict[str, str], source: str,
@@ -242,8 +261,8 @@ def same_key_type(interactions: _Table, key: str, features: _Table, feature_id: 
     left, right = interactions.frame[key], features.frame[feature_id]
     if _is_number(left.dtype) == _is_number(right.dtype) and not (_mixed(left) or _mixed(right)):
         return interactions, features
-    return (_Table(interactions.frame.assign(**{key: id_text(left)}), interactions.source),
-            _Table(features.frame.assign(**{feature_id: id_text(right)}), features.source))
+    return (_Table(with_columns(interactions.frame, {key: id_text(left)}), interactions.source),
+            _Table(with_columns(features.frame, {feature_id: id_text(right)}), features.source))
 
 
 def id_text(ids: pd.Series) -> pd.Series:
@@ -292,7 +311,9 @@ def apply_missing_keys(interactions: _Table, key: str, features: _Table, feature
 def join_features(keys: pd.Series, features: pd.DataFrame, cfg: TableConfig) -> pd.DataFrame:
     """Each interaction's row of the feature table (ids are unique and all present, checked above)."""
     positions = pd.Index(features[cfg.id]).get_indexer(keys)
-    return features[list(cfg.columns)].iloc[positions].reset_index(drop=True)
+    joined = features[list(cfg.columns)].iloc[positions]
+    joined.index = pd.RangeIndex(len(joined))  # in place: reset_index would copy every joined column again
+    return joined
 
 
 def time_parts(timestamps: pd.Series, parts: tuple[str, ...]) -> pd.DataFrame:

@@ -17,8 +17,8 @@ def holdout_size(n_rows: int, fraction: float) -> int:
     return int(min(max(round(n_rows * fraction), 1), n_rows - 1))
 
 
-def split_records(table: pd.DataFrame, config: SplitConfig, *, seed: int,
-                  timestamp: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_records(table: pd.DataFrame, config: SplitConfig, *, seed: int, timestamp: str,
+                  max_train_rows: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split rows into (train, holdout).
 
     method "random": a seeded permutation (`np.random.default_rng(seed)`) picks holdout_fraction of rows.
@@ -26,6 +26,9 @@ def split_records(table: pd.DataFrame, config: SplitConfig, *, seed: int,
     row of the table goes to the holdout (stable sort).
     Both parts keep the table's row order and index labels, so `train.index` and `holdout.index` are
     disjoint and together cover `table.index`. Same seed and table, same split.
+    With `max_train_rows`, the training part is a seeded sample of at most that many of its rows -- the
+    rows `train.sample(n=max_train_rows, random_state=seed).sort_index()` would give on a table with
+    increasing labels -- chosen by position, so the rows never trained on are never copied.
     """
     fraction = config.holdout_fraction
     if not 0.0 < fraction < 1.0:
@@ -44,7 +47,13 @@ def split_records(table: pd.DataFrame, config: SplitConfig, *, seed: int,
         raise ConfigError(f"data.split.method: expected 'random' or 'time', got {config.method!r}")
     in_holdout = np.zeros(len(table), dtype=bool)
     in_holdout[chosen] = True
-    return table.iloc[~in_holdout], table.iloc[in_holdout]
+    train_positions = np.flatnonzero(~in_holdout)
+    if max_train_rows is not None and len(train_positions) > max_train_rows:
+        # pandas' DataFrame.sample draws exactly these positions (RandomState(seed).choice without
+        # replacement), so runs made before this shortcut keep their training rows.
+        picked = np.random.RandomState(seed).choice(len(train_positions), size=max_train_rows, replace=False)
+        train_positions = train_positions[np.sort(picked)]
+    return table.iloc[train_positions], table.iloc[in_holdout]
 
 
 def capped_rows(table: pd.DataFrame, cap: int | None, *, seed: int) -> pd.DataFrame:
