@@ -5,6 +5,11 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+HANG_GUARD_S = 3600
+"""Timeout of every subprocess a test runs. It guards against a hang, not a slow machine: a command that
+takes 2 minutes alone took over 10 while other work shared the 2 cores, so the guard sits far above the
+whole suite's own CI budget (about 15 minutes). Speed is measured by benchmarks, never by a test."""
+
 
 class Batches:
     """An iterable of ready batches (a bare list would be read by Lightning as a list of dataloaders)."""

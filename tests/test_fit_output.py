@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from helpers import HANG_GUARD_S
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -18,7 +20,7 @@ def test_stages_are_printed_and_library_noise_is_not(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "train", "--config", "configs/tiny.yaml", "--out", str(run),
          "--set", "monitor.enabled=false", "trainer.max_epochs=1"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        cwd=REPO, capture_output=True, text=True, timeout=HANG_GUARD_S,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout

@@ -20,6 +20,7 @@ from models.bundle import MANIFEST
 from models.errors import BundleError, ConfigError, EncodingError
 from train.config import ModelConfig, load_config
 from train.fit import fit
+from helpers import HANG_GUARD_S
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny.yaml"
@@ -92,14 +93,14 @@ def test_gen_cli_refusal_exits_1_writes_only_the_report_and_exit_zero_opts_out(c
     out = tmp_path / "tail.parquet"
     command = [sys.executable, "-m", "gen", "sample", "--bundle", str(ctgan_run), "--bucket", "tail",
                "--rows", "50", "--out", str(out)]
-    refused = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    refused = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert refused.returncode == 1, refused.stderr[-2000:]
     assert "refused" in refused.stderr or "cannot judge" in refused.stderr
     assert not out.exists() and (tmp_path / "tail.parquet.report.json").is_file()
     report = json.loads((tmp_path / "tail.parquet.report.json").read_text())
     assert report["provenance"]["training_seed"] == 0 and "torch" in report["provenance"]["versions"]
     assert report["seed"] == 0 and report["config"]["alpha"] == 0.01
-    demo = subprocess.run([*command, "--exit-zero"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    demo = subprocess.run([*command, "--exit-zero"], cwd=REPO, capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert demo.returncode == 0 and "nothing emitted" in demo.stderr and not out.exists()
 
 
@@ -157,12 +158,12 @@ def test_a_killed_run_exits_nonzero_writes_no_bundle_and_resumes(tmp_path: Path)
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "OMP_NUM_THREADS": "1"})
     last = out / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + HANG_GUARD_S
     while not last.is_file() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)
     assert last.is_file(), "no checkpoint appeared"
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=120)
+    _, stderr = process.communicate(timeout=HANG_GUARD_S)
     assert process.returncode == 143, stderr[-2000:]
     assert "stopped by SIGTERM" in stderr and "--resume" in stderr
     assert not (out / "bundle").exists()
@@ -194,7 +195,7 @@ def test_ddp_with_two_cpu_processes_trains(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "train", "--config", str(TINY), "--out", str(out), "--set",
                "trainer.strategy=ddp", "trainer.devices=2", "monitor.enabled=false", "trainer.max_epochs=1"]
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert done.returncode == 0, done.stderr[-3000:]
     manifest = json.loads((out / "bundle" / MANIFEST).read_text())
     assert manifest["meta"]["config"]["trainer"]["strategy"] == "ddp"
