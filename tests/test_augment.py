@@ -172,15 +172,53 @@ def test_cli_writes_rows_and_report_and_exit_codes(bundle, tail_items, tmp_path:
 # the pieces, on hand-made tables
 
 
-def test_item_values_nearest_observed_value_of_the_same_item() -> None:
+def test_item_values_are_drawn_from_the_same_items_own_rows() -> None:
     train = pd.DataFrame({"item": ["a"] * 4 + ["b"] * 4, "price": [1.0, 1.0, 2.0, 2.0, 10.0, 10.0, 12.0, 12.0],
                           "qty": [1, 5, 3, 8, 2, 7, 4, 6]})
     values = ItemValues.fit(train, "item", pd.Series(["b", "a", "c"]), ["price", "qty"])
     assert values.columns == ["price"]  # the item explains all of price's rank variance, little of qty's
-    rows = pd.DataFrame({"price": [1.4, 1.6, 11.5, 0.0, 3.3], "qty": [1, 2, 3, 4, 5]})
-    out = values.apply(rows, np.array([1, 1, 0, 0, 2]), np.random.default_rng(0))  # codes: positions in ["b", "a", "c"]
-    assert out["price"].tolist() == [1.0, 2.0, 12.0, 10.0, 3.3]  # "c" has no rows: generated value kept
+    codes = np.r_[np.ones(400, dtype=np.int64), np.zeros(400, dtype=np.int64), [2]]  # positions in ["b", "a", "c"]
+    rows = pd.DataFrame({"price": np.full(len(codes), 1.4), "qty": np.arange(len(codes))})
+    out = values.apply(rows, codes, np.random.default_rng(0))
+    assert set(out["price"][:400]) == {1.0, 2.0} and set(out["price"][400:800]) == {10.0, 12.0}
+    assert 0.4 < (out["price"][:400] == 1.0).mean() < 0.6  # uniformly over the item's rows, not nearest 1.4
+    assert out["price"].iloc[-1] == 1.4  # "c" has no rows: generated value kept
     assert out["qty"].tolist() == rows["qty"].tolist()
+
+
+def test_matched_sides_have_equal_counts_per_stratum() -> None:
+    from gen.items.judge import matched
+
+    synth = np.repeat([5, 1, 9, 7], [3, 2, 4, 3])
+    real = np.repeat([1, 5, 7, 8], [1, 6, 1, 2])  # stratum 9 has no real row, 8 no synthetic one
+    synth_picks, real_picks = matched(synth, real, np.random.default_rng(0))
+    assert sorted(synth[synth_picks].tolist()) == sorted(real[real_picks].tolist()) == [1, 5, 5, 5, 7]
+    assert len(set(synth_picks)) == len(synth_picks) and len(set(real_picks)) == len(real_picks)
+    capped_s, capped_r = matched(np.repeat([0, 1], 100), np.repeat([0, 1], [300, 100]), np.random.default_rng(1),
+                                 limit=50)
+    assert len(capped_s) == len(capped_r) == 50
+
+
+def test_buyers_give_rows_the_country_of_one_of_the_items_own_buyers() -> None:
+    from gen.items.written import Buyers
+
+    users = pd.DataFrame({"u": ["x", "y", "z"], "Country": ["France", "UK", "UK"]})
+    train = pd.DataFrame({"u": ["x", "x", "y", "z"], "item": ["a", "a", "b", "b"]})
+    codes = pd.Index(["a", "b", "c"]).get_indexer(train["item"])
+    buyers = Buyers.fit(users, "u", train, codes, 3)
+    rows = pd.DataFrame({"Country": ["UK", "France", "Spain"]})
+    wanted = buyers.like(rows, np.array([0, 1, 2]), users, ["Country"], np.random.default_rng(0))
+    assert wanted["Country"].tolist() == ["France", "UK", "Spain"]  # item "c" has no buyer: the row's own
+
+
+def test_place_as_is_keeps_the_items_own_time_at_the_datas_resolution() -> None:
+    from gen.items.timestamps import place_as_is
+
+    window = Window(pd.Timestamp("2011-01-01"), pd.Timestamp("2011-12-31 23:59"), "test")
+    own = pd.Series(pd.to_datetime(["2011-06-15 03:17:44", "2010-05-01 10:00:00"]))
+    stamps, stats = place_as_is(own, pd.DataFrame(index=own.index), window, "min")
+    assert stamps.tolist() == [pd.Timestamp("2011-06-15 03:17"), pd.Timestamp("2011-01-01")]
+    assert stats["resolution"] == "min"
 
 
 def test_place_near_keeps_the_date_and_honours_weekday_and_hour() -> None:

@@ -11,8 +11,13 @@
   interaction count: max(1, median - count) rows, where count is the item's real interaction count and the
   median is over the bucket's items with at least one interaction.
 - Each item's rows are generated conditioned on the bucket and the item's own features; the item-level
-  columns (e.g. unit price) take the nearest value of the item's own training rows (`item_values`), and
-  timestamps keep the generated season at the generated weekday and hour (`timestamps.place_near`).
+  columns (on the built-in data: quantity, unit price and the timestamp) take values drawn from the item's
+  own training rows (`item_values`; an item-level timestamp is kept whole, `timestamps.place_as_is`, else
+  the generated date moves to the generated weekday and hour, `timestamps.place_near`), and each row goes to
+  a real user like one of the item's own buyers, active at that time (`written.Buyers`).
+- Judged against held-out rows of the SAME items (`judge.matched`): rows for item X must look like X's
+  real interactions, not like its feature group's (a per-item copier of real rows fails the group-mix
+  reference, README).
 - The rows pass the gate of `gen.items.pipeline` (the same as cold start's) and are judged as written.
 """
 
@@ -72,8 +77,10 @@ def augment(
     numerical_events = [c for c in bundle.role("event") if bundle.columns.get(c) == "numerical"]
     candidates = [*numerical_events, *[c for c in bundle.role("timestamp") if c in bundle.columns]]
     values = ItemValues.fit(train, item_column, table[item_column], candidates) if item_signal else None
-    request = ItemsRequest(table, counts, bucket, Placement("near_generated", window, resolution(stamps)), values,
-                           judge_timestamp=True, all_or_nothing=all_or_nothing)
+    own_time = values is not None and one(bundle, "timestamp") in values.columns
+    placement = Placement("as_is" if own_time else "near_generated", window, resolution(stamps))
+    request = ItemsRequest(table, counts, bucket, placement, values,
+                           judge_timestamp=True, all_or_nothing=all_or_nothing, match_items=True)
     result, extras = generate_items(bundle, request, config, seed=seed, progress=progress)
     report = dict(result.report)
     report["settings"].update(gate_source=gate_source(gate), kind="augment", per_item=per_item, seed=seed, on_other_bucket=on_other_bucket,

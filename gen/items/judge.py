@@ -93,6 +93,33 @@ def stratified(synth_groups: np.ndarray, real_groups: np.ndarray, rng: np.random
             np.sort(np.concatenate(pick_real)).astype(np.int64) if pick_real else np.zeros(0, dtype=np.int64))
 
 
+def matched(synth_strata: np.ndarray, real_strata: np.ndarray, rng: np.random.Generator,
+            limit: int = EVAL_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """(synthetic positions, real positions) with EQUAL counts per stratum: min(synthetic, real) rows of each
+    stratum on both sides (scaled down in proportion when more than `limit` in all), drawn without
+    replacement. For fine strata such as items, where proportional matching would be held to the scarcest
+    stratum's one or two rows."""
+    strata, real_counts = np.unique(real_strata, return_counts=True)
+    synth_counts = np.bincount(np.searchsorted(strata, synth_strata)[np.isin(synth_strata, strata)],
+                               minlength=len(strata))
+    take = _capped(np.minimum(real_counts, synth_counts), limit)
+    return _draw(synth_strata, strata, take, rng), _draw(real_strata, strata, take, rng)
+
+
+def _draw(labels: np.ndarray, strata: np.ndarray, take: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sorted positions: `take[k]` rows of each stratum `strata[k]` of `labels`, without replacement, by a
+    random order within strata (one shuffle and a sort, no loop over strata)."""
+    order = rng.permutation(len(labels))
+    order = order[np.argsort(labels[order], kind="stable")]     # shuffled within each label
+    sorted_labels = labels[order]
+    steps = np.arange(len(labels))
+    first = np.r_[True, sorted_labels[1:] != sorted_labels[:-1]] if len(labels) else np.zeros(0, dtype=bool)
+    rank = steps - np.maximum.accumulate(np.where(first, steps, 0))    # position within its label's run
+    at = np.minimum(np.searchsorted(strata, sorted_labels), max(len(strata) - 1, 0))
+    keep = (strata[at] == sorted_labels) & (rank < take[at]) if len(strata) else np.zeros(len(labels), dtype=bool)
+    return np.sort(order[keep]).astype(np.int64)
+
+
 def _in_proportion(proportions: np.ndarray, available: np.ndarray, limit: int) -> np.ndarray:
     """Counts per group in the given proportions, as many as the scarcest group of `available` allows."""
     scale = min(float(np.min(available / np.maximum(proportions, 1))), limit / max(int(proportions.sum()), 1))
@@ -113,12 +140,17 @@ def _effective(first: int, second: int) -> float:
 def judge(
     units: list[Unit], accepted: pd.DataFrame, accepted_groups: np.ndarray, holdout: pd.DataFrame,
     holdout_groups: np.ndarray, train: pd.DataFrame, tested: ColumnTypes, discriminated: ColumnTypes,
-    config: GateConfig, seed: int, device: Any,
+    config: GateConfig, seed: int, device: Any, strata: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[list[dict], dict | None]:
     """(one entry per unit, the union's entry or None if no unit passed). Entries: label, kind, groups,
-    eval_rows, tests, auc, passed, failures."""
+    eval_rows, tests, auc, passed, failures.
+
+    strata: (of the accepted rows, of the held-out rows) finer labels to match within a unit — the item, for
+    rows of existing items (`matched`; held-out rows of items not requested: -1); None matches the groups'
+    mix (`stratified`)."""
     rng = np.random.default_rng(seed)
-    samples = [_sides(unit, accepted_groups, holdout_groups, rng) for unit in units]
+    sides = _Sides(accepted_groups, holdout_groups, strata)
+    samples = [sides.of(unit, rng) for unit in units]
     real_all = np.unique(np.concatenate([real for real, _ in samples])) if samples else np.zeros(0, dtype=np.int64)
     synth_all = np.unique(np.concatenate([synth for _, synth in samples])) if samples else np.zeros(0, dtype=np.int64)
     real_logits, synth_logits = _logits(holdout, real_all, accepted, synth_all, discriminated, seed, device)
@@ -132,7 +164,7 @@ def judge(
         return entries, None
     groups = np.concatenate([unit.groups for unit in passed])
     union = Unit("union of the emitted groups", "union", groups)
-    real, synth = _sides(union, accepted_groups, holdout_groups, rng)
+    real, synth = sides.of(union, rng)
     # The union's own stratified sample, with a discriminator cross-fitted on it: its rows are not the units'
     # samples (other proportions), so the units' out-of-fold scores cannot be reused for it.
     union_real, union_synth = _logits(holdout, real, accepted, synth, discriminated, seed + 1, device)
@@ -141,13 +173,24 @@ def judge(
                              auc, config)
 
 
-def _sides(unit: Unit, accepted_groups: np.ndarray, holdout_groups: np.ndarray,
-           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(held-out positions, stratified synthetic positions) of a unit, each at most EVAL_ROWS."""
-    real = np.flatnonzero(np.isin(holdout_groups, unit.groups))
-    candidates = np.flatnonzero(np.isin(accepted_groups, unit.groups))
-    synth_picked, real_picked = stratified(accepted_groups[candidates], holdout_groups[real], rng)
-    return real[real_picked], candidates[synth_picked]
+class _Sides:
+    """The two sides of a unit: its held-out rows and its accepted rows, in the same mix (module docstring)."""
+
+    def __init__(self, accepted_groups: np.ndarray, holdout_groups: np.ndarray,
+                 strata: tuple[np.ndarray, np.ndarray] | None) -> None:
+        self.accepted_groups, self.holdout_groups, self.strata = accepted_groups, holdout_groups, strata
+
+    def of(self, unit: Unit, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(held-out positions, synthetic positions), each at most EVAL_ROWS."""
+        real = np.flatnonzero(np.isin(self.holdout_groups, unit.groups))
+        candidates = np.flatnonzero(np.isin(self.accepted_groups, unit.groups))
+        if self.strata is None:
+            synth_picked, real_picked = stratified(self.accepted_groups[candidates], self.holdout_groups[real], rng)
+        else:
+            accepted_strata, holdout_strata = self.strata
+            real = real[holdout_strata[real] >= 0]
+            synth_picked, real_picked = matched(accepted_strata[candidates], holdout_strata[real], rng)
+        return real[real_picked], candidates[synth_picked]
 
 
 def _logits(holdout: pd.DataFrame, real: np.ndarray, accepted: pd.DataFrame, synth: np.ndarray,

@@ -41,7 +41,7 @@ from gen.gate.filter import FilterChain, RowFilter
 from gen.gate.support import Support
 from gen.items.item_values import ItemValues
 from gen.items.judge import EVAL_ROWS, Unit, judge, plan_units
-from gen.items.written import Placement, UserPool, Writer, pair_repeats, user_pools
+from gen.items.written import Buyers, Placement, UserPool, Writer, pair_repeats, user_pools
 from gen.sampling import rows_where
 from models.synthesize import synthesize
 from train.config import GateConfig, to_dict
@@ -69,6 +69,10 @@ class ItemsRequest:
     judge_timestamp: bool
     """Augment: the written timestamp is judged. Cold start: it lies in a chosen window, so it is not."""
     all_or_nothing: bool = False
+    match_items: bool = False
+    """Augment: the reference is matched item by item (rows of an item against held-out rows of that same
+    item; `gen.items.judge.matched`), and the filter learns from real rows in the candidates' mix of items.
+    Cold start (new items have no real rows): the groups' mix of feature values."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,9 @@ def generate_items(
     train = rows_where(bundle.table("train"), {bundle.spec.columns[0]: request.bucket}).reset_index(drop=True)
     train_groups = group_of(train, groups, bundle)
     pools, pool_stats = user_pools(writer.users, writer.user_id, train, train_groups, len(groups), writer.timestamp)
+    if request.match_items:
+        codes = pd.Index(request.items[writer.item_id]).get_indexer(train[writer.item_id]).astype(np.int64)
+        writer.buyers = Buyers.fit(writer.users, writer.user_id, train, codes, len(request.items))
     stream = _Stream(bundle, groups, writer, config, seed, pools)
     if config is None:
         records = _in_item_order(stream.draw(request.counts))
@@ -184,6 +191,7 @@ class _Gate:
         self.accepted: pd.DataFrame | None = None
         bucket_column = bundle.spec.columns[0]
         self.train, self.train_groups = train, train_groups
+        self.train_items = self._item_codes(train) if request.match_items else None
         self.holdout = rows_where(bundle.table("holdout"), {bucket_column: request.bucket}).reset_index(drop=True)
         excluded = {bucket_column} | (set() if request.judge_timestamp else set(bundle.role("timestamp")))
         self.judged = {name: kind for name, kind in bundle.columns.items() if name not in excluded}
@@ -198,7 +206,8 @@ class _Gate:
         judged_holdout = judged_holdout.reset_index(drop=True)
         holdout_groups = group_of(judged_holdout, self.groups, self.bundle)
         requested = np.array([g.rows for g in self.groups])
-        holdout_rows = np.bincount(holdout_groups[holdout_groups >= 0], minlength=len(self.groups))
+        holdout_items = self._item_codes(judged_holdout)
+        holdout_rows = self._comparable(holdout_groups, holdout_items)
         units, unjudged = plan_units([g.label for g in self.groups], holdout_rows, requested, config)
 
         support = Support.fit(self.train, self.judged, config.range_margin)
@@ -236,8 +245,10 @@ class _Gate:
         units = [u for u in units if not set(u.groups.tolist()) & set(unjudged)] + _regroup(units, unjudged)
         keep = ~accepted["_group"].isin(list(unjudged)).to_numpy()
         accepted = accepted[keep].reset_index(drop=True)
+        strata = (accepted["_item"].to_numpy(), holdout_items) if self.request.match_items else None
         entries, union = judge(units, accepted, accepted["_group"].to_numpy(), judged_holdout, holdout_groups,
-                               self.train, self.tested, self.judged, config, self.seeds["judge"], device(self.bundle))
+                               self.train, self.tested, self.judged, config, self.seeds["judge"], device(self.bundle),
+                               strata=strata)
         emitted = self._emitted(entries, union, unjudged)
         report.update(units=entries, union=union)
         records = accepted[accepted["_group"].isin(emitted).to_numpy()]
@@ -249,17 +260,36 @@ class _Gate:
             return None, report
         return _in_item_order(records), report
 
+    def _item_codes(self, table: pd.DataFrame) -> np.ndarray:
+        """[len(table)] position of each real row's item in the request's items (-1: not requested)."""
+        item = self.stream.writer.item_id
+        return pd.Index(self.request.items[item]).get_indexer(table[item]).astype(np.int64)
+
+    def _comparable(self, holdout_groups: np.ndarray, holdout_items: np.ndarray) -> np.ndarray:
+        """[groups] held-out rows a group's rows can be compared with: all its held-out rows, or (matched by
+        item) the sum over its items of min(the item's held-out rows, the rows asked for it)."""
+        if not self.request.match_items:
+            return np.bincount(holdout_groups[holdout_groups >= 0], minlength=len(self.groups))
+        per_item = np.minimum(np.bincount(holdout_items[holdout_items >= 0], minlength=len(self.request.counts)),
+                              self.request.counts)
+        group_of_item = np.zeros(len(self.request.counts), dtype=np.int64)
+        for g, group in enumerate(self.groups):  # groups (tens)
+            group_of_item[group.items] = g
+        return np.bincount(group_of_item, weights=per_item, minlength=len(self.groups)).astype(np.int64)
+
     def _filter(self, calibration: pd.DataFrame, support: Support, ranges: LabelRanges) -> RowFilter:
         """The discriminator filter of a stage, fitted on real training rows drawn in the calibration rows' mix
-        of feature groups (with replacement where a group's training rows are fewer) vs that stage's
-        calibration rows. Every stage uses the same seeds; only its calibration rows differ."""
+        of feature groups — or of items (`match_items`) — with replacement where a group's (item's) training
+        rows are fewer, vs that stage's calibration rows. Every stage uses the same seeds; only its
+        calibration rows differ."""
         inside = calibration[support.mask(calibration) & ranges.mask(calibration)]
-        train_groups = self.train_groups
-        rng = np.random.default_rng(self.seeds["mix"])
-        wanted = np.bincount(inside["_group"].to_numpy(), minlength=len(self.groups))
-        picks = [rng.choice(np.flatnonzero(train_groups == g), size=int(k), replace=True)
-                 for g, k in enumerate(wanted) if k and (train_groups == g).any()]  # groups (tens)
-        real = self.train.iloc[np.concatenate(picks)] if picks else self.train.iloc[:0]
+        if self.request.match_items:
+            labels, wanted_of = self.train_items, inside["_item"].to_numpy()
+            size = len(self.request.counts)
+        else:
+            labels, wanted_of, size = self.train_groups, inside["_group"].to_numpy(), len(self.groups)
+        real = self.train.iloc[_draw_like(labels, np.bincount(wanted_of, minlength=size),
+                                          np.random.default_rng(self.seeds["mix"]))]
         real = real.iloc[: EVAL_ROWS]
         return RowFilter.fit(real[list(self.judged)], inside[list(self.judged)].iloc[:EVAL_ROWS], self.judged,
                              threshold=self.config.fake_threshold, seed=self.seeds["filter"], device=device(self.bundle),
@@ -314,6 +344,18 @@ def group_of(table: pd.DataFrame, groups: list[Group], bundle: Bundle) -> np.nda
     keys = pd.MultiIndex.from_frame(table[features].astype(object).where(table[features].notna(), None))
     labels = pd.MultiIndex.from_tuples([tuple(g.conditions[f] for f in features) for g in groups], names=features)
     return labels.get_indexer(keys).astype(np.int64)
+
+
+def _draw_like(labels: np.ndarray, wanted: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Shuffled positions of `labels` [n]: wanted[k] of label k each, drawn with replacement (labels without any
+    row are skipped). Vectorised: one sort, no loop over labels."""
+    order = np.argsort(labels, kind="stable")
+    starts = np.searchsorted(labels[order], np.arange(len(wanted)))
+    sizes = np.searchsorted(labels[order], np.arange(len(wanted)), side="right") - starts
+    wanted = np.where(sizes > 0, wanted, 0).astype(np.int64)
+    label = np.repeat(np.arange(len(wanted)), wanted)
+    picks = order[starts[label] + (rng.random(len(label)) * sizes[label]).astype(np.int64)]
+    return rng.permutation(picks)
 
 
 def _regroup(units: list[Unit], unjudged: dict[int, str]) -> list[Unit]:
