@@ -3,13 +3,16 @@
 A killed run therefore leaves either the old file or the complete new one, never half a file. Every
 artefact tailsynth writes (tables, reports, bundles) goes through here. This module lives in `evaluate/`,
 the package every other one may import, so there is one implementation.
+
+The temporary file is created with mode 0666 less the user's umask, as `open()` and every other tool create
+files (`tempfile.mkstemp` would make it 0600, and the rename would carry that onto the output).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,9 +26,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; on success it is renamed onto `target`."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _create_temporary(target)
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
@@ -33,6 +34,17 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _create_temporary(target: Path) -> Path:
+    """A new, empty `.<name>.<random>.tmp` beside `target`, created exclusively with the umask's mode."""
+    while True:
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the kernel applies the umask
+        except FileExistsError:  # another writer drew the same name: draw again
+            continue
+        return tmp
 
 
 def write_with(target: str | Path, writer: Callable[[Path], Any]) -> Path:

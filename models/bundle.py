@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ def save_bundle(
     """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    tmp = _create_folder(directory)
     try:
         payload = {"format_version": FORMAT_VERSION, **manifest}
         (tmp / MANIFEST).write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
@@ -66,6 +66,18 @@ def save_bundle(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return directory
+
+
+def _create_folder(directory: Path) -> Path:
+    """A new `.<name>.<random>` folder beside `directory`, made with the umask's mode (as `mkdir` does;
+    `tempfile.mkdtemp` makes it 0700, and the rename would carry that onto the bundle)."""
+    while True:
+        tmp = directory.with_name(f".{directory.name}.{secrets.token_hex(4)}")
+        try:
+            tmp.mkdir()
+        except FileExistsError:
+            continue
+        return tmp
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:
