@@ -245,3 +245,27 @@ def test_batch_larger_than_the_training_rows_fails_before_encoding(tmp_path: Pat
     config = load_config(CONFIGS / "tiny.yaml", ["trainer.batch_size=100000"])
     with pytest.raises(ConfigError, match=r"trainer\.batch_size=100000 is larger than the \d+ training rows"):
         fit(replace(config, out_dir=str(tmp_path), name="big"))
+
+
+@pytest.mark.parametrize(("columns", "message"), [
+    ("[categroy]", r"'categroy' is not a column of the records; a condition must be one of the categorical columns "
+                   r"\['Country', 'price_band', 'category', 'hour', 'dayofweek'\]"),
+    ("[category, UnitPrice]", r"'UnitPrice' is a numerical column"),
+    ("[category, category]", r"'category' is listed twice"),
+    ("[pop_bucket]", r"'pop_bucket' is always the first condition"),
+])
+def test_condition_column_typo_fails_at_load_naming_the_key(columns: str, message: str, monkeypatch,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    """Before any table is read: the --summary path must not build records for a config that cannot train."""
+    import train.records
+    from train.__main__ import main
+
+    def never(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise AssertionError("the records were built before the condition columns were checked")
+
+    monkeypatch.setattr(train.records, "build_records", never)
+    with pytest.raises(ConfigError, match=r"model\.condition\.columns: " + message):
+        load_config(CONFIGS / "online_retail_tvae.yaml", [f"model.condition.columns={columns}"])
+    assert main(["--config", str(CONFIGS / "online_retail_tvae.yaml"), "--summary", "--set",
+                 f"model.condition.columns={columns}"]) == 2
+    assert "model.condition.columns" in capsys.readouterr().err

@@ -214,9 +214,32 @@ class RunConfig:
         if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
             raise ConfigError(f"name: {name!r} must be a plain folder name inside out_dir ({self.out_dir!r}), "
                               f"without '/', '\\' or '..'")
+        _check_condition_columns(self)
         if self.model.kind == "ctgan" and self.trainer.batch_size % self.model.ctgan.pac:
             raise ConfigError(f"trainer.batch_size={self.trainer.batch_size} is not a multiple of "
                               f"model.ctgan.pac={self.model.ctgan.pac}; the PacGAN critic judges rows in packs of pac")
+
+
+def _check_condition_columns(config: RunConfig) -> None:
+    """model.condition.columns must name categorical columns of the records: checked here, from the data
+    config alone, so a typo fails at load (and `--summary`) instead of after the data build and encoder fit."""
+    from train.records import schema  # train.records imports this module
+
+    wanted = config.model.condition.columns
+    if not wanted:
+        return
+    ids = ("user_id", "item_id")
+    columns = [c for c in schema(config.data) if config.model.encoder.include_ids or c.role not in ids]
+    categorical = [c.name for c in columns if c.sdtype == "categorical" or c.role in ids]
+    for name in wanted:
+        if name == "pop_bucket":
+            raise ConfigError("model.condition.columns: 'pop_bucket' is always the first condition; do not list it")
+        if list(wanted).count(name) > 1:
+            raise ConfigError(f"model.condition.columns: {name!r} is listed twice")
+        if name not in categorical:
+            kind = next((f"a {c.sdtype} column" for c in columns if c.name == name), "not a column of the records")
+            raise ConfigError(f"model.condition.columns: {name!r} is {kind}; a condition must be one of the "
+                              f"categorical columns {[n for n in categorical if n != 'pop_bucket']}")
 
 
 # ---------------------------------------------------------------------------------------------------------
