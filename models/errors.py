@@ -38,6 +38,11 @@ class GateError(TailsynthError):
 class TrainingInterrupted(TailsynthError):
     """Training was stopped by a signal before it finished; no bundle was written."""
 
+    def __init__(self, message: str, signal_number: int = 15) -> None:
+        super().__init__(message)
+        self.signal_number = int(signal_number)
+        """SIGTERM (15) or SIGINT (2, Ctrl-C): the CLI exits 128 + it, as a shell reports a killed process."""
+
 
 class ColdStartError(TailsynthError):
     """A cold-start items table is invalid (unseen feature value, duplicate or already-known item ids)."""

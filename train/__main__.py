@@ -1,8 +1,13 @@
-"""`python -m train --config configs/X.yaml [--max-epochs N] [--out DIR] [--resume | --overwrite] [--summary] [--set K=V ...]`"""
+"""`python -m train --config configs/X.yaml [--max-epochs N] [--out DIR] [--resume | --overwrite] [--summary] [--set K=V ...]`
+
+Exit codes: 0 trained; 2 bad input (the message names the file, column or key); 143 stopped by SIGTERM and
+130 by Ctrl-C (the message names the checkpoint and prints the `--resume` command that continues the run).
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="override any config key, e.g. trainer.batch_size=1000 (repeatable)")
     return parser
+
+
+def resume_command(argv: list[str]) -> str:
+    """This command line with --resume instead of --overwrite: what continues a stopped run."""
+    kept = [arg for arg in argv if arg not in ("--overwrite", "--resume")]
+    return shlex.join(["python", "-m", "train", *kept, "--resume"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except TrainingInterrupted as exc:
         print(f"stopped: {exc}", file=sys.stderr)
-        return 143  # 128 + SIGTERM, as a shell reports a terminated process
+        if "--resume" in str(exc):
+            print(f"resume with: {resume_command(sys.argv[1:] if argv is None else argv)}", file=sys.stderr)
+        return 128 + exc.signal_number  # 143 for SIGTERM, 130 for Ctrl-C, as a shell reports them
     except TailsynthError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -42,6 +43,7 @@ from train.config import RunConfig, to_dict
 from train.datamodule import EncodedTableDataModule
 from train.finite_loss import FiniteLossGuard
 from train.monitor import FidelityMonitor
+from train.progress import EpochProgressBar, epoch_label
 from train.records import Records, build_records
 from train.rng_state import RngStateCheckpoint
 from train.run_dir import claim_run_directory
@@ -128,15 +130,20 @@ def _fit(config: RunConfig, run_dir: Path, last: Path, resume: bool, on_stage: C
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(config), sort_keys=False))
     started = time.perf_counter()
+    sigint = signal.getsignal(signal.SIGINT)
     try:
         with _quiet_third_party():
             trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
     except SIGTERMException:
         # Lightning ends a SIGTERMed run with SystemExit(0); a stopped run must not look like a finished one.
-        raise TrainingInterrupted(
-            f"training of {run_dir} was stopped by SIGTERM during epoch {trainer.current_epoch + 1}; no bundle "
-            f"was written. The last complete epoch's checkpoint is {last}: continue with --resume"
-        ) from None
+        raise TrainingInterrupted(_stopped(trainer, run_dir, last, "SIGTERM"), signal_number=signal.SIGTERM) from None
+    except SystemExit:
+        # Ctrl-C: Lightning catches the KeyboardInterrupt, shuts down and calls sys.exit(1).
+        if not trainer.interrupted:
+            raise
+        raise TrainingInterrupted(_stopped(trainer, run_dir, last, "Ctrl-C"), signal_number=signal.SIGINT) from None
+    finally:
+        signal.signal(signal.SIGINT, sigint)  # Lightning ignores further Ctrl-C while shutting down
     timings["train_s"] = time.perf_counter() - started
     timings["epochs"] = trainer.current_epoch
     if trainer.is_global_zero:
@@ -148,6 +155,15 @@ def _fit(config: RunConfig, run_dir: Path, last: Path, resume: bool, on_stage: C
             cold_rows=cold_rows,
         )
     return run_dir
+
+
+def _stopped(trainer: L.Trainer, run_dir: Path, last: Path, how: str) -> str:
+    """What a stopped run tells the user: where it stopped (numbered as the progress bar numbers epochs), that
+    no bundle was written, and which checkpoint `--resume` continues from."""
+    saved = (f"the checkpoint of the last complete epoch is {last}" if last.is_file()
+             else f"no epoch was complete, so there is no checkpoint to resume from ({last} does not exist)")
+    return (f"training of {run_dir} was stopped by {how} during {epoch_label(trainer).lower()}; no bundle was "
+            f"written; {saved}" + (": continue with --resume" if last.is_file() else ""))
 
 
 def prepare_tables(
@@ -219,6 +235,8 @@ def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows,
         EncoderInCheckpoint(encoder.state()),
         EpochTimer(),
     ]
+    if tc.progress_bar:
+        callbacks.append(EpochProgressBar(every_n_steps=tc.log_every_n_steps))
     if config.monitor.enabled:
         callbacks.append(FidelityMonitor(config.monitor, encoder, spec, codes, holdout_rows, columns, seed=config.seed))
     try:
