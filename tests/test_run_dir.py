@@ -79,3 +79,41 @@ def test_resume_with_other_model_dimensions_is_a_config_error(tmp_path: Path) ->
                                           r"generator\.blocks\.0\.linear\.weight: checkpoint \(16, \d+\) vs "
                                           r"config \(32, \d+\)"):
         fit(wider, resume=True)
+
+
+def _fake_reports(run_dir: Path) -> list[Path]:
+    """What `evaluate report` / `evaluate utility` leave beside a model (contents do not matter here)."""
+    (run_dir / "report_figures").mkdir(parents=True, exist_ok=True)
+    (run_dir / "utility").mkdir(exist_ok=True)
+    paths = [run_dir / "report.md", run_dir / "report.json", run_dir / "report_figures" / "a.png",
+             run_dir / "utility" / "utility.md"]
+    for path in paths:
+        path.write_text("describes the previous model\n")
+    return paths
+
+
+def test_overwrite_removes_the_previous_models_reports(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    (run_dir / "bundle").mkdir(parents=True)
+    _fake_reports(run_dir)
+    notes = run_dir / "notes.txt"  # not ours: kept
+    notes.write_text("mine\n")
+    with claim_run_directory(run_dir, resume=True, overwrite=False):  # resuming alone keeps them (for now)
+        assert (run_dir / "report.md").is_file()
+    with claim_run_directory(run_dir, resume=False, overwrite=True):
+        assert not any((run_dir / name).exists() for name in ("report.md", "report.json", "report_figures", "utility"))
+    assert notes.read_text() == "mine\n"
+
+
+def test_a_new_bundle_never_sits_beside_an_old_report(tmp_path: Path) -> None:
+    """Resumed (more epochs) or trained where only reports were left: the reports go before the bundle is written."""
+    from train.fit import fit
+
+    run_dir = Path(fit(_tiny(tmp_path, "resumed")))
+    reports = _fake_reports(run_dir)
+    fit(_tiny(tmp_path, "resumed", "trainer.max_epochs=2"), resume=True)
+    assert (run_dir / "bundle").is_dir() and not any(path.exists() for path in reports)
+    leftover = tmp_path / "leftover"
+    reports = _fake_reports(leftover)  # a directory holding reports but no run
+    fit(_tiny(tmp_path, "leftover"), overwrite=False)
+    assert (leftover / "bundle").is_dir() and not any(path.exists() for path in reports)

@@ -46,7 +46,7 @@ from train.monitor import FidelityMonitor
 from train.progress import EpochProgressBar, epoch_label
 from train.records import Records, build_records
 from train.rng_state import RngStateCheckpoint
-from train.run_dir import claim_run_directory
+from train.run_dir import claim_run_directory, remove_model_reports
 from train.split import check_batch_fits, split_records
 from train.threads import cpu_threads
 from train.timing import EpochTimer
@@ -148,6 +148,9 @@ def _fit(config: RunConfig, run_dir: Path, last: Path, resume: bool, on_stage: C
     timings["epochs"] = trainer.current_epoch
     if trainer.is_global_zero:
         on_stage("bundle")
+        stale = remove_model_reports(run_dir)  # they describe the model this bundle replaces (a resumed run)
+        if stale:
+            _say(f"removed the previous model's {', '.join(stale)} from {run_dir}: run python -m evaluate report again")
         write_run_bundle(
             run_dir / "bundle", config=config, module=module, encoder=encoder, spec=spec,
             records=records, train_rows=train_rows, holdout_rows=holdout_rows, columns=columns, timings=timings,

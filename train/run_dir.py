@@ -27,6 +27,10 @@ except ImportError:  # pragma: no cover - Windows: no advisory locks, the overwr
 LOCK = ".lock"
 RUN_OUTPUTS = ("config.yaml", "checkpoints", "bundle", "tb")
 """What a run writes; a directory holding any of them holds a run."""
+MODEL_REPORTS = ("report.json", "report.md", "report_figures", "utility")
+"""What `python -m evaluate report` and `evaluate utility` write beside a model. They describe that model, so
+they are removed whenever it is replaced: with the rest of an overwritten run, and before a resumed run
+writes its new bundle (`remove_model_reports`)."""
 
 
 @contextmanager
@@ -49,10 +53,22 @@ def claim_run_directory(run_dir: Path, *, resume: bool, overwrite: bool) -> Iter
                 raise ConfigError(f"run directory {run_dir} already holds a run ({', '.join(earlier)}); pass "
                                   f"--overwrite to replace it, --resume to continue it, or choose another --out")
             for name in earlier:
-                target = run_dir / name
-                shutil.rmtree(target) if target.is_dir() else target.unlink()
+                _remove(run_dir / name)
+            remove_model_reports(run_dir)
         remove_temporaries(run_dir)
         yield run_dir
+
+
+def remove_model_reports(run_dir: Path) -> list[str]:
+    """Delete the reports of the model in `run_dir` (`MODEL_REPORTS`); returns the names removed."""
+    removed = [name for name in MODEL_REPORTS if (run_dir / name).exists()]
+    for name in removed:
+        _remove(run_dir / name)
+    return removed
+
+
+def _remove(target: Path) -> None:
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
 
 
 def _lock(handle: object, run_dir: Path) -> None:
