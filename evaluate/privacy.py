@@ -91,15 +91,60 @@ def dcr(
     device = torch_device(device)
     arrays = _dcr_arrays(rows, reference, columns)
     num_rows, num_ref, codes_rows, codes_ref = (torch.from_numpy(a).to(device) for a in arrays)
+    vocabulary = _one_hot_offsets(codes_rows, codes_ref)
     best = torch.full((len(rows),), float("inf"), dtype=torch.float32, device=device)
     for start in range(0, len(rows), batch):
         block_num, block_codes = num_rows[start:start + batch], codes_rows[start:start + batch]
+        block_hot = None if vocabulary is None else _one_hot(block_codes, *vocabulary)
         for ref_start in range(0, len(reference), batch):
-            squared = _squared_distances(
-                block_num, num_ref[ref_start:ref_start + batch], block_codes, codes_ref[ref_start:ref_start + batch]
-            )
+            ref_codes = codes_ref[ref_start:ref_start + batch]
+            if block_hot is None:
+                squared = _squared_distances(block_num, num_ref[ref_start:ref_start + batch], block_codes, ref_codes)
+            else:
+                squared = _squared_distances_one_hot(block_num, num_ref[ref_start:ref_start + batch], block_hot,
+                                                     _one_hot(ref_codes, *vocabulary), codes_rows.shape[1])
             best[start:start + batch] = torch.minimum(best[start:start + batch], squared.min(dim=1).values)
     return best.sqrt().double().cpu().numpy()
+
+
+MAX_ONE_HOT = 2048
+"""Widest one-hot vocabulary (all code columns together) for which mismatches are counted by a matrix product;
+wider ones (an id-like column) are compared column by column."""
+
+
+def _one_hot_offsets(codes_rows: torch.Tensor, codes_ref: torch.Tensor) -> tuple[torch.Tensor, int] | None:
+    """(each code column's offset into one shared one-hot vocabulary, its width), or None when there are no
+    code columns or the vocabulary is wider than `MAX_ONE_HOT`."""
+    if codes_rows.shape[1] == 0 or len(codes_rows) == 0 or min(int(codes_rows.min()), int(codes_ref.min())) < 0:
+        return None
+    sizes = torch.maximum(codes_rows.max(dim=0).values, codes_ref.max(dim=0).values) + 1
+    width = int(sizes.sum())
+    if width > MAX_ONE_HOT:
+        return None
+    return torch.cumsum(sizes, 0) - sizes, width
+
+
+def _one_hot(codes: torch.Tensor, offsets: torch.Tensor, width: int) -> torch.Tensor:
+    """[n, width] float32 with a 1 at each code column's code (its block of the vocabulary)."""
+    hot = torch.zeros(len(codes), width, dtype=torch.float32, device=codes.device)
+    return hot.scatter_(1, codes + offsets, 1.0)
+
+
+def _squared_distances_one_hot(
+    num_a: torch.Tensor, num_b: torch.Tensor, hot_a: torch.Tensor, hot_b: torch.Tensor, code_columns: int
+) -> torch.Tensor:
+    """`_squared_distances` with the mismatches counted by one matrix product of the one-hot rows.
+
+    mismatches = code_columns - matches: whole numbers, exact in float32, added to the numeric part as
+    before, so a copied row still ends at exactly 0. 3x faster than one compare per column on Online
+    Retail's 12 columns.
+    """
+    if num_a.shape[1]:
+        squared = torch.cdist(num_a, num_b, compute_mode="donot_use_mm_for_euclid_dist").square_()
+    else:
+        squared = torch.zeros(num_a.shape[0], num_b.shape[0], device=num_a.device)
+    total = torch.tensor(float(code_columns), device=hot_a.device)
+    return squared.add_(torch.addmm(total, hot_a, hot_b.T, alpha=-1.0))
 
 
 def _squared_distances(
@@ -143,7 +188,9 @@ def train_counts(rows: pd.DataFrame, train: pd.DataFrame, columns: ColumnTypes) 
     names = list(train_keys.columns)
     counts = train_keys.groupby(names, dropna=False, sort=False).size().rename(COUNT).reset_index()
     # A left merge keeps the rows' order; NaN keys match NaN keys (a null copied is still a copy).
-    matched = _keys(rows, columns).merge(counts, how="left", on=names, validate="many_to_one")
+    # No `validate="many_to_one"`: the counts come from a groupby, so their keys are unique by construction,
+    # and the check cost as much as the merge itself (the gate calls this for every chunk of candidates).
+    matched = _keys(rows, columns).merge(counts, how="left", on=names)
     return matched[COUNT].fillna(0).to_numpy(dtype=np.int64)
 
 

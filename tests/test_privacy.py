@@ -60,6 +60,20 @@ def test_dcr_is_zero_for_copies_and_matches_brute_force() -> None:
     assert dcr(rows, reference, COLUMNS, batch=4096, device="cpu") == pytest.approx(distances, abs=1e-6)
 
 
+def test_dcr_one_hot_and_column_by_column_counts_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The matrix-product count of mismatches (narrow vocabularies) and the per-column compare (wide ones)."""
+    import evaluate.privacy as privacy
+
+    rng = np.random.default_rng(1)
+    reference, rows = _table(rng, 500), _table(rng, 80)
+    rows.iloc[:5] = reference.iloc[[0, 1, 2, 3, 4]].to_numpy()
+    one_hot = dcr(rows, reference, COLUMNS, batch=64, device="cpu")
+    monkeypatch.setattr(privacy, "MAX_ONE_HOT", 0)
+    by_column = dcr(rows, reference, COLUMNS, batch=64, device="cpu")
+    assert (one_hot[:5] == 0.0).all() and (by_column[:5] == 0.0).all()
+    np.testing.assert_allclose(one_hot, by_column, rtol=1e-6)
+
+
 def test_dcr_counts_a_categorical_mismatch_as_one() -> None:
     reference = pd.DataFrame({"country": ["uk", "fr"]})
     rows = pd.DataFrame({"country": ["uk", "de"]})
