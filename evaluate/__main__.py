@@ -84,13 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--config", default="configs/bench_online_retail.yaml", help="bench YAML (RunConfig + bench:)")
     bench.add_argument("--setting", choices=("equal", "best"), default="equal",
                        help="equal: same epochs/batch/layers/pac for all; best: each system at its best batch")
-    bench.add_argument("--systems", nargs="+", choices=tuple(SYSTEMS), default=tuple(SYSTEMS))
+    bench.add_argument("--systems", nargs="+", choices=tuple(SYSTEMS), default=tuple(SYSTEMS),
+                       help="systems to train and judge (default: all)")
     bench.add_argument("--rows", type=_positive, default=None, help="training rows (default: data.max_train_rows)")
     bench.add_argument("--epochs", type=_positive, default=None, help="epochs (default: trainer.max_epochs)")
     bench.add_argument("--encoder-rows", type=_non_negative, default=1_000_000,
                        help="rows for the encoder section (0 skips it)")
     bench.add_argument("--out", default=None, help="output folder (default: runs/bench_<setting>)")
-    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--seed", type=int, default=0, help="seed of every system's training and the measures (default 0)")
     bench.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
                        help="overrides bench.device (auto: the GPU when there is one)")
     bench.add_argument("--gpu-precision", default=None, help="overrides bench.gpu_precision (e.g. bf16-mixed)")
@@ -109,31 +110,35 @@ def build_parser() -> argparse.ArgumentParser:
     scale = commands.add_parser("bench-scale", help="peak memory and time of the training pipeline against rows")
     bench_scale.add_arguments(scale)
     scale.set_defaults(handler=bench_scale.run)
-    scale_worker = commands.add_parser("bench-scale-worker")
-    scale_worker.add_argument("--spec", required=True)
-    scale_worker.add_argument("--result", required=True)
+    scale_worker = commands.add_parser("bench-scale-worker", help="internal: one size of `bench-scale` in its own process")
+    scale_worker.add_argument("--spec", required=True, help="JSON file with what to run (written by bench-scale)")
+    scale_worker.add_argument("--result", required=True, help="JSON file to write the measurements to")
     scale_worker.set_defaults(handler=lambda args: bench_scale.run_worker(Path(args.spec), Path(args.result)))
 
-    worker = commands.add_parser("bench-worker")
-    worker.add_argument("--system", required=True, choices=(*SYSTEMS, "encoder"))
-    worker.add_argument("--spec", required=True)
-    worker.add_argument("--result", required=True)
+    worker = commands.add_parser("bench-worker", help="internal: one system of `bench` in its own process")
+    worker.add_argument("--system", required=True, choices=(*SYSTEMS, "encoder"), help="the system to run")
+    worker.add_argument("--spec", required=True, help="JSON file with what to run (written by bench)")
+    worker.add_argument("--result", required=True, help="JSON file to write the measurements to")
     worker.set_defaults(handler=_bench_worker)
 
     report = commands.add_parser("report", help="fidelity report of a trained bundle")
     report.add_argument("--bundle", required=True, help="run directory (or its bundle/ folder)")
-    report.add_argument("--rows", type=_positive, default=5000)
-    report.add_argument("--seed", type=int, default=0)
+    report.add_argument("--rows", type=_positive, default=5000,
+                        help="synthetic rows per bucket, raw and through the gate (default 5000)")
+    report.add_argument("--seed", type=int, default=0, help="seed of sampling, the gate and the measures (default 0)")
     report.set_defaults(handler=_report)
 
     fidelity = commands.add_parser("fidelity", help="fidelity of any synthetic table against a real one")
-    fidelity.add_argument("--real", required=True)
-    fidelity.add_argument("--synth", required=True)
+    fidelity.add_argument("--real", required=True, help="real (training) rows, .csv or .parquet: the reference for copies and distances, and "
+                               "what the synthetic rows are compared against unless --holdout is given")
+    fidelity.add_argument("--synth", required=True, help="synthetic table to judge (.csv or .parquet)")
     fidelity.add_argument("--columns", required=True, help="JSON mapping column -> sdtype, or a file holding it")
-    fidelity.add_argument("--holdout", default=None)
+    fidelity.add_argument("--holdout", default=None,
+                          help="real held-out rows: the synthetic rows are compared against these, beside the "
+                               "real-vs-real floor (--real vs --holdout)")
     fidelity.add_argument("--by", default=None, help="also report per value of this column (e.g. pop_bucket)")
-    fidelity.add_argument("--seed", type=int, default=0)
-    fidelity.add_argument("--out", required=True, help="REPORT.json")
+    fidelity.add_argument("--seed", type=int, default=0, help="seed of subsamples and the discriminator (default 0)")
+    fidelity.add_argument("--out", required=True, help="the report to write (JSON)")
     fidelity.set_defaults(handler=_fidelity)
 
     from evaluate import utility

@@ -1,8 +1,8 @@
 """Item-interaction throughput: gated synthetic interactions per second for new items (cold start) or for
 the existing items of a bucket (`--augment`: tail augmentation) of a trained bundle.
 
-    python -m evaluate bench-cold-start runs/tiny --items 200 --per-item 50 [--gate min_holdout_rows=50 ...]
-    python -m evaluate bench-cold-start runs/online_retail_tvae --augment --per-item 3   # every tail item
+    python -m evaluate bench-cold-start --bundle runs/tiny --items 200 --per-item 50 [--gate min_holdout_rows=50 ...]
+    python -m evaluate bench-cold-start --bundle runs/online_retail_tvae --augment --per-item 3   # every tail item
 
 `cold_start_benchmark` builds `items` new items from the bundle itself: the items it held out of training
 (table `cold_holdout`) with their real features first, then new ids (`bench-00000`, ... or integers above
@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from evaluate.atomic import write_json
 from evaluate.bench_facts import machine_facts
@@ -53,9 +52,9 @@ def cold_start_benchmark(
     import torch
 
     import gen
+    from gen.gate_overrides import gate_config
     from gen.items.augment import augment as augment_items
     from gen.items.cold_start import cold_start
-    from train.config import GateConfig, from_dict
 
     if (items is not None and items < 1) or per_item < 1:
         raise ValueError(f"items and per_item must be at least 1, got items={items}, per_item={per_item}")
@@ -69,8 +68,7 @@ def cold_start_benchmark(
         new_items = chosen if items is None else chosen.iloc[:items]
     else:
         new_items = bench_items(bundle, items or 200, bucket, np.random.default_rng(seed))
-    settings = {**bundle.config.get("gate", {}), **(gate or {})}
-    config = from_dict(GateConfig, settings, where="cold-start benchmark gate")
+    config = gate_config(bundle.config.get("gate", {}), gate or {}, where="cold-start benchmark gate")
     where = next(bundle.module.parameters()).device
     _sync(where, torch)
     started = time.perf_counter()
@@ -130,37 +128,40 @@ def _sync(device: Any, torch: Any) -> None:
         torch.cuda.synchronize(device)
 
 
-def scalar_setting(text: str) -> Any:
-    """A KEY=VALUE setting's value (`--gate`): a number when the text is one (YAML alone reads 1e-100 as text), else YAML's reading of it."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return yaml.safe_load(text)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options (shared by `python -m evaluate bench-cold-start` and this module's main)."""
-    parser.add_argument("bundle", help="run directory written by python -m train")
+    from gen.gate_overrides import add_gate_option  # light: no torch, no gate code
+
+    parser.add_argument("--bundle", help="run directory written by python -m train (or its bundle/ folder)")
+    parser.add_argument("bundle_path", nargs="?", metavar="RUN", help=argparse.SUPPRESS)  # deprecated: use --bundle
     parser.add_argument("--items", type=int, default=None,
                         help="new items to cold-start (default 200); with --augment: the bucket's first N items (default all)")
-    parser.add_argument("--per-item", type=int, default=50, help="rows per item")
+    parser.add_argument("--per-item", type=int, default=50, help="rows per item (default 50)")
     parser.add_argument("--augment", action="store_true", help="augment the bucket's existing items instead of new ones")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--bucket", default="tail")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the new items' features, generation and the gate")
+    parser.add_argument("--bucket", default="tail", help="the bucket the items belong to or are generated as (default tail)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--gate", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="gate setting overrides, e.g. min_holdout_rows=50 (numbers parsed as numbers)")
+    add_gate_option(parser, "this benchmark's call")
     parser.add_argument("--out", help="also write the result as JSON here")
 
 
+def bundle_argument(args: argparse.Namespace) -> str:
+    """--bundle, or the run given positionally as before (deprecated, with a note on stderr)."""
+    if args.bundle and args.bundle_path and args.bundle != args.bundle_path:
+        raise ValueError(f"two runs given: --bundle {args.bundle} and {args.bundle_path}; give one, as --bundle")
+    if args.bundle:
+        return args.bundle
+    if args.bundle_path:
+        print(f"note: the run as a positional argument is deprecated; write --bundle {args.bundle_path}", file=sys.stderr)
+        return args.bundle_path
+    raise ValueError("bench-cold-start: the run directory is required: --bundle RUN")
+
+
 def run(args: argparse.Namespace) -> int:
-    overrides = {}
-    for item in args.gate:
-        key, _, value = item.partition("=")
-        overrides[key] = scalar_setting(value)
-    result = cold_start_benchmark(args.bundle, items=args.items, per_item=args.per_item, seed=args.seed,
+    from gen.gate_overrides import parse_overrides
+
+    overrides = parse_overrides(args.gate)
+    result = cold_start_benchmark(bundle_argument(args), items=args.items, per_item=args.per_item, seed=args.seed,
                                   bucket=args.bucket, gate=overrides or None, device=args.device, augment=args.augment)
     if args.out:
         write_json(args.out, result)

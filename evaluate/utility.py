@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from evaluate.bench_cold_start import scalar_setting as _scalar
 from evaluate.atomic import write_json, write_text
 from evaluate.utility_arms import (ARMS, COLD_SYNTHETIC, GATED, ORIGINS, UNGATED, AugmentUnavailable, TrainingSet,
                                    augment_request, augment_rows, cold_rows, held_out_hits, oversampled, real_only,
@@ -218,9 +217,9 @@ def _gate(bundle: Any, overrides: dict[str, Any]) -> Any:
     """None (the bundle's gate) without overrides, else a GateConfig of the bundle's settings + overrides."""
     if not overrides:
         return None
-    from train.config import GateConfig, from_dict
+    from gen.gate_overrides import gate_config
 
-    return from_dict(GateConfig, {**bundle.config.get("gate", {}), **overrides}, where="utility --gate")
+    return gate_config(bundle.config.get("gate", {}), overrides, where="utility")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -270,40 +269,46 @@ def _progress(total: int, enabled: bool) -> Any:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from gen.gate_overrides import add_gate_option  # light: no torch, no gate code
+
     defaults, model = UtilitySettings(), RecommenderConfig()
     parser.add_argument("--bundle", required=True, help="run directory written by python -m train")
-    parser.add_argument("--seeds", type=int, default=defaults.seeds)
+    parser.add_argument("--seeds", type=int, default=defaults.seeds,
+                        help=f"seeds per arm: generation and recommender (default {defaults.seeds})")
     parser.add_argument("--share", type=float, default=defaults.share,
                         help="tail augmentation rows requested, as a share of the tail's real training rows")
     parser.add_argument("--out", default=None, help="output folder (default: <run dir>/utility)")
     parser.add_argument("--arms", default="".join(defaults.arms), help=f"arm letters to run (default: all, {''.join(ARMS)})")
-    parser.add_argument("--model", choices=("als", "bpr"), default=model.model)
-    parser.add_argument("--factors", type=int, default=model.factors)
-    parser.add_argument("--iterations", type=int, default=model.iterations)
-    parser.add_argument("--regularization", type=float, default=model.regularization)
+    parser.add_argument("--model", choices=("als", "bpr"), default=model.model,
+                        help=f"implicit's recommender (default {model.model})")
+    parser.add_argument("--factors", type=int, default=model.factors, help=f"latent factors (default {model.factors})")
+    parser.add_argument("--iterations", type=int, default=model.iterations,
+                        help=f"training iterations (default {model.iterations})")
+    parser.add_argument("--regularization", type=float, default=model.regularization,
+                        help=f"L2 regularisation (default {model.regularization})")
     parser.add_argument("--alpha", default=model.alpha, help="ALS confidence per interaction, or 'auto'")
     parser.add_argument("--k", type=int, default=model.k, help="list length of Recall@k / NDCG@k / coverage")
     parser.add_argument("--threads", type=int, default=model.threads, help="implicit's threads (0: all cores)")
     parser.add_argument("--cold-per-item", default=defaults.cold_per_item, help="rows per cold-start item, or 'auto'")
-    parser.add_argument("--gate", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="gate setting overrides for (b) and (h), e.g. min_holdout_rows=50")
+    add_gate_option(parser, "(b) and (h)")
     parser.add_argument("--cold-ungated", action="store_true", help="(h) with ungated cold-start rows")
     parser.add_argument("--gate-holdout", type=float, default=defaults.gate_holdout,
                         help="share of the holdout the gate judges against; the arms are scored on the rest")
     parser.add_argument("--device", default=None, help="generator device (default: cuda when available)")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def command(args: argparse.Namespace) -> int:
     import importlib.util
 
     import gen
+    from gen.gate_overrides import parse_overrides
 
     if importlib.util.find_spec("implicit") is None:
         raise ValueError(INSTALL_HINT)
     alpha = args.alpha if args.alpha == "auto" else float(args.alpha)
     cold_per_item = args.cold_per_item if args.cold_per_item == "auto" else int(args.cold_per_item)
-    gate = {key: _scalar(value) for key, _, value in (item.partition("=") for item in args.gate)}
+    gate = parse_overrides(args.gate)
     recommender = RecommenderConfig(model=args.model, factors=args.factors, iterations=args.iterations,
                                     regularization=args.regularization, alpha=alpha, k=args.k, threads=args.threads)
     settings = UtilitySettings(seeds=args.seeds, share=args.share, arms=tuple(args.arms.replace(",", "")), cold_per_item=cold_per_item,

@@ -104,6 +104,20 @@ def test_gen_cli_refusal_exits_1_writes_only_the_report_and_exit_zero_opts_out(c
     assert demo.returncode == 0 and "nothing emitted" in demo.stderr and not out.exists()
 
 
+def test_gen_sample_takes_gate_overrides_as_bench_cold_start_does(ctgan_run: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    from gen.__main__ import main
+
+    out = tmp_path / "tail.parquet"
+    argv = ["sample", "--bundle", str(ctgan_run), "--rows", "50", "--out", str(out), "--exit-zero"]
+    assert main([*argv, "--gate", "alpha=0.02", "min_holdout_rows=10"]) == 0
+    report = json.loads((tmp_path / "tail.parquet.report.json").read_text())
+    assert report["config"]["alpha"] == 0.02 and report["config"]["min_holdout_rows"] == 10
+    assert main([*argv, "--gate", "max_aucc=0.7"]) == 2
+    assert "gen sample --gate" in capsys.readouterr().err
+    assert main([*argv, "--no-gate", "--gate", "alpha=0.02"]) == 2
+
+
 def test_unknown_condition_value_is_a_clear_error(ctgan_run: Path) -> None:
     bundle = gen.load(ctgan_run, device="cpu")
     with pytest.raises(EncodingError, match="pop_bucket"):

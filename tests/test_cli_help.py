@@ -1,0 +1,78 @@
+"""Every option of every command says what it does, and every command takes the run as --bundle."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+
+import pytest
+
+
+def _parsers() -> dict[str, argparse.ArgumentParser]:
+    from evaluate.__main__ import build_parser as evaluate_parser
+    from gen.__main__ import build_parser as gen_parser
+    from train.__main__ import build_parser as train_parser
+
+    return {"python -m train": train_parser(), "python -m gen": gen_parser(), "python -m evaluate": evaluate_parser()}
+
+
+def _walk(name: str, parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """The parser and every sub-command's parser, by command line."""
+    yield name, parser
+    for action in parser._actions:  # argparse has no public walk of its sub-parsers
+        if isinstance(action, argparse._SubParsersAction):
+            for command, child in action.choices.items():
+                yield from _walk(f"{name} {command}", child)
+
+
+COMMANDS = [(command, parser) for name, top in _parsers().items() for command, parser in _walk(name, top)]
+
+
+def test_every_command_is_walked() -> None:
+    names = {command for command, _ in COMMANDS}
+    assert {"python -m gen sample", "python -m gen augment", "python -m gen cold-start", "python -m evaluate report",
+            "python -m evaluate bench", "python -m evaluate bench-cold-start", "python -m evaluate utility",
+            "python -m evaluate fidelity", "python -m train"} <= names
+
+
+@pytest.mark.parametrize(("command", "parser"), COMMANDS, ids=[command for command, _ in COMMANDS])
+def test_every_option_has_help(command: str, parser: argparse.ArgumentParser) -> None:
+    missing = [action.option_strings[0] if action.option_strings else action.dest for action in parser._actions
+               if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction))
+               and action.help != argparse.SUPPRESS and not (action.help or "").strip()]
+    assert not missing, f"{command}: options without help text: {missing}"
+
+
+@pytest.mark.parametrize(("command", "parser"), [(c, p) for c, p in COMMANDS if c.split()[-1] in
+                                                 ("sample", "augment", "cold-start", "report", "bench-cold-start",
+                                                  "utility")], ids=lambda value: value if isinstance(value, str) else "")
+def test_every_command_on_a_run_takes_it_as_bundle(command: str, parser: argparse.ArgumentParser) -> None:
+    assert any("--bundle" in action.option_strings for action in parser._actions), command
+
+
+def test_bench_cold_start_takes_the_run_as_bundle_and_still_reads_the_old_positional(
+        capsys: pytest.CaptureFixture) -> None:
+    from evaluate.__main__ import build_parser
+    from evaluate.bench_cold_start import bundle_argument
+
+    parser = build_parser()
+    assert bundle_argument(parser.parse_args(["bench-cold-start", "--bundle", "runs/x", "--per-item", "2"])) == "runs/x"
+    assert capsys.readouterr().err == ""
+    assert bundle_argument(parser.parse_args(["bench-cold-start", "runs/old", "--augment"])) == "runs/old"
+    assert "deprecated; write --bundle runs/old" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="required: --bundle RUN"):
+        bundle_argument(parser.parse_args(["bench-cold-start", "--items", "3"]))
+
+
+def test_gate_overrides_are_parsed_once_for_every_command() -> None:
+    from gen.gate_overrides import gate_config, parse_overrides
+    from models.errors import ConfigError
+
+    overrides = parse_overrides(["alpha=1e-100", "min_holdout_rows=50", "selection=ratio"])
+    assert overrides == {"alpha": 1e-100, "min_holdout_rows": 50, "selection": "ratio"}
+    config = gate_config({"max_auc": 0.65, "min_holdout_rows": 200}, overrides, where="gen sample")
+    assert (config.alpha, config.max_auc, config.min_holdout_rows) == (1e-100, 0.65, 50)
+    with pytest.raises(ConfigError, match=r"--gate 'min_holdout_rows': expected KEY=VALUE"):
+        parse_overrides(["min_holdout_rows"])
+    with pytest.raises(ConfigError, match=r"gen sample --gate.*max_aucc"):
+        gate_config({}, {"max_aucc": 0.7}, where="gen sample")
