@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from models.condition import ConditionSpec
+from models.condition import BUCKET_COLUMN, ConditionSpec
 from models.encoder import TableEncoder
 from models.errors import EncodingError
 from models.sampling import generate_rows
@@ -141,8 +141,17 @@ def _codes(encoder: TableEncoder, column: str, labels: Any) -> torch.Tensor:
     try:
         return encoder.codes(column, labels).cpu()
     except EncodingError as exc:
-        known = ", ".join(map(str, encoder.column(column).categories[:20]))
-        raise EncodingError(f"condition {column!r}: {exc}. The model was trained with: {known}") from None
+        categories = list(encoder.column(column).categories)
+        known = ", ".join(map(str, categories[:20])) + (", ..." if len(categories) > 20 else "")
+        # A condition names what to generate, so an unseen value is a typo, not data to refit the encoder on.
+        given = pd.unique(pd.Series(np.atleast_1d(np.asarray(labels, dtype=object)), dtype=object))
+        known_set = set(categories)
+        unseen = [value for value in given[:1000] if value not in known_set][:5]  # on the error path only
+        if not unseen:
+            raise EncodingError(f"condition {column!r}: {exc}. The model was trained with: {known}") from None
+        what = "bucket" if column == BUCKET_COLUMN else "value"
+        raise EncodingError(f"condition {column!r}: unknown {what} {', '.join(map(repr, unseen))}; the model "
+                            f"knows {known}") from None
 
 
 def _cpu(generator: torch.Generator | None) -> torch.Generator | None:
