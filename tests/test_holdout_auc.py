@@ -47,3 +47,22 @@ def test_fits_one_network_on_the_fit_part_only(monkeypatch: pytest.MonkeyPatch) 
     rng = np.random.default_rng(4)
     holdout_auc(_table(rng, 300), _table(rng, 600), COLUMNS, seed=0)
     assert fitted == [(200, 400)]  # one network, two thirds of each side; the other third scores it
+
+
+def test_one_network_reads_every_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """holdout_auc_by_group: overall equals holdout_auc; a group whose synthetic rows are shifted reads high,
+    an unchanged group near 0.5, a group with too few scored rows None; one network in all."""
+    from evaluate.holdout_auc import holdout_auc_by_group
+
+    rng = np.random.default_rng(5)
+    real = pd.concat([_table(rng, 900).assign(bucket="a"), _table(rng, 900).assign(bucket="b"),
+                      _table(rng, 12).assign(bucket="c")], ignore_index=True)
+    synth = pd.concat([_table(rng, 900).assign(bucket="a"), _table(rng, 900, shift=4.0).assign(bucket="b"),
+                       _table(rng, 12).assign(bucket="c")], ignore_index=True)
+    fits = []
+    original = RowDiscriminator.fit
+    monkeypatch.setattr(RowDiscriminator, "fit", lambda self, r, s: fits.append(1) or original(self, r, s))
+    overall, by_group = holdout_auc_by_group(real, synth, COLUMNS, "bucket", seed=1)
+    assert len(fits) == 1
+    assert overall == holdout_auc(real, synth, COLUMNS, seed=1)
+    assert abs(by_group["a"] - 0.5) < 0.1 and by_group["b"] > 0.9 and by_group["c"] is None, by_group
