@@ -54,6 +54,7 @@ def measure(
     reference: pd.DataFrame | None = None,
     device: str | torch.device | None = None,
     dcr_rows: int = DCR_ROWS,
+    copies: bool = True,
 ) -> dict[str, Any]:
     """Every fidelity measure of `synth` against `real` as a JSON-able dict.
 
@@ -62,7 +63,8 @@ def measure(
     categorical columns), corr_diff, contingency_distance; auc when `auc` (None below `MIN_AUC_ROWS` rows
     per side); copy_rate and dcr_median when `reference` (the real training rows) is given: exact-twin
     share of synth in reference and median distance to the closest reference record. `reference` also
-    widens the categories the chi-square test accepts (see `metrics.chi2_test`).
+    widens the categories the chi-square test accepts (see `metrics.chi2_test`). `copies=False` skips
+    copy_rate and dcr_median (a caller that replaces them, as the gate's real-vs-real floor does).
     """
     check_columns(real, columns, "real")
     check_columns(synth, columns, "synthetic")
@@ -82,7 +84,7 @@ def measure(
         result["auc"] = (
             _plain(discriminator_auc(real, synth, columns, seed=seed, device=device)) if enough else None
         )
-    if reference is not None:
+    if reference is not None and copies:
         result["copy_rate"] = _plain(copy_rate(synth, reference, columns))
         sample = synth
         if len(synth) > dcr_rows:

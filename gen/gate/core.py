@@ -287,12 +287,13 @@ def _raw_diagnosis(before: dict | None, alpha: float) -> list[dict]:
 
 def _measure(
     holdout: pd.DataFrame, rows: pd.DataFrame, train: pd.DataFrame, columns: ColumnTypes, seeds: dict,
-    device: Any, auc: bool = True,
+    device: Any, auc: bool = True, copies: bool = True,
 ) -> dict | None:
     """evaluate.fidelity.measure(holdout, rows) with the training rows as copy/DCR reference; None if no rows."""
     if len(rows) == 0:
         return None
-    return fidelity.measure(holdout, rows, columns, seed=seeds["measure"], auc=auc, reference=train, device=device)
+    return fidelity.measure(holdout, rows, columns, seed=seeds["measure"], auc=auc, reference=train, device=device,
+                            copies=copies)
 
 
 def _floor(
@@ -304,7 +305,7 @@ def _floor(
     Its copy_rate / dcr_median would be 1 / 0 (the sample IS training rows), so they are replaced by the
     held-out rows' own copy rate and median distance to the training rows: what an unseen real row scores.
     """
-    floor = _measure(holdout, train_sample, train, columns, seeds, device)
+    floor = _measure(holdout, train_sample, train, columns, seeds, device, copies=False)  # replaced just below
     if floor is not None:
         distances = privacy.dcr(subsample(holdout, fidelity.DCR_ROWS, np.random.default_rng(seeds["measure"])),
                                 train, columns, device=device)
