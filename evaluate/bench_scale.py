@@ -43,9 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="interaction counts to measure, one process each")
     parser.add_argument("--train-rows", type=int, default=200_000,
                         help="data.max_train_rows: the subsample the one epoch trains on")
-    parser.add_argument("--kind", choices=("tvae", "ctgan"), default="tvae")
-    parser.add_argument("--out", default="runs/bench_scale")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kind", choices=("tvae", "ctgan"), default="tvae", help="the model trained (default tvae)")
+    parser.add_argument("--out", default="runs/bench_scale", help="output folder (default runs/bench_scale)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated table and the training (default 0)")
     parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="run config overrides for every size, e.g. data.split.bundle_holdout_rows=null")
     parser.add_argument("--keep-data", action="store_true", help="keep the written input tables")
