@@ -188,7 +188,7 @@ def _cost(total: float, manifest: dict) -> str:
     train_s = ((manifest.get("meta") or {}).get("timings") or {}).get("train_s")
     if not train_s:
         return f" ({total:.1f}s)"
-    return f" ({total:.1f}s; training took {train_s:.1f}s)"
+    return f" ({total:.1f}s, {100 * total / train_s:.0f}% of the {train_s:.1f}s the bundle's training took)"
 
 
 def fidelity_command(args: argparse.Namespace) -> int:
