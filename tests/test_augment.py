@@ -67,7 +67,11 @@ def test_per_item_counts_are_exact_for_every_emitted_item(tail_items, gated) -> 
     assert set(entries) == set(tail_items)
     assert all(entries[item]["emitted"] == 4 for item in counts.index)
     emitted_groups = {g["label"] for g in gated.report["groups"] if g["emitted"]}
-    assert all((e["emitted"] == 4) == (e["group"] in emitted_groups) for e in entries.values())
+    assert all(e["emitted"] in (0, 4) for e in entries.values())
+    assert all(e["emitted"] == 0 or e["group"] in emitted_groups for e in entries.values())
+    # An item of an emitted group with no rows is one the candidate budget left short (it emits nothing).
+    unfilled = sum(e["emitted"] == 0 and e["group"] in emitted_groups for e in entries.values())
+    assert unfilled <= gated.report["short_items"]["items"]
 
 
 def test_rows_carry_their_items_features_and_derived_time_parts(bundle, gated) -> None:
@@ -102,8 +106,11 @@ def test_refused_groups_emit_nothing_and_passing_groups_are_emitted(bundle, gate
     assert refused and passed, "the tiny tail has groups with and without held-out rows"
     assert report["verdict"] == "partial" and not gated.passed
     emitted_items = set(gated.rows["StockCode"])
+    passed_labels = {g["label"] for g in passed}
     for entry in report["items"]:
-        assert (entry["item"] in emitted_items) == (entry["group"] in {g["label"] for g in passed})
+        assert entry["item"] not in emitted_items or entry["group"] in passed_labels  # refused groups: nothing
+    short = [e for e in report["items"] if e["group"] in passed_labels and e["item"] not in emitted_items]
+    assert len(short) <= report["short_items"]["items"]  # a passing group's missing items: short of budget
     assert all(g["reason"] for g in refused if g["unit"] is None)
     assert report["union"]["passed"] and report["totals"]["rows_emitted"] == len(gated.rows)
     nothing = gen.augment(bundle, per_item=4, seed=0, gate=TEST_GATE, all_or_nothing=True, progress=False)
@@ -276,3 +283,19 @@ def test_refusals_come_with_advice_that_never_loosens_the_gate() -> None:
     assert any("max_epochs" in line for line in lines) and any("holdout_fraction" in line for line in lines)
     assert not any(word in line for line in lines for word in ("alpha", "max_auc", "rare_k"))
     assert advice([]) == []
+
+
+def test_choose_among_within_categories_keeps_the_rows_categories() -> None:
+    from gen.items.users import MIN_WITHIN, choose_among
+
+    users = pd.DataFrame({"u": np.arange(200), "Country": ["UK"] * 150 + ["France"] * 50})
+    pool = np.arange(200)  # one real interaction per user
+    rows = pd.DataFrame({"Country": ["France"] * 300 + ["Spain"] * 10})
+    match = choose_among(rows, users, pool, categorical=["Country"], numerical=[], rng=np.random.default_rng(0),
+                         candidates=4, within_categories=True)
+    countries = users["Country"].to_numpy()[match.positions]
+    assert (countries[:300] == "France").all() and MIN_WITHIN <= 50
+    assert match.stats["fallback"] == 10  # no Spanish user: drawn from the whole pool, counted as fallback
+    plain = choose_among(rows, users, pool, categorical=["Country"], numerical=[], rng=np.random.default_rng(0),
+                         candidates=1)
+    assert (users["Country"].to_numpy()[plain.positions][:300] == "France").mean() < 0.5  # the pool's mix instead

@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 
 UNGATED = ("UNGATED: these rows were not judged by the fidelity gate. For inspection only; do not append "
            "them to training data.")
+MAX_BOOST = 64
+"""Most a short item's candidate count is multiplied by in the fill loop (`_Gate._fill`)."""
 REJECTIONS = ("support", "adherence", "discriminator", "privacy")
 
 
@@ -235,13 +237,26 @@ class _Gate:
                           "label_ranges": ranges.plain(), "judged_columns": list(self.judged),
                           "tested_columns": list(self.tested)}
 
+        # An item the budget left short of its count emits nothing (every emitted item gets exactly its
+        # count); its group is judged on its other items, and refused only when none was filled.
         filled = np.bincount(accepted["_item"].to_numpy(), minlength=len(counts)) >= counts
-        short = [g for g, group in enumerate(self.groups) if not filled[group.items].all()]
-        for g in short:
-            unjudged.setdefault(g, f"{int((accepted['_group'] == g).sum())} of {self.groups[g].rows} rows accepted "
-                                   "when the call's candidate budget was spent; " +
-                                   rep.budget_failure(tally.accepted, int(counts.sum()), tally.candidates, budget,
-                                                      config.max_candidates_factor, tally.rejected)["message"])
+        judged_item = np.ones(len(counts), dtype=bool)
+        for g in unjudged:  # groups refused before the fill (no held-out rows): their items do not count
+            judged_item[self.groups[g].items] = False
+        short_items = np.flatnonzero(~filled & judged_item)
+        budget_message = rep.budget_failure(tally.accepted, int(counts.sum()), tally.candidates, budget,
+                                            config.max_candidates_factor, tally.rejected)["message"]
+        for g, group in enumerate(self.groups):  # groups (tens)
+            if not filled[group.items].any():
+                unjudged.setdefault(g, f"{int((accepted['_group'] == g).sum())} of {group.rows} rows accepted and "
+                                       "no item filled when the call's candidate budget was spent; " + budget_message)
+        accepted = accepted[filled[accepted["_item"].to_numpy()]].reset_index(drop=True)
+        report["short_items"] = {
+            "items": int(short_items.size), "rows_requested": int(counts[short_items].sum()),
+            "rule": "items with fewer accepted rows than asked for when the candidate budget was spent emit nothing",
+            "first": self.request.items.iloc[short_items[:10], 0].tolist(),
+            "message": (f"{short_items.size} item(s) got fewer accepted rows than asked for and emit nothing; "
+                        + budget_message) if short_items.size else None}
         units = [u for u in units if not set(u.groups.tolist()) & set(unjudged)] + _regroup(units, unjudged)
         keep = ~accepted["_group"].isin(list(unjudged)).to_numpy()
         accepted = accepted[keep].reset_index(drop=True)
@@ -300,12 +315,15 @@ class _Gate:
         """Draw until every item has its count of accepted rows or the budget is spent."""
         kept = [calibration.iloc[:0]]
         have = np.zeros(len(counts), dtype=np.int64)
+        # Items still short after a round get twice as many candidates the next (up to MAX_BOOST): the last
+        # few hard items otherwise took ~70 rounds of a handful of candidates each (60 s of a 100 s call).
+        boost = np.ones(len(counts))
         bar = rep.Progress(f"{self.request.bucket} items", int(counts.sum()), enabled=self.progress)
         while (have < counts).any() and tally.candidates < budget:
             screened = tally.candidates - tally.calibration
             rate = (tally.accepted + tally.unused) / screened if screened else 1.0
             need = counts - have
-            want = np.where(need > 0, np.ceil(need / max(rate, 0.02) * 1.2), 0).astype(np.int64)
+            want = np.where(need > 0, np.ceil(need / max(rate, 0.02) * 1.2 * boost), 0).astype(np.int64)
             want = _scaled(want, min(int(want.sum()), budget - tally.candidates, 4 * self.config.chunk_rows))
             chunk = self.stream.draw(want)
             tally.candidates += len(chunk)
@@ -313,6 +331,7 @@ class _Gate:
             rank = good.groupby("_item").cumcount().to_numpy() + have[good["_item"].to_numpy()]
             take = good[rank < counts[good["_item"].to_numpy()]]
             have += np.bincount(take["_item"].to_numpy(), minlength=len(counts))
+            boost = np.where(have < counts, np.minimum(boost * 2, MAX_BOOST), boost)
             kept.append(take)
             tally.accepted += len(take)
             tally.unused += len(good) - len(take)
@@ -440,6 +459,9 @@ def _finish_report(report: dict, items: pd.DataFrame, counts: np.ndarray, groups
     if union is not None:
         failures += [{"unit": "union", **f, "message": f"union of the passing groups: {f['message']}"}
                      for f in union["failures"]]
+    short = report.get("short_items") or {}
+    if short.get("message"):
+        failures.append({"measure": "candidate_budget", "items": short["items"], "message": short["message"]})
     emitted_items = int(pd.Series(records["_item"]).nunique()) if len(records) else 0
     report["items"] = _item_entries(items, counts, groups, records)
     verdict = "refused" if not emitted else ("passed" if len(emitted) == len(groups) else "partial")

@@ -82,7 +82,11 @@ class Writer:
             match = choose_among(self.buyers.like(rows, item_codes, self.users, categorical, user_rng), self.users,
                                  pool.users, categorical=categorical, numerical=[], rng=user_rng,
                                  candidates=ANCHOR_CANDIDATES, pool_seconds=pool.seconds,
-                                 row_seconds=numeric_values(stamps))
+                                 row_seconds=numeric_values(stamps), within_categories=True)
+            match.stats["rule"] = (f"{ANCHOR_CANDIDATES} entries drawn from the pool's real interactions whose users "
+                                   "have the categorical features of a real buyer of the row's item (drawn at random; "
+                                   "the whole pool where none has them), the one nearest in time to the row's "
+                                   "timestamp taken")
         else:
             match = choose_among(rows, self.users, pool.users, categorical=categorical, numerical=numerical,
                                  rng=user_rng, pool_seconds=pool.seconds, row_seconds=numeric_values(stamps))
@@ -150,9 +154,8 @@ def one(bundle: Bundle, role: str) -> str:
 
 
 ANCHOR_CANDIDATES = 128
-"""Pool entries drawn per row of an existing item (`Buyers`). Enough that one with the buyer's categorical
-features (e.g. a country 1 buyer in 100 has) is almost always among them; measured on the built-in tail at 3
-rows per item: 32 -> Country fails the union's test (p 1e-4), 128 -> passes (README, "Tail augmentation")."""
+"""Pool entries drawn per row of an existing item (`Buyers`), all with the categorical features of one of
+the item's buyers; the one nearest in time is taken."""
 
 
 @dataclass(frozen=True)
@@ -160,8 +163,9 @@ class Buyers:
     """Each requested item's real training buyers: positions in the users table, grouped by item.
 
     Who a row of an existing item goes to: of `ANCHOR_CANDIDATES` entries of the group's pool (real
-    interactions with items of the same features), one with the categorical features (the country) of a
-    real buyer of THIS item drawn at random, nearest in time to the row's timestamp. So the rows keep the
+    interactions with items of the same features) whose users have the categorical features (the country)
+    of a real buyer of THIS item drawn at random, the one nearest in time to the row's timestamp. Where fewer
+    than `users.MIN_WITHIN` pool entries have those features, from the whole pool. So the rows keep the
     item's own mix of buyers' countries and a user's activity fits the time (a user's recency, frequency and
     spend follow from when they buy), while the (user, item) pair is mostly new (README: pair repeats
     next to the real rate). Measured on the built-in tail: drawing the user from the group's pool alone,
@@ -242,8 +246,8 @@ def user_pools(users: pd.DataFrame, user_column: str, train: pd.DataFrame, group
         else:
             pools.append(everyone)
     stats = {"rule": (f"each row's user comes from the bucket's real interactions with items of the same feature "
-                      f"values (groups with fewer than {MIN_POOL_USERS} such users: all of the bucket's), the "
-                      "candidate nearest in time and generated features"),
+                      f"values (groups with fewer than {MIN_POOL_USERS} such users: all of the bucket's); which of the "
+                      "drawn candidates is taken: see users.rule"),
              "groups_with_own_pool": own, "groups_with_bucket_pool": groups - own,
              "bucket_buyers": int(np.unique(positions[known]).size)}
     return pools, stats
