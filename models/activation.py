@@ -41,9 +41,10 @@ class SpanPlan(nn.Module):
         self.register_buffer("tanh_index", torch.tensor(tanh_positions, dtype=torch.long), persistent=False)
         for dim in self.group_dims:
             self.register_buffer(f"group_{dim}", torch.tensor(groups[dim], dtype=torch.long), persistent=False)
-        # Activated pieces are concatenated as [tanh | group d1 flattened | group d2 ...]; `inverse` maps
-        # that order back to matrix order, and `is_tanh` marks tanh columns in matrix order.
+        # Activated pieces are concatenated as [tanh | group d1 flattened | group d2 ...] (`order`: the
+        # matrix column at each position of that grouped order); `inverse` maps it back to matrix order, and `is_tanh` marks tanh columns in matrix order.
         order = torch.cat([self.tanh_index] + [self.group(dim).flatten() for dim in self.group_dims])
+        self.register_buffer("order", order, persistent=False)
         self.register_buffer("inverse", torch.argsort(order), persistent=False)
         is_tanh = torch.zeros(self.width, dtype=torch.bool)
         is_tanh[self.tanh_index] = True

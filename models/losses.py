@@ -80,15 +80,20 @@ def vae_loss(
     """
     plan = spans if isinstance(spans, SpanPlan) else SpanPlan(spans).to(raw.device)
     batch = raw.shape[0]
-    raw = raw.float()
-    tanh_index = plan.tanh_index
-    sigma = sigmas[tanh_index]
-    error = x[:, tanh_index] - torch.tanh(raw[:, tanh_index])
+    # One column gather each into the grouped order [tanh | width d1 spans | width d2 spans ...]: every
+    # piece below is then a contiguous slice (a view, whose backward is free) instead of a gather per group.
+    grouped = raw.float().index_select(1, plan.order)
+    target = x.index_select(1, plan.order)
+    tanh_count = plan.tanh_index.numel()
+    sigma = sigmas[plan.tanh_index]
+    error = target[:, :tanh_count] - torch.tanh(grouped[:, :tanh_count])
     recon = (error**2 / (2 * sigma**2)).sum() + batch * torch.log(sigma).sum()
+    offset = tanh_count
     for dim in plan.group_dims:  # one iteration per distinct span width
-        index = plan.group(dim).flatten()
-        logits = raw[:, index].reshape(-1, dim)
-        targets = x[:, index].reshape(-1, dim).argmax(dim=1)
+        count = plan.group(dim).numel()
+        logits = grouped[:, offset : offset + count].reshape(-1, dim)
+        targets = target[:, offset : offset + count].reshape(-1, dim).argmax(dim=1)
         recon = recon + F.cross_entropy(logits, targets, reduction="sum")
+        offset += count
     kl = -0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp())
     return recon * loss_factor / batch, kl / batch

@@ -158,3 +158,37 @@ def test_same_seed_same_rows_and_modes_restored(trained: TVAEModule) -> None:
     assert trained.training and trained.decoder.training
     with pytest.raises(ValueError, match=r"shape \[b, 7\]"):
         trained.generate(cond[:, :5])
+
+
+def grouped_gather_vae_loss(raw, x, sigmas, plan, mu, logvar, factor):  # noqa: ANN001, ANN201
+    """The loss as it was computed before the single grouped gather: one gather of raw and x per width."""
+    batch = raw.shape[0]
+    sigma = sigmas[plan.tanh_index]
+    error = x[:, plan.tanh_index] - torch.tanh(raw[:, plan.tanh_index])
+    recon = (error**2 / (2 * sigma**2)).sum() + batch * torch.log(sigma).sum()
+    for dim in plan.group_dims:
+        index = plan.group(dim).flatten()
+        targets = x[:, index].reshape(-1, dim).argmax(dim=1)
+        recon = recon + F.cross_entropy(raw[:, index].reshape(-1, dim), targets, reduction="sum")
+    kl = -0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp())
+    return recon * factor / batch, kl / batch
+
+
+def test_vae_loss_and_its_gradient_equal_the_per_group_gather_version_on_a_fixed_batch() -> None:
+    from models.activation import SpanPlan
+
+    plan = SpanPlan(all_spans(LAYOUT))
+    generator = torch.Generator().manual_seed(1)
+    x = make_batches(1, batch_size=32, seed=1)[0][0]
+    sigmas = torch.rand(WIDTH, generator=generator) * 0.5 + 0.05
+    mu, logvar = torch.randn(32, 8, generator=generator), torch.randn(32, 8, generator=generator)
+    raw = torch.randn(32, WIDTH, generator=generator)
+    results = []
+    for loss in (vae_loss, grouped_gather_vae_loss):
+        leaf = raw.clone().requires_grad_(True)
+        recon, kl = loss(leaf, x, sigmas, plan, mu, logvar, 2.0)
+        (recon + kl).backward()
+        results.append((recon.detach(), kl, leaf.grad))
+    (recon, kl, grad), (old_recon, old_kl, old_grad) = results
+    assert torch.equal(recon, old_recon) and torch.equal(kl, old_kl)
+    assert torch.allclose(grad, old_grad, rtol=0, atol=1e-7)

@@ -2,7 +2,8 @@
 
 A learning rate of 1e6, or a value that overflows the encoder, trains to NaN or infinite losses and then to
 NaN weights; Lightning would still finish the epochs and `fit` would write a bundle whose samples are NaN.
-`FiniteLossGuard` watches the losses the LightningModules log (`loss/...`, on step) and raises
+`FiniteLossGuard` watches every step's losses — those a LightningModule returns under `"losses"` in its
+`training_step` output (ours do: `models.loss_log`), else those it logs on step (`loss/...`) — and raises
 `TrainingDiverged`, naming the epoch, the batch and the loss values. Because it checks at the latest at the
 end of each epoch, and Lightning runs checkpoint callbacks after every other callback's epoch-end hook, the
 checkpoint of a diverged epoch is never written: `checkpoints/last.ckpt` stays the last good epoch's.
@@ -48,9 +49,11 @@ class FiniteLossGuard(L.Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        # callback_metrics hands back the logged device tensors as they are (only metrics logged with
-        # prog_bar=True are turned into Python numbers, which our modules do not use).
-        losses = step_losses(trainer.callback_metrics, outputs)
+        losses = returned_losses(outputs)
+        if not losses:  # reading callback_metrics makes Lightning recompute every logged value: only if needed
+            # callback_metrics hands back the logged device tensors as they are (only metrics logged with
+            # prog_bar=True are turned into Python numbers, which our modules do not use).
+            losses = step_losses(trainer.callback_metrics, outputs)
         if losses:
             self._window.append((batch_idx, losses))
         if len(self._window) >= self.every_n_steps:
@@ -68,6 +71,14 @@ class FiniteLossGuard(L.Callback):
         if not trainer.strategy.reduce_boolean_decision(local, all=False):
             return
         raise TrainingDiverged(_message(trainer, bad, bad_weights))
+
+
+def returned_losses(outputs: Any) -> dict[str, torch.Tensor]:
+    """The step's losses a module returned as `{"losses": {name: scalar tensor}}` (empty if none)."""
+    losses = outputs.get("losses") if isinstance(outputs, dict) else None
+    if not isinstance(losses, dict):
+        return {}
+    return {name: value for name, value in losses.items() if isinstance(value, torch.Tensor)}
 
 
 def step_losses(metrics: dict[str, Any], outputs: Any) -> dict[str, torch.Tensor]:
