@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from evaluate.bench_settings import SYSTEMS
+from evaluate.bench_settings import DEFAULT_SYSTEMS, SYSTEMS
 
 SUBCOMMANDS = "{bench,bench-cold-start,bench-scale,report,fidelity,utility}"  # the *-worker commands are internal and left out of the help
 
@@ -40,7 +40,8 @@ def _bench(args: argparse.Namespace) -> int:
     epochs = args.epochs if args.epochs is not None else config.trainer.max_epochs
     command = "python -m evaluate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_bench(config, systems=tuple(args.systems), setting=args.setting, rows=args.rows, epochs=epochs,
-              encoder_rows=args.encoder_rows, out=out, seed=args.seed, bench=bench, command=command)
+              encoder_rows=args.encoder_rows, out=out, seed=args.seed, bench=bench, command=command,
+              budget_s=args.budget_s, peer_venv=args.peer_venv)
     return 0
 
 
@@ -69,6 +70,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text}: expected a positive number")
+    return value
+
+
 def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -84,12 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--config", default="configs/bench_online_retail.yaml", help="bench YAML (RunConfig + bench:)")
     bench.add_argument("--setting", choices=("equal", "best"), default="equal",
                        help="equal: same epochs/batch/layers/pac for all; best: each system at its best batch")
-    bench.add_argument("--systems", nargs="+", choices=tuple(SYSTEMS), default=tuple(SYSTEMS),
-                       help="systems to train and judge (default: all)")
+    bench.add_argument("--systems", nargs="+", choices=tuple(SYSTEMS), default=DEFAULT_SYSTEMS,
+                       help="default: ours and SDV; argn (TabularARGN) runs from the peers' venv, created on "
+                            "first use (--peer-venv)")
     bench.add_argument("--rows", type=_positive, default=None, help="training rows (default: data.max_train_rows)")
     bench.add_argument("--epochs", type=_positive, default=None, help="epochs (default: trainer.max_epochs)")
     bench.add_argument("--encoder-rows", type=_non_negative, default=1_000_000,
                        help="rows for the encoder section (0 skips it)")
+    bench.add_argument("--budget-s", type=_positive_float, default=None,
+                       help="equal wall-time budget: every system trains for about this many seconds instead "
+                            "of --epochs (ours: trainer.max_time_s; SDV: stopped at an epoch boundary; ARGN: "
+                            "its max_training_time); our monitor is off")
+    bench.add_argument("--peer-venv", default=None,
+                       help="the peers' venv for argn (default: $TAILSYNTH_PEER_VENV, else ./.venv-peers)")
     bench.add_argument("--out", default=None, help="output folder (default: runs/bench_<setting>)")
     bench.add_argument("--seed", type=int, default=0, help="seed of every system's training and the measures (default 0)")
     bench.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
@@ -116,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     scale_worker.set_defaults(handler=lambda args: bench_scale.run_worker(Path(args.spec), Path(args.result)))
 
     worker = commands.add_parser("bench-worker", help="internal: one system of `bench` in its own process")
-    worker.add_argument("--system", required=True, choices=(*SYSTEMS, "encoder"), help="the system to run")
+    worker.add_argument("--system", required=True, choices=(*(s for s in SYSTEMS if s != "argn"), "encoder"), help="the system to run")
     worker.add_argument("--spec", required=True, help="JSON file with what to run (written by bench)")
     worker.add_argument("--result", required=True, help="JSON file to write the measurements to")
     worker.set_defaults(handler=_bench_worker)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -28,9 +29,11 @@ from evaluate.atomic import write_json, write_text
 from evaluate.bench_facts import machine_facts
 from evaluate.bench_markdown import render_markdown
 from evaluate.bench_settings import (
-    PAIRS, SYSTEMS, BenchSettings, Setting, ours_config, peer_settings, resolve_device, system_settings,
+    DEFAULT_SYSTEMS, PAIRS, SYSTEMS, BenchSettings, Setting, ours_config, peer_settings, resolve_device,
+    system_settings,
 )
 from evaluate.peer import sdv_version
+from evaluate.peer_venv import ensure_peer_venv, peer_venv_dir
 
 if TYPE_CHECKING:
     from train.config import RunConfig
@@ -48,7 +51,7 @@ def say(message: str) -> None:
 def run_bench(
     config: RunConfig,
     *,
-    systems: Sequence[str] = ("ours-ctgan", "ours-tvae", "sdv-ctgan", "sdv-tvae"),
+    systems: Sequence[str] = DEFAULT_SYSTEMS,
     setting: Setting = "equal",
     rows: int | None = None,
     epochs: int,
@@ -57,11 +60,17 @@ def run_bench(
     seed: int = 0,
     bench: BenchSettings | None = None,
     command: str | None = None,
+    budget_s: float | None = None,
+    peer_venv: str | Path | None = None,
 ) -> dict[str, Any]:
     """Benchmark `systems` under `setting`; returns the report also written to `out/bench.json` and `.md`.
 
     `rows` caps the training rows (default: the config's data.max_train_rows); `encoder_rows=0` skips the
     encoder section. `bench` holds the per-setting hyper-parameters and device (default `BenchSettings()`).
+    `budget_s`: the equal wall-time budget — every system trains for about that many seconds instead of
+    `epochs` (ours: `trainer.max_time_s`; SDV: its epoch loop stops at the epoch boundary that keeps it
+    within the budget; ARGN: its `max_training_time`). `peer_venv`: the peers' venv for argn
+    (`evaluate.peer_venv`; default $TAILSYNTH_PEER_VENV or ./.venv-peers).
     """
     from train.config import to_dict
     from train.fit import prepare_tables
@@ -74,15 +83,19 @@ def run_bench(
         raise ValueError(f"systems {unknown or list(systems)}: expected some of {list(SYSTEMS)}")
     if epochs < 1:
         raise ValueError(f"epochs {epochs}: expected at least 1")
+    if budget_s is not None and budget_s <= 0:
+        raise ValueError(f"budget_s {budget_s}: expected a positive number of seconds")
     out = Path(out)
     device = resolve_device(bench)
     base = ours_config(config, "ours-ctgan", bench, setting=setting, epochs=epochs, rows=rows, seed=seed,
                        device=device, out=out)
     report: dict[str, Any] = {
-        "schema": SCHEMA, "setting": setting, "device": device, "seed": seed, "epochs": epochs,
+        "schema": SCHEMA, "setting": setting, "device": device, "seed": seed,
+        "epochs": None if budget_s is not None else epochs, "budget_s": budget_s,
         "bench": to_dict(bench), "machine": machine_facts(device, command), "systems": {}, "pairs": {},
     }
-    say(f"setting {setting}, {epochs} epoch(s), device {device}; building the rows every system trains on")
+    budget = f"a {budget_s:g} s training budget" if budget_s is not None else f"{epochs} epoch(s)"
+    say(f"setting {setting}, {budget}, device {device}; building the rows every system trains on")
     _, train_rows, holdout_rows, columns = prepare_tables(base)
     report["data"] = _data_facts(base, train_rows, holdout_rows, columns, bench)
     tables = _tail_tables(train_rows, holdout_rows, bench, base.monitor.rows, seed)
@@ -91,8 +104,14 @@ def run_bench(
     workdir = out / "work"
     for index, system in enumerate(systems, start=1):
         say(f"system {index}/{len(systems)}: {system}")
-        report["systems"][system] = _run_system(system, config, bench, setting=setting, epochs=epochs, rows=rows,
-                                                seed=seed, device=device, out=out, columns=columns, workdir=workdir)
+        if SYSTEMS[system].family == "argn":
+            report["systems"][system] = _run_argn(
+                bench, epochs=epochs, budget_s=budget_s, seed=seed, device=device, train_rows=train_rows,
+                columns=columns, workdir=workdir, peer_venv=peer_venv)
+        else:
+            report["systems"][system] = _run_system(
+                system, config, bench, setting=setting, epochs=epochs, rows=rows, seed=seed, device=device,
+                out=out, columns=columns, workdir=workdir, budget_s=budget_s)
         _judge(report["systems"][system], tables, judged, seed, device, bench.auc)
         _compare(report)
         _write(out, report)
@@ -107,13 +126,14 @@ def run_bench(
 
 def _run_system(system: str, config: RunConfig, bench: BenchSettings, *, setting: Setting, epochs: int,
                 rows: int | None, seed: int, device: str, out: Path, columns: dict[str, str],
-                workdir: Path) -> dict[str, Any]:
+                workdir: Path, budget_s: float | None = None) -> dict[str, Any]:
     from train.config import to_dict
 
     family = SYSTEMS[system].family
     run_config = ours_config(config, system, bench, setting=setting, epochs=epochs, rows=rows, seed=seed,
-                             device=device, out=out)
-    peer = peer_settings(system, bench, setting=setting, epochs=epochs, device=device) if family == "sdv" else None
+                             device=device, out=out, budget_s=budget_s)
+    peer = (peer_settings(system, bench, setting=setting, epochs=epochs, device=device, budget_s=budget_s)
+            if family == "sdv" else None)
     settings = system_settings(None if peer else run_config, peer)
     if family == "sdv" and sdv_version() is None:
         say(f"{system}: peer: not installed (pip install 'tailsynth[sdv]')")
@@ -133,15 +153,64 @@ def _run_system(system: str, config: RunConfig, bench: BenchSettings, *, setting
     return result
 
 
+def _run_argn(bench: BenchSettings, *, epochs: int, budget_s: float | None, seed: int, device: str,
+              train_rows: pd.DataFrame, columns: dict[str, str], workdir: Path,
+              peer_venv: str | Path | None) -> dict[str, Any]:
+    """TabularARGN on the same training rows, from the peers' venv (`evaluate.argn_worker`)."""
+    from evaluate.bench_settings import BUDGET_MAX_EPOCHS
+
+    settings = {"kind": "argn", "epochs": None if budget_s is not None else epochs, "budget_s": budget_s,
+                "value_protection": False, "batch_size": "engine's own", "gpu": device == "cuda"}
+    try:
+        python = ensure_peer_venv(peer_venv_dir(peer_venv), progress=say)
+    except RuntimeError as exc:
+        say(f"argn: peer not available ({exc})")
+        return {"status": "not installed", "error": str(exc), "settings": settings}
+    workdir.mkdir(parents=True, exist_ok=True)
+    from evaluate.atomic import write_table
+
+    train_path = write_table(workdir / "argn_train.parquet", train_rows[list(columns)].reset_index(drop=True))
+    workspace = workdir / "argn_workspace"
+    if workspace.exists():
+        import shutil
+
+        shutil.rmtree(workspace)  # the engine's split() refuses to reuse a workspace of an earlier run
+    spec = {
+        "system": "argn", "seed": seed, "device": device, "columns": list(columns), "sdtypes": columns,
+        "epochs": BUDGET_MAX_EPOCHS if budget_s is not None else epochs, "budget_s": budget_s,
+        "bucket_column": bench.bucket_column, "tail_label": bench.tail_label, "sample_rows": bench.sample_rows,
+        "tail_rows": bench.tail_rows, "train_path": str(train_path), "workspace": str(workspace),
+        "tail_path": str(workdir / "argn_tail.parquet"),
+    }
+    command = [str(python), "-m", "evaluate.argn_worker"]
+    # The peers' venv does not hold tailsynth: the worker imports `evaluate` from this checkout.
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    result = _spawn("argn", spec, workdir, bench.system_timeout_s, command=command, env=env)
+    result["settings"] = settings
+    if result.get("status") == "ok":
+        result["tail_sample"] = spec["tail_path"]
+        result.update(_derived(result))
+    return result
+
+
 def _derived(result: dict[str, Any]) -> dict[str, Any]:
-    """Measures computed the same way for ours and SDV from what a worker reported."""
+    """Measures computed the same way for every system from what its worker reported."""
     epoch_seconds = result.get("epoch_seconds") or []
     # The tail-draw time compares only when every asked-for row came back (SDV may return fewer or none).
     full = result.get("tail_rows_returned") == result.get("tail_rows_requested")
+    # Rows trained: what the worker counted (a time budget stops ours mid-epoch; ARGN logs its samples),
+    # else epochs x training rows.
+    rows_trained = result.get("rows_trained")
+    if rows_trained is None:
+        rows_trained = result.get("train_rows", 0) * (result.get("epochs") or 0)
     return {
         "encoder_s": _total(result.get("encoder_fit_s"), result.get("encoder_transform_s")),
-        # Rows of the training table seen per second of training (epochs x rows / s).
-        "train_rows_per_s": _ratio(result.get("train_rows", 0) * result.get("epochs", 0), result.get("train_s")),
+        "rows_trained": rows_trained,
+        "epochs_trained": _ratio(rows_trained, result.get("train_rows")),
+        # Rows of the training table seen per second of training, and its inverse per 1,000 rows.
+        "train_rows_per_s": _ratio(rows_trained, result.get("train_s")),
+        "s_per_1k_rows_trained": _ratio(result.get("train_s"), (rows_trained or 0) / 1000),
         # The median epoch resists one-off warm-up and stalls caused by other processes on a shared machine.
         "median_seconds_per_epoch": float(statistics.median(epoch_seconds)) if epoch_seconds else None,
         "tail_s_full": result.get("tail_s") if full else None,
@@ -149,16 +218,21 @@ def _derived(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _spawn(system: str, spec: dict[str, Any], workdir: Path, timeout_s: float | None) -> dict[str, Any]:
-    """Run one system in a fresh interpreter; its result JSON (or the failure) comes back as a dict."""
+def _spawn(system: str, spec: dict[str, Any], workdir: Path, timeout_s: float | None,
+           command: list[str] | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one system in a fresh interpreter; its result JSON (or the failure) comes back as a dict.
+
+    `command` (default: our `bench-worker` under this interpreter) is given `--spec S --result R`.
+    """
     spec_path, result_path = workdir / f"{system}_spec.json", workdir / f"{system}_result.json"
     write_json(spec_path, spec)
     result_path.unlink(missing_ok=True)
     started = time.perf_counter()
-    command = [sys.executable, "-m", "evaluate", "bench-worker", "--system", system,
-               "--spec", str(spec_path), "--result", str(result_path)]
+    if command is None:
+        command = [sys.executable, "-m", "evaluate", "bench-worker", "--system", system]
+    command = [*command, "--spec", str(spec_path), "--result", str(result_path)]
     try:
-        completed = subprocess.run(command, check=False, timeout=timeout_s)
+        completed = subprocess.run(command, check=False, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired:  # the child is killed; the run goes on with the next system
         say(f"{system}: stopped after the {timeout_s} s limit (bench.system_timeout_s)")
         return {"status": "timeout", "error": f"stopped after {timeout_s} s"}
@@ -246,7 +320,7 @@ def _compare(report: dict[str, Any]) -> None:
         result["reach"] = {
             peer: _reach(result, target)
             for peer, target in systems.items()
-            if SYSTEMS[peer].family == "sdv" and target.get("status") == "ok" and target.get("tail_fidelity_monitor")
+            if SYSTEMS[peer].family != "ours" and target.get("status") == "ok" and target.get("tail_fidelity_monitor")
         }
 
 

@@ -52,6 +52,23 @@ ROWS: tuple[Row, ...] = (
 )
 
 
+ALL_ROWS: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...] = (
+    ("batch size", _get("settings", "batch_size")),
+    ("training rows", _get("train_rows")),
+    ("epochs trained (rows trained / training rows)", _get("epochs_trained")),
+    ("training total (s)", _get("train_s")),
+    ("s per 1,000 rows trained", _get("s_per_1k_rows_trained")),
+    ("sample 100k rows (s)", _get("sample_s")),
+    ("sample 10k tail rows (s)", _get("tail_s")),
+    ("tail rows returned", _get("tail_rows_returned")),
+    ("peak RSS (MiB)", _get("peak_rss_mib")),
+    ("tail mean KS (lower is better)", _get("tail_fidelity", "mean_ks")),
+    ("tail mean TVD", _get("tail_fidelity", "mean_tvd")),
+    ("tail discriminator AUC (0.5 = real)", _get("tail_fidelity", "auc")),
+)
+"""The every-system table: one column per system, ours, SDV's and TabularARGN's alike."""
+
+
 def fmt(value: Any) -> str:
     if value is None:
         return "—"
@@ -101,6 +118,16 @@ def comparison_table(report: dict[str, Any]) -> list[str]:
             ours_value, peer_value = _value(systems.get(ours), ratio_read), _value(systems.get(peer), ratio_read)
             cells += [ours_text, peer_text, _ratio(ours_value, peer_value, direction)]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def systems_table(report: dict[str, Any]) -> list[str]:
+    """Every system side by side (no ratios: read them against the column you compare with)."""
+    systems = report.get("systems", {})
+    names = list(systems)
+    lines = ["| measure | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for label, read in ALL_ROWS:
+        lines.append(f"| {label} | " + " | ".join(_cell(systems[name], read) for name in names) + " |")
     return lines
 
 
@@ -154,6 +181,12 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _budget_text(report: dict[str, Any]) -> str:
+    if report.get("budget_s") is not None:
+        return f"equal wall time: {fmt(float(report['budget_s']))} s of training per system"
+    return f"{report.get('epochs')} epoch(s)"
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     machine, data = report.get("machine", {}), report.get("data", {})
     lines = [
@@ -162,7 +195,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"- data: {data.get('source')}, {fmt(data.get('train_rows'))} training rows, "
         f"{fmt(data.get('holdout_rows'))} holdout rows; buckets (train) {data.get('train_buckets')}",
-        f"- {report.get('epochs')} epoch(s), device {report.get('device')}, seed {report.get('seed')}",
+        f"- {_budget_text(report)}, device {report.get('device')}, seed {report.get('seed')}",
         f"- machine: {machine.get('cpu_model')}, {machine.get('cpus_usable')} usable CPU(s) of "
         f"{machine.get('cpu_count')}, GPU {machine.get('gpu') or 'none'}, load average at start "
         f"{machine.get('load_average_at_start')}",
@@ -170,13 +203,17 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"rdt {machine.get('versions', {}).get('rdt')}, python {machine.get('python')}",
         f"- command: `{machine.get('command')}`",
         "",
-        "## Side by side",
+        "## Every system",
+        "",
+        *systems_table(report),
+        "",
+        *_floor_lines(report),
+        "",
+        "## Ours and SDV, pair by pair",
         "",
         "Ratios: times and memory SDV/ours, throughput ours/SDV (above 1: ours is better).",
         "",
         *comparison_table(report),
-        "",
-        *_floor_lines(report),
     ]
     reach = _reach_lines(report)
     if reach:

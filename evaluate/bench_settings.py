@@ -32,8 +32,8 @@ Device = Literal["auto", "cpu", "cuda"]
 
 
 class System(NamedTuple):
-    family: Literal["ours", "sdv"]
-    kind: Literal["ctgan", "tvae"]
+    family: Literal["ours", "sdv", "argn"]
+    kind: Literal["ctgan", "tvae", "argn"]
 
 
 SYSTEMS: dict[str, System] = {
@@ -41,7 +41,13 @@ SYSTEMS: dict[str, System] = {
     "ours-tvae": System("ours", "tvae"),
     "sdv-ctgan": System("sdv", "ctgan"),
     "sdv-tvae": System("sdv", "tvae"),
+    # MOSTLY AI's TabularARGN (mostlyai-engine), run from the peers' venv (evaluate.peer_venv)
+    "argn": System("argn", "argn"),
 }
+DEFAULT_SYSTEMS = ("ours-ctgan", "ours-tvae", "sdv-ctgan", "sdv-tvae")
+"""What `python -m evaluate bench` runs without --systems: argn is opt-in (it installs its own venv)."""
+BUDGET_MAX_EPOCHS = 100_000
+"""Epoch cap under an equal wall-time budget (`budget_s`): the time limit is what stops every system."""
 PAIRS = (("ours-ctgan", "sdv-ctgan"), ("ours-tvae", "sdv-tvae"))
 """Each of our systems and the SDV system it is compared with."""
 
@@ -123,9 +129,13 @@ def resolve_device(bench: BenchSettings) -> Literal["cpu", "cuda"]:
 
 def ours_config(
     config: RunConfig, system: str, bench: BenchSettings, *, setting: Setting, epochs: int,
-    rows: int | None, seed: int, device: str, out: Path,
+    rows: int | None, seed: int, device: str, out: Path, budget_s: float | None = None,
 ) -> RunConfig:
-    """The RunConfig one of our systems trains with under `setting` (written under `out/systems/<system>`)."""
+    """The RunConfig one of our systems trains with under `setting` (written under `out/systems/<system>`).
+
+    With `budget_s`, training stops after that many seconds (`trainer.max_time_s`) instead of after
+    `epochs`, and the fidelity monitor is off (it would spend the budget's time on sampling and judging).
+    """
     kind = SYSTEMS[system].kind
     model = replace(config.model, kind=kind)
     if setting == "equal":
@@ -145,22 +155,30 @@ def ours_config(
         devices=1, strategy="auto", num_nodes=1, limit_train_batches=None, progress_bar=False,
         precision=bench.gpu_precision if device == "cuda" else bench.cpu_precision,
     )
+    monitor = config.monitor
+    if budget_s is not None:
+        trainer = replace(trainer, max_epochs=BUDGET_MAX_EPOCHS, max_time_s=float(budget_s))
+        monitor = replace(monitor, enabled=False)
     data = replace(config.data, max_train_rows=rows) if rows is not None else config.data
-    return replace(config, data=data, model=model, trainer=trainer, seed=seed, out_dir=str(out / "systems"),
-                   name=system)
+    return replace(config, data=data, model=model, trainer=trainer, monitor=monitor, seed=seed,
+                   out_dir=str(out / "systems"), name=system)
 
 
-def peer_settings(system: str, bench: BenchSettings, *, setting: Setting, epochs: int, device: str) -> PeerSettings:
-    """SDV's hyper-parameters for `system` under `setting`."""
+def peer_settings(system: str, bench: BenchSettings, *, setting: Setting, epochs: int, device: str,
+                  budget_s: float | None = None) -> PeerSettings:
+    """SDV's hyper-parameters for `system` under `setting` (with `budget_s`: stopped by time, not epochs)."""
     kind = SYSTEMS[system].kind
+    if budget_s is not None:
+        epochs = BUDGET_MAX_EPOCHS
     if setting == "equal":
         eq = bench.equal
         return PeerSettings(kind=kind, epochs=epochs, batch_size=eq.batch_size, embedding_dim=eq.embedding_dim,
                             hidden_dims=eq.hidden_dims, critic_dims=eq.critic_dims, pac=eq.pac,
-                            enable_gpu=device == "cuda")
+                            enable_gpu=device == "cuda", budget_s=budget_s)
     return PeerSettings(kind=kind, epochs=epochs, batch_size=bench.best.sdv_batch_size,
                         embedding_dim=SDV_DEFAULT_EMBEDDING, hidden_dims=SDV_DEFAULT_HIDDEN[kind],
-                        critic_dims=SDV_DEFAULT_CRITIC, pac=SDV_DEFAULT_PAC, enable_gpu=device == "cuda")
+                        critic_dims=SDV_DEFAULT_CRITIC, pac=SDV_DEFAULT_PAC, enable_gpu=device == "cuda",
+                        budget_s=budget_s)
 
 
 def peer_from_dict(data: dict[str, Any]) -> PeerSettings:

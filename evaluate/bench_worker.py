@@ -92,6 +92,8 @@ def _ours(spec: dict[str, Any]) -> dict[str, Any]:
     timings, history = dict(meta["timings"]), list(meta.get("monitor") or [])
     result: dict[str, Any] = {"run_dir": str(run_dir), "train_rows": int(meta["rows"]["train"]), "history": history}
     result.update(_our_training_times(timings, history))
+    if timings.get("batches") is not None:  # a time budget may stop mid-epoch: count the rows drawn
+        result["rows_trained"] = int(timings["batches"]) * config.trainer.batch_size
     say(f"sampling {spec['sample_rows']} rows")
     started = _now(device)
     gen.sample(bundle, spec["sample_rows"], seed=spec["seed"])

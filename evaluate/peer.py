@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Literal
+from typing import Any, Literal, Union
 
 import pandas as pd
 
@@ -49,6 +49,9 @@ class PeerSettings:
     """CTGAN's discriminator_dim (unused by TVAE)."""
     pac: int = 10
     enable_gpu: bool = False
+    budget_s: Union[float, None] = None
+    """Equal wall-time budget: SDV's epoch loop starts another epoch only while the seconds trained so far
+    plus its mean epoch so far stay within it (so it ends at about the budget, at an epoch boundary)."""
 
 
 @dataclass
@@ -86,7 +89,8 @@ def run_peer(
     import torch
 
     table = sdv_table(train_rows, columns)
-    clock = _FitClock(sync=_cuda_sync if settings.enable_gpu and torch.cuda.is_available() else None)
+    clock = _FitClock(sync=_cuda_sync if settings.enable_gpu and torch.cuda.is_available() else None,
+                      budget_s=settings.budget_s)
     run = PeerRun()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SDV's "save your metadata" advice and pandas chatter
@@ -180,10 +184,19 @@ def _cuda_sync() -> None:
 class _FitClock:
     """Accumulates encoder seconds and the wall time of every epoch of one ctgan fit."""
 
-    def __init__(self, sync: Callable[[], None] | None) -> None:
+    def __init__(self, sync: Callable[[], None] | None, budget_s: float | None = None) -> None:
         self.sync = sync
+        self.budget_s = budget_s
         self.seconds = {"encoder_fit_s": 0.0, "encoder_transform_s": 0.0}
         self.epoch_marks: list[float] = []
+
+    def another_epoch_fits(self) -> bool:
+        """Under a budget: whether one more epoch of the mean length so far still ends within it."""
+        if self.budget_s is None or len(self.epoch_marks) < 2:
+            return True
+        spent = self.epoch_marks[-1] - self.epoch_marks[0]
+        mean = spent / (len(self.epoch_marks) - 1)
+        return spent + mean <= self.budget_s
 
     def now(self) -> float:
         if self.sync is not None:
@@ -212,6 +225,9 @@ class _ClockedEpochs:
     def __iter__(self) -> Iterator[Any]:
         for item in self._inner:
             self._clock.epoch_marks.append(self._clock.now())
+            if not self._clock.another_epoch_fits():  # the budget is spent: the epoch loop ends here
+                self._clock.epoch_marks.pop()
+                break
             yield item
         self._clock.epoch_marks.append(self._clock.now())
 

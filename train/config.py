@@ -140,6 +140,9 @@ class TrainerConfig:
     """Torch's CPU threads (`torch.set_num_threads`) for training, and for `gen` / `evaluate` on the bundle.
     None: `OMP_NUM_THREADS` if set, else half the usable cores, at most 8 (`train.threads` says why torch's
     own default, one per core, is not used)."""
+    max_time_s: Union[float, None] = ranged(None, 0.0, low_open=True)
+    """Stop training once this many seconds of training have passed (Lightning's `max_time`, checked after
+    every batch), even before `max_epochs`: the benchmark's equal-wall-time budget. None: no limit."""
 
     def __post_init__(self) -> None:
         limit = self.limit_train_batches

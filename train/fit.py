@@ -18,6 +18,7 @@ import os
 import signal
 import time
 import warnings
+from datetime import timedelta
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -146,6 +147,9 @@ def _fit(config: RunConfig, run_dir: Path, last: Path, resume: bool, on_stage: C
         signal.signal(signal.SIGINT, sigint)  # Lightning ignores further Ctrl-C while shutting down
     timings["train_s"] = time.perf_counter() - started
     timings["epochs"] = trainer.current_epoch
+    timer = next((c for c in trainer.callbacks if isinstance(c, EpochTimer)), None)
+    if timer is not None:  # batches trained: what a time budget that stops mid-epoch leaves to count rows by
+        timings["batches"] = timer.batches
     if trainer.is_global_zero:
         on_stage("bundle")
         stale = remove_model_reports(run_dir)  # they describe the model this bundle replaces (a resumed run)
@@ -256,6 +260,7 @@ def _build_trainer(config: RunConfig, run_dir: Path, callbacks: list[L.Callback]
     tc = config.trainer
     return L.Trainer(
         max_epochs=tc.max_epochs,
+        max_time=timedelta(seconds=tc.max_time_s) if tc.max_time_s is not None else None,
         accelerator=tc.accelerator,
         devices=tc.devices,
         strategy=_strategy(config),

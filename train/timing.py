@@ -9,10 +9,17 @@ import torch
 
 
 class EpochTimer(L.Callback):
-    """Logs `time/epoch_s` and `throughput/rows_per_s` (rows drawn per second, all ranks together)."""
+    """Logs `time/epoch_s` and `throughput/rows_per_s` (rows drawn per second, all ranks together); counts
+    the training batches."""
 
     def __init__(self) -> None:
         self._started = 0.0
+        self.batches = 0
+        """Training batches completed in this process (a resumed run counts from its resume)."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: object, batch: object,
+                           batch_idx: int) -> None:
+        self.batches += 1
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started = time.perf_counter()
