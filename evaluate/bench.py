@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from evaluate.atomic import write_json, write_text
+from evaluate.atomic import write_json, write_table, write_text
 from evaluate.bench_facts import machine_facts
 from evaluate.bench_markdown import render_markdown
 from evaluate.bench_settings import (
@@ -167,13 +168,9 @@ def _run_argn(bench: BenchSettings, *, epochs: int, budget_s: float | None, seed
         say(f"argn: peer not available ({exc})")
         return {"status": "not installed", "error": str(exc), "settings": settings}
     workdir.mkdir(parents=True, exist_ok=True)
-    from evaluate.atomic import write_table
-
     train_path = write_table(workdir / "argn_train.parquet", train_rows[list(columns)].reset_index(drop=True))
     workspace = workdir / "argn_workspace"
     if workspace.exists():
-        import shutil
-
         shutil.rmtree(workspace)  # the engine's split() refuses to reuse a workspace of an earlier run
     spec = {
         "system": "argn", "seed": seed, "device": device, "columns": list(columns), "sdtypes": columns,
