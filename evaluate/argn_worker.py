@@ -144,8 +144,8 @@ def _peak_rss_mib() -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluate.argn_worker", description=__doc__.split("\n")[0])
-    parser.add_argument("--spec", required=True)
-    parser.add_argument("--result", required=True)
+    parser.add_argument("--spec", required=True, help="spec JSON written by the bench")
+    parser.add_argument("--result", required=True, help="result JSON to write")
     args = parser.parse_args(argv)
     spec = json.loads(Path(args.spec).read_text())
     started = time.perf_counter()

@@ -38,9 +38,9 @@ step bench_fp32 60 "$PY" -m evaluate bench --device cuda --setting best --system
   --encoder-rows 0 --gpu-precision 32-true --override monitor.enabled=false --out "$OUT/bench_fp32"
 step sync 90 "$PY" -m evaluate.gpu_sync_check --steps 300 --out "$OUT/sync.json"
 BUNDLE="$OUT/bench_ctgan/systems/ours-ctgan"
-step augment 45 "$PY" -m evaluate bench-cold-start "$BUNDLE" --augment --per-item 1 --device cuda \
+step augment 45 "$PY" -m evaluate bench-cold-start --bundle "$BUNDLE" --augment --per-item 1 --device cuda \
   --out "$OUT/augment.json"
-step cold_start 45 "$PY" -m evaluate bench-cold-start "$BUNDLE" --items 200 --per-item 50 --device cuda \
+step cold_start 45 "$PY" -m evaluate bench-cold-start --bundle "$BUNDLE" --items 200 --per-item 50 --device cuda \
   --out "$OUT/cold_start.json"
 echo "  \"done\": true" >> "$STEPS"
 echo "}" >> "$STEPS"

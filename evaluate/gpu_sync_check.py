@@ -87,11 +87,13 @@ def count_syncs(kind: str, steps: int, rows: int, precision: str, config_path: s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluate.gpu_sync_check", description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--kinds", nargs="+", default=["ctgan", "tvae"], choices=("ctgan", "tvae"))
-    parser.add_argument("--precision", default="bf16-mixed", choices=("bf16-mixed", "32-true"))
-    parser.add_argument("--config", default="configs/bench_online_retail.yaml")
+    parser.add_argument("--steps", type=int, default=300, help="training batches per model kind")
+    parser.add_argument("--rows", type=int, default=20_000, help="training rows of the built-in data")
+    parser.add_argument("--kinds", nargs="+", default=["ctgan", "tvae"], choices=("ctgan", "tvae"),
+                        help="model kinds to count, one after another")
+    parser.add_argument("--precision", default="bf16-mixed", choices=("bf16-mixed", "32-true"),
+                        help="our trainer's precision")
+    parser.add_argument("--config", default="configs/bench_online_retail.yaml", help="bench YAML (its data section)")
     parser.add_argument("--out", required=True, help="JSON file to write")
     args = parser.parse_args(argv)
     import torch
