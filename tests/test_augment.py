@@ -299,3 +299,15 @@ def test_choose_among_within_categories_keeps_the_rows_categories() -> None:
     plain = choose_among(rows, users, pool, categorical=["Country"], numerical=[], rng=np.random.default_rng(0),
                          candidates=1)
     assert (users["Country"].to_numpy()[plain.positions][:300] == "France").mean() < 0.5  # the pool's mix instead
+
+
+def test_unix_second_timestamps_are_written_back_as_integers(bundle) -> None:
+    """A bundle whose interactions held Unix seconds (meta.written_as) emits them as integers again."""
+    import copy
+
+    unix = copy.copy(bundle)
+    unix.manifest = {**bundle.manifest, "meta": {**bundle.manifest["meta"], "written_as": {"InvoiceDate": "int64"}}}
+    rows = gen.augment(unix, per_item=1, gate=False, progress=False).rows
+    stamps = gen.augment(bundle, per_item=1, gate=False, progress=False).rows["InvoiceDate"]
+    assert rows["InvoiceDate"].dtype == np.int64
+    assert (rows["InvoiceDate"].to_numpy() == stamps.astype("int64").to_numpy() // 1_000_000_000).all()

@@ -215,3 +215,22 @@ def test_split_rejects_bad_fraction_and_tiny_tables(records: Records) -> None:
         split_records(records.table.head(1), SplitConfig(), seed=0, timestamp="ts")
     with pytest.raises(DataError, match="'when'"):
         split_records(records.table, SplitConfig(method="time"), seed=0, timestamp="when")
+
+
+def test_unix_second_timestamps_are_remembered_for_writing_back(
+        tiny_frames: dict[str, pd.DataFrame], tmp_path: Path, tiny_config: ConfigFactory) -> None:
+    """A Unix-seconds integer timestamp is parsed as a datetime and recorded as such (`written_as`), so
+    emitted interactions can carry it as integers again; text dates record nothing."""
+    from conftest import _write
+    from gen.items.written import unix_seconds
+
+    frames = dict(tiny_frames)
+    stamps = pd.to_datetime(frames["interactions"]["ts"])
+    frames["interactions"] = frames["interactions"].assign(ts=stamps.astype("int64") // 1_000_000_000)
+    paths = _write(frames, tmp_path / "unix", ".csv")
+    records = build_records(tiny_config(paths))
+    assert records.written_as == {"ts": "int64"}
+    assert (records.table["ts"].to_numpy() == stamps.to_numpy()).all()
+    back = unix_seconds(records.table["ts"], "int64")
+    assert back.dtype == np.int64 and back.tolist() == frames["interactions"]["ts"].tolist()
+    assert build_records(tiny_config(_write(tiny_frames, tmp_path / "text", ".csv"))).written_as == {}

@@ -69,6 +69,7 @@ def write_run_bundle(
             "rows": {"train": len(train_rows), "holdout": len(holdout_rows), "holdout_stored": len(stored_holdout),
                      "bundle_holdout_rows": cap},
             "cleaning": list(records.cleaning),
+            "written_as": dict(records.written_as),
             "monitor": monitor_history or [],
         },
     }

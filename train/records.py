@@ -18,7 +18,7 @@ Dtypes of `Records.table` (documented contract for the encoder):
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -70,6 +70,9 @@ class Records:
     """The item feature table: id + declared feature columns, parsed to the dtypes of `table`."""
     cleaning: tuple[dict, ...]
     """{"step", "dropped", "remaining"}: built-in dataset cleaning, then missing-key drops."""
+    written_as: dict[str, str] = field(default_factory=dict)
+    """Interaction columns read as numbers and parsed as Unix seconds -> their dtype in the file ("int64"),
+    so emitted interactions can be written back the same way (`gen.items.written`)."""
 
     def column(self, role: Role) -> list[str]:
         """Names of the columns with this role, in table order."""
@@ -104,6 +107,8 @@ class _Table:
 
     frame: pd.DataFrame
     source: str
+    written_as: dict[str, str] = field(default_factory=dict)
+    """Datetime columns that were numbers (Unix seconds) in the file -> their dtype there."""
 
 
 def build_records(config: DataConfig) -> Records:
@@ -119,6 +124,7 @@ def build_records(config: DataConfig) -> Records:
         interactions, features[role] = same_key_type(interactions, key, features[role], cfg.id)
         interactions, step = apply_missing_keys(interactions, key, features[role], cfg.id, config.missing_keys)
         cleaning.extend(step)
+    written_as = dict(interactions.written_as)
     frame = interactions.frame.copy(deep=False)  # a fresh 0..n-1 index without copying the data
     frame.index = pd.RangeIndex(len(frame))
     del interactions
@@ -138,6 +144,7 @@ def build_records(config: DataConfig) -> Records:
         users=kept.get("users"),
         items=kept.get("items"),
         cleaning=tuple(cleaning),
+        written_as=written_as,
     )
 
 
@@ -202,7 +209,13 @@ def prepare_interactions(table: _Table, cfg: InteractionsConfig, config: DataCon
     parsed = {cfg.timestamp: parse_datetime(frame[cfg.timestamp], source, cfg.date_formats.get(cfg.timestamp),
                                             f"{key}.{cfg.timestamp}")}
     parsed.update(_parse_declared(frame, cfg.columns, cfg.date_formats, source, key, config, cleaning))
-    return _Table(with_columns(frame, parsed), source)
+    written_as = {name: str(frame[name].dtype) for name, column in parsed.items()
+                  if pd.api.types.is_datetime64_any_dtype(column.dtype) and _is_number(frame[name])}
+    return _Table(with_columns(frame, parsed), source, written_as)
+
+
+def _is_number(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
 
 
 def prepare_features(table: _Table, cfg: TableConfig, role: str, config: DataConfig,

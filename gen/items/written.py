@@ -100,8 +100,13 @@ class Writer:
         return pd.DataFrame(written), {"users": match.stats, "timestamps": time_stats}
 
     def interactions(self, records: pd.DataFrame) -> pd.DataFrame:
-        """The appendable part: the real interactions' columns, in the records' order, with their dtypes."""
-        return records[self.output_columns].reset_index(drop=True)
+        """The appendable part: the real interactions' columns, in the records' order, with their dtypes; a
+        timestamp the file held as Unix seconds is written as Unix seconds again, in the file's dtype."""
+        rows = records[self.output_columns].reset_index(drop=True)
+        for name, dtype in self.bundle.manifest.get("meta", {}).get("written_as", {}).items():
+            if name in rows.columns:
+                rows[name] = unix_seconds(rows[name], dtype)
+        return rows
 
     def _timestamps(self, rows: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.Series, dict]:
         parts = rows[[p for p in self.parts if p in rows.columns]]
@@ -126,6 +131,14 @@ class Writer:
         else:
             raise BundleError(f"{self.bundle.path}: the model does not generate the column {column!r}")
         return _cast(values, self.dtypes[column])
+
+
+def unix_seconds(stamps: pd.Series, dtype: str) -> pd.Series:
+    """Datetimes as Unix seconds in `dtype` (an integer dtype: whole seconds; a float one: fractions kept)."""
+    nanoseconds = stamps.astype("datetime64[ns]").astype("int64")
+    if np.issubdtype(np.dtype(dtype), np.integer):
+        return pd.Series(nanoseconds // 1_000_000_000, index=stamps.index).astype(dtype)
+    return pd.Series(nanoseconds / 1e9, index=stamps.index).astype(dtype)
 
 
 def _cast(values: pd.Series, dtype: Any) -> pd.Series:
