@@ -178,28 +178,46 @@ def _keys(table: pd.DataFrame, columns: ColumnTypes) -> pd.DataFrame:
     )
 
 
+class CopyCounts:
+    """How many training rows have each value combination of `columns`: counted once, looked up per batch
+    (the gate screens every chunk of candidates against the same training rows)."""
+
+    def __init__(self, train: pd.DataFrame, columns: ColumnTypes) -> None:
+        check_columns(train, columns, "train")
+        if not columns:
+            raise ValueError("exact-copy checks need at least one column")
+        self.columns = dict(columns)
+        train_keys = _keys(train, columns)
+        self.names = list(train_keys.columns)
+        self.counts = train_keys.groupby(self.names, dropna=False, sort=False).size().rename(COUNT).reset_index()
+
+    def of(self, rows: pd.DataFrame) -> np.ndarray:
+        """[len(rows)] int64: how many training rows have exactly each row's value combination (0: none)."""
+        check_columns(rows, self.columns, "rows")
+        # A left merge keeps the rows' order; NaN keys match NaN keys (a null copied is still a copy). No
+        # `validate="many_to_one"`: the counts come from a groupby, so their keys are unique by construction.
+        matched = _keys(rows, self.columns).merge(self.counts, how="left", on=self.names)
+        return matched[COUNT].fillna(0).to_numpy(dtype=np.int64)
+
+    def rare(self, rows: pd.DataFrame, k: int) -> np.ndarray:
+        """[len(rows)] bool: True where the row equals a combination seen in training at least once but < k times."""
+        if k < 1:
+            raise ValueError(f"rare_copy_mask k must be >= 1, got {k}")
+        counts = self.of(rows)
+        return (counts >= 1) & (counts < k)
+
+
 def train_counts(rows: pd.DataFrame, train: pd.DataFrame, columns: ColumnTypes) -> np.ndarray:
     """[len(rows)] int64: how many training rows have exactly each row's value combination (0: none)."""
     check_columns(rows, columns, "rows")
-    check_columns(train, columns, "train")
-    if not columns:
-        raise ValueError("exact-copy checks need at least one column")
-    train_keys = _keys(train, columns)
-    names = list(train_keys.columns)
-    counts = train_keys.groupby(names, dropna=False, sort=False).size().rename(COUNT).reset_index()
-    # A left merge keeps the rows' order; NaN keys match NaN keys (a null copied is still a copy).
-    # No `validate="many_to_one"`: the counts come from a groupby, so their keys are unique by construction,
-    # and the check cost as much as the merge itself (the gate calls this for every chunk of candidates).
-    matched = _keys(rows, columns).merge(counts, how="left", on=names)
-    return matched[COUNT].fillna(0).to_numpy(dtype=np.int64)
+    return CopyCounts(train, columns).of(rows)
 
 
 def rare_copy_mask(rows: pd.DataFrame, train: pd.DataFrame, columns: ColumnTypes, k: int) -> np.ndarray:
     """[len(rows)] bool: True where the row equals a combination seen in `train` at least once but < k times."""
     if k < 1:
         raise ValueError(f"rare_copy_mask k must be >= 1, got {k}")
-    counts = train_counts(rows, train, columns)
-    return (counts >= 1) & (counts < k)
+    return CopyCounts(train, columns).rare(rows, k)
 
 
 def copy_rate(rows: pd.DataFrame, train: pd.DataFrame, columns: ColumnTypes) -> float:

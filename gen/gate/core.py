@@ -205,6 +205,7 @@ def _fill(
     """
     kept: list[pd.DataFrame] = []
     raw, raw_rows = [calibration], len(calibration)
+    copies = privacy.CopyCounts(train, columns)
     while tally.accepted < n and tally.candidates < budget:
         screened = tally.candidates - tally.calibration
         rate = (tally.accepted + tally.unused) / screened if screened else 1.0
@@ -215,7 +216,7 @@ def _fill(
         if raw_rows < min(n, EVAL_ROWS):
             raw.append(chunk)
             raw_rows += len(chunk)
-        good = screen(chunk, support, row_filter, train, columns, config.rare_k, tally)
+        good = screen(chunk, support, row_filter, copies, columns, config.rare_k, tally)
         take = good.iloc[: n - tally.accepted]
         kept.append(take)
         tally.accepted += len(take)
@@ -227,11 +228,12 @@ def _fill(
 
 
 def screen(
-    chunk: pd.DataFrame, support: Support, row_filter: RowFilter, train: pd.DataFrame, columns: ColumnTypes,
+    chunk: pd.DataFrame, support: Support, row_filter: RowFilter, copies: privacy.CopyCounts, columns: ColumnTypes,
     rare_k: int, tally: Tally, ranges: LabelRanges | None = None,
 ) -> pd.DataFrame:
     """Support (-> adherence) -> discriminator -> privacy on one chunk; each rejection counts under its first
-    reason. `ranges`: the condition-adherence filter of item interactions (`gen.gate.adherence`)."""
+    reason. `copies`: the training rows' value counts over `columns`, fitted once per call. `ranges`: the
+    condition-adherence filter of item interactions (`gen.gate.adherence`)."""
     masks = support.column_masks(chunk)
     for name, inside in masks.items():
         tally.violations[name] += int((~inside).sum())
@@ -246,9 +248,9 @@ def screen(
         tally.rejected["discriminator"] += int(fake.sum())
         rows = rows[~fake]
     if len(rows):
-        copies = np.asarray(privacy.rare_copy_mask(rows, train, columns, rare_k), dtype=bool)
-        tally.rejected["privacy"] += int(copies.sum())
-        rows = rows[~copies]
+        copied = np.asarray(copies.rare(rows, rare_k), dtype=bool)
+        tally.rejected["privacy"] += int(copied.sum())
+        rows = rows[~copied]
     return rows
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from evaluate.privacy import CopyCounts
 from gen.gate import report as rep
 from gen.gate.advice import advice
 from gen.gate.adherence import LabelRanges
@@ -318,6 +319,7 @@ class _Gate:
         # Items still short after a round get twice as many candidates the next (up to MAX_BOOST): the last
         # few hard items otherwise took ~70 rounds of a handful of candidates each (60 s of a 100 s call).
         boost = np.ones(len(counts))
+        copies = CopyCounts(self.train, self.judged)  # the training rows' value counts, once per call
         bar = rep.Progress(f"{self.request.bucket} items", int(counts.sum()), enabled=self.progress)
         while (have < counts).any() and tally.candidates < budget:
             screened = tally.candidates - tally.calibration
@@ -327,7 +329,7 @@ class _Gate:
             want = _scaled(want, min(int(want.sum()), budget - tally.candidates, 4 * self.config.chunk_rows))
             chunk = self.stream.draw(want)
             tally.candidates += len(chunk)
-            good = screen(chunk, support, row_filter, self.train, self.judged, self.config.rare_k, tally, ranges)
+            good = screen(chunk, support, row_filter, copies, self.judged, self.config.rare_k, tally, ranges)
             rank = good.groupby("_item").cumcount().to_numpy() + have[good["_item"].to_numpy()]
             take = good[rank < counts[good["_item"].to_numpy()]]
             have += np.bincount(take["_item"].to_numpy(), minlength=len(counts))
