@@ -18,7 +18,9 @@ def test_tables_scale_users_and_items_with_rows_and_read_as_csv_text(tmp_path: P
     frames = read_back(write_scale_tables(5_000, tmp_path, seed=1))
     interactions, users, items = frames["interactions"], frames["users"], frames["items"]
     assert (len(interactions), len(users), len(items)) == (5_000, 100, 25)
-    assert interactions["StockCode"].dtype == object and items["StockCode"].is_unique
+    # Read as text: object under pandas 2, the string dtype under pandas 3 (the core install's).
+    assert pd.api.types.is_string_dtype(interactions["StockCode"]) and items["StockCode"].is_unique
+    assert interactions["StockCode"].map(type).eq(str).all()
     assert interactions["StockCode"].isin(items["StockCode"]).all()
     assert interactions["CustomerID"].isin(users["CustomerID"]).all()
     assert pd.api.types.is_datetime64_any_dtype(interactions["InvoiceDate"])

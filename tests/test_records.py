@@ -225,7 +225,7 @@ def test_unix_second_timestamps_are_remembered_for_writing_back(
     from gen.items.written import unix_seconds
 
     frames = dict(tiny_frames)
-    stamps = pd.to_datetime(frames["interactions"]["ts"])
+    stamps = pd.to_datetime(frames["interactions"]["ts"]).astype("datetime64[ns]")  # pandas 3 reads microseconds
     frames["interactions"] = frames["interactions"].assign(ts=stamps.astype("int64") // 1_000_000_000)
     paths = _write(frames, tmp_path / "unix", ".csv")
     records = build_records(tiny_config(paths))
