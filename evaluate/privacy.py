@@ -209,14 +209,11 @@ class CopyCounts:
 
 def train_counts(rows: pd.DataFrame, train: pd.DataFrame, columns: ColumnTypes) -> np.ndarray:
     """[len(rows)] int64: how many training rows have exactly each row's value combination (0: none)."""
-    check_columns(rows, columns, "rows")
     return CopyCounts(train, columns).of(rows)
 
 
 def rare_copy_mask(rows: pd.DataFrame, train: pd.DataFrame, columns: ColumnTypes, k: int) -> np.ndarray:
     """[len(rows)] bool: True where the row equals a combination seen in `train` at least once but < k times."""
-    if k < 1:
-        raise ValueError(f"rare_copy_mask k must be >= 1, got {k}")
     return CopyCounts(train, columns).rare(rows, k)
 
 

@@ -42,7 +42,7 @@ from gen.gate.filter import FilterChain, RowFilter
 from gen.gate.support import Support
 from gen.items.item_values import ItemValues
 from gen.items.judge import EVAL_ROWS, Unit, judge, plan_units
-from gen.items.written import Buyers, Placement, UserPool, Writer, pair_repeats, user_pools
+from gen.items.written import Placement, UserPool, Writer, pair_repeats, user_pools
 from gen.sampling import rows_where
 from models.synthesize import synthesize
 from train.config import GateConfig, to_dict
@@ -105,13 +105,12 @@ def generate_items(
     the accepted records (`records`, with `_item`, for per-item measures) or None."""
     started = time.monotonic()
     groups = make_groups(bundle, request.items, request.counts, request.bucket, seed)
-    writer = Writer(bundle, request.items, request.placement, request.item_values, device(bundle))
     train = rows_where(bundle.table("train"), {bundle.spec.columns[0]: request.bucket}).reset_index(drop=True)
     train_groups = group_of(train, groups, bundle)
+    train_items = item_codes(request.items, train) if request.match_items else None
+    writer = Writer(bundle, request.items, request.placement, request.item_values, device(bundle),
+                    buyers_of=None if train_items is None else (train, train_items))
     pools, pool_stats = user_pools(writer.users, writer.user_id, train, train_groups, len(groups), writer.timestamp)
-    if request.match_items:
-        codes = pd.Index(request.items[writer.item_id]).get_indexer(train[writer.item_id]).astype(np.int64)
-        writer.buyers = Buyers.fit(writer.users, writer.user_id, train, codes, len(request.items))
     stream = _Stream(bundle, groups, writer, config, seed, pools)
     if config is None:
         records = _in_item_order(stream.draw(request.counts))
@@ -125,7 +124,7 @@ def generate_items(
         report["seconds"] = time.monotonic() - started
         return ItemsResult(False, writer.interactions(records), rep.plain(report)), {"records": records,
                                                                                      "accepted": records}
-    gate = _Gate(bundle, request, groups, stream, config, seed, progress, train, train_groups)
+    gate = _Gate(bundle, request, groups, stream, config, seed, progress, train, train_groups, train_items)
     records, report = gate.run()
     report["user_pools"] = pool_stats
     report["seconds"] = time.monotonic() - started
@@ -186,15 +185,20 @@ class _Gate:
     """The gate of one call: filters fitted once, the fill loop, the judgement, the report."""
 
     def __init__(self, bundle: Bundle, request: ItemsRequest, groups: list[Group], stream: _Stream,
-                 config: GateConfig, seed: int, progress: bool, train: pd.DataFrame, train_groups: np.ndarray) -> None:
-        """train: the bucket's real training rows; train_groups [len(train)]: their group (-1: none)."""
+                 config: GateConfig, seed: int, progress: bool, train: pd.DataFrame, train_groups: np.ndarray,
+                 train_items: np.ndarray | None) -> None:
+        """train: the bucket's real training rows; train_groups / train_items [len(train)]: their group and
+        (`match_items`) their item's position in the request (-1: none)."""
         self.bundle, self.request, self.groups, self.stream, self.config = bundle, request, groups, stream, config
         self.seeds = dict(zip(("filter", "judge", "mix"), np.random.SeedSequence(seed).generate_state(3).tolist()))
         self.progress = progress
         self.accepted: pd.DataFrame | None = None
         bucket_column = bundle.spec.columns[0]
-        self.train, self.train_groups = train, train_groups
-        self.train_items = self._item_codes(train) if request.match_items else None
+        self.train, self.train_groups, self.train_items = train, train_groups, train_items
+        self.item_groups = np.zeros(len(request.counts), dtype=np.int64)
+        """[items] each requested item's group."""
+        for g, group in enumerate(groups):  # groups (tens)
+            self.item_groups[group.items] = g
         self.holdout = rows_where(bundle.table("holdout"), {bucket_column: request.bucket}).reset_index(drop=True)
         excluded = {bucket_column} | (set() if request.judge_timestamp else set(bundle.role("timestamp")))
         self.judged = {name: kind for name, kind in bundle.columns.items() if name not in excluded}
@@ -209,7 +213,7 @@ class _Gate:
         judged_holdout = judged_holdout.reset_index(drop=True)
         holdout_groups = group_of(judged_holdout, self.groups, self.bundle)
         requested = np.array([g.rows for g in self.groups])
-        holdout_items = self._item_codes(judged_holdout)
+        holdout_items = item_codes(self.request.items, judged_holdout)
         holdout_rows = self._comparable(holdout_groups, holdout_items)
         units, unjudged = plan_units([g.label for g in self.groups], holdout_rows, requested, config)
 
@@ -241,16 +245,15 @@ class _Gate:
         # An item the budget left short of its count emits nothing (every emitted item gets exactly its
         # count); its group is judged on its other items, and refused only when none was filled.
         filled = np.bincount(accepted["_item"].to_numpy(), minlength=len(counts)) >= counts
-        judged_item = np.ones(len(counts), dtype=bool)
-        for g in unjudged:  # groups refused before the fill (no held-out rows): their items do not count
-            judged_item[self.groups[g].items] = False
-        short_items = np.flatnonzero(~filled & judged_item)
+        # Groups refused before the fill (no held-out rows) do not count their items as short.
+        short_items = np.flatnonzero(~filled & ~np.isin(self.item_groups, list(unjudged)))
         budget_message = rep.budget_failure(tally.accepted, int(counts.sum()), tally.candidates, budget,
                                             config.max_candidates_factor, tally.rejected)["message"]
-        for g, group in enumerate(self.groups):  # groups (tens)
-            if not filled[group.items].any():
-                unjudged.setdefault(g, f"{int((accepted['_group'] == g).sum())} of {group.rows} rows accepted and "
-                                       "no item filled when the call's candidate budget was spent; " + budget_message)
+        any_filled = np.bincount(self.item_groups, weights=filled, minlength=len(self.groups)) > 0
+        for g in np.flatnonzero(~any_filled):  # groups without one filled item (tens at most)
+            unjudged.setdefault(int(g), f"{int((accepted['_group'] == g).sum())} of {self.groups[g].rows} rows "
+                                        "accepted and no item filled when the call's candidate budget was spent; "
+                                        + budget_message)
         accepted = accepted[filled[accepted["_item"].to_numpy()]].reset_index(drop=True)
         report["short_items"] = {
             "items": int(short_items.size), "rows_requested": int(counts[short_items].sum()),
@@ -276,11 +279,6 @@ class _Gate:
             return None, report
         return _in_item_order(records), report
 
-    def _item_codes(self, table: pd.DataFrame) -> np.ndarray:
-        """[len(table)] position of each real row's item in the request's items (-1: not requested)."""
-        item = self.stream.writer.item_id
-        return pd.Index(self.request.items[item]).get_indexer(table[item]).astype(np.int64)
-
     def _comparable(self, holdout_groups: np.ndarray, holdout_items: np.ndarray) -> np.ndarray:
         """[groups] held-out rows a group's rows can be compared with: all its held-out rows, or (matched by
         item) the sum over its items of min(the item's held-out rows, the rows asked for it)."""
@@ -288,10 +286,7 @@ class _Gate:
             return np.bincount(holdout_groups[holdout_groups >= 0], minlength=len(self.groups))
         per_item = np.minimum(np.bincount(holdout_items[holdout_items >= 0], minlength=len(self.request.counts)),
                               self.request.counts)
-        group_of_item = np.zeros(len(self.request.counts), dtype=np.int64)
-        for g, group in enumerate(self.groups):  # groups (tens)
-            group_of_item[group.items] = g
-        return np.bincount(group_of_item, weights=per_item, minlength=len(self.groups)).astype(np.int64)
+        return np.bincount(self.item_groups, weights=per_item, minlength=len(self.groups)).astype(np.int64)
 
     def _filter(self, calibration: pd.DataFrame, support: Support, ranges: LabelRanges) -> RowFilter:
         """The discriminator filter of a stage, fitted on real training rows drawn in the calibration rows' mix
@@ -365,6 +360,12 @@ def group_of(table: pd.DataFrame, groups: list[Group], bundle: Bundle) -> np.nda
     keys = pd.MultiIndex.from_frame(table[features].astype(object).where(table[features].notna(), None))
     labels = pd.MultiIndex.from_tuples([tuple(g.conditions[f] for f in features) for g in groups], names=features)
     return labels.get_indexer(keys).astype(np.int64)
+
+
+def item_codes(items: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
+    """[len(table)] position of each real row's item in the request's items table (-1: not requested)."""
+    item = items.columns[0]
+    return pd.Index(items[item]).get_indexer(table[item]).astype(np.int64)
 
 
 def _draw_like(labels: np.ndarray, wanted: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -171,8 +171,7 @@ def place_as_is(
     inside the window; the time parts are then derived from it. Measured on the built-in tail against
     held-out rows of the same items: moving it to the generated weekday and hour (`place_near`) fails the
     union's hour test, the item's own times pass (README, "Tail augmentation")."""
-    floor = {"D": "D", "h": "h", "min": "min", "s": "s"}.get(unit, unit)
-    placed = pd.to_datetime(stamps).clip(window.start, window.end).dt.floor(floor)
+    placed = pd.to_datetime(stamps).clip(window.start, window.end).dt.floor(unit)
     stats = {"window": window.plain(), "resolution": unit, "rows": int(len(placed)),
              "rule": "the item's own timestamp (drawn from its training rows), at the data's resolution"}
     return pd.Series(placed.to_numpy(), index=parts.index), stats

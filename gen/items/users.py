@@ -280,8 +280,12 @@ def choose_among(
         "rows": int(len(rows)), "exact": int(exact.sum()), "fallback": int((~exact).sum()),
         "distinct_users": int(len(np.unique(positions))), "categorical": list(categorical),
         "numerical": list(numerical), "scale": scales, "candidates": candidates,
-        "rule": (f"{candidates} users drawn from the pool (one entry per real interaction), the nearest to the "
-                 "generated features taken: fewest categorical mismatches (a mismatch counts as fallback), then "
-                 "the standardised numerical distance"),
+        "rule": (f"{candidates} entries drawn from the pool (one per real interaction)"
+                 + (", among those whose users have the row's categorical features where any has them"
+                    if within_categories else "")
+                 + "; the one with the fewest categorical mismatches (a mismatch counts as fallback), then the "
+                 + " plus ".join([*(["standardised numerical distance"] if numerical else []),
+                                  *(["distance in time"] if pool_seconds is not None and row_seconds is not None
+                                    else [])] or ["first drawn"])),
     }
     return UserMatch(positions, stats)

@@ -48,7 +48,10 @@ class Writer:
     """Turns generated rows of given items into written interactions plus their records (see module doc)."""
 
     def __init__(self, bundle: Bundle, items: pd.DataFrame, placement: Placement,
-                 item_values: ItemValues | None, device: torch.device) -> None:
+                 item_values: ItemValues | None, device: torch.device,
+                 buyers_of: tuple[pd.DataFrame, np.ndarray] | None = None) -> None:
+        """buyers_of: existing items' real training rows and their item codes (positions in `items`): each
+        row then goes to a user like one of its item's buyers (`Buyers`)."""
         self.bundle, self.items, self.placement, self.item_values = bundle, items, placement, item_values
         self.device = device
         self.user_id, self.item_id, self.timestamp = (one(bundle, role) for role in ("user_id", "item_id", "timestamp"))
@@ -57,8 +60,7 @@ class Writer:
         self.parts = tuple(bundle.role("time_part"))
         self.dtypes = bundle.table("train").dtypes
         self.output_columns = [c["name"] for c in bundle.manifest["schema"] if c["role"] in OUTPUT_ROLES]
-        self.buyers: Buyers | None = None
-        """Existing items: their real training buyers (`Buyers`), set by the caller."""
+        self.buyers = None if buyers_of is None else Buyers.fit(self.users, self.user_id, *buyers_of, len(items))
 
     def write(self, drafts: pd.DataFrame, item_codes: np.ndarray, rng: np.random.Generator,
               pool: UserPool | None = None) -> tuple[pd.DataFrame, dict]:
@@ -83,10 +85,6 @@ class Writer:
                                  pool.users, categorical=categorical, numerical=[], rng=user_rng,
                                  candidates=ANCHOR_CANDIDATES, pool_seconds=pool.seconds,
                                  row_seconds=numeric_values(stamps), within_categories=True)
-            match.stats["rule"] = (f"{ANCHOR_CANDIDATES} entries drawn from the pool's real interactions whose users "
-                                   "have the categorical features of a real buyer of the row's item (drawn at random; "
-                                   "the whole pool where none has them), the one nearest in time to the row's "
-                                   "timestamp taken")
         else:
             match = choose_among(rows, self.users, pool.users, categorical=categorical, numerical=numerical,
                                  rng=user_rng, pool_seconds=pool.seconds, row_seconds=numeric_values(stamps))
