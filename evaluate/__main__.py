@@ -1,11 +1,11 @@
-"""`python -m evaluate`: the benchmark against SDV, a bundle's fidelity report, a fidelity check of any table,
+"""`tailsynth evaluate`: the benchmark against SDV, a bundle's fidelity report, a fidelity check of any table,
 and the downstream recommender utility of a bundle's rows.
 
-    python -m evaluate bench --config configs/bench_online_retail.yaml --setting equal --rows 20000 --epochs 5
-    python -m evaluate report --bundle runs/online_retail_ctgan --rows 5000
-    python -m evaluate fidelity --real real.csv --synth synth.csv --columns columns.json --out report.json
-    python -m evaluate utility --bundle runs/online_retail_tvae --seeds 3 --share 0.5
-    python -m evaluate bench-scale --rows 1000000 3000000 10000000 --out runs/bench_scale
+    tailsynth evaluate bench --config configs/bench_online_retail.yaml --setting equal --rows 20000 --epochs 5
+    tailsynth evaluate report --bundle runs/online_retail_ctgan --rows 5000
+    tailsynth evaluate fidelity --real real.csv --synth synth.csv --columns columns.json --out report.json
+    tailsynth evaluate utility --bundle runs/online_retail_tvae --seeds 3 --share 0.5
+    tailsynth evaluate bench-scale --rows 1000000 3000000 10000000 --out runs/bench_scale
 
 Errors a user can cause (a bad config, file or argument) print `error: ...` and exit with status 2.
 Subcommand modules are imported inside their handlers so `--help` stays fast and `evaluate` imports no
@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from evaluate.bench_settings import DEFAULT_SYSTEMS, SYSTEMS
+from tailsynth.evaluate.bench.settings import DEFAULT_SYSTEMS, SYSTEMS
 
 SUBCOMMANDS = "{bench,bench-cold-start,bench-scale,report,fidelity,utility}"  # the *-worker commands are internal and left out of the help
 
@@ -28,8 +28,8 @@ SUBCOMMANDS = "{bench,bench-cold-start,bench-scale,report,fidelity,utility}"  # 
 def _bench(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from evaluate.bench import run_bench
-    from evaluate.bench_settings import load_bench_config
+    from tailsynth.evaluate.bench.compare import run_bench
+    from tailsynth.evaluate.bench.settings import load_bench_config
 
     config, bench = load_bench_config(args.config, args.override)
     if args.device is not None:
@@ -38,7 +38,7 @@ def _bench(args: argparse.Namespace) -> int:
         bench = replace(bench, gpu_precision=args.gpu_precision)
     out = Path(args.out) if args.out else Path("runs") / f"bench_{args.setting}"
     epochs = args.epochs if args.epochs is not None else config.trainer.max_epochs
-    command = "python -m evaluate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "tailsynth evaluate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_bench(config, systems=tuple(args.systems), setting=args.setting, rows=args.rows, epochs=epochs,
               encoder_rows=args.encoder_rows, out=out, seed=args.seed, bench=bench, command=command,
               budget_s=args.budget_s, peer_venv=args.peer_venv)
@@ -46,19 +46,19 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _bench_worker(args: argparse.Namespace) -> int:
-    from evaluate.bench_worker import run_worker
+    from tailsynth.evaluate.bench.worker import run_worker
 
     return run_worker(args.system, Path(args.spec), Path(args.result))
 
 
 def _report(args: argparse.Namespace) -> int:
-    from evaluate.report_cmd import report_command
+    from tailsynth.evaluate.report.command import report_command
 
     return report_command(args.bundle, args.rows, args.seed)
 
 
 def _fidelity(args: argparse.Namespace) -> int:
-    from evaluate.report_cmd import fidelity_command
+    from tailsynth.evaluate.report.command import fidelity_command
 
     return fidelity_command(args)
 
@@ -85,7 +85,7 @@ def _non_negative(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m evaluate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="tailsynth evaluate", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar=SUBCOMMANDS)
 
     bench = commands.add_parser("bench", help="benchmark our generators against SDV 2.0 side by side")
@@ -114,13 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="config override, repeatable (bench.* keys set the bench section)")
     bench.set_defaults(handler=_bench)
 
-    from evaluate import bench_cold_start
+    from tailsynth.evaluate.bench import cold_start as bench_cold_start
 
     cold = commands.add_parser("bench-cold-start", help="gated cold-start rows per second on a trained bundle")
     bench_cold_start.add_arguments(cold)
     cold.set_defaults(handler=bench_cold_start.run)
 
-    from evaluate import bench_scale
+    from tailsynth.evaluate.bench import scale as bench_scale
 
     scale = commands.add_parser("bench-scale", help="peak memory and time of the training pipeline against rows")
     bench_scale.add_arguments(scale)
@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     fidelity.add_argument("--out", required=True, help="the report to write (JSON)")
     fidelity.set_defaults(handler=_fidelity)
 
-    from evaluate import utility
+    from tailsynth.evaluate.utility import benchmark as utility
 
     utility_parser = commands.add_parser("utility", help="does a recommender trained with our rows recommend the "
                                                          "tail and cold-start items better? (tailsynth[utility])")
@@ -166,14 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _is_user_error(exc: Exception) -> bool:
-    """Our error families (models.errors, matched by module so evaluate never imports models) or ValueError."""
-    ours = any(cls.__module__.startswith("models.errors") for cls in type(exc).__mro__)
-    return ours or isinstance(exc, ValueError)
+    """Our error families (every one a `TailsynthError`) or a `ValueError` from a bad argument."""
+    from tailsynth.models.errors import TailsynthError
+
+    return isinstance(exc, (TailsynthError, ValueError))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from train.threads import apply_cpu_threads, recorded_cpu_threads
+    from tailsynth.train.threads import apply_cpu_threads, recorded_cpu_threads
 
     # Torch's CPU threads: a bundle's recorded trainer.cpu_threads, else the default (train.threads).
     bundle = getattr(args, "bundle", None)

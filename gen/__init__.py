@@ -15,19 +15,19 @@ __all__ = ["load", "sample", "sample_gated", "augment", "cold_start", "Bundle"]
 
 def __getattr__(name: str) -> Any:
     if name in ("load", "Bundle"):
-        from gen import bundle
+        from tailsynth.gen import bundle
 
         return getattr(bundle, name)
     if name in ("sample", "sample_gated"):
-        from gen import sampling
+        from tailsynth.gen import sampling
 
         return getattr(sampling, name)
     if name == "cold_start":
-        from gen.items.cold_start import cold_start
+        from tailsynth.gen.items.cold_start import cold_start
 
         return cold_start
     if name == "augment":
-        from gen.items.augment import augment
+        from tailsynth.gen.items.augment import augment
 
         return augment
     raise AttributeError(f"module 'gen' has no attribute {name!r}")

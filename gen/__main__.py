@@ -1,4 +1,4 @@
-"""`python -m gen sample|augment|cold-start ...`: gated synthetic rows written atomically.
+"""`tailsynth gen sample|augment|cold-start ...`: gated synthetic rows written atomically.
 
 Exit codes: 0 rows written; 1 the gate refused (nothing written but `<out>.report.json`, reasons printed;
 0 instead with `--exit-zero`); 2 bad input (the message names the file, column or key).
@@ -10,16 +10,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from gen.gate_overrides import add_gate_option
-from models.errors import ConfigError, DataError, TailsynthError
+from tailsynth.gen.gate_overrides import add_gate_option
+from tailsynth.models.errors import ConfigError, DataError, TailsynthError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gen", description="Sample gated synthetic interactions.")
+    parser = argparse.ArgumentParser(prog="tailsynth gen", description="Sample gated synthetic interactions.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{sample,augment,cold-start}")
 
     sample = commands.add_parser("sample", help="rows for a popularity bucket, through the fidelity gate")
-    sample.add_argument("--bundle", required=True, help="run directory written by python -m train (or its bundle/ folder)")
+    sample.add_argument("--bundle", required=True, help="run directory written by tailsynth train (or its bundle/ folder)")
     sample.add_argument("--bucket", default="tail", help="pop_bucket value to condition on (default tail)")
     sample.add_argument("--condition", nargs="*", default=[], metavar="COLUMN=VALUE", help="further item conditions")
     sample.add_argument("--rows", type=int, required=True, help="number of rows to emit")
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "still printed and reported, and nothing is emitted")
 
     aug = commands.add_parser("augment", help="gated interactions for existing items of a bucket (the long tail)")
-    aug.add_argument("--bundle", required=True, help="run directory written by python -m train (or its bundle/ folder)")
+    aug.add_argument("--bundle", required=True, help="run directory written by tailsynth train (or its bundle/ folder)")
     aug.add_argument("--bucket", default="tail", help="the bucket whose items are augmented (default tail)")
     aug.add_argument("--items", help="optional table (.csv or .parquet) with an item id column: augment only these")
     aug.add_argument("--per-item", default="auto",
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     _item_options(aug)
 
     cold = commands.add_parser("cold-start", help="interactions for new items from their features alone")
-    cold.add_argument("--bundle", required=True, help="run directory written by python -m train (or its bundle/ folder)")
+    cold.add_argument("--bundle", required=True, help="run directory written by tailsynth train (or its bundle/ folder)")
     cold.add_argument("--items", required=True, help="new items table (.csv or .parquet): item id + conditioned item features")
     cold.add_argument("--per-item", default="auto", help="rows per item, or 'auto' to draw counts like real items of the bucket")
     cold.add_argument("--bucket", default="tail", help="the bucket the new items are generated as (default tail)")
@@ -55,14 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from train.threads import apply_cpu_threads, recorded_cpu_threads
+    from tailsynth.train.threads import apply_cpu_threads, recorded_cpu_threads
 
     apply_cpu_threads(recorded_cpu_threads(args.bundle))  # the bundle's trainer.cpu_threads, or the default
     try:
         if args.command == "sample":
             return _sample(args)
-        import gen
-        from gen.items import cli
+        from tailsynth import gen
+        from tailsynth.gen.items import cli
 
         handler = cli.augment_cli if args.command == "augment" else cli.cold_start_cli
         return handler(gen.load(args.bundle), args)
@@ -72,10 +72,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    import gen
-    from evaluate.atomic import write_table
-    from gen.gate.report import format_refusal, write_gate_output
-    from gen.gate_overrides import gate_config, parse_overrides
+    from tailsynth import gen
+    from tailsynth.models.atomic import write_table
+    from tailsynth.gen.gate.report import format_refusal, write_gate_output
+    from tailsynth.gen.gate_overrides import gate_config, parse_overrides
 
     if args.rows < 1:
         raise SystemExit("error: --rows must be at least 1")

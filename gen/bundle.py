@@ -11,13 +11,13 @@ import lightning as L
 import pandas as pd
 import torch
 
-from models.bundle import MANIFEST, WEIGHTS, read_manifest, read_weights
-from models.condition import ConditionSpec
-from models.config import ModelConfig
-from models.encoder import TableEncoder
-from models.errors import BundleError, TailsynthError
-from models.registry import build_module
-from train.config import from_dict
+from tailsynth.models.bundle import MANIFEST, WEIGHTS, read_manifest, read_weights
+from tailsynth.models.condition import ConditionSpec
+from tailsynth.models.config import ModelConfig
+from tailsynth.models.encoder import TableEncoder
+from tailsynth.models.errors import BundleError, TailsynthError
+from tailsynth.models.registry import build_module
+from tailsynth.train.config import from_dict
 
 BUNDLE_DIR = "bundle"
 

@@ -1,7 +1,7 @@
 """`--gate KEY=VALUE ...`: the one way every command (`gen sample`, `evaluate bench-cold-start`, `evaluate
 utility`) changes a bundle's gate settings for one call.
 
-    python -m gen sample --bundle runs/tiny --rows 500 --out rows.parquet --gate min_holdout_rows=50
+    tailsynth gen sample --bundle runs/tiny --rows 500 --out rows.parquet --gate min_holdout_rows=50
 
 Values are numbers when the text is one (YAML alone reads 1e-100 as text), else YAML's reading of it. The
 result is the bundle's own gate settings with the overrides on top, validated like a config file (an unknown
@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from models.errors import ConfigError
+from tailsynth.models.errors import ConfigError
 
 if TYPE_CHECKING:
-    from train.config import GateConfig
+    from tailsynth.train.config import GateConfig
 
 OPTION = "--gate"
 
@@ -56,6 +56,6 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
 
 def gate_config(bundle_settings: Mapping[str, Any], overrides: Mapping[str, Any], *, where: str) -> GateConfig:
     """The bundle's gate settings (its config's `gate:` section) with `overrides` on top, validated."""
-    from train.config import GateConfig, from_dict
+    from tailsynth.train.config import GateConfig, from_dict
 
     return from_dict(GateConfig, {**bundle_settings, **overrides}, where=f"{where} {OPTION}" if overrides else where)

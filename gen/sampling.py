@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gen.bundle import Bundle
-from gen.gate.core import GateResult, run_gate
-from models.errors import EncodingError, GateError
-from models.synthesize import condition_codes, synthesize
-from train.config import GateConfig, from_dict
+from tailsynth.gen.bundle import Bundle
+from tailsynth.gen.gate.core import GateResult, run_gate
+from tailsynth.models.errors import EncodingError, GateError
+from tailsynth.models.synthesize import condition_codes, synthesize
+from tailsynth.train.config import GateConfig, from_dict
 
 
 def sample(

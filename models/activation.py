@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from models.layout import SpanInfo
-from models.sampling import draw_uniform
+from tailsynth.models.layout import SpanInfo
+from tailsynth.models.sampling import draw_uniform
 
 
 class SpanPlan(nn.Module):

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from models.errors import BundleError
+from tailsynth.models.errors import BundleError
 
 FORMAT_VERSION = 2
 """2: CTGAN weights include the averaged generator (`generator_ema`)."""

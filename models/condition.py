@@ -19,8 +19,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from models.errors import ConfigError, DataError, EncodingError
-from models.layout import ColumnLayout
+from tailsynth.models.errors import ConfigError, DataError, EncodingError
+from tailsynth.models.layout import ColumnLayout
 
 BUCKET_COLUMN = "pop_bucket"
 SamplingRule = Literal["empirical", "log_frequency", "uniform"]

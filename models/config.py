@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from models.errors import ConfigError
+from tailsynth.models.errors import ConfigError
 
 RANGE = "range"
 """Dataclass field metadata key: the `Range` a numeric config key must lie in (each item, for a tuple)."""

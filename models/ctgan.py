@@ -17,15 +17,15 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from models.activation import SpanPlan, activate
-from models.condition import ConditionSpec, layout_width
-from models.config import CTGANConfig, hyperparameters
-from models.ema import averaged_copy, ema_decay, update_average
-from models.errors import ConfigError
-from models.layout import ColumnLayout, all_spans
-from models.losses import condition_loss, gradient_penalty
-from models.networks import Critic, Generator
-from models.sampling import draw_normal, evaluation_mode
+from tailsynth.models.activation import SpanPlan, activate
+from tailsynth.models.condition import ConditionSpec, layout_width
+from tailsynth.models.config import CTGANConfig, hyperparameters
+from tailsynth.models.ema import averaged_copy, ema_decay, update_average
+from tailsynth.models.errors import ConfigError
+from tailsynth.models.layout import ColumnLayout, all_spans
+from tailsynth.models.losses import condition_loss, gradient_penalty
+from tailsynth.models.networks import Critic, Generator
+from tailsynth.models.sampling import draw_normal, evaluation_mode
 
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]
 

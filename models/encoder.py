@@ -43,8 +43,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from models.config import EncoderConfig
-from models.encoder_columns import (
+from tailsynth.models.config import EncoderConfig
+from tailsynth.models.encoder_columns import (
     CategoricalColumn,
     ContinuousColumn,
     category_codes,
@@ -57,9 +57,9 @@ from models.encoder_columns import (
     value_decimals,
     value_range,
 )
-from models.errors import BundleError, EncodingError
-from models.gmm import chunk_rows, fit_gmm, mode_cumsum, mode_log_prob
-from models.layout import ColumnLayout, SpanInfo
+from tailsynth.models.errors import BundleError, EncodingError
+from tailsynth.models.gmm import chunk_rows, fit_gmm, mode_cumsum, mode_log_prob
+from tailsynth.models.layout import ColumnLayout, SpanInfo
 
 SDTYPES = ("categorical", "numerical", "datetime")
 STATE_FORMAT = "tailsynth.table_encoder"

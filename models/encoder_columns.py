@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from models.errors import EncodingError
+from tailsynth.models.errors import EncodingError
 
 _UNIT_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
 _LABEL_TYPES = (str, bool, int, float)

@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from models.activation import SpanPlan
-from models.condition import ConditionSpec
-from models.layout import SpanInfo
-from models.sampling import draw_uniform
+from tailsynth.models.activation import SpanPlan
+from tailsynth.models.condition import ConditionSpec
+from tailsynth.models.layout import SpanInfo
+from tailsynth.models.sampling import draw_uniform
 
 
 def gradient_penalty(

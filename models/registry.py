@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import lightning as L
 
-from models.condition import ConditionSpec
-from models.config import ModelConfig
-from models.ctgan import CTGANModule
-from models.layout import ColumnLayout
-from models.tvae import TVAEModule
+from tailsynth.models.condition import ConditionSpec
+from tailsynth.models.config import ModelConfig
+from tailsynth.models.ctgan import CTGANModule
+from tailsynth.models.layout import ColumnLayout
+from tailsynth.models.tvae import TVAEModule
 
 MODELS: dict[str, type[L.LightningModule]] = {"ctgan": CTGANModule, "tvae": TVAEModule}
 

@@ -15,7 +15,7 @@ from typing import Protocol
 import torch
 from torch import Tensor, nn
 
-from models.condition import ConditionSpec
+from tailsynth.models.condition import ConditionSpec
 
 
 class ConditionalGenerator(Protocol):

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from models.condition import BUCKET_COLUMN, ConditionSpec
-from models.encoder import TableEncoder
-from models.errors import EncodingError
-from models.sampling import generate_rows
+from tailsynth.models.condition import BUCKET_COLUMN, ConditionSpec
+from tailsynth.models.encoder import TableEncoder
+from tailsynth.models.errors import EncodingError
+from tailsynth.models.sampling import generate_rows
 
 Conditions = Mapping[str, Any]
 

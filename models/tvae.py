@@ -17,14 +17,14 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from models.activation import SpanPlan, activate
-from models.condition import ConditionSpec, layout_width
-from models.config import TVAEConfig, hyperparameters
-from models.layout import ColumnLayout, all_spans
-from models.loss_log import LossLog
-from models.losses import vae_loss
-from models.networks import VAEDecoder, VAEEncoder
-from models.sampling import draw_normal, evaluation_mode
+from tailsynth.models.activation import SpanPlan, activate
+from tailsynth.models.condition import ConditionSpec, layout_width
+from tailsynth.models.config import TVAEConfig, hyperparameters
+from tailsynth.models.layout import ColumnLayout, all_spans
+from tailsynth.models.loss_log import LossLog
+from tailsynth.models.losses import vae_loss
+from tailsynth.models.networks import VAEDecoder, VAEEncoder
+from tailsynth.models.sampling import draw_normal, evaluation_mode
 
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]
 SIGMA_RANGE = (0.01, 1.0)

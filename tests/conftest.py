@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from train.config import DataConfig, from_dict
+from tailsynth.train.config import DataConfig, from_dict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,15 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import gen
-from gen.__main__ import main as gen_main
-from gen.gate.adherence import LabelRanges
-from gen.items.item_values import ItemValues
-from gen.items.judge import stratified
-from gen.items.timestamps import Window, place_near, resolution
-from models.errors import AugmentError
-from train.config import GateConfig, load_config
-from train.fit import fit
+from tailsynth import gen
+from tailsynth.gen.__main__ import main as gen_main
+from tailsynth.gen.gate.adherence import LabelRanges
+from tailsynth.gen.items.item_values import ItemValues
+from tailsynth.gen.items.judge import stratified
+from tailsynth.gen.items.timestamps import Window, place_near, resolution
+from tailsynth.models.errors import AugmentError
+from tailsynth.train.config import GateConfig, load_config
+from tailsynth.train.fit import fit
 
 REPO = Path(__file__).resolve().parents[1]
 # Lenient on purpose (see tests/test_cold_start.py): these tests check what is emitted and how it is
@@ -88,7 +88,7 @@ def test_rows_carry_their_items_features_and_derived_time_parts(bundle, gated) -
 
 
 def test_item_level_price_comes_from_the_items_own_rows(bundle, gated) -> None:
-    from gen.items.item_values import MIN_SHARE
+    from tailsynth.gen.items.item_values import MIN_SHARE
 
     info = gated.report["item_values"]
     assert "UnitPrice" in info["item_level_columns"]
@@ -194,7 +194,7 @@ def test_item_values_are_drawn_from_the_same_items_own_rows() -> None:
 
 
 def test_matched_sides_have_equal_counts_per_stratum() -> None:
-    from gen.items.judge import matched
+    from tailsynth.gen.items.judge import matched
 
     synth = np.repeat([5, 1, 9, 7], [3, 2, 4, 3])
     real = np.repeat([1, 5, 7, 8], [1, 6, 1, 2])  # stratum 9 has no real row, 8 no synthetic one
@@ -207,7 +207,7 @@ def test_matched_sides_have_equal_counts_per_stratum() -> None:
 
 
 def test_buyers_give_rows_the_country_of_one_of_the_items_own_buyers() -> None:
-    from gen.items.written import Buyers
+    from tailsynth.gen.items.written import Buyers
 
     users = pd.DataFrame({"u": ["x", "y", "z"], "Country": ["France", "UK", "UK"]})
     train = pd.DataFrame({"u": ["x", "x", "y", "z"], "item": ["a", "a", "b", "b"]})
@@ -219,7 +219,7 @@ def test_buyers_give_rows_the_country_of_one_of_the_items_own_buyers() -> None:
 
 
 def test_place_as_is_keeps_the_items_own_time_at_the_datas_resolution() -> None:
-    from gen.items.timestamps import place_as_is
+    from tailsynth.gen.items.timestamps import place_as_is
 
     window = Window(pd.Timestamp("2011-01-01"), pd.Timestamp("2011-12-31 23:59"), "test")
     own = pd.Series(pd.to_datetime(["2011-06-15 03:17:44", "2010-05-01 10:00:00"]))
@@ -262,7 +262,7 @@ def test_stratified_sides_have_the_same_mix() -> None:
 
 
 def test_throughput_benchmark_reports_augment_rows_per_second(bundle, tail_items) -> None:
-    from evaluate.bench_cold_start import cold_start_benchmark
+    from tailsynth.evaluate.bench.cold_start import cold_start_benchmark
 
     lenient = {"alpha": 1e-100, "max_auc": 1.0, "min_holdout_rows": 10, "max_candidates_factor": 50,
                "chunk_rows": 2000}
@@ -273,7 +273,7 @@ def test_throughput_benchmark_reports_augment_rows_per_second(bundle, tail_items
 
 
 def test_refusals_come_with_advice_that_never_loosens_the_gate() -> None:
-    from gen.gate.advice import advice
+    from tailsynth.gen.gate.advice import advice
 
     failures = [{"measure": "auc", "value": 0.7}, {"measure": "column_test", "column": "UnitPrice"},
                 {"measure": "column_test", "column": "Quantity"},
@@ -286,7 +286,7 @@ def test_refusals_come_with_advice_that_never_loosens_the_gate() -> None:
 
 
 def test_choose_among_within_categories_keeps_the_rows_categories() -> None:
-    from gen.items.users import MIN_WITHIN, choose_among
+    from tailsynth.gen.items.users import MIN_WITHIN, choose_among
 
     users = pd.DataFrame({"u": np.arange(200), "Country": ["UK"] * 150 + ["France"] * 50})
     pool = np.arange(200)  # one real interaction per user

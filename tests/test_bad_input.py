@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.errors import DataError
-from train.config import DataConfig
-from train.io import read_table
-from train.records import build_records
+from tailsynth.models.errors import DataError
+from tailsynth.train.config import DataConfig
+from tailsynth.train.io import read_table
+from tailsynth.train.records import build_records
 
 ConfigFactory = Callable[..., DataConfig]
 Frames = dict[str, pd.DataFrame]

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from evaluate.__main__ import main
-from evaluate.bench import _reach
-from evaluate.bench_markdown import render_markdown
-from evaluate.bench_settings import load_bench_config, ours_config, peer_settings
-from evaluate.bench_worker import _our_training_times
-from evaluate.peer import sdv_version
+from tailsynth.evaluate.__main__ import main
+from tailsynth.evaluate.bench.compare import _reach
+from tailsynth.evaluate.bench.markdown import render_markdown
+from tailsynth.evaluate.bench.settings import load_bench_config, ours_config, peer_settings
+from tailsynth.evaluate.bench.worker import _our_training_times
+from tailsynth.evaluate.bench.peers.sdv import sdv_version
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "bench_online_retail.yaml"
 
@@ -92,7 +92,7 @@ def test_markdown_puts_ours_and_sdv_side_by_side_with_ratios() -> None:
 
 @pytest.mark.slow
 def test_bench_smoke_run_writes_json_and_markdown(tmp_path: Path) -> None:
-    from evaluate.bench import run_bench
+    from tailsynth.evaluate.bench.compare import run_bench
 
     config, bench = load_bench_config(CONFIG)
     # 450 rows keep SDV's DataTransformer on its single-process path (it forks workers from 500 rows).

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 import torch
 
-from evaluate.argn_worker import _like_training
-from evaluate.bench import _derived
-from evaluate.bench_settings import BUDGET_MAX_EPOCHS, load_bench_config, ours_config, peer_settings
-from evaluate.peer import _FitClock
-from evaluate.peer_venv import engine_ready, peer_venv_dir
+from tailsynth.evaluate.bench.peers.argn_worker import _like_training
+from tailsynth.evaluate.bench.compare import _derived
+from tailsynth.evaluate.bench.settings import BUDGET_MAX_EPOCHS, load_bench_config, ours_config, peer_settings
+from tailsynth.evaluate.bench.peers.sdv import _FitClock
+from tailsynth.evaluate.bench.peers.venv import engine_ready, peer_venv_dir
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "bench_online_retail.yaml"
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
@@ -67,8 +67,8 @@ def test_argn_rows_take_the_training_values_and_dtypes() -> None:
 
 
 def test_max_time_stops_training_before_max_epochs(tmp_path: Path) -> None:
-    from train.config import load_config
-    from train.fit import fit
+    from tailsynth.train.config import load_config
+    from tailsynth.train.fit import fit
 
     config = load_config(TINY, ["trainer.max_epochs=10000", "trainer.max_time_s=1.5", "monitor.enabled=false",
                                 f"out_dir={tmp_path}"])
@@ -106,7 +106,7 @@ def test_loss_log_logs_step_values_on_logging_steps_and_the_epoch_mean() -> None
 
 @pytest.mark.skipif(not engine_ready(peer_venv_dir()), reason="the peers' venv with mostlyai-engine is absent")
 def test_argn_runs_from_the_peers_venv(tmp_path: Path) -> None:
-    from evaluate.bench import run_bench
+    from tailsynth.evaluate.bench.compare import run_bench
 
     config, bench = load_bench_config(CONFIG, ["bench.sample_rows=200", "bench.tail_rows=100",
                                                "bench.judge_rows=100", "bench.auc=false"])

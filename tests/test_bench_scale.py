@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from evaluate.bench_scale import STAGE_ORDER, StageMeter, scale_benchmark
-from evaluate.scale_data import read_back, table_sizes, write_scale_tables
-from train.fit import STAGES
+from tailsynth.evaluate.bench.scale import STAGE_ORDER, StageMeter, scale_benchmark
+from tailsynth.evaluate.bench.scale_data import read_back, table_sizes, write_scale_tables
+from tailsynth.train.fit import STAGES
 
 
 def test_tables_scale_users_and_items_with_rows_and_read_as_csv_text(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.errors import ConfigError, DataError
-from train.buckets import BUCKET_COLUMNS, assign_buckets, bucket_summary
-from train.config import BucketConfig
+from tailsynth.models.errors import ConfigError, DataError
+from tailsynth.train.buckets import BUCKET_COLUMNS, assign_buckets, bucket_summary
+from tailsynth.train.config import BucketConfig
 
 SHARE = BucketConfig()  # head/torso/tail, shares 0.5/0.3/0.2, min_interactions 5
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from train.config import GateConfig, load_config
-from train.fit import fit, prepare_tables
-from train.split import capped_rows
+from tailsynth.train.config import GateConfig, load_config
+from tailsynth.train.fit import fit, prepare_tables
+from tailsynth.train.split import capped_rows
 
 REPO = Path(__file__).resolve().parents[1]
 CAP = 120
@@ -50,7 +50,7 @@ def test_the_sample_is_deterministic_for_a_seed_and_keeps_row_order() -> None:
 
 
 def test_the_gate_and_augmentation_run_on_a_capped_bundle(capped_run) -> None:
-    import gen
+    from tailsynth import gen
 
     run_dir, _ = capped_run
     bundle = gen.load(run_dir, device="cpu")

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import gen
-import gen.bundle
-from models.bundle import MANIFEST
-from models.errors import BundleError
-from train.config import load_config
-from train.fit import fit
+from tailsynth import gen
+import tailsynth.gen.bundle  # noqa: F401 (binds gen.bundle)
+from tailsynth.models.bundle import MANIFEST
+from tailsynth.models.errors import BundleError
+from tailsynth.train.config import load_config
+from tailsynth.train.fit import fit
 
 REPO = Path(__file__).resolve().parents[1]
 

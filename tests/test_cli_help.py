@@ -9,11 +9,11 @@ import pytest
 
 
 def _parsers() -> dict[str, argparse.ArgumentParser]:
-    from evaluate.__main__ import build_parser as evaluate_parser
-    from gen.__main__ import build_parser as gen_parser
-    from train.__main__ import build_parser as train_parser
+    from tailsynth.evaluate.__main__ import build_parser as evaluate_parser
+    from tailsynth.gen.__main__ import build_parser as gen_parser
+    from tailsynth.train.__main__ import build_parser as train_parser
 
-    return {"python -m train": train_parser(), "python -m gen": gen_parser(), "python -m evaluate": evaluate_parser()}
+    return {"tailsynth train": train_parser(), "tailsynth gen": gen_parser(), "tailsynth evaluate": evaluate_parser()}
 
 
 def _walk(name: str, parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
@@ -30,9 +30,9 @@ COMMANDS = [(command, parser) for name, top in _parsers().items() for command, p
 
 def test_every_command_is_walked() -> None:
     names = {command for command, _ in COMMANDS}
-    assert {"python -m gen sample", "python -m gen augment", "python -m gen cold-start", "python -m evaluate report",
-            "python -m evaluate bench", "python -m evaluate bench-cold-start", "python -m evaluate utility",
-            "python -m evaluate fidelity", "python -m train"} <= names
+    assert {"tailsynth gen sample", "tailsynth gen augment", "tailsynth gen cold-start", "tailsynth evaluate report",
+            "tailsynth evaluate bench", "tailsynth evaluate bench-cold-start", "tailsynth evaluate utility",
+            "tailsynth evaluate fidelity", "tailsynth train"} <= names
 
 
 @pytest.mark.parametrize(("command", "parser"), COMMANDS, ids=[command for command, _ in COMMANDS])
@@ -52,8 +52,8 @@ def test_every_command_on_a_run_takes_it_as_bundle(command: str, parser: argpars
 
 def test_bench_cold_start_takes_the_run_as_bundle_and_still_reads_the_old_positional(
         capsys: pytest.CaptureFixture) -> None:
-    from evaluate.__main__ import build_parser
-    from evaluate.bench_cold_start import bundle_argument
+    from tailsynth.evaluate.__main__ import build_parser
+    from tailsynth.evaluate.bench.cold_start import bundle_argument
 
     parser = build_parser()
     assert bundle_argument(parser.parse_args(["bench-cold-start", "--bundle", "runs/x", "--per-item", "2"])) == "runs/x"
@@ -65,8 +65,8 @@ def test_bench_cold_start_takes_the_run_as_bundle_and_still_reads_the_old_positi
 
 
 def test_gate_overrides_are_parsed_once_for_every_command() -> None:
-    from gen.gate_overrides import gate_config, parse_overrides
-    from models.errors import ConfigError
+    from tailsynth.gen.gate_overrides import gate_config, parse_overrides
+    from tailsynth.models.errors import ConfigError
 
     overrides = parse_overrides(["alpha=1e-100", "min_holdout_rows=50", "selection=ratio"])
     assert overrides == {"alpha": 1e-100, "min_holdout_rows": 50, "selection": "ratio"}

@@ -15,14 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import gen
-import gen.items.pipeline as pipeline_module
-from gen.__main__ import main as gen_main
-from gen.items.cold_start import cold_start
-from gen.items.timestamps import parse_window, place_in_window
-from models.errors import ColdStartError
-from train.config import GateConfig, load_config
-from train.fit import fit
+from tailsynth import gen
+import tailsynth.gen.items.pipeline as pipeline_module
+from tailsynth.gen.__main__ import main as gen_main
+from tailsynth.gen.items.cold_start import cold_start
+from tailsynth.gen.items.timestamps import parse_window, place_in_window
+from tailsynth.models.errors import ColdStartError
+from tailsynth.train.config import GateConfig, load_config
+from tailsynth.train.fit import fit
 
 REPO = Path(__file__).resolve().parents[1]
 FEATURES = ["category", "price_band"]
@@ -210,7 +210,7 @@ def test_gated_success_emits_exactly_the_requested_rows(bundle: gen.Bundle, held
 
 def test_groups_are_judged_alone_pooled_or_refused() -> None:
     """plan_units: enough held-out and requested rows -> a unit of its own; others pooled; no holdout -> refused."""
-    from gen.items.judge import MIN_UNIT_ROWS, plan_units
+    from tailsynth.gen.items.judge import MIN_UNIT_ROWS, plan_units
 
     labels = ["alone", "few requested", "few held out", "none held out"]
     holdout = np.array([300, 300, 40, 0])
@@ -276,7 +276,7 @@ def test_bad_settings_are_named(bundle: gen.Bundle, held_items: pd.DataFrame, kw
 
 
 # ---------------------------------------------------------------------------------------------------------
-# command line: python -m gen cold-start
+# command line: tailsynth gen cold-start
 
 
 def test_cli_writes_rows_and_report_or_only_the_report(bundle: gen.Bundle, held_items: pd.DataFrame,

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from models.condition import ConditionSpec, TrainingSampler, bucket_probabilities, layout_width
-from models.errors import ConfigError, DataError, EncodingError
-from models.layout import ColumnLayout, SpanInfo
+from tailsynth.models.condition import ConditionSpec, TrainingSampler, bucket_probabilities, layout_width
+from tailsynth.models.errors import ConfigError, DataError, EncodingError
+from tailsynth.models.layout import ColumnLayout, SpanInfo
 
 BUCKET_COUNTS = (800, 150, 0, 50)  # bucket 2 has no rows: it must never be drawn
 

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 import torch
 
-from models.condition import ConditionSpec
-from models.config import EncoderConfig
-from models.encoder import TableEncoder
-from models.errors import EncodingError
-from models.synthesize import condition_codes
+from tailsynth.models.condition import ConditionSpec
+from tailsynth.models.config import EncoderConfig
+from tailsynth.models.encoder import TableEncoder
+from tailsynth.models.errors import EncodingError
+from tailsynth.models.synthesize import condition_codes
 
 # tail rows have colour a (75%) or b (25%); head rows are all colour c.
 TABLE = pd.DataFrame({

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from models.errors import ConfigError
-from train.config import DataConfig, RunConfig, load_config, to_dict
+from tailsynth.models.errors import ConfigError
+from tailsynth.train.config import DataConfig, RunConfig, load_config, to_dict
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -124,7 +124,7 @@ def test_data_config_is_frozen(tmp_path: Path) -> None:
 
 
 def test_repeated_set_keeps_every_override() -> None:
-    from train.__main__ import build_parser
+    from tailsynth.train.__main__ import build_parser
 
     args = build_parser().parse_args(["--config", "c.yaml", "--set", "seed=1", "--set", "trainer.max_epochs=2",
                                       "data.missing_keys=drop"])
@@ -210,7 +210,7 @@ def _numeric_fields(cls: type, prefix: str = "") -> list[tuple[str, object]]:
 
 
 def test_every_numeric_key_has_a_range() -> None:
-    from models.config import RANGE
+    from tailsynth.models.config import RANGE
 
     fields = _numeric_fields(RunConfig)
     assert len(fields) > 40  # the walk really reaches every section
@@ -235,8 +235,8 @@ def test_ctgan_batch_size_must_be_a_multiple_of_pac(tmp_path: Path) -> None:
 def test_batch_larger_than_the_training_rows_fails_before_encoding(tmp_path: Path, monkeypatch) -> None:
     from dataclasses import replace
 
-    from models.encoder import TableEncoder
-    from train.fit import fit
+    from tailsynth.models.encoder import TableEncoder
+    from tailsynth.train.fit import fit
 
     def never(*args, **kwargs):  # noqa: ANN002, ANN003
         raise AssertionError("the encoder was fitted before the batch size was checked")
@@ -257,13 +257,13 @@ def test_batch_larger_than_the_training_rows_fails_before_encoding(tmp_path: Pat
 def test_condition_column_typo_fails_at_load_naming_the_key(columns: str, message: str, monkeypatch,
                                                             capsys: pytest.CaptureFixture) -> None:
     """Before any table is read: the --summary path must not build records for a config that cannot train."""
-    import train.records
-    from train.__main__ import main
+    import tailsynth.train.records as train_records
+    from tailsynth.train.__main__ import main
 
     def never(*args, **kwargs):  # noqa: ANN002, ANN003
         raise AssertionError("the records were built before the condition columns were checked")
 
-    monkeypatch.setattr(train.records, "build_records", never)
+    monkeypatch.setattr(train_records, "build_records", never)
     with pytest.raises(ConfigError, match=r"model\.condition\.columns: " + message):
         load_config(CONFIGS / "online_retail_tvae.yaml", [f"model.condition.columns={columns}"])
     assert main(["--config", str(CONFIGS / "online_retail_tvae.yaml"), "--summary", "--set",

@@ -10,13 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.condition import ConditionSpec, TrainingSampler
-from models.config import CTGANConfig
-from models.ctgan import CTGANModule
-from models.errors import ConfigError
-from models.layout import ColumnLayout, SpanInfo
-from models.losses import condition_loss, gradient_penalty
-from models.sampling import generate_rows
+from tailsynth.models.condition import ConditionSpec, TrainingSampler
+from tailsynth.models.config import CTGANConfig
+from tailsynth.models.ctgan import CTGANModule
+from tailsynth.models.errors import ConfigError
+from tailsynth.models.layout import ColumnLayout, SpanInfo
+from tailsynth.models.losses import condition_loss, gradient_penalty
+from tailsynth.models.sampling import generate_rows
 from helpers import fit_batches
 
 LAYOUT = (

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from evaluate.detection import RowDiscriminator, TableFeaturizer, discriminator_auc, roc_auc
+from tailsynth.evaluate.measures.detection import RowDiscriminator, TableFeaturizer, discriminator_auc, roc_auc
 
 COLUMNS = {"price": "numerical", "country": "categorical", "when": "datetime"}
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from models.ema import averaged_copy, ema_decay, update_average
+from tailsynth.models.ema import averaged_copy, ema_decay, update_average
 
 
 def small_net(seed: int) -> nn.Module:

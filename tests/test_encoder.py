@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 import torch
 
-import models.encoder as encoder_module
-from models.config import EncoderConfig
-from models.encoder import TableEncoder
-from models.errors import BundleError, ConfigError, EncodingError
-from models.layout import all_spans
+import tailsynth.models.encoder as encoder_module
+from tailsynth.models.config import EncoderConfig
+from tailsynth.models.encoder import TableEncoder
+from tailsynth.models.errors import BundleError, ConfigError, EncodingError
+from tailsynth.models.layout import all_spans
 
 N_ROWS = 300
 COLUMNS = {

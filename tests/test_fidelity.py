@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluate.fidelity import fidelity_report, measure
-from evaluate.markdown import report_markdown
-from evaluate.sdmetrics_check import quality_report
+from tailsynth.evaluate.measures.fidelity import fidelity_report, measure
+from tailsynth.evaluate.report.markdown import report_markdown
+from tailsynth.evaluate.report.sdmetrics_check import quality_report
 
 COLUMNS = {"price": "numerical", "quantity": "numerical", "country": "categorical", "when": "datetime"}
 MEASURE_KEYS = {"rows_real", "rows_synth", "columns", "mean_ks", "mean_tvd", "corr_diff", "contingency_distance"}

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
-from evaluate.atomic import write_table, write_text
-from models.bundle import save_bundle
+from tailsynth.models.atomic import write_table, write_text
+from tailsynth.models.bundle import save_bundle
 
 
 @pytest.fixture(params=[0o022, 0o027])

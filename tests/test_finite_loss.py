@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from helpers import Batches
-from train.finite_loss import FiniteLossGuard, TrainingDiverged, first_non_finite
+from tailsynth.train.finite_loss import FiniteLossGuard, TrainingDiverged, first_non_finite
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -85,8 +85,8 @@ def test_finite_window_passes_and_first_bad_step_is_reported() -> None:
 
 @pytest.mark.slow
 def test_huge_learning_rate_raises_and_writes_no_bundle(tmp_path: Path) -> None:
-    from train.config import load_config
-    from train.fit import fit
+    from tailsynth.train.config import load_config
+    from tailsynth.train.fit import fit
 
     config = load_config(REPO / "configs" / "tiny.yaml", [
         "model.ctgan.generator_lr=1e6", "model.ctgan.critic_lr=1e6", "trainer.max_epochs=3",

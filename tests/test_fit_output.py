@@ -1,4 +1,4 @@
-"""What `python -m train` shows a user: each stage with row counts and seconds, no third-party noise, and
+"""What `tailsynth train` shows a user: each stage with row counts and seconds, no third-party noise, and
 one set of learning-rate tags in TensorBoard."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def test_stages_are_printed_and_library_noise_is_not(tmp_path: Path) -> None:
 
     run = tmp_path / "run"
     done = subprocess.run(
-        [sys.executable, "-m", "train", "--config", "configs/tiny.yaml", "--out", str(run),
+        [sys.executable, "-m", "tailsynth.train", "--config", "configs/tiny.yaml", "--out", str(run),
          "--set", "monitor.enabled=false", "trainer.max_epochs=1"],
         cwd=REPO, capture_output=True, text=True, timeout=HANG_GUARD_S,
     )

@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluate.privacy import rare_copy_mask
-from gen.gate.core import GateResult, run_gate
-from gen.gate.report import Progress, format_refusal, report_path, write_gate_output
-from models.errors import DataError, GateError
-from train.config import GateConfig
+from tailsynth.evaluate.measures.privacy import rare_copy_mask
+from tailsynth.gen.gate.core import GateResult, run_gate
+from tailsynth.gen.gate.report import Progress, format_refusal, report_path, write_gate_output
+from tailsynth.models.errors import DataError, GateError
+from tailsynth.train.config import GateConfig
 
 COLUMNS = {"price": "numerical", "quantity": "numerical", "hour": "numerical",
            "country": "categorical", "channel": "categorical"}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.gmm import fit_gmm, mode_log_prob
+from tailsynth.models.gmm import fit_gmm, mode_log_prob
 
 
 def _two_gaussians(n: int, seed: int) -> np.ndarray:

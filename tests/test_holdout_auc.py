@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluate.detection import RowDiscriminator
-from evaluate.holdout_auc import MIN_ROWS, holdout_auc
+from tailsynth.evaluate.measures.detection import RowDiscriminator
+from tailsynth.evaluate.measures.holdout_auc import MIN_ROWS, holdout_auc
 
 COLUMNS = {"price": "numerical", "country": "categorical"}
 
@@ -52,7 +52,7 @@ def test_fits_one_network_on_the_fit_part_only(monkeypatch: pytest.MonkeyPatch) 
 def test_one_network_reads_every_group(monkeypatch: pytest.MonkeyPatch) -> None:
     """holdout_auc_by_group: overall equals holdout_auc; a group whose synthetic rows are shifted reads high,
     an unchanged group near 0.5, a group with too few scored rows None; one network in all."""
-    from evaluate.holdout_auc import holdout_auc_by_group
+    from tailsynth.evaluate.measures.holdout_auc import holdout_auc_by_group
 
     rng = np.random.default_rng(5)
     real = pd.concat([_table(rng, 900).assign(bucket="a"), _table(rng, 900).assign(bucket="b"),

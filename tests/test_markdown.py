@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evaluate.fidelity import fidelity_report
-from evaluate.markdown import GATED_HEADING, UNGATED_HEADING, report_markdown
+from tailsynth.evaluate.measures.fidelity import fidelity_report
+from tailsynth.evaluate.report.markdown import GATED_HEADING, UNGATED_HEADING, report_markdown
 
 COLUMNS = {"price": "numerical", "country": "categorical"}
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from evaluate.metrics import (
-    METRICS,
+from tailsynth.evaluate.measures.registry import METRICS
+from tailsynth.evaluate.measures.metrics import (
     chi2_test,
     column_tests,
     contingency_distance,

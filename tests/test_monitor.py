@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from evaluate import detection
-from train.config import MonitorConfig, load_config
-from train.fit import fit
+from tailsynth.evaluate.measures import detection
+from tailsynth.train.config import MonitorConfig, load_config
+from tailsynth.train.fit import fit
 
 REPO = Path(__file__).resolve().parents[1]
 

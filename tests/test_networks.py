@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.activation import SpanPlan, activate
-from models.layout import SpanInfo
-from models.networks import Critic, Generator, VAEDecoder, VAEEncoder
+from tailsynth.models.activation import SpanPlan, activate
+from tailsynth.models.layout import SpanInfo
+from tailsynth.models.networks import Critic, Generator, VAEDecoder, VAEEncoder
 
 # Mixed widths on purpose, interleaved, so grouping by width has to permute columns back correctly.
 SPANS = (

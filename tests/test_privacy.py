@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluate.privacy import copy_rate, dcr, rare_copy_mask
+from tailsynth.evaluate.measures.privacy import copy_rate, dcr, rare_copy_mask
 
 COLUMNS = {"price": "numerical", "country": "categorical", "when": "datetime"}
 
@@ -62,7 +62,7 @@ def test_dcr_is_zero_for_copies_and_matches_brute_force() -> None:
 
 def test_dcr_one_hot_and_column_by_column_counts_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     """The matrix-product count of mismatches (narrow vocabularies) and the per-column compare (wide ones)."""
-    import evaluate.privacy as privacy
+    import tailsynth.evaluate.measures.privacy as privacy
 
     rng = np.random.default_rng(1)
     reference, rows = _table(rng, 500), _table(rng, 80)

@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from models.errors import ConfigError, DataError  # noqa: E402
-from train.config import DataConfig, RunConfig, from_dict, load_config  # noqa: E402
-from train.io import read_table  # noqa: E402
-from train.records import build_records  # noqa: E402
+from tailsynth.models.errors import ConfigError, DataError  # noqa: E402
+from tailsynth.train.config import DataConfig, RunConfig, from_dict, load_config  # noqa: E402
+from tailsynth.train.io import read_table  # noqa: E402
+from tailsynth.train.records import build_records  # noqa: E402
 
 # hypothesis keeps caches in ./.hypothesis by default: keep them out of the working tree.
 set_hypothesis_home_dir(str(Path(tempfile.gettempdir()) / "tailsynth-hypothesis"))

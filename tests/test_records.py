@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.errors import ConfigError, DataError
-from train.config import DataConfig, SplitConfig
-from train.io import read_table
-from train.records import Records, build_records
-from train.split import split_records
+from tailsynth.models.errors import ConfigError, DataError
+from tailsynth.train.config import DataConfig, SplitConfig
+from tailsynth.train.io import read_table
+from tailsynth.train.records import Records, build_records
+from tailsynth.train.split import split_records
 
 ConfigFactory = Callable[..., DataConfig]
 
@@ -185,8 +185,8 @@ def test_records_without_rows_keep_schema_and_tables(records: Records) -> None:
 
 
 def test_reading_copies_no_column_whose_dtype_is_already_right() -> None:
-    from train.io import normalise_dtypes
-    from train.records import with_columns
+    from tailsynth.train.io import normalise_dtypes
+    from tailsynth.train.records import with_columns
 
     frame = pd.DataFrame({"n": np.arange(5, dtype=np.int64), "x": np.linspace(0, 1, 5),
                           "s": pd.array(list("abcde"), dtype="string"), "i": pd.array([1, 2, None, 4, 5], "Int32")})
@@ -222,7 +222,7 @@ def test_unix_second_timestamps_are_remembered_for_writing_back(
     """A Unix-seconds integer timestamp is parsed as a datetime and recorded as such (`written_as`), so
     emitted interactions can carry it as integers again; text dates record nothing."""
     from conftest import _write
-    from gen.items.written import unix_seconds
+    from tailsynth.gen.items.written import unix_seconds
 
     frames = dict(tiny_frames)
     stamps = pd.to_datetime(frames["interactions"]["ts"]).astype("datetime64[ns]")  # pandas 3 reads microseconds

@@ -1,4 +1,4 @@
-"""`python -m evaluate report` on a trained tiny run: JSON, Markdown and TensorBoard, gate included."""
+"""`tailsynth evaluate report` on a trained tiny run: JSON, Markdown and TensorBoard, gate included."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from train.config import load_config
-from train.fit import fit
+from tailsynth.train.config import load_config
+from tailsynth.train.fit import fit
 from helpers import HANG_GUARD_S
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,7 +27,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_report_writes_json_markdown_and_tensorboard(run_dir: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    done = subprocess.run([sys.executable, "-m", "evaluate", "report", "--bundle", str(run_dir), "--rows", "150"],
+    done = subprocess.run([sys.executable, "-m", "tailsynth.evaluate", "report", "--bundle", str(run_dir), "--rows", "150"],
                           cwd=REPO, capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((run_dir / "report.json").read_text())
@@ -64,7 +64,7 @@ def test_report_writes_json_markdown_and_tensorboard(run_dir: Path) -> None:
 
 
 def test_report_on_a_missing_bundle_is_a_clear_error(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "evaluate", "report", "--bundle", str(tmp_path)],
+    done = subprocess.run([sys.executable, "-m", "tailsynth.evaluate", "report", "--bundle", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert done.returncode == 2
     assert "no model bundle" in done.stderr and "Traceback" not in done.stderr

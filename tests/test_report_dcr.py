@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluate.fidelity import fidelity_report
-from evaluate.report_cmd import DCR_ROWS, _fill_dcr
+from tailsynth.evaluate.measures.fidelity import fidelity_report
+from tailsynth.evaluate.report.command import DCR_ROWS, _fill_dcr
 
 COLUMNS = {"price": "numerical", "country": "categorical"}
 

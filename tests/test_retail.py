@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from train.config import load_config
-from train.io import read_table
-from train.records import Records, build_records
-from train.retail import (CATEGORY_RULES, DATA_FILE, OTHER_CATEGORY, PRICE_BANDS, PRODUCT_CODE, RetailTables,
+from tailsynth.train.config import load_config
+from tailsynth.train.io import read_table
+from tailsynth.train.records import Records, build_records
+from tailsynth.train.retail import (CATEGORY_RULES, DATA_FILE, OTHER_CATEGORY, PRICE_BANDS, PRODUCT_CODE, RetailTables,
                           categorise, clean_purchases, load_online_retail)
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "online_retail_ctgan.yaml"

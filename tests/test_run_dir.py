@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from models.errors import ConfigError
-from train.config import load_config
-from train.run_dir import claim_run_directory
+from tailsynth.models.errors import ConfigError
+from tailsynth.train.config import load_config
+from tailsynth.train.run_dir import claim_run_directory
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,7 +61,7 @@ def test_temporaries_of_a_killed_run_are_removed(tmp_path: Path) -> None:
 
 
 def test_cli_refuses_an_existing_run_without_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from train.__main__ import main
+    from tailsynth.train.__main__ import main
 
     out = tmp_path / "run"
     out.mkdir()
@@ -71,7 +71,7 @@ def test_cli_refuses_an_existing_run_without_overwrite(tmp_path: Path, capsys: p
 
 
 def test_resume_with_other_model_dimensions_is_a_config_error(tmp_path: Path) -> None:
-    from train.fit import fit
+    from tailsynth.train.fit import fit
 
     fit(_tiny(tmp_path, "dims"))
     wider = _tiny(tmp_path, "dims", "model.ctgan.generator_dims=[32, 32]")
@@ -107,7 +107,7 @@ def test_overwrite_removes_the_previous_models_reports(tmp_path: Path) -> None:
 
 def test_a_new_bundle_never_sits_beside_an_old_report(tmp_path: Path) -> None:
     """Resumed (more epochs) or trained where only reports were left: the reports go before the bundle is written."""
-    from train.fit import fit
+    from tailsynth.train.fit import fit
 
     run_dir = Path(fit(_tiny(tmp_path, "resumed")))
     reports = _fake_reports(run_dir)

@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from models.errors import ConfigError
-from train.config import load_config
-from train.records import build_records
-from train.sdv_metadata import data_config_from_sdv
+from tailsynth.models.errors import ConfigError
+from tailsynth.train.config import load_config
+from tailsynth.train.records import build_records
+from tailsynth.train.sdv_metadata import data_config_from_sdv
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"

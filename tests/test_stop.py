@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from train.finite_loss import FiniteLossGuard
+from tailsynth.train.finite_loss import FiniteLossGuard
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
 
@@ -15,7 +15,7 @@ TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
 def test_ctrl_c_exits_130_naming_the_checkpoint_and_the_resume_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    from train.__main__ import main
+    from tailsynth.train.__main__ import main
 
     original = FiniteLossGuard.on_train_batch_end
 
@@ -34,7 +34,7 @@ def test_ctrl_c_exits_130_naming_the_checkpoint_and_the_resume_command(
     last = out / "checkpoints" / "last.ckpt"
     assert f"stopped by Ctrl-C during epoch 2/3; no bundle was written; the checkpoint of the last complete " \
            f"epoch is {last}: continue with --resume" in printed.err
-    assert f"resume with: python -m train --config {TINY} --out {out} --set trainer.max_epochs=3" in printed.err
+    assert f"resume with: tailsynth train --config {TINY} --out {out} --set trainer.max_epochs=3" in printed.err
     assert printed.err.rstrip().endswith("trainer.progress_bar=true --resume")
     bar = printed.out + printed.err
     assert "Epoch 1/3" in bar and "Epoch 2/3" in bar and "Epoch 0" not in bar  # one numbering

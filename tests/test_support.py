@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gen.gate.support import Support
-from models.errors import DataError
+from tailsynth.gen.gate.support import Support
+from tailsynth.models.errors import DataError
 
 COLUMNS = {"country": "categorical", "price": "numerical", "when": "datetime", "code": "categorical"}
 

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from evaluate.fidelity import fidelity_report
-from evaluate.images import TOP_CATEGORIES, Panel, column_figure, correlation_figure, png_bytes, report_figures, to_rgb
-from evaluate.metrics import column_tests
-from evaluate.tensorboard import log_measures, write_report
+from tailsynth.evaluate.measures.fidelity import fidelity_report
+from tailsynth.evaluate.report.images import TOP_CATEGORIES, Panel, column_figure, correlation_figure, png_bytes, report_figures, to_rgb
+from tailsynth.evaluate.measures.metrics import column_tests
+from tailsynth.evaluate.measures.scalars import log_measures
+from tailsynth.evaluate.report.tensorboard import write_report
 
 COLUMNS = {"price": "numerical", "quantity": "numerical", "country": "categorical", "when": "datetime"}
 

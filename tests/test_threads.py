@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from train import threads
-from train.config import load_config
-from train.fit import fit
+from tailsynth.train import threads
+from tailsynth.train.config import load_config
+from tailsynth.train.fit import fit
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,14 +49,14 @@ def test_training_runs_on_the_configured_threads_and_restores_the_count(tmp_path
     assert torch.get_num_threads() == 1  # a library caller's own setting is back
     assert threads.recorded_cpu_threads(run_dir) == 2 == threads.recorded_cpu_threads(run_dir / "bundle")
 
-    from gen.__main__ import main as gen_main
+    from tailsynth.gen.__main__ import main as gen_main
 
     torch.set_num_threads(1)
     out = tmp_path / "rows.parquet"
     assert gen_main(["sample", "--bundle", str(run_dir), "--rows", "5", "--no-gate", "--out", str(out)]) == 0
     assert torch.get_num_threads() == 2 and out.is_file()  # gen's entry applied the bundle's value
 
-    from evaluate.__main__ import main as evaluate_main
+    from tailsynth.evaluate.__main__ import main as evaluate_main
 
     torch.set_num_threads(1)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 import torch
 
-import gen
-from models.bundle import MANIFEST
-from models.errors import BundleError, ConfigError, EncodingError
-from train.config import ModelConfig, load_config
-from train.fit import fit
+from tailsynth import gen
+from tailsynth.models.bundle import MANIFEST
+from tailsynth.models.errors import BundleError, ConfigError, EncodingError
+from tailsynth.train.config import ModelConfig, load_config
+from tailsynth.train.fit import fit
 from helpers import HANG_GUARD_S
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,7 +91,7 @@ def test_same_seed_same_rows(ctgan_run: Path) -> None:
 
 def test_gen_cli_refusal_exits_1_writes_only_the_report_and_exit_zero_opts_out(ctgan_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "tail.parquet"
-    command = [sys.executable, "-m", "gen", "sample", "--bundle", str(ctgan_run), "--bucket", "tail",
+    command = [sys.executable, "-m", "tailsynth.gen", "sample", "--bundle", str(ctgan_run), "--bucket", "tail",
                "--rows", "50", "--out", str(out)]
     refused = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert refused.returncode == 1, refused.stderr[-2000:]
@@ -106,7 +106,7 @@ def test_gen_cli_refusal_exits_1_writes_only_the_report_and_exit_zero_opts_out(c
 
 def test_gen_sample_takes_gate_overrides_as_bench_cold_start_does(ctgan_run: Path, tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture) -> None:
-    from gen.__main__ import main
+    from tailsynth.gen.__main__ import main
 
     out = tmp_path / "tail.parquet"
     argv = ["sample", "--bundle", str(ctgan_run), "--rows", "50", "--out", str(out), "--exit-zero"]
@@ -167,7 +167,7 @@ def test_resumed_run_continues_from_its_checkpoint(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_killed_run_exits_nonzero_writes_no_bundle_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "train", "--config", str(TINY), "--out", str(out), "--set",
+    command = [sys.executable, "-m", "tailsynth.train", "--config", str(TINY), "--out", str(out), "--set",
                "trainer.max_epochs=100000", "monitor.enabled=false"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -207,7 +207,7 @@ def test_resume_without_a_checkpoint_is_refused(tmp_path: Path) -> None:
 def test_ddp_with_two_cpu_processes_trains(tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "train", "--config", str(TINY), "--out", str(out), "--set",
+    command = [sys.executable, "-m", "tailsynth.train", "--config", str(TINY), "--out", str(out), "--set",
                "trainer.strategy=ddp", "trainer.devices=2", "monitor.enabled=false", "trainer.max_epochs=1"]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -240,7 +240,7 @@ def test_asking_for_a_gpu_on_a_cpu_host_is_a_config_error(tmp_path: Path) -> Non
 
 
 def test_model_config_rejects_unknown_kind() -> None:
-    from train.config import from_dict
+    from tailsynth.train.config import from_dict
 
     with pytest.raises(ConfigError, match="kind"):
         from_dict(ModelConfig, {"kind": "diffusion"})

@@ -9,12 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from models.condition import ConditionSpec, TrainingSampler
-from models.config import TVAEConfig
-from models.layout import ColumnLayout, SpanInfo, all_spans
-from models.losses import vae_loss
-from models.sampling import generate_rows
-from models.tvae import TVAEModule
+from tailsynth.models.condition import ConditionSpec, TrainingSampler
+from tailsynth.models.config import TVAEConfig
+from tailsynth.models.layout import ColumnLayout, SpanInfo, all_spans
+from tailsynth.models.losses import vae_loss
+from tailsynth.models.sampling import generate_rows
+from tailsynth.models.tvae import TVAEModule
 from helpers import fit_batches
 
 LAYOUT = (
@@ -175,7 +175,7 @@ def grouped_gather_vae_loss(raw, x, sigmas, plan, mu, logvar, factor):  # noqa: 
 
 
 def test_vae_loss_and_its_gradient_equal_the_per_group_gather_version_on_a_fixed_batch() -> None:
-    from models.activation import SpanPlan
+    from tailsynth.models.activation import SpanPlan
 
     plan = SpanPlan(all_spans(LAYOUT))
     generator = torch.Generator().manual_seed(1)

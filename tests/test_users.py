@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import gen.items.users as users_module
-from gen.items.users import match_users
+import tailsynth.gen.items.users as users_module
+from tailsynth.gen.items.users import match_users
 
 # Positions 0..5. numpy's linear quantiles: spend q25 10, q75 47.5 -> scale 37.5 / 1.349 = 27.8;
 # visits q25 1, q75 2.75 -> scale 1.75 / 1.349 = 1.30.

@@ -1,4 +1,4 @@
-"""The utility benchmark (`python -m evaluate utility`): metric code, evaluation frame, and what each arm trains on.
+"""The utility benchmark (`tailsynth evaluate utility`): metric code, evaluation frame, and what each arm trains on.
 
 Fast tests run on a hand-made frame whose answers are known by hand (`frame`). The end-to-end tests train
 one tiny bundle with 5 cold-start items (configs/tiny.yaml, ~10 s) and run the command on it with an
@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from evaluate.utility_arms import (COLD_SYNTHETIC, DUPLICATE, GATED, ORIGINS, REAL, UNGATED, augment_request,
+from tailsynth.evaluate.utility.arms import (COLD_SYNTHETIC, DUPLICATE, GATED, ORIGINS, REAL, UNGATED, augment_request,
                                    held_out_hits, oversampled, real_only, tail_rows, tail_weighted, warm_tail_items, with_rows)
-from evaluate.utility_data import UtilityData, build_data
-from evaluate.utility_metrics import NO_ITEM, chance_recall, coverage, ranking_metrics, top_k
+from tailsynth.evaluate.utility.data import UtilityData, build_data
+from tailsynth.evaluate.utility.ranking import NO_ITEM, chance_recall, coverage, ranking_metrics, top_k
 
 REPO = Path(__file__).resolve().parents[1]
 BUCKETS = ("head", "torso", "tail")
@@ -194,9 +194,9 @@ def test_augment_request_is_the_share_of_the_tail(frame: UtilityData) -> None:
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory):
     pytest.importorskip("implicit")
-    import gen
-    from train.config import load_config
-    from train.fit import fit
+    from tailsynth import gen
+    from tailsynth.train.config import load_config
+    from tailsynth.train.fit import fit
 
     config = load_config(REPO / "configs" / "tiny.yaml", ["data.split.cold_items=5", "monitor.enabled=false"])
     run = fit(replace(config, out_dir=str(tmp_path_factory.mktemp("runs")), name="utility"))
@@ -205,7 +205,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.mark.slow
 def test_command_writes_every_output(bundle, tmp_path: Path) -> None:
-    from evaluate.__main__ import main
+    from tailsynth.evaluate.__main__ import main
 
     out = tmp_path / "utility"
     code = main(["utility", "--bundle", str(bundle.path.parent), "--seeds", "2", "--arms", "adefg", "--out", str(out),
@@ -222,14 +222,14 @@ def test_command_writes_every_output(bundle, tmp_path: Path) -> None:
     assert (out / "utility_recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any(path.name.startswith("events.out.tfevents") for path in (out / "tb").iterdir())
     assert not [path for path in out.iterdir() if path.name.endswith(".tmp")]
-    from evaluate.utility_report import markdown
+    from tailsynth.evaluate.utility.report import markdown
 
     payload["arms"]["d"]["training"][0] = None  # an arm measured on seed 1 only still renders
     assert "| (d) | 2,604 |" in markdown(payload)
 
 
 def test_arm_summary_over_partly_measured_seeds() -> None:
-    from evaluate.utility_report import arm_summary
+    from tailsynth.evaluate.utility.report import arm_summary
 
     metrics = {"recall": {"tail": 0.25}, "ndcg": {"tail": 0.5}, "coverage": {"tail": 1.0}, "users": {"tail": 3}}
     outcomes = [{"status": "refused", "reason": "the gate refused every group", "seconds": 1.0},
@@ -251,9 +251,9 @@ checked (as tests/test_cold_start.py's TEST_GATE). Never a setting for real data
 @pytest.mark.slow
 def test_every_arm_trains_on_what_it_claims(bundle) -> None:
     """Each arm's training set from real generation: row counts by arm, (c) = (b) in count, nothing held out."""
-    import gen
-    from evaluate import utility
-    from evaluate.utility_data import from_bundle, gate_view
+    from tailsynth import gen
+    from tailsynth.evaluate.utility import benchmark as utility
+    from tailsynth.evaluate.utility.data import from_bundle, gate_view
 
     if not hasattr(gen, "augment"):
         pytest.skip("gen.augment is not in this tree yet: arms b and c cannot be built")
@@ -284,7 +284,7 @@ def test_every_arm_trains_on_what_it_claims(bundle) -> None:
 
 @pytest.mark.slow
 def test_gate_view_keeps_scored_rows_from_the_gate(bundle) -> None:
-    from evaluate.utility_data import from_bundle, gate_view
+    from tailsynth.evaluate.utility.data import from_bundle, gate_view
 
     holdout = bundle.table("holdout")
     view, scored, split = gate_view(bundle, 0.5)
@@ -303,7 +303,7 @@ def test_gate_view_keeps_scored_rows_from_the_gate(bundle) -> None:
 
 
 def test_goal_compares_arms_on_their_common_seeds() -> None:
-    from evaluate.utility_report import goal
+    from tailsynth.evaluate.utility.report import goal
 
     def arm(tail: list[float | None], overall: list[float | None], cold: list[float | None] | None = None) -> dict:
         recall = {"tail": {"values": tail}, "overall": {"values": overall}, "cold": {"values": cold or [0.0] * 3}}

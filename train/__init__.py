@@ -12,15 +12,15 @@ __all__ = ["fit", "load_config", "build_records", "RunConfig"]
 
 def __getattr__(name: str) -> Any:
     if name == "fit":
-        from train.fit import fit
+        from tailsynth.train.fit import fit
 
         return fit
     if name in ("load_config", "RunConfig"):
-        from train import config
+        from tailsynth.train import config
 
         return getattr(config, name)
     if name == "build_records":
-        from train.records import build_records
+        from tailsynth.train.records import build_records
 
         return build_records
     raise AttributeError(f"module 'train' has no attribute {name!r}")

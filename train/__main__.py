@@ -1,4 +1,4 @@
-"""`python -m train --config configs/X.yaml [--max-epochs N] [--out DIR] [--resume | --overwrite] [--summary] [--set K=V ...]`
+"""`tailsynth train --config configs/X.yaml [--max-epochs N] [--out DIR] [--resume | --overwrite] [--summary] [--set K=V ...]`
 
 Exit codes: 0 trained; 2 bad input (the message names the file, column or key); 143 stopped by SIGTERM and
 130 by Ctrl-C (the message names the checkpoint and prints the `--resume` command that continues the run).
@@ -12,11 +12,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from models.errors import TailsynthError, TrainingInterrupted
+from tailsynth.models.errors import TailsynthError, TrainingInterrupted
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m train", description="Train a conditional tabular generator.")
+    parser = argparse.ArgumentParser(prog="tailsynth train", description="Train a conditional tabular generator.")
     parser.add_argument("--config", required=True, help="YAML run config (see configs/)")
     parser.add_argument("--max-epochs", type=int, help="override trainer.max_epochs")
     parser.add_argument("--out", help="run directory to write (default: <out_dir>/<name> from the config)")
@@ -32,13 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
 def resume_command(argv: list[str]) -> str:
     """This command line with --resume instead of --overwrite: what continues a stopped run."""
     kept = [arg for arg in argv if arg not in ("--overwrite", "--resume")]
-    return shlex.join(["python", "-m", "train", *kept, "--resume"])
+    return shlex.join(["tailsynth", "train", *kept, "--resume"])
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from train.config import load_config
+        from tailsynth.train.config import load_config
 
         overrides = list(args.set)
         if args.max_epochs is not None:
@@ -48,12 +48,12 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(args.out)
             config = replace(config, out_dir=str(out.parent), name=out.name)
         if args.summary:
-            from train.summary import print_summary
-            from train.records import build_records
+            from tailsynth.train.summary import print_summary
+            from tailsynth.train.records import build_records
 
             print_summary(build_records(config.data))
             return 0
-        from train.fit import fit
+        from tailsynth.train.fit import fit
 
         run_dir = fit(config, resume=args.resume, overwrite=args.overwrite)
         print(f"run directory: {run_dir}")

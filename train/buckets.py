@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.errors import ConfigError, DataError
-from train.config import BucketConfig
+from tailsynth.models.errors import ConfigError, DataError
+from tailsynth.train.config import BucketConfig
 
 BUCKET_COLUMNS = ["item", "count", "pop_bucket", "cold_start"]
 SUMMARY_ROWS_EXTRA = ("cold_start", "all")

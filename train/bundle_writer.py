@@ -10,12 +10,12 @@ from pathlib import Path
 import lightning as L
 import pandas as pd
 
-from models.bundle import save_bundle
-from models.condition import ConditionSpec
-from models.encoder import TableEncoder
-from train.config import RunConfig, to_dict
-from train.records import Records
-from train.split import capped_rows
+from tailsynth.models.bundle import save_bundle
+from tailsynth.models.condition import ConditionSpec
+from tailsynth.models.encoder import TableEncoder
+from tailsynth.train.config import RunConfig, to_dict
+from tailsynth.train.records import Records
+from tailsynth.train.split import capped_rows
 
 # Reference tables stored beside the weights (parquet). The gate judges against `train`/`holdout`, cold
 # start draws real users from `users` and checks new items against `items` and `buckets`.

@@ -14,8 +14,8 @@ import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from evaluate.atomic import atomic_path
-from models.errors import ConfigError
+from tailsynth.models.atomic import atomic_path
+from tailsynth.models.errors import ConfigError
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

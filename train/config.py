@@ -17,8 +17,8 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from models.config import RANGE, UNIT, ModelConfig, Range, ranged
-from models.errors import ConfigError
+from tailsynth.models.config import RANGE, UNIT, ModelConfig, Range, ranged
+from tailsynth.models.errors import ConfigError
 
 SdType = Literal["categorical", "numerical", "datetime", "id"]
 
@@ -226,7 +226,7 @@ class RunConfig:
 def _check_condition_columns(config: RunConfig) -> None:
     """model.condition.columns must name categorical columns of the records: checked here, from the data
     config alone, so a typo fails at load (and `--summary`) instead of after the data build and encoder fit."""
-    from train.records import schema  # train.records imports this module
+    from tailsynth.train.records import schema  # train.records imports this module
 
     wanted = config.model.condition.columns
     if not wanted:

@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 import pandas as pd
 
-from models.errors import DataError
+from tailsynth.models.errors import DataError
 
 CHUNK_BYTES = 8 << 20
 

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import lightning as L
 import torch
 
-from models.condition import ConditionSpec, TrainingSampler
-from models.config import ConditionConfig
+from tailsynth.models.condition import ConditionSpec, TrainingSampler
+from tailsynth.models.config import ConditionConfig
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 

@@ -22,8 +22,8 @@ import warnings
 
 import pandas as pd
 
-from models.errors import DataError
-from train.io import example_rows
+from tailsynth.models.errors import DataError
+from tailsynth.train.io import example_rows
 
 try:  # public since pandas 2.2
     from pandas.tseries.api import guess_datetime_format

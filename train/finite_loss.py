@@ -17,7 +17,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from models.errors import TailsynthError
+from tailsynth.models.errors import TailsynthError
 
 LOSS_PREFIX = "loss"
 STEP_SUFFIX = "_step"

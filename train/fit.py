@@ -33,24 +33,24 @@ from lightning.pytorch.strategies import DDPStrategy
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from evaluate.atomic import write_text
-from models.condition import ConditionSpec
-from models.encoder import TableEncoder
-from models.errors import ConfigError, TrainingInterrupted
-from models.registry import build_module
-from train.bundle_writer import write_run_bundle
-from train.checkpoint_io import AtomicCheckpointIO, EncoderInCheckpoint, check_checkpoint_matches, encoder_state_from
-from train.config import RunConfig, to_dict
-from train.datamodule import EncodedTableDataModule
-from train.finite_loss import FiniteLossGuard
-from train.monitor import FidelityMonitor
-from train.progress import EpochProgressBar, epoch_label
-from train.records import Records, build_records
-from train.rng_state import RngStateCheckpoint
-from train.run_dir import claim_run_directory, remove_model_reports
-from train.split import check_batch_fits, split_records
-from train.threads import cpu_threads
-from train.timing import EpochTimer
+from tailsynth.models.atomic import write_text
+from tailsynth.models.condition import ConditionSpec
+from tailsynth.models.encoder import TableEncoder
+from tailsynth.models.errors import ConfigError, TrainingInterrupted
+from tailsynth.models.registry import build_module
+from tailsynth.train.bundle_writer import write_run_bundle
+from tailsynth.train.checkpoint_io import AtomicCheckpointIO, EncoderInCheckpoint, check_checkpoint_matches, encoder_state_from
+from tailsynth.train.config import RunConfig, to_dict
+from tailsynth.train.datamodule import EncodedTableDataModule
+from tailsynth.train.finite_loss import FiniteLossGuard
+from tailsynth.train.monitor import FidelityMonitor
+from tailsynth.train.progress import EpochProgressBar, epoch_label
+from tailsynth.train.records import Records, build_records
+from tailsynth.train.rng_state import RngStateCheckpoint
+from tailsynth.train.run_dir import claim_run_directory, remove_model_reports
+from tailsynth.train.split import check_batch_fits, split_records
+from tailsynth.train.threads import cpu_threads
+from tailsynth.train.timing import EpochTimer
 
 
 def run_directory(config: RunConfig) -> Path:
@@ -154,7 +154,7 @@ def _fit(config: RunConfig, run_dir: Path, last: Path, resume: bool, on_stage: C
         on_stage("bundle")
         stale = remove_model_reports(run_dir)  # they describe the model this bundle replaces (a resumed run)
         if stale:
-            _say(f"removed the previous model's {', '.join(stale)} from {run_dir}: run python -m evaluate report again")
+            _say(f"removed the previous model's {', '.join(stale)} from {run_dir}: run tailsynth evaluate report again")
         write_run_bundle(
             run_dir / "bundle", config=config, module=module, encoder=encoder, spec=spec,
             records=records, train_rows=train_rows, holdout_rows=holdout_rows, columns=columns, timings=timings,

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import pyarrow
 
-from models.errors import DataError
-from train.csv_checks import check_raw_csv, check_repeated_header
+from tailsynth.models.errors import DataError
+from tailsynth.train.csv_checks import check_raw_csv, check_repeated_header
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")

@@ -17,13 +17,13 @@ import lightning as L
 import pandas as pd
 import torch
 
-from evaluate.fidelity import measure
-from evaluate.holdout_auc import holdout_auc
-from evaluate.tensorboard import log_measures
-from models.condition import ConditionSpec
-from models.encoder import TableEncoder
-from models.synthesize import synthesize
-from train.config import MonitorConfig
+from tailsynth.evaluate.measures.fidelity import measure
+from tailsynth.evaluate.measures.holdout_auc import holdout_auc
+from tailsynth.evaluate.measures.scalars import log_measures
+from tailsynth.models.condition import ConditionSpec
+from tailsynth.models.encoder import TableEncoder
+from tailsynth.models.synthesize import synthesize
+from tailsynth.train.config import MonitorConfig
 
 BUCKET = "pop_bucket"
 

@@ -24,12 +24,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from models.errors import DataError
-from train import io
-from train.buckets import assign_buckets, bucket_summary
-from train.config import DataConfig, InteractionsConfig, TableConfig
-from train.dates import parse_datetime
-from train.retail import BUILTIN_NAME, BUILTIN_PREFIX, RetailTables, load_online_retail
+from tailsynth.models.errors import DataError
+from tailsynth.train import io
+from tailsynth.train.buckets import assign_buckets, bucket_summary
+from tailsynth.train.config import DataConfig, InteractionsConfig, TableConfig
+from tailsynth.train.dates import parse_datetime
+from tailsynth.train.retail import BUILTIN_NAME, BUILTIN_PREFIX, RetailTables, load_online_retail
 
 Role = Literal["user_id", "item_id", "timestamp", "event", "user_feature", "item_feature", "time_part",
                "bucket"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.errors import DataError
+from tailsynth.models.errors import DataError
 
 DATA_FILE = Path(__file__).parent / "data" / "online_retail.parquet"
 BUILTIN_PREFIX = "builtin:"

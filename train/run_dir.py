@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from models.errors import ConfigError
+from tailsynth.models.errors import ConfigError
 
 try:
     import fcntl
@@ -28,7 +28,7 @@ LOCK = ".lock"
 RUN_OUTPUTS = ("config.yaml", "checkpoints", "bundle", "tb")
 """What a run writes; a directory holding any of them holds a run."""
 MODEL_REPORTS = ("report.json", "report.md", "report_figures", "utility")
-"""What `python -m evaluate report` and `evaluate utility` write beside a model. They describe that model, so
+"""What `tailsynth evaluate report` and `evaluate utility` write beside a model. They describe that model, so
 they are removed whenever it is replaced: with the rest of an overwritten run, and before a resumed run
 writes its new bundle (`remove_model_reports`)."""
 

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from models.errors import ConfigError
-from train.config import DataConfig, from_dict
+from tailsynth.models.errors import ConfigError
+from tailsynth.train.config import DataConfig, from_dict
 
 ROLES = ("interactions", "users", "items")
 # SDV sdtypes we model directly; boolean columns are modelled as categories. Anything else (PII sdtypes

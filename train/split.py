@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.errors import ConfigError, DataError
-from train.config import SplitConfig
+from tailsynth.models.errors import ConfigError, DataError
+from tailsynth.train.config import SplitConfig
 
 
 def holdout_size(n_rows: int, fraction: float) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from train.records import Records
+from tailsynth.train.records import Records
 
 
 def summary_text(records: Records) -> str:

@@ -6,7 +6,7 @@ project's 2-core machine a training run at torch's default was about 6x slower t
 other work ran. The default is therefore `OMP_NUM_THREADS` when the environment sets it, else half the
 cores this process may use, at most 8 (at least 1).
 
-`python -m train` (through `train.fit`), `python -m gen` and `python -m evaluate` apply it at entry: the
+`tailsynth train` (through `train.fit`), `tailsynth gen` and `tailsynth evaluate` apply it at entry: the
 training run's own config, or for a bundle the value recorded in it. `train.fit` restores the previous
 count when it returns, so a library caller's setting survives.
 """

@@ -2,6 +2,6 @@
 held-out real rows. `run_gate` for one stream of candidates; `gen.items` composes the same pieces for
 interactions of many items at once."""
 
-from gen.gate.core import GateResult, run_gate
+from tailsynth.gen.gate.core import GateResult, run_gate
 
 __all__ = ["GateResult", "run_gate"]

@@ -38,13 +38,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluate import detection, fidelity, metrics, privacy
-from gen.gate import report as rep
-from gen.gate.adherence import LabelRanges
-from gen.gate.filter import RowFilter
-from gen.gate.support import ColumnTypes, Support
-from models.errors import ConfigError, DataError, GateError
-from train.config import GateConfig, to_dict
+from tailsynth.evaluate.measures import detection
+from tailsynth.evaluate.measures import fidelity
+from tailsynth.evaluate.measures import metrics
+from tailsynth.evaluate.measures import privacy
+from tailsynth.gen.gate import report as rep
+from tailsynth.gen.gate.adherence import LabelRanges
+from tailsynth.gen.gate.filter import RowFilter
+from tailsynth.gen.gate.support import ColumnTypes, Support
+from tailsynth.models.errors import ConfigError, DataError, GateError
+from tailsynth.train.config import GateConfig, to_dict
 
 EVAL_ROWS = 20_000
 """Most rows per side given to the measures, the final tests and the discriminators (keeps CPU runs fast)."""

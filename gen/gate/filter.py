@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from evaluate.detection import RowDiscriminator, roc_auc
+from tailsynth.evaluate.measures.detection import RowDiscriminator, roc_auc
 
 CHECK_EVERY = 3
 """One row in this many of each side is held out from the fit for the calibration."""

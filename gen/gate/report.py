@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from evaluate.atomic import write_json, write_table
-from models.errors import GateError
+from tailsynth.models.atomic import write_json, write_table
+from tailsynth.models.errors import GateError
 
 if TYPE_CHECKING:  # gen.gate imports this module; the result type is only needed for hints here
-    from gen.gate import GateResult
+    from tailsynth.gen.gate import GateResult
 
 REPORT_SUFFIX = ".report.json"
 MIN_JUDGED_ROWS = 6
@@ -62,7 +62,7 @@ def format_refusal(report: dict[str, Any]) -> str:
     requested = report.get("requested_rows", 0)
     if report.get("passed"):
         return f"gate {label}: passed, {requested:,} rows accepted"
-    from gen.gate.advice import advice
+    from tailsynth.gen.gate.advice import advice
 
     verdict = "cannot judge" if report.get("verdict") == "cannot_judge" else "refused"
     failures = report.get("failures", [])

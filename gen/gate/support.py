@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from models.errors import DataError
+from tailsynth.models.errors import DataError
 
 ColumnTypes = Mapping[str, Literal["categorical", "numerical", "datetime"]]
 

@@ -30,18 +30,18 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from gen.items.closeness import closeness
-from gen.items.cold_items import gate_config, gate_source, known_bucket
-from gen.items.item_values import ItemValues
-from gen.items.pipeline import ItemsRequest, ItemsResult, generate_items
-from gen.items.timestamps import Window, resolution
-from gen.items.written import Placement, one
-from gen.sampling import rows_where
-from models.errors import AugmentError
-from train.config import GateConfig
+from tailsynth.gen.items.closeness import closeness
+from tailsynth.gen.items.cold_items import gate_config, gate_source, known_bucket
+from tailsynth.gen.items.item_values import ItemValues
+from tailsynth.gen.items.pipeline import ItemsRequest, ItemsResult, generate_items
+from tailsynth.gen.items.timestamps import Window, resolution
+from tailsynth.gen.items.written import Placement, one
+from tailsynth.gen.sampling import rows_where
+from tailsynth.models.errors import AugmentError
+from tailsynth.train.config import GateConfig
 
 if TYPE_CHECKING:
-    from gen.bundle import Bundle
+    from tailsynth.gen.bundle import Bundle
 
 SHOWN = 10
 

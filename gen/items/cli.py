@@ -1,4 +1,4 @@
-"""`python -m gen augment` and `python -m gen cold-start`: write the emitted rows, then `<out>.report.json`.
+"""`tailsynth gen augment` and `tailsynth gen cold-start`: write the emitted rows, then `<out>.report.json`.
 
 Exit codes: 0 when rows were written - every requested row, or the groups that passed (the refused groups
 and why are printed and in the report; `--all-or-nothing` makes any refusal emit nothing); 1 when nothing was
@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from gen.gate.report import report_path
-from gen.items.pipeline import UNGATED, ItemsResult
-from models.errors import DataError, TailsynthError
+from tailsynth.gen.gate.report import report_path
+from tailsynth.gen.items.pipeline import UNGATED, ItemsResult
+from tailsynth.models.errors import DataError, TailsynthError
 
 if TYPE_CHECKING:
-    from gen.bundle import Bundle
+    from tailsynth.gen.bundle import Bundle
 
 OUT_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
 SHOWN_FAILURES = 12
@@ -42,7 +42,7 @@ def per_item_arg(value: str, error: type[TailsynthError]) -> int | Literal["auto
 
 
 def read_items(path: str, error: type[TailsynthError]) -> Any:
-    from train.io import read_table
+    from tailsynth.train.io import read_table
 
     try:
         return read_table(path, role="items")
@@ -51,8 +51,8 @@ def read_items(path: str, error: type[TailsynthError]) -> Any:
 
 
 def augment_cli(bundle: Bundle, args: argparse.Namespace) -> int:
-    from gen.items.augment import augment
-    from models.errors import AugmentError
+    from tailsynth.gen.items.augment import augment
+    from tailsynth.models.errors import AugmentError
 
     out = check_out(args.out, AugmentError)
     per_item = per_item_arg(args.per_item, AugmentError)
@@ -65,8 +65,8 @@ def augment_cli(bundle: Bundle, args: argparse.Namespace) -> int:
 
 
 def cold_start_cli(bundle: Bundle, args: argparse.Namespace) -> int:
-    from gen.items.cold_start import cold_start
-    from models.errors import ColdStartError
+    from tailsynth.gen.items.cold_start import cold_start
+    from tailsynth.models.errors import ColdStartError
 
     out = check_out(args.out, ColdStartError)
     per_item = per_item_arg(args.per_item, ColdStartError)
@@ -79,7 +79,7 @@ def cold_start_cli(bundle: Bundle, args: argparse.Namespace) -> int:
 
 def write_result(result: ItemsResult, out: Path, what: str, args: argparse.Namespace) -> int:
     """Rows first (a report never sits beside a rows file it does not describe), then the report."""
-    from evaluate.atomic import write_json, write_table
+    from tailsynth.models.atomic import write_json, write_table
 
     if result.rows is not None:
         write_table(out, result.rows)

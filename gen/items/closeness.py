@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gen.items.written import DRAFT_PREFIX
+from tailsynth.gen.items.written import DRAFT_PREFIX
 
 MIN_HELD_OUT = 5
 

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from models.errors import BundleError, ColdStartError
-from train.config import GateConfig, from_dict
+from tailsynth.models.errors import BundleError, ColdStartError
+from tailsynth.train.config import GateConfig, from_dict
 
 if TYPE_CHECKING:
-    from gen.bundle import Bundle
+    from tailsynth.gen.bundle import Bundle
 
 SHOWN = 10
 """At most this many ids or labels are quoted in a message."""

@@ -24,16 +24,16 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from gen.items.cold_items import check_items, gate_config, gate_source, item_counts, known_bucket
-from gen.items.pipeline import ItemsRequest, ItemsResult, device, generate_items
-from gen.items.report import held_out_section
-from gen.items.timestamps import default_window, parse_window
-from gen.items.written import Placement, one
-from models.errors import ColdStartError
-from train.config import GateConfig
+from tailsynth.gen.items.cold_items import check_items, gate_config, gate_source, item_counts, known_bucket
+from tailsynth.gen.items.pipeline import ItemsRequest, ItemsResult, device, generate_items
+from tailsynth.gen.items.report import held_out_section
+from tailsynth.gen.items.timestamps import default_window, parse_window
+from tailsynth.gen.items.written import Placement, one
+from tailsynth.models.errors import ColdStartError
+from tailsynth.train.config import GateConfig
 
 if TYPE_CHECKING:
-    from gen.bundle import Bundle
+    from tailsynth.gen.bundle import Bundle
 
 SHOWN_SKIPPED = 20
 """Skipped items quoted in the warning; the report lists them all."""

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gen.items.users import numeric_values
+from tailsynth.gen.items.users import numeric_values
 
 MIN_SHARE = 0.25
 """Share of a column's rank variance the item must explain for the column to count as item-level: well

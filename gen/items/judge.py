@@ -38,11 +38,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluate.detection import cross_fitted_logits, roc_auc
-from gen.gate import report as rep
-from gen.gate.core import column_verdicts
-from gen.gate.support import ColumnTypes
-from train.config import GateConfig
+from tailsynth.evaluate.measures.detection import cross_fitted_logits, roc_auc
+from tailsynth.gen.gate import report as rep
+from tailsynth.gen.gate.core import column_verdicts
+from tailsynth.gen.gate.support import ColumnTypes
+from tailsynth.train.config import GateConfig
 
 EVAL_ROWS = 20_000
 MIN_UNIT_ROWS = 50

@@ -33,22 +33,22 @@ import numpy as np
 import pandas as pd
 import torch
 
-from evaluate.privacy import CopyCounts
-from gen.gate import report as rep
-from gen.gate.advice import advice
-from gen.gate.adherence import LabelRanges
-from gen.gate.core import Tally, privacy_trim, screen
-from gen.gate.filter import FilterChain, RowFilter
-from gen.gate.support import Support
-from gen.items.item_values import ItemValues
-from gen.items.judge import EVAL_ROWS, Unit, judge, plan_units
-from gen.items.written import Placement, UserPool, Writer, pair_repeats, user_pools
-from gen.sampling import rows_where
-from models.synthesize import synthesize
-from train.config import GateConfig, to_dict
+from tailsynth.evaluate.measures.privacy import CopyCounts
+from tailsynth.gen.gate import report as rep
+from tailsynth.gen.gate.advice import advice
+from tailsynth.gen.gate.adherence import LabelRanges
+from tailsynth.gen.gate.core import Tally, privacy_trim, screen
+from tailsynth.gen.gate.filter import FilterChain, RowFilter
+from tailsynth.gen.gate.support import Support
+from tailsynth.gen.items.item_values import ItemValues
+from tailsynth.gen.items.judge import EVAL_ROWS, Unit, judge, plan_units
+from tailsynth.gen.items.written import Placement, UserPool, Writer, pair_repeats, user_pools
+from tailsynth.gen.sampling import rows_where
+from tailsynth.models.synthesize import synthesize
+from tailsynth.train.config import GateConfig, to_dict
 
 if TYPE_CHECKING:
-    from gen.bundle import Bundle
+    from tailsynth.gen.bundle import Bundle
 
 UNGATED = ("UNGATED: these rows were not judged by the fidelity gate. For inspection only; do not append "
            "them to training data.")

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from evaluate import privacy
-from evaluate.fidelity import DCR_ROWS, measure
-from gen.sampling import rows_where
-from models.errors import BundleError
+from tailsynth.evaluate.measures import privacy
+from tailsynth.evaluate.measures.fidelity import DCR_ROWS, measure
+from tailsynth.gen.sampling import rows_where
+from tailsynth.models.errors import BundleError
 
 if TYPE_CHECKING:
-    from gen.bundle import Bundle
+    from tailsynth.gen.bundle import Bundle
 
 def held_out_section(
     bundle: Bundle, generated: pd.DataFrame, valid: pd.DataFrame, bucket: str, *, seed: int, device: Any = None

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from models.errors import ColdStartError
+from tailsynth.models.errors import ColdStartError
 
 DEFAULT_DAYS = 30
 """Default window: the last 30 days of the training data's timestamps."""

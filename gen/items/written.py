@@ -19,14 +19,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gen.items.item_values import ItemValues
-from gen.items.timestamps import Window, place_as_is, place_in_window, place_near
-from gen.items.users import choose_among, match_users, numeric_values
-from models.errors import BundleError
-from train.records import time_parts
+from tailsynth.gen.items.item_values import ItemValues
+from tailsynth.gen.items.timestamps import Window, place_as_is, place_in_window, place_near
+from tailsynth.gen.items.users import choose_among, match_users, numeric_values
+from tailsynth.models.errors import BundleError
+from tailsynth.train.records import time_parts
 
 if TYPE_CHECKING:
-    from gen.bundle import Bundle
+    from tailsynth.gen.bundle import Bundle
 
 OUTPUT_ROLES = ("user_id", "item_id", "timestamp", "event")
 DRAFT_PREFIX = "_draft_"

@@ -1,0 +1,1 @@
+"""tailsynth.evaluate.report."""
