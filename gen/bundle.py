@@ -13,10 +13,12 @@ import torch
 
 from tailsynth.models.bundle import MANIFEST, WEIGHTS, read_manifest, read_weights
 from tailsynth.models.condition import ConditionSpec
+from tailsynth.models.content_taste import ContentTaste
 from tailsynth.models.config import ModelConfig
 from tailsynth.models.encoder import TableEncoder
 from tailsynth.models.errors import BundleError, TailsynthError
 from tailsynth.models.registry import build_module
+from tailsynth.models.taste import TasteSpace
 from tailsynth.train.config import from_dict
 
 BUNDLE_DIR = "bundle"
@@ -66,6 +68,36 @@ class Bundle:
                 raise BundleError(f"{self.path}: the bundle has no {name} table ({path.name})")
             self._tables[name] = pd.read_parquet(path)
         return self._tables[name]
+
+    @cached_property
+    def taste(self) -> TasteSpace:
+        """The taste space fitted from the training rows (read from the bundle on first use)."""
+        return TasteSpace.from_state(self._taste_state["space"])
+
+    @cached_property
+    def content(self) -> ContentTaste:
+        """The content->taste predictor into `taste` (BundleError when the items table had no content)."""
+        state = self._taste_state.get("content")
+        if state is None:
+            raise BundleError(f"{self.path}: the bundle has no content->taste predictor (its items table had no "
+                              f"categorical feature column and no text column)")
+        return ContentTaste.from_state(state, self.taste)
+
+    @cached_property
+    def _taste_state(self) -> dict[str, Any]:
+        """taste.pt, loaded with weights_only=True: tensors, lists, strings and numbers only."""
+        entry = self.manifest.get("taste")
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+            raise BundleError(f"{self.path}: the bundle has no taste space (trained with taste.enabled=false); "
+                              f"retrain with taste enabled")
+        file = self.path / Path(entry["file"]).name
+        try:
+            state = torch.load(file, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises several types for missing, corrupt or non-tensor files
+            raise BundleError(f"{file}: cannot load the taste space ({type(exc).__name__}: {exc})") from None
+        if not isinstance(state, dict) or not isinstance(state.get("space"), dict):
+            raise BundleError(f"{file}: expected a mapping with a 'space' entry")
+        return state
 
     @cached_property
     def pool(self) -> torch.Tensor:

@@ -4,7 +4,8 @@ A bundle is a folder:
 - `bundle.json`: format version, model kind, model config, condition spec, fitted encoder state, and the
   run's metadata (resolved run config, seed, package versions, timings);
 - `weights.pt`: the LightningModule's `state_dict` (tensors only; loaded with `weights_only=True`);
-- any tables the caller adds (reference rows, bucket table) as parquet files beside them.
+- any tables the caller adds (reference rows, bucket table) as parquet files beside them, and the taste
+  space with its content->taste predictor (`taste.pt`: tensors and lists, loaded with `weights_only=True`).
 
 Whole-object pickles break across versions (CTGAN #358, SDV #1970); this format is read back by building
 the networks from the recorded config and loading tensors into them. A bundle whose `format_version`
@@ -25,8 +26,9 @@ import torch
 
 from tailsynth.models.errors import BundleError
 
-FORMAT_VERSION = 2
-"""2: CTGAN weights include the averaged generator (`generator_ema`)."""
+FORMAT_VERSION = 3
+"""2: CTGAN weights include the averaged generator (`generator_ema`).
+3: the taste space and the content->taste predictor (`taste.pt`, manifest key `taste`)."""
 MANIFEST = "bundle.json"
 WEIGHTS = "weights.pt"
 

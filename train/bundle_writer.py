@@ -9,6 +9,7 @@ from pathlib import Path
 
 import lightning as L
 import pandas as pd
+import torch
 
 from tailsynth.models.bundle import save_bundle
 from tailsynth.models.condition import ConditionSpec
@@ -16,6 +17,7 @@ from tailsynth.models.encoder import TableEncoder
 from tailsynth.train.config import RunConfig, to_dict
 from tailsynth.train.records import Records
 from tailsynth.train.split import capped_rows
+from tailsynth.train.taste_fit import FittedTaste
 
 # Reference tables stored beside the weights (parquet). The gate judges against `train`/`holdout`, cold
 # start draws real users from `users` and checks new items against `items` and `buckets`.
@@ -26,7 +28,7 @@ TABLES = ("train", "holdout", "buckets", "users", "items", "cold_holdout")
 
 
 def package_versions() -> dict[str, str]:
-    names = ("tailsynth", "torch", "lightning", "numpy", "pandas", "scipy", "pyarrow")
+    names = ("tailsynth", "torch", "lightning", "numpy", "pandas", "scipy", "pyarrow", "scikit-learn")
     versions = {"python": platform.python_version()}
     for name in names:
         try:
@@ -50,6 +52,7 @@ def write_run_bundle(
     timings: dict[str, float],
     monitor_history: list[dict] | None = None,
     cold_rows: pd.DataFrame | None = None,
+    taste: FittedTaste | None = None,
 ) -> Path:
     cap = config.data.split.bundle_holdout_rows
     stored_holdout = capped_rows(holdout_rows, cap, seed=config.seed)
@@ -73,6 +76,8 @@ def write_run_bundle(
             "monitor": monitor_history or [],
         },
     }
+    if taste is not None:  # the taste space and predictor: tensors and lists in taste.pt (weights_only)
+        manifest["taste"] = taste.summary
     tables = {
         "train": train_rows,
         "holdout": stored_holdout,
@@ -86,5 +91,7 @@ def write_run_bundle(
         for name, table in tables.items():
             if table is not None:
                 table.to_parquet(folder / f"{name}.parquet", index=False)
+        if taste is not None:
+            torch.save(taste.state(), folder / taste.summary["file"])
 
     return save_bundle(directory, manifest, module.state_dict(), extra_files=add_tables)

@@ -36,9 +36,14 @@ class TableConfig:
     date_formats: dict[str, str] = field(default_factory=dict)
     """Datetime column -> its strftime format (e.g. `"%d/%m/%Y %H:%M"`), applied strictly to every value;
     without one the format is inferred from the column's values (see `train.dates`)."""
+    text: str = ""
+    """Items table only: a free-text column (product descriptions) that the content->taste predictor reads
+    (TF-IDF); kept in the bundle's items table, never modelled. Empty: none."""
 
     def __post_init__(self) -> None:
         _check_date_formats(self.date_formats, [n for n, t in self.columns.items() if t == "datetime"])
+        if self.text and self.text in self.columns:
+            raise ConfigError(f"text: {self.text!r} is also listed under columns; a text column is not modelled")
 
 
 @dataclass(frozen=True)
@@ -200,12 +205,29 @@ class GateConfig:
 
 
 @dataclass(frozen=True)
+class TasteConfig:
+    """The taste space and the content->taste predictor fitted from the training rows at the end of training
+    and stored in the bundle (`models.taste`, `models.content_taste`)."""
+
+    enabled: bool = True
+    dim: int = ranged(64, 1)
+    """Factors of the taste space (fewer when there are fewer users or items)."""
+    method: Literal["knn", "ridge"] = "knn"
+    """Content->taste predictor: content-kNN over warm items (measured best) or ridge regression."""
+    neighbours: int = ranged(20, 1)
+    """Warm items averaged by the content-kNN."""
+    blend: float = ranged(5.0, 0.0)
+    """m of the tail blend (n * own + m * predicted) / (n + m), n the item's interaction count."""
+
+
+@dataclass(frozen=True)
 class RunConfig:
     data: DataConfig
     model: ModelConfig = field(default_factory=ModelConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     gate: GateConfig = field(default_factory=GateConfig)
+    taste: TasteConfig = field(default_factory=TasteConfig)
     seed: int = ranged(0, 0, 2**32 - 1)
     """numpy and pandas accept 32-bit seeds only."""
     out_dir: str = "runs"

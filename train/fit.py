@@ -49,6 +49,7 @@ from tailsynth.train.records import Records, build_records
 from tailsynth.train.rng_state import RngStateCheckpoint
 from tailsynth.train.run_dir import claim_run_directory, remove_model_reports
 from tailsynth.train.split import check_batch_fits, split_records
+from tailsynth.train.taste_fit import fit_taste
 from tailsynth.train.threads import cpu_threads
 from tailsynth.train.timing import EpochTimer
 
@@ -155,11 +156,15 @@ def _fit(config: RunConfig, run_dir: Path, last: Path, resume: bool, on_stage: C
         stale = remove_model_reports(run_dir)  # they describe the model this bundle replaces (a resumed run)
         if stale:
             _say(f"removed the previous model's {', '.join(stale)} from {run_dir}: run tailsynth evaluate report again")
+        taste = fit_taste(config, records, train_rows, device) if config.taste.enabled else None
+        if taste is not None:
+            _say(f"taste space: {taste.summary['users']:,} users x {taste.summary['items']:,} items, "
+                 f"{taste.summary['dim']} factors, predictor {taste.summary['predictor']} in {taste.summary['fit_s']:.1f}s")
         write_run_bundle(
             run_dir / "bundle", config=config, module=module, encoder=encoder, spec=spec,
             records=records, train_rows=train_rows, holdout_rows=holdout_rows, columns=columns, timings=timings,
             monitor_history=monitor.history if monitor is not None else [],
-            cold_rows=cold_rows,
+            cold_rows=cold_rows, taste=taste,
         )
     return run_dir
 

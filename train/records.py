@@ -67,7 +67,8 @@ class Records:
     users: pd.DataFrame | None
     """The user feature table: id + declared feature columns, parsed to the dtypes of `table`."""
     items: pd.DataFrame | None
-    """The item feature table: id + declared feature columns, parsed to the dtypes of `table`."""
+    """The item feature table: id + declared feature columns, parsed to the dtypes of `table` (+ the
+    `text` column as read, when the config names one)."""
     cleaning: tuple[dict, ...]
     """{"step", "dropped", "remaining"}: built-in dataset cleaning, then missing-key drops."""
     written_as: dict[str, str] = field(default_factory=dict)
@@ -134,7 +135,7 @@ def build_records(config: DataConfig) -> Records:
     known_items = features["items"].frame[config.items.id] if "items" in features else None
     buckets = assign_buckets(item_counts(frame[inter_cfg.item_id], known_items), config.buckets)
     parts.append(bucket_column(frame[inter_cfg.item_id], buckets))
-    kept = {role: features[role].frame[[cfg.id, *cfg.columns]].reset_index(drop=True)
+    kept = {role: features[role].frame[[cfg.id, *cfg.columns, *([cfg.text] if cfg.text else [])]].reset_index(drop=True)
             for role, cfg, _ in _feature_tables(config)}
     del frame
     return Records(
@@ -224,7 +225,7 @@ def prepare_features(table: _Table, cfg: TableConfig, role: str, config: DataCon
     frame, source = table.frame, table.source
     if not cfg.id:
         raise DataError(f"{source}: the config gives no id column (key 'id') for this feature table")
-    io.require_columns(frame, [cfg.id, *cfg.columns], source)
+    io.require_columns(frame, [cfg.id, *cfg.columns, *([cfg.text] if cfg.text else [])], source)
     io.check_no_nulls(frame, cfg.id, source, "id")
     io.check_unique(frame, cfg.id, source)
     parsed = _parse_declared(frame, cfg.columns, cfg.date_formats, source, f"data.{role}.date_formats", config,
