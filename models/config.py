@@ -81,9 +81,9 @@ class EncoderConfig:
     spike_share: float = ranged(0.0, **UNIT)
     """A continuous value that alone holds at least this share of a column's rows (a quantity of 1, a
     price of 1.25) becomes a mode of its own that decodes to exactly that value (0: off). A trade-off, so
-    off by default: on the built-in data (80k rows, 20 CTGAN epochs) 0.01 lowered the tail's mean KS from
-    0.090 to 0.062 (quantities hit their point masses) but raised the discriminator AUC from 0.877 to 0.910
-    (the exact values expose joints the generator has not learnt yet, e.g. quantity with unit price)."""
+    off by default: it lowers the mean KS (quantities hit their point masses) but can raise the
+    discriminator AUC (the exact values expose joints the generator has not learnt yet, e.g. quantity with
+    unit price); evaluate/bench/README.md, "What moved the CTGAN's tail fidelity"."""
     max_spikes: int = ranged(32, 0)
     """At most this many spike modes per column, the most frequent values first."""
 
@@ -130,10 +130,9 @@ class CTGANConfig:
     gumbel_tau: float = ranged(0.2, **POSITIVE)
     ema_decay: float = ranged(0.999, 0.0, 1.0, high_open=True)
     """Sample from an exponential moving average of the generator's weights with this decay (0: off, sample
-    from the last iterate as CTGAN does); see `models.ema`. On the built-in data (80k rows, 20 epochs) it
-    lowered the tail's mean KS from 0.124 to 0.090, its TVD from 0.110 to 0.040 and the discriminator AUC
-    from 0.936 to 0.924; the rest of the AUC gain (to 0.880) came from drawing unspecified condition
-    columns from real rows at sampling time (`models.synthesize.condition_codes`)."""
+    from the last iterate as CTGAN does); see `models.ema`. A GAN's generator oscillates around the
+    equilibrium it chases, and the average of its recent weights is the better sampler (figures:
+    evaluate/bench/README.md, "What moved the CTGAN's tail fidelity")."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.ema_decay < 1.0:

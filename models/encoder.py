@@ -27,10 +27,8 @@ the tanh output off its asymptotes); with modes drawn from the posterior that is
 Transform and decode are vectorised in torch over rows (category lookup by `pd.Index.get_indexer`),
 chunked so temporaries stay bounded. Because all continuous columns share one batched tensor EM pass
 and modes are drawn for all rows at once, this is faster than rdt's per-column `ClusterBasedNormalizer`
-(sklearn EM per column, a Python loop per row to draw modes) + `OneHotEncoder`, which SDV's CTGAN uses:
-`train/encoder_bench.py` measured fit+transform at 200k rows (5 continuous, 4 categorical columns),
-CPU, one thread each, on a shared 2-core machine: 15.9 s against rdt's 191.7 s (12x; transform alone
-0.42 s against 52.7 s).
+(sklearn EM per column, a Python loop per row to draw modes) + `OneHotEncoder`, which SDV's CTGAN uses;
+`evaluate/bench/encoder.py` measures both (figures in evaluate/bench/README.md).
 """
 
 from __future__ import annotations
@@ -364,7 +362,7 @@ def _decode_modes(column: ContinuousColumn, block: torch.Tensor) -> tuple[torch.
 
 
 def _argmax(block: torch.Tensor) -> torch.Tensor:
-    """Row-wise argmax of [n, k] -> long [n]. `max(1).indices` is ~3x faster than `argmax(1)` on a
+    """Row-wise argmax of [n, k] -> long [n]. `max(1).indices` is faster than `argmax(1)` on a
     strided CPU slice of the encoded matrix."""
     return block.max(1).indices
 

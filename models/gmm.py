@@ -196,7 +196,7 @@ def _hard_stats(z: Tensor, valid: Tensor, centres: Tensor, chunk: int) -> tuple[
     modes = torch.arange(k, device=z.device, dtype=torch.float32)[None, :, None]
 
     def nearest(d: Tensor, d2: Tensor) -> Tensor:
-        # argmin (and integer amin) over a strided dim are ~10-100x slower than float amin on CPU:
+        # argmin (and integer amin) over a strided dim are much slower than float amin on CPU:
         # take the smallest (float) index among the modes at the minimum distance.
         at_min = d2 == d2.amin(1, keepdim=True)
         first = torch.where(at_min, modes, float(k)).amin(1, keepdim=True)

@@ -2,8 +2,8 @@
 
 `LightningModule.log(..., on_step=True, on_epoch=True)` of a few scalars costs milliseconds of Python per
 step (Lightning's result collection copies, reduces and re-reads every logged value each step, and the NaN
-guard's read of `callback_metrics` makes it do so again): on this project's loaded CPU 3-5 ms of an 8-13 ms
-TVAE step with 8-wide networks, a fixed cost per step that SDV's plain loop does not pay. `LossLog` keeps the step's losses on the device instead:
+guard's read of `callback_metrics` makes it do so again): with small networks a large share of the step,
+a fixed cost that SDV's plain loop does not pay. `LossLog` keeps the step's losses on the device instead:
 
 - per step, one `stack` and one in-place weighted add into an epoch sum — no host copy, no Lightning call;
 - on the steps where Lightning's logger writes anyway (every `trainer.log_every_n_steps` batches), the

@@ -95,8 +95,8 @@ class SplitConfig:
     bundle_holdout_rows: Union[int, None] = ranged(200_000, 1)
     """At most this many held-out rows are stored in the bundle (a seeded uniform sample, so every bucket
     keeps its share; null stores all), for the gate, the report, augmentation and the utility benchmark to
-    judge against. 200k keeps a 10M-row run's bundle small (the whole 2M-row holdout was 239 MB) and is
-    above the built-in data's whole holdout (79,267 rows), which is stored complete. Training's monitor
+    judge against. 200k keeps a large run's bundle small and is above the built-in data's whole holdout,
+    which is stored complete. Training's monitor
     still sees every held-out row. The manifest records the cap and both counts (`meta.rows`)."""
 
 

@@ -1,9 +1,8 @@
 """Torch's CPU thread count: `trainer.cpu_threads`, or a default that leaves room for other work.
 
 Torch starts one intra-op thread per physical core. The networks here are small (a few hundred units), so
-extra threads buy little, and when anything else runs on the machine they spin against it: on the
-project's 2-core machine a training run at torch's default was about 6x slower than with one thread while
-other work ran. The default is therefore `OMP_NUM_THREADS` when the environment sets it, else half the
+extra threads buy little, and when anything else runs on the machine they spin against it, making a
+run several times slower than with one thread (evaluate/bench/README.md has the figure). The default is therefore `OMP_NUM_THREADS` when the environment sets it, else half the
 cores this process may use, at most 8 (at least 1).
 
 `tailsynth train` (through `train.fit`), `tailsynth gen` and `tailsynth evaluate` apply it at entry: the

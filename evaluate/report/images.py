@@ -160,7 +160,7 @@ def column_figure(column: str, sdtype: SdType, panels: list[Panel]) -> Figure:
     """One row of panels, one per group, for one column, each with its legend (sides and row counts)."""
     if not panels:
         raise ValueError(f"column_figure({column!r}) needs at least one panel")
-    # Fixed margins in inches instead of constrained layout, which measured at half of the drawing time.
+    # Fixed margins in inches instead of constrained layout, whose solver is a large share of the drawing time.
     left, right, gap, top = 0.65, 0.15, 0.6, 0.8
     bottom = 0.95 if sdtype == "categorical" else 0.55  # rotated category labels need the room
     plot_w, plot_h = PANEL_INCHES[0] - gap, PANEL_INCHES[1] - 1.35

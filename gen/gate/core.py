@@ -13,7 +13,7 @@ row-level filters, in this order (a row rejected by several counts under the FIR
 
 Why not a hard cut at the threshold: on candidates drawn from the real distribution itself, a hard cut of
 an (inevitably noisy) discriminator's score carves a region out of the candidates' distribution, which the
-final fresh discriminator then detects (measured on a 5-column table: AUC 0.60-0.72, column tests failing).
+final fresh discriminator then detects (column tests fail and the AUC rises above the limit).
 Calibrated thinning keeps a perfect generator's rows almost intact and removes an over-produced region in
 proportion to how over-produced it is (rejection sampling with the estimated density ratio).
 
@@ -185,9 +185,9 @@ def privacy_trim(
 
     The privacy rule removes every candidate that repeats a combination seen 1..rare_k-1 times in training,
     so the accepted rows can only match real rows WITHOUT such combinations. Judging them against the full
-    holdout would fail a perfect generator on low-cardinality data: on Online Retail (Quantity, UnitPrice,
-    Country, hour, dayofweek) 15.6% of held-out rows repeat a rare training combination, and unseen real
-    rows run through the gate then failed 4 of 5 column tests; against the trimmed holdout they passed.
+    holdout would fail a perfect generator on low-cardinality data, where a good share of held-out rows
+    repeat a rare training combination: unseen real rows run through the gate then fail the column tests,
+    and pass against the trimmed holdout (figures: evaluate/bench/README.md).
     """
     rare = np.asarray(privacy.rare_copy_mask(holdout, train, columns, rare_k), dtype=bool)
     entry = {"rows": int(rare.sum()), "share": float(rare.mean()) if len(rare) else 0.0,
