@@ -32,7 +32,7 @@ from tailsynth.models.taste import TasteSpace
 
 Method = Literal["knn", "ridge"]
 METHODS: tuple[Method, ...] = ("knn", "ridge")
-NEIGHBOURS = 20
+NEIGHBOURS = 10
 BLEND = 5.0
 RIDGE = 1.0
 CHUNK = 4096

@@ -214,7 +214,7 @@ class TasteConfig:
     """Factors of the taste space (fewer when there are fewer users or items)."""
     method: Literal["knn", "ridge"] = "knn"
     """Content->taste predictor: content-kNN over warm items (measured best) or ridge regression."""
-    neighbours: int = ranged(20, 1)
+    neighbours: int = ranged(10, 1)
     """Warm items averaged by the content-kNN."""
     blend: float = ranged(5.0, 0.0)
     """m of the tail blend (n * own + m * predicted) / (n + m), n the item's interaction count."""

@@ -49,6 +49,7 @@ from tailsynth.train.records import Records, build_records
 from tailsynth.train.rng_state import RngStateCheckpoint
 from tailsynth.train.run_dir import claim_run_directory, remove_model_reports
 from tailsynth.train.split import check_batch_fits, split_records
+from tailsynth.train.split_features import features_from_training
 from tailsynth.train.taste_fit import fit_taste
 from tailsynth.train.threads import cpu_threads
 from tailsynth.train.timing import EpochTimer
@@ -203,6 +204,10 @@ def prepare_tables(
         table = table[~table[records.column("item_id")[0]].isin(cold)]
     train_rows, holdout_rows = split_records(table, config.data.split, seed=config.seed, timestamp=timestamp,
                                              max_train_rows=config.data.max_train_rows)
+    # Built-in features derived from purchases (RFM, price band) from the training split only: the rows left
+    # after the cold items and the holdout (those max_train_rows leaves out are training-period rows too).
+    records, train_rows, holdout_rows = features_from_training(
+        records, config.data, table.index.difference(holdout_rows.index), train_rows, holdout_rows)
     del table
     columns = records.model_columns(include_ids=config.model.encoder.include_ids)
     say(f"split: {len(train_rows):,} training and {len(holdout_rows):,} held-out rows"

@@ -99,6 +99,9 @@ class RetailTables:
     """One row per StockCode: description, price_band, category."""
     cleaning: tuple[dict, ...]
     """{"step", "dropped", "remaining"} per cleaning step, in the order applied."""
+    purchases: pd.DataFrame | None = None
+    """The cleaned invoice lines with every raw column; row i is `interactions` row i. What
+    `training_tables` re-derives the users and items tables from once a split is known."""
 
     def table(self, role: str) -> pd.DataFrame:
         """The table for a config role ("interactions", "users", "items")."""
@@ -111,7 +114,11 @@ def load_online_retail() -> RetailTables:
     """Read the shipped parquet file, clean it and derive the three tables (a few seconds)."""
     if not DATA_FILE.is_file():
         raise DataError(f"built-in dataset {DATA_FILE} is missing; reinstall tailsynth")
-    raw = pd.read_parquet(DATA_FILE, columns=RAW_COLUMNS)
+    return tables_from_raw(pd.read_parquet(DATA_FILE, columns=RAW_COLUMNS))
+
+
+def tables_from_raw(raw: pd.DataFrame) -> RetailTables:
+    """Clean raw invoice lines (RAW_COLUMNS) and derive the three tables from all of them."""
     purchases, cleaning = clean_purchases(raw)
     interactions = purchases[INTERACTION_COLUMNS].reset_index(drop=True)
     return RetailTables(
@@ -119,6 +126,7 @@ def load_online_retail() -> RetailTables:
         users=derive_users(purchases),
         items=derive_items(purchases),
         cleaning=cleaning,
+        purchases=purchases,
     )
 
 
@@ -177,6 +185,32 @@ def derive_items(purchases: pd.DataFrame) -> pd.DataFrame:
         "category": categorise(description),
     })
     return items.rename_axis("StockCode").reset_index()
+
+
+def training_tables(purchases: pd.DataFrame, training: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The users and items tables derived from the training purchases only (`training`: a bool mask over
+    `purchases`), so no feature a model or a user choice reads has seen a held-out row (issue 19, part 7).
+
+    Same ids and columns as `derive_users` / `derive_items` on all purchases. recency_days is counted to the
+    last training purchase. A customer without a training purchase has frequency 0, monetary 0.0 and the
+    whole training period as recency; an item without one (a cold-start item held out of training) keeps
+    its description, category and price band from its own rows: catalogue attributes a new item has before
+    it sells, not behaviour.
+    """
+    train = purchases[training]
+    users_all, items_all = derive_users(purchases), derive_items(purchases)
+    users = derive_users(train).set_index("CustomerID").reindex(users_all["CustomerID"])
+    unseen = users["frequency"].isna().to_numpy()
+    period = (train["InvoiceDate"].max() - train["InvoiceDate"].min()).days if len(train) else 0
+    users["Country"] = users["Country"].where(~unseen, users_all["Country"].to_numpy())
+    users["recency_days"] = users["recency_days"].fillna(period).astype("int64")
+    users["frequency"] = users["frequency"].fillna(0).astype("int64")
+    users["monetary"] = users["monetary"].fillna(0.0).astype("float64")
+    items = derive_items(train).set_index("StockCode").reindex(items_all["StockCode"])
+    unsold = items["price_band"].isna().to_numpy()
+    for column in ("description", "price_band", "category"):  # three columns, not rows
+        items[column] = items[column].where(~unsold, items_all[column].to_numpy())
+    return users.reset_index(), items.reset_index()
 
 
 def categorise(descriptions: pd.Series) -> pd.Series:
