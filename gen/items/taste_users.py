@@ -1,0 +1,281 @@
+"""Users chosen by taste: which real users a tail or new item's synthetic interactions go to (issue 19, part 3).
+
+    choice = choose_users(item_vectors, counts, space, owned=pairs, generator=g)
+    # choice.users [m]: positions in space.user_ids; choice.items [m]: the row's item (0..n_items-1)
+
+The rule, for each item i with taste vector v_i (`ContentTaste.vectors_for`) and every real user u:
+1. Score: s(u, i) = u . v_i, standardised over the users (z-score per item), so that the temperature is in
+   standard deviations of the item's own score spread and means the same on any data set and any space.
+   With `evidence` (the buyers of the item's nearest warm items, `Evidence`), the score is the blend
+   (1 - w) z(u . v) + w z(evidence), w = `evidence_weight`.
+2. Draw WITHOUT replacement with probability proportional to softmax(s / tau) x activity^power: the
+   Gumbel-top-k trick (keys = s / tau + power log activity + Gumbel noise; each item takes its highest
+   keys), which is exactly successive sampling without replacement and, unlike `torch.multinomial`, lets
+   every item take its own number of rows from one [chunk, users] top-k.
+3. Never a user who already has the item (`owned`, the training pairs) or one who is not eligible.
+4. A cap on rows per user across the whole call: rounds; after each, the rows of users over the cap beyond
+   it (their lowest keys) are released and their items draw again with those users masked.
+5. UCC-style (Uncertainty-aware Consistency learning for Cold-start, SIGIR 2023): each item draws
+   count / (1 - drop) users and keeps its `count` most certain. Certainty is the pair's score margin:
+   the standardised score z(u, i), i.e. how many standard deviations the user sits above the item's mean
+   user. Not the softmax probability: that depends on tau, on the activity prior and on how many users
+   there are, so it is not comparable between items or data sets; the margin is, and an activity-heavy
+   user drawn for the prior alone is exactly the uncertain pair to drop.
+
+Torch matrix products in chunks of items on the given device; the only Python loops are over rounds (a
+handful) and chunks of items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from tailsynth.models.taste import TasteSpace
+
+TEMPERATURE = 0.5
+"""tau in standard deviations of an item's user scores; chosen on the validation split (module `taste_check`,
+commit message and report give the figures)."""
+ACTIVITY_POWER = 0.5
+"""Exponent of the activity prior: 1 draws users as often as they buy, 0 ignores activity."""
+PER_USER_CAP = 50
+"""Most rows one user gets in one call."""
+DROP_UNCERTAIN = 0.2
+"""Share of each item's drawn pairs dropped as least certain (UCC)."""
+EVIDENCE_WEIGHT = 0.0
+"""Weight of the co-occurrence evidence in the blended score (0: the collaborative score alone)."""
+NEIGHBOURS = 20
+"""Warm items whose buyers make an item's co-occurrence evidence."""
+CHUNK = 256
+"""Items scored per step: bounds the [chunk, users] score block (256 x 4,000 floats: 4 MB)."""
+MAX_ROUNDS = 16
+"""Re-draw rounds for items whose users were capped; what is still missing after them is reported."""
+
+
+@dataclass(frozen=True)
+class TasteSettings:
+    """The chooser's settings (defaults chosen on validation items, see the constants above)."""
+
+    temperature: float = TEMPERATURE
+    activity_power: float = ACTIVITY_POWER
+    per_user_cap: int = PER_USER_CAP
+    drop_uncertain: float = DROP_UNCERTAIN
+    evidence_weight: float = EVIDENCE_WEIGHT
+    neighbours: int = NEIGHBOURS
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0 or self.per_user_cap < 1 or not 0 <= self.drop_uncertain < 1 or \
+                not 0 <= self.evidence_weight <= 1 or self.neighbours < 1:
+            raise ValueError(f"taste settings: temperature > 0, per_user_cap >= 1, 0 <= drop_uncertain < 1, "
+                             f"0 <= evidence_weight <= 1 and neighbours >= 1 expected, got {self}")
+
+    def plain(self) -> dict[str, float | int]:
+        return {"temperature": self.temperature, "activity_power": self.activity_power,
+                "per_user_cap": self.per_user_cap, "drop_uncertain": self.drop_uncertain,
+                "evidence_weight": self.evidence_weight, "neighbours": self.neighbours}
+
+
+@dataclass(frozen=True)
+class TasteChoice:
+    """The chosen rows: user [m] (positions in the space's users) and item [m] (0..n_items-1), grouped by
+    item; certainty [m] (the pair's standardised score); JSON-able stats."""
+
+    users: np.ndarray
+    items: np.ndarray
+    certainty: np.ndarray
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Co-occurrence evidence: for an item, the share of its `neighbours` nearest warm items (cosine in the
+    taste space) that each user bought in training."""
+
+    warm_vectors: torch.Tensor
+    """[I, k] unit-length warm item vectors."""
+    buyers: torch.Tensor
+    """[I, U] sparse float: 1 where the user bought the warm item in training."""
+    neighbours: int
+
+    @classmethod
+    def fit(cls, space: TasteSpace, user_rows: np.ndarray, item_rows: np.ndarray,
+            neighbours: int = NEIGHBOURS) -> Evidence:
+        """user_rows / item_rows [n]: positions in the space of the training pairs."""
+        index = torch.as_tensor(np.stack([item_rows, user_rows]).astype(np.int64))
+        buyers = torch.sparse_coo_tensor(index, torch.ones(index.shape[1]),
+                                         (len(space.item_ids), len(space.user_ids))).coalesce()
+        buyers = torch.sparse_coo_tensor(buyers.indices(), torch.ones_like(buyers.values()), buyers.shape)
+        return cls(torch.nn.functional.normalize(space.item_vectors, dim=1), buyers.coalesce(), int(neighbours))
+
+    def scores(self, vectors: torch.Tensor) -> torch.Tensor:
+        """[c, U]: for each of `vectors` [c, k], the share of its nearest warm items each user bought."""
+        similarity = torch.nn.functional.normalize(vectors, dim=1) @ self.warm_vectors.to(vectors.device).T
+        k = min(self.neighbours, similarity.shape[1])
+        nearest = similarity.topk(k, dim=1).indices
+        picks = torch.zeros_like(similarity).scatter_(1, nearest, 1.0 / k)
+        return torch.sparse.mm(self.buyers.to(vectors.device).t(), picks.T).T
+
+
+def choose_users(
+    item_vectors: torch.Tensor,
+    counts: np.ndarray,
+    space: TasteSpace,
+    *,
+    owned: sp.spmatrix | tuple[np.ndarray, np.ndarray] | None = None,
+    settings: TasteSettings = TasteSettings(),
+    evidence: Evidence | None = None,
+    eligible: np.ndarray | None = None,
+    used: np.ndarray | None = None,
+    generator: torch.Generator | None = None,
+    device: str | torch.device = "cpu",
+) -> TasteChoice:
+    """Users for `counts[i]` rows of each item i (see module docstring).
+
+    item_vectors [n, k]; counts [n] int >= 0; owned: (item, user) pairs that already exist — a sparse
+    [n, U] matrix or two arrays of positions (items 0..n-1, users in `space`); eligible [U] bool: users that
+    may be chosen (default all); used [U] int: rows the users already got earlier in the same generation
+    (they count against the cap). Items with fewer eligible users than rows get what there is (stats
+    `rows_missing`).
+    """
+    device = torch.device(device)
+    counts = np.asarray(counts, dtype=np.int64)
+    n_items, n_users = len(counts), len(space.user_ids)
+    if item_vectors.shape != (n_items, space.dim):
+        raise ValueError(f"choose_users: item_vectors of shape {tuple(item_vectors.shape)}, expected "
+                         f"({n_items}, {space.dim}) for {n_items} counts in a {space.dim}-dimensional space")
+    if (counts < 0).any():
+        raise ValueError("choose_users: counts must be >= 0")
+    owned_items, owned_users = _pairs(owned)
+    prior = settings.activity_power * torch.log(torch.as_tensor(space.user_activity, dtype=torch.float32)
+                                                .clamp_min(1)).to(device)
+    if eligible is not None:
+        prior = prior.masked_fill(~torch.as_tensor(np.asarray(eligible, dtype=bool), device=device), float("-inf"))
+    taken = np.zeros(n_users, dtype=np.int64) if used is None else np.asarray(used, dtype=np.int64).copy()
+    users_vectors = space.user_vectors.to(device)
+    wanted = counts.copy()
+    kept: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    rounds = 0
+    while wanted.any() and rounds < MAX_ROUNDS:  # rounds (a handful): re-draws for capped users
+        rounds += 1
+        capped = taken >= settings.per_user_cap
+        draw = np.flatnonzero(wanted > 0)
+        items, users, keys, certainty = _draw(item_vectors, draw, wanted, users_vectors, prior, capped,
+                                              owned_items, owned_users, settings, evidence, generator, device)
+        if len(items) == 0:
+            break
+        keep = _within_cap(users, keys, settings.per_user_cap - taken)
+        items, users, keys, certainty = items[keep], users[keep], keys[keep], certainty[keep]
+        kept.append((items, users, keys, certainty))
+        taken += np.bincount(users, minlength=n_users)
+        wanted -= np.bincount(items, minlength=n_items)
+        owned_items, owned_users = np.concatenate([owned_items, items]), np.concatenate([owned_users, users])
+        if not keep.any():
+            break
+    items, users, _, certainty = (np.concatenate(parts) for parts in zip(*kept)) if kept else \
+        (np.zeros(0, np.int64), np.zeros(0, np.int64), None, np.zeros(0, np.float32))
+    order = np.lexsort((-certainty, items))
+    items, users, certainty = items[order], users[order], certainty[order]
+    stats = _stats(items, users, counts, space, settings, rounds, int(wanted.sum()))
+    return TasteChoice(users.astype(np.int64), items.astype(np.int64), certainty.astype(np.float32), stats)
+
+
+def _draw(item_vectors: torch.Tensor, draw: np.ndarray, wanted: np.ndarray, users_vectors: torch.Tensor,
+          prior: torch.Tensor, capped: np.ndarray, owned_items: np.ndarray, owned_users: np.ndarray,
+          settings: TasteSettings, evidence: Evidence | None, generator: torch.Generator | None,
+          device: torch.device) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One round for the items `draw`: (item, user, key, certainty) of each item's `wanted` most certain of
+    its wanted / (1 - drop) drawn users."""
+    order = np.argsort(owned_items, kind="stable")
+    owned_items, owned_users = owned_items[order], owned_users[order]
+    base = prior.masked_fill(torch.as_tensor(capped, device=device), float("-inf"))
+    over = np.ceil(wanted / (1.0 - settings.drop_uncertain)).astype(np.int64)
+    out: list[tuple[np.ndarray, ...]] = []
+    for start in range(0, len(draw), CHUNK):  # chunks of items, not rows
+        chunk = draw[start:start + CHUNK]
+        vectors = item_vectors[torch.as_tensor(chunk)].to(device)
+        score = _standardised(vectors @ users_vectors.T)
+        if evidence is not None and settings.evidence_weight > 0:
+            score = (1 - settings.evidence_weight) * score + \
+                settings.evidence_weight * _standardised(evidence.scores(vectors))
+        low, high = np.searchsorted(owned_items, [chunk[0], chunk[-1] + 1])
+        mine = np.isin(owned_items[low:high], chunk)
+        rows = torch.as_tensor(np.searchsorted(chunk, owned_items[low:high][mine]), device=device)
+        logits = score / settings.temperature + base
+        logits[rows, torch.as_tensor(owned_users[low:high][mine], device=device)] = float("-inf")
+        uniform = torch.rand(logits.shape, generator=generator, device=device).clamp_(1e-12, 1.0)
+        keys = logits - torch.log(-torch.log(uniform))  # Gumbel-top-k: sampling without replacement
+        take = int(over[chunk].max())
+        top_keys, top_users = keys.topk(min(take, keys.shape[1]), dim=1)
+        top_certainty = score.gather(1, top_users)
+        # Column j of item r counts when j < its draw and the key is finite (an eligible, unowned user).
+        ranks = torch.arange(top_keys.shape[1], device=device).unsqueeze(0)
+        valid = (ranks < torch.as_tensor(over[chunk], device=device).unsqueeze(1)) & torch.isfinite(top_keys)
+        # The most certain `wanted` of the drawn ones: rank by certainty within the item.
+        masked = top_certainty.masked_fill(~valid, float("-inf"))
+        by_certainty = masked.argsort(dim=1, descending=True, stable=True)
+        rank_of = torch.empty_like(by_certainty).scatter_(1, by_certainty, ranks.expand_as(by_certainty))
+        keep = valid & (rank_of < torch.as_tensor(wanted[chunk], device=device).unsqueeze(1))
+        row, column = keep.nonzero(as_tuple=True)
+        out.append((chunk[row.cpu().numpy()], top_users[row, column].cpu().numpy(),
+                    top_keys[row, column].cpu().numpy(), top_certainty[row, column].cpu().numpy()))
+    return tuple(np.concatenate(parts) for parts in zip(*out))  # type: ignore[return-value]
+
+
+def _standardised(score: torch.Tensor) -> torch.Tensor:
+    """Each row's scores as z-scores over the users (a constant row: zeros)."""
+    mean = score.mean(dim=1, keepdim=True)
+    spread = score.std(dim=1, keepdim=True)
+    return (score - mean) / torch.where(spread > 0, spread, torch.ones_like(spread))
+
+
+def _within_cap(users: np.ndarray, keys: np.ndarray, room: np.ndarray) -> np.ndarray:
+    """[m] bool: each user keeps its `room` rows with the highest keys (room [U] may be <= 0)."""
+    order = np.lexsort((-keys, users))
+    sorted_users = users[order]
+    first = np.searchsorted(sorted_users, sorted_users, side="left")
+    rank = np.arange(len(users)) - first
+    keep = np.zeros(len(users), dtype=bool)
+    keep[order] = rank < room[sorted_users]
+    return keep
+
+
+def _pairs(owned: sp.spmatrix | tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
+    if owned is None:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if sp.issparse(owned):
+        coo = sp.coo_matrix(owned)
+        nonzero = coo.data != 0
+        return coo.row[nonzero].astype(np.int64), coo.col[nonzero].astype(np.int64)
+    items, users = owned
+    return np.asarray(items, dtype=np.int64), np.asarray(users, dtype=np.int64)
+
+
+def distribution(values: np.ndarray) -> dict[str, float | int]:
+    """A count distribution in a few figures (JSON-able)."""
+    values = np.asarray(values)
+    if values.size == 0:
+        return {"n": 0}
+    q = np.quantile(values, [0.5, 0.9, 0.99])
+    return {"n": int(values.size), "mean": round(float(values.mean()), 3), "p50": float(q[0]), "p90": float(q[1]),
+            "p99": float(q[2]), "max": int(values.max())}
+
+
+def _stats(items: np.ndarray, users: np.ndarray, counts: np.ndarray, space: TasteSpace,
+           settings: TasteSettings, rounds: int, missing: int) -> dict[str, Any]:
+    per_user = np.bincount(users, minlength=len(space.user_ids))
+    return {
+        "rule": ("users drawn without replacement ∝ softmax(z(u·v)/tau) × activity^power, never one who has the "
+                 "item, at most per_user_cap rows per user; each item keeps the most certain 1 - drop_uncertain "
+                 "of its draws (certainty: the pair's standardised score)"),
+        "settings": settings.plain(), "rows": int(len(users)), "rows_requested": int(counts.sum()),
+        "rows_missing": missing, "rounds": rounds,
+        "users_used": int((per_user > 0).sum()), "users": int(len(space.user_ids)),
+        "synthetic_rows_per_user": distribution(per_user[per_user > 0]),
+        "real_rows_per_user": distribution(space.user_activity),
+        "synthetic_rows_per_item": distribution(np.bincount(items, minlength=len(counts))[counts > 0]),
+        "real_rows_per_item": distribution(space.item_counts),
+    }
