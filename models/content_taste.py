@@ -4,7 +4,7 @@
 items of a `TasteSpace`, how an item's content (`ContentFeatures`: categorical columns + TF-IDF/SVD text)
 maps to its taste vector. Two methods (`METHODS`), measured by `evaluate/bench/taste_bench.py` on warm
 items held out of the predictor's fit:
-- "knn" (default): the similarity-weighted average of the vectors of the `neighbours` warm items whose
+- "knn" (default): the similarity^4-weighted average of the vectors of the `neighbours` warm items whose
   content is most similar (cosine) -- the probe's strongest; it needs no training and keeps the local
   structure of the space (a niche item's neighbours are niche items);
 - "ridge": one linear map from content to vector (closed form), which regresses every prediction towards
@@ -33,10 +33,14 @@ from tailsynth.models.taste import TasteSpace
 Method = Literal["knn", "ridge"]
 METHODS: tuple[Method, ...] = ("knn", "ridge")
 NEIGHBOURS = 10
+SHARPNESS = 4.0
+"""The kNN weighs a neighbour by its content similarity to this power: the closest neighbours dominate.
+Cold-only Recall@20 on the bench's validation items (k = 10, 3 seeds): 0.3145 at power 1, 0.3197 at 2,
+0.3276 at 4."""
 BLEND = 5.0
 RIDGE = 1.0
-CHUNK = 4096
-"""Items scored against the warm items per step of the kNN: bounds the [chunk, I] similarity block."""
+SIMILARITY_BLOCK = 2**25
+"""Entries of the [chunk, I] similarity block of one kNN step (128 MiB of float32): chunk = this // I."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,9 +83,7 @@ class ContentTaste:
         if self.method == "ridge":
             return torch.cat([content, torch.ones(len(content), 1)], dim=1) @ self.ridge_weights
         own = torch.as_tensor(self.space.item_positions(items[self.item_column]))
-        return torch.cat([self._knn(content[start:start + CHUNK], own[start:start + CHUNK], self.space.item_vectors)
-                          for start in range(0, len(content), CHUNK)]) if len(content) else \
-            torch.zeros(0, self.space.dim)
+        return self._knn_chunked(content, own, self.space.item_vectors)
 
     def vectors_for(self, items: pd.DataFrame, counts: np.ndarray) -> torch.Tensor:
         """[n, k]: a warm item's own vector blended with its prediction by its interaction count n,
@@ -111,9 +113,7 @@ class ContentTaste:
         content = self._content(items)
         own = torch.as_tensor(self.space.item_positions(items[self.item_column]))
         log_counts = torch.as_tensor(np.log1p(self.space.item_counts), dtype=torch.float32).unsqueeze(1)
-        predicted = torch.cat([self._knn(content[start:start + CHUNK], own[start:start + CHUNK], log_counts)
-                               for start in range(0, len(content), CHUNK)]) if len(content) else torch.zeros(0, 1)
-        counts = np.expm1(predicted.squeeze(1).double().numpy())
+        counts = np.expm1(self._knn_chunked(content, own, log_counts).squeeze(1).double().numpy())
         if user_base is not None:
             counts = counts * user_base / max(len(self.space.user_ids), 1)
         return np.maximum(np.rint(counts), 1).astype(np.int64)
@@ -136,6 +136,13 @@ class ContentTaste:
                 f"): {[str(i) for i in ids[:10]]}{' ...' if len(ids) > 10 else ''}")
         return content
 
+    def _knn_chunked(self, content: torch.Tensor, own: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """`_knn` over row chunks, so the similarity block stays within SIMILARITY_BLOCK entries."""
+        chunk = max(1, SIMILARITY_BLOCK // max(len(self.warm_content), 1))
+        parts = [self._knn(content[start:start + chunk], own[start:start + chunk], values)
+                 for start in range(0, len(content), chunk)]
+        return torch.cat(parts) if parts else torch.zeros(0, values.shape[1])
+
     def _knn(self, content: torch.Tensor, own: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """Similarity-weighted mean of `values` [I, c] over each row's `neighbours` most similar warm items."""
         similarity = content @ self.warm_content.T
@@ -143,7 +150,7 @@ class ContentTaste:
         similarity[mine.nonzero().squeeze(1), own[mine]] = float("-inf")  # never its own neighbour
         k = min(self.neighbours, similarity.shape[1] - 1 if mine.any() else similarity.shape[1])
         top, index = similarity.topk(max(k, 1), dim=1)
-        weight = top.clamp_min(0)
+        weight = top.clamp_min(0).pow(SHARPNESS)
         weight = torch.where(weight.sum(dim=1, keepdim=True) > 0, weight, torch.ones_like(weight))
         return (weight.unsqueeze(2) * values[index]).sum(dim=1) / weight.sum(dim=1, keepdim=True)
 

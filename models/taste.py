@@ -33,7 +33,7 @@ POWER_ITERATIONS = 4
 long-tailed matrix; 4 makes them stable across seeds at little cost (each is two sparse products)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TasteSpace:
     """User and item vectors of one training run; `user_vectors @ item_vectors.T` scores taste fit.
 
