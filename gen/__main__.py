@@ -1,7 +1,12 @@
-"""`tailsynth gen sample|augment|cold-start ...`: gated synthetic rows written atomically.
+"""`tailsynth gen sample|augment|cold-start ...`: gated synthetic rows and their report, written as one unit.
 
 Exit codes: 0 rows written; 1 the gate refused (nothing written but `<out>.report.json`, reasons printed;
 0 instead with `--exit-zero`); 2 bad input (the message names the file, column or key).
+
+Before any work every command checks its output (`gen.outputs`: the folder exists and is writable, the
+path is no input of the call and lies in no bundle or run directory), locks it, and bounds the request
+(`gen.limits`); so a bad path or an impossible request stops in a second, and a refusal never deletes a
+file this call did not create. Settings of the call: `--set KEY=VALUE` (`gen.gate_overrides`).
 """
 
 from __future__ import annotations
@@ -10,8 +15,32 @@ import argparse
 import sys
 from pathlib import Path
 
-from tailsynth.gen.gate_overrides import add_gate_option
-from tailsynth.models.errors import ConfigError, DataError, TailsynthError
+from tailsynth.gen.gate_overrides import CallSettings, add_set_option
+from tailsynth.models.errors import ConfigError, TailsynthError
+
+MAX_SEED = 2**63 - 1
+
+
+def seed_arg(text: str) -> int:
+    """--seed: a whole number in [0, 2**63 - 1] (numpy's seed sequences refuse negative seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 2**63-1, got {value}")
+    return value
+
+
+def rows_arg(text: str) -> int:
+    """--rows: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,12 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="rows for a popularity bucket, through the fidelity gate")
     sample.add_argument("--bundle", required=True, help="run directory written by tailsynth train (or its bundle/ folder)")
     sample.add_argument("--bucket", default="tail", help="pop_bucket value to condition on (default tail)")
-    sample.add_argument("--condition", nargs="*", default=[], metavar="COLUMN=VALUE", help="further item conditions")
-    sample.add_argument("--rows", type=int, required=True, help="number of rows to emit")
-    sample.add_argument("--out", required=True, help="output .parquet or .csv (a .report.json is written beside it)")
-    sample.add_argument("--seed", type=int, default=0, help="seed of generation and the gate (default 0)")
-    sample.add_argument("--no-gate", action="store_true", help="emit raw generator rows without the gate (not for training data)")
-    add_gate_option(sample, "this call")
+    sample.add_argument("--rows", type=rows_arg, required=True, help="number of rows to emit (at least 1)")
+    _common_options(sample, conditions=True)
     sample.add_argument("--exit-zero", action="store_true",
                         help="exit 0 when the gate refuses (demos, pipelines that read the report); the refusal is "
                              "still printed and reported, and nothing is emitted")
@@ -53,72 +78,86 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _common_options(parser: argparse.ArgumentParser, conditions: bool) -> None:
+    parser.add_argument("--out", required=True,
+                        help="output .parquet or .csv in an existing, writable folder, not an input of the call and "
+                             "not inside a bundle or run directory (a .report.json is written beside it)")
+    parser.add_argument("--seed", type=seed_arg, default=0,
+                        help="seed of generation, users, timestamps and the gate, 0 to 2**63-1 (default 0)")
+    parser.add_argument("--no-gate", action="store_true", help="emit raw generator rows without the gate (not for training data)")
+    add_set_option(parser, conditions)
+
+
+def _item_options(parser: argparse.ArgumentParser) -> None:
+    _common_options(parser, conditions=False)
+    parser.add_argument("--all-or-nothing", action="store_true",
+                        help="emit nothing unless every feature group passes the gate (default: emit the groups that pass)")
+    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when every group was refused and nothing was emitted (demos)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from tailsynth.train.threads import apply_cpu_threads, recorded_cpu_threads
-
-    apply_cpu_threads(recorded_cpu_threads(args.bundle))  # the bundle's trainer.cpu_threads, or the default
     try:
-        if args.command == "sample":
-            return _sample(args)
-        from tailsynth import gen
-        from tailsynth.gen.items import cli
-
-        handler = cli.augment_cli if args.command == "augment" else cli.cold_start_cli
-        return handler(gen.load(args.bundle), args)
+        return _run(args)
     except TailsynthError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
-def _sample(args: argparse.Namespace) -> int:
-    from tailsynth import gen
-    from tailsynth.models.atomic import write_table
-    from tailsynth.gen.gate.report import format_refusal, write_gate_output
-    from tailsynth.gen.gate_overrides import gate_config, parse_overrides
+def _run(args: argparse.Namespace) -> int:
+    from tailsynth.gen.gate_overrides import parse_settings
+    from tailsynth.gen.outputs import claim_output
+    from tailsynth.train.io import check_bundle_tables
+    from tailsynth.train.threads import apply_cpu_threads, recorded_cpu_threads
 
-    if args.rows < 1:
-        raise SystemExit("error: --rows must be at least 1")
-    if not args.out.lower().endswith((".parquet", ".pq", ".csv", ".csv.gz")):
-        raise DataError(f"--out {args.out}: expected a .parquet or .csv output file")  # before any generation
-    conditions = {"pop_bucket": args.bucket, **_pairs(args.condition)}
-    overrides = parse_overrides(args.gate)
-    if overrides and args.no_gate:
-        raise ConfigError("--gate and --no-gate together: gate settings only apply to gated rows")
-    bundle = gen.load(args.bundle)
-    gate = gate_config(bundle.config.get("gate", {}), overrides, where="gen sample") if overrides else None
+    settings = parse_settings(args.set, conditions=args.command == "sample")
+    if settings.gate and args.no_gate:
+        raise ConfigError("--set gate.* and --no-gate together: gate settings only apply to gated rows")
+    items = getattr(args, "items", None)
+    with claim_output(args.out, inputs=[items], bundle=args.bundle) as output:  # before any work
+        check_bundle_tables(args.bundle)  # a truncated table fails here, not after generation
+        apply_cpu_threads(recorded_cpu_threads(args.bundle))  # the bundle's trainer.cpu_threads, or the default
+        from tailsynth import gen
+
+        bundle = gen.load(args.bundle)
+        if args.command == "sample":
+            return _sample(bundle, args, settings, output)
+        from tailsynth.gen.items import cli
+
+        handler = cli.augment_cli if args.command == "augment" else cli.cold_start_cli
+        return handler(bundle, args, settings, output)
+
+
+def _sample(bundle: object, args: argparse.Namespace, settings: CallSettings, output: object) -> int:
+    from tailsynth import gen
+    from tailsynth.gen.gate.report import format_refusal, write_gate_output
+    from tailsynth.gen.gate_overrides import gate_config
+    from tailsynth.gen.items.pipeline import UNGATED
+    from tailsynth.gen.limits import check_request
+
+    conditions = {"pop_bucket": args.bucket, **settings.condition}
+    gate = gate_config(bundle.config.get("gate", {}), settings.gate, where="gen sample", option="--set gate.*")
     out = Path(args.out)
+    check_request(bundle, args.rows, in_flight_rows=0 if args.no_gate else 4 * gate.chunk_rows,
+                  max_memory_gib=settings.max_memory_gib, what=f"gen sample --rows {args.rows:,}")
     if args.no_gate:
-        write_table(out, gen.sample(bundle, args.rows, conditions, seed=args.seed))
-        print(f"wrote {args.rows:,} UNGATED rows to {out}")
+        rows = gen.sample(bundle, args.rows, conditions, seed=args.seed)
+        output.write(rows, {"verdict": "ungated", "passed": False, "warning": UNGATED, "rows": len(rows),
+                            "conditions": conditions, "seed": args.seed, "provenance": bundle.provenance()})
+        print(f"wrote {len(rows):,} UNGATED rows to {out} (report: {output.report_path})")
+        print(UNGATED, file=sys.stderr)
         return 0
-    result = gen.sample_gated(bundle, args.rows, conditions, gate=gate, seed=args.seed)
-    write_gate_output(result, out)
+    result = gen.sample_gated(bundle, args.rows, conditions, gate=gate if settings.gate else None, seed=args.seed)
+    write_gate_output(result, output)
     if not result.passed:
         print(format_refusal(result.report), file=sys.stderr)
-        print(f"nothing emitted; report: {out}.report.json", file=sys.stderr)
+        print(f"nothing emitted; report: {output.report_path}", file=sys.stderr)
+        if out.exists():
+            print(f"  {out} was left as it was: an earlier call wrote it, and this report does not describe it",
+                  file=sys.stderr)
         return 0 if args.exit_zero else 1
-    print(f"wrote {len(result.rows):,} gated rows to {out} (report: {out}.report.json)")
+    print(f"wrote {len(result.rows):,} gated rows to {out} (report: {output.report_path})")
     return 0
-
-
-def _item_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output .parquet or .csv (a .report.json is written beside it)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of generation, users, timestamps and the gate")
-    parser.add_argument("--all-or-nothing", action="store_true",
-                        help="emit nothing unless every feature group passes the gate (default: emit the groups that pass)")
-    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when every group was refused and nothing was emitted (demos)")
-    parser.add_argument("--no-gate", action="store_true", help="emit raw generator rows without the gate (not for training data)")
-
-
-def _pairs(items: list[str]) -> dict[str, str]:
-    pairs = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"error: --condition expects COLUMN=VALUE, got {item!r}")
-        pairs[key] = value
-    return pairs
 
 
 if __name__ == "__main__":

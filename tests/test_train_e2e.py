@@ -89,6 +89,7 @@ def test_same_seed_same_rows(ctgan_run: Path) -> None:
     assert not first.equals(other)
 
 
+@pytest.mark.slow
 def test_gen_cli_refusal_exits_1_writes_only_the_report_and_exit_zero_opts_out(ctgan_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "tail.parquet"
     command = [sys.executable, "-m", "tailsynth.gen", "sample", "--bundle", str(ctgan_run), "--bucket", "tail",
@@ -104,18 +105,23 @@ def test_gen_cli_refusal_exits_1_writes_only_the_report_and_exit_zero_opts_out(c
     assert demo.returncode == 0 and "nothing emitted" in demo.stderr and not out.exists()
 
 
-def test_gen_sample_takes_gate_overrides_as_bench_cold_start_does(ctgan_run: Path, tmp_path: Path,
-                                                                  capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.slow
+def test_gen_sample_takes_gate_overrides_and_conditions_as_set(ctgan_run: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture) -> None:
     from tailsynth.gen.__main__ import main
 
     out = tmp_path / "tail.parquet"
     argv = ["sample", "--bundle", str(ctgan_run), "--rows", "50", "--out", str(out), "--exit-zero"]
-    assert main([*argv, "--gate", "alpha=0.02", "min_holdout_rows=10"]) == 0
+    assert main([*argv, "--set", "gate.alpha=0.02", "--set", "gate.min_holdout_rows=10"]) == 0
     report = json.loads((tmp_path / "tail.parquet.report.json").read_text())
     assert report["config"]["alpha"] == 0.02 and report["config"]["min_holdout_rows"] == 10
-    assert main([*argv, "--gate", "max_aucc=0.7"]) == 2
-    assert "gen sample --gate" in capsys.readouterr().err
-    assert main([*argv, "--no-gate", "--gate", "alpha=0.02"]) == 2
+    assert main([*argv, "--set", "gate.max_aucc=0.7"]) == 2
+    assert "gen sample --set gate.*" in capsys.readouterr().err
+    assert main([*argv, "--no-gate", "--set", "gate.alpha=0.02"]) == 2
+    with pytest.raises(SystemExit, match="2"):  # the old option is gone: argparse's usage error
+        main([*argv, "--gate", "alpha=0.02"])
+    assert main([*argv[:-1], "--no-gate", "--set", "condition.category=no-such-label"]) == 2
+    assert "no-such-label" in capsys.readouterr().err
 
 
 def test_unknown_condition_value_is_a_clear_error(ctgan_run: Path) -> None:
@@ -148,6 +154,7 @@ def test_tvae_trains_and_samples(tmp_path: Path) -> None:
     assert bundle.manifest["kind"] == "tvae"
 
 
+@pytest.mark.slow
 def test_resumed_run_continues_from_its_checkpoint(tmp_path: Path) -> None:
     """One epoch, then resume to two, gives the same weights as two epochs straight (CPU, fixed seeds)."""
     straight = fit(tiny_config(tmp_path, "straight", "monitor.enabled=false"))
@@ -187,6 +194,7 @@ def test_a_killed_run_exits_nonzero_writes_no_bundle_and_resumes(tmp_path: Path)
     assert gen.load(resumed, device="cpu").manifest["meta"]["timings"]["epochs"] == checkpoint["epoch"] + 2
 
 
+@pytest.mark.slow
 def test_resume_reuses_the_checkpointed_encoder(tmp_path: Path) -> None:
     """A refit with other encoder settings would change the layout; resume keeps the trained-on encoding."""
     first = tiny_config(tmp_path, "enc", "monitor.enabled=false", "trainer.max_epochs=1")

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow
 
-from tailsynth.models.errors import DataError
+from tailsynth.models.errors import BundleError, DataError
 from tailsynth.train.csv_checks import check_raw_csv, check_repeated_header
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
@@ -60,6 +60,28 @@ def read_table(path: str | Path, *, role: str) -> pd.DataFrame:
     if duplicated:
         raise DataError(f"{role} table {path}: duplicate column name(s) {duplicated}")
     return normalise_dtypes(frame.reset_index(drop=True))
+
+
+def check_bundle_tables(run: str | Path) -> list[Path]:
+    """BundleError naming the first table of a bundle (run directory or `bundle/` folder) whose parquet footer
+    cannot be read: a truncated or overwritten file. Reads footers only (milliseconds), so a command can check
+    its bundle before any work instead of failing on the table after generation. Returns the tables checked;
+    a missing folder is left to the loader to report."""
+    import pyarrow.parquet as pq
+
+    folder = Path(run)
+    if (folder / "bundle").is_dir():
+        folder = folder / "bundle"
+    if not folder.is_dir():
+        return []
+    tables = sorted(folder.glob("*.parquet"))
+    for table in tables:
+        try:
+            pq.ParquetFile(table).metadata  # noqa: B018 - reading the footer is the check
+        except _READ_ERRORS as exc:
+            raise BundleError(f"bundle table {table}: cannot be read ({type(exc).__name__}: {exc}); the file is "
+                              f"truncated or corrupt. Retrain, or restore the bundle from a copy") from None
+    return tables
 
 
 def _reader_for(path: Path, role: str) -> Callable[[Path], pd.DataFrame]:

@@ -1,9 +1,10 @@
 """The gate's report: failure sentences, JSON-safe values, progress on stderr, and writing the output.
 
-`write_gate_output(result, out)` writes `out` (parquet or CSV by extension) and `<out>.report.json`, each
-atomically (`evaluate.atomic`), so a killed run leaves no half file. On a refusal NO rows file is written
-and nothing is removed: a rows file left at `out` by an earlier run stays, next to the new report that says
-this run refused. `format_refusal(report)` is the short explanation the command line prints.
+`write_gate_output(result, out)` writes `out` (parquet or CSV by extension) and `<out>.report.json` as one
+unit (`gen.outputs`: checked, locked, both or neither). On a refusal NO rows file is written and nothing
+is removed: a rows file left at `out` by an earlier run stays, next to the new report that says this run
+refused (its `output.rows` is null). `format_refusal(report)` is the short explanation the command line
+prints.
 
 The other helpers build pieces of the report for `gen.gate` (which owns the decisions); nothing here
 judges anything.
@@ -20,13 +21,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tailsynth.models.atomic import write_json, write_table
+from tailsynth.gen.outputs import REPORT_SUFFIX, Output, claim_output, report_path  # noqa: F401 - re-exported
 from tailsynth.models.errors import GateError
 
 if TYPE_CHECKING:  # gen.gate imports this module; the result type is only needed for hints here
     from tailsynth.gen.gate import GateResult
 
-REPORT_SUFFIX = ".report.json"
 MIN_JUDGED_ROWS = 6
 """Fewest accepted rows the final test can judge: the 3-fold discriminator AUC needs 2 rows per fold."""
 ACCOUNTING_NOTE = (
@@ -36,24 +36,18 @@ ACCOUNTING_NOTE = (
 )
 
 
-def report_path(out: str | Path) -> Path:
-    """`tail.parquet` -> `tail.parquet.report.json` (the full name is kept so CSV and parquet never clash)."""
-    out = Path(out)
-    return out.with_name(out.name + REPORT_SUFFIX)
+def write_gate_output(result: GateResult, out: str | Path | Output) -> Path | None:
+    """Write the report; write the rows too when the gate passed. Returns the rows path, or None on refusal.
 
-
-def write_gate_output(result: GateResult, out: str | Path) -> Path | None:
-    """Write the report; write the rows too when the gate passed. Returns the rows path, or None on refusal."""
-    out = Path(out)
-    if not (out.suffix.lower() in (".parquet", ".pq", ".csv") or out.name.lower().endswith(".csv.gz")):
-        raise GateError(f"{out}: expected a .parquet, .pq, .csv or .csv.gz output path for the synthetic rows")
+    out: a path (checked and locked here) or an `Output` a command already claimed before its work.
+    """
     if result.passed and result.rows is None:
         raise GateError(f"{out}: the gate result says passed but holds no rows; nothing written")
-    # Rows first, then the report: a report saying "passed" never sits beside a missing rows file.
-    if result.passed:
-        write_table(out, result.rows)
-    write_json(report_path(out), result.report)
-    return out if result.passed else None
+    if isinstance(out, Output):
+        out.write(result.rows if result.passed else None, result.report)
+        return out.rows_path if result.passed else None
+    with claim_output(out) as output:
+        return write_gate_output(result, output)
 
 
 def format_refusal(report: dict[str, Any]) -> str:

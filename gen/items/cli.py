@@ -1,10 +1,11 @@
-"""`tailsynth gen augment` and `tailsynth gen cold-start`: write the emitted rows, then `<out>.report.json`.
+"""`tailsynth gen augment` and `tailsynth gen cold-start`: the rows and `<out>.report.json`, as one unit.
 
 Exit codes: 0 when rows were written - every requested row, or the groups that passed (the refused groups
 and why are printed and in the report; `--all-or-nothing` makes any refusal emit nothing); 1 when nothing was
 emitted (0 with --exit-zero); bad input raises the toolkit's error (the caller prints it and exits 2) before
-anything is written.
-A refusal that emits nothing removes an older rows file at --out, so no stale rows sit beside its report.
+anything is generated: the items table, the counts, the window and the memory the request needs are all
+checked first. A refusal that emits nothing writes only its report (`gen.outputs`): a rows file an earlier
+call left at --out stays, and the report (`output.rows: null`) says it does not describe it.
 """
 
 from __future__ import annotations
@@ -14,31 +15,31 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from tailsynth.gen.gate.report import report_path
+import numpy as np
+import pandas as pd
+
+from tailsynth.gen.gate_overrides import CallSettings, gate_config
 from tailsynth.gen.items.pipeline import UNGATED, ItemsResult
+from tailsynth.gen.limits import check_request
+from tailsynth.gen.outputs import Output, report_path
 from tailsynth.models.errors import DataError, TailsynthError
 
 if TYPE_CHECKING:
     from tailsynth.gen.bundle import Bundle
 
-OUT_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
 SHOWN_FAILURES = 12
-
-
-def check_out(out: str, error: type[TailsynthError]) -> Path:
-    path = Path(out)
-    if not path.name.lower().endswith(OUT_SUFFIXES):
-        raise error(f"--out {out}: expected a .parquet, .pq, .csv or .csv.gz path for the rows")
-    return path
 
 
 def per_item_arg(value: str, error: type[TailsynthError]) -> int | Literal["auto"]:
     if str(value) == "auto":
         return "auto"
     try:
-        return int(value)
+        count = int(value)
     except ValueError:
-        raise error(f"--per-item: expected a whole number or 'auto', got {value!r}") from None
+        raise error(f"--per-item: expected a whole number >= 1 or 'auto', got {value!r}") from None
+    if count < 1:
+        raise error(f"--per-item: expected a whole number >= 1 or 'auto', got {count}")
+    return count
 
 
 def read_items(path: str, error: type[TailsynthError]) -> Any:
@@ -50,42 +51,86 @@ def read_items(path: str, error: type[TailsynthError]) -> Any:
         raise error(str(exc)) from None
 
 
-def augment_cli(bundle: Bundle, args: argparse.Namespace) -> int:
+def window_arg(window: list[str] | None, error: type[TailsynthError]) -> tuple[str, str] | None:
+    """--window START END, each a date pandas can hold in nanoseconds (years 1677 to 2262)."""
+    if window is None:
+        return None
+    for text in window:
+        try:
+            pd.Timestamp(text).as_unit("ns")
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise error(f"--window {' '.join(window)}: {text!r} is not a date between "
+                        f"{pd.Timestamp.min:%Y-%m-%d} and {pd.Timestamp.max:%Y-%m-%d} ({type(exc).__name__})") from None
+    return (window[0], window[1])
+
+
+def gate_arg(bundle: Bundle, args: argparse.Namespace, settings: CallSettings, command: str) -> Any:
+    """False (--no-gate), None (the bundle's settings) or the bundle's settings with --set gate.* on top."""
+    if args.no_gate:
+        return False
+    if not settings.gate:
+        return None
+    return gate_config(bundle.config.get("gate", {}), settings.gate, where=f"gen {command}", option="--set gate.*")
+
+
+def bound_rows(bundle: Bundle, items: int, per_item: int | Literal["auto"], bucket: str, auto: str,
+               gate: Any, settings: CallSettings, what: str) -> None:
+    """Most rows the request can ask for, bounded (`gen.limits`) before any generation.
+
+    auto: "median" (augment: at most the bucket's median count per item) or "max" (cold start: counts drawn
+    from the bucket's real items, at most their largest)."""
+    if per_item == "auto":
+        buckets = bundle.table("buckets")
+        counts = buckets.loc[(buckets["pop_bucket"] == bucket).to_numpy(), "count"].to_numpy(dtype=np.float64)
+        counts = counts[counts >= 1]
+        largest = (np.ceil(np.median(counts)) if auto == "median" else counts.max()) if counts.size else 1
+        per = max(1, int(largest))
+    else:
+        per = int(per_item)
+    chunk = 0 if gate is False else 4 * (gate.chunk_rows if gate is not None else
+                                         int(bundle.config.get("gate", {}).get("chunk_rows", 10_000)))
+    check_request(bundle, items * per, in_flight_rows=chunk, max_memory_gib=settings.max_memory_gib,
+                  what=f"{what} ({items:,} items x {per:,} rows{' at most' if per_item == 'auto' else ''})")
+
+
+def augment_cli(bundle: Bundle, args: argparse.Namespace, settings: CallSettings, output: Output) -> int:
     from tailsynth.gen.items.augment import augment
     from tailsynth.models.errors import AugmentError
 
-    out = check_out(args.out, AugmentError)
     per_item = per_item_arg(args.per_item, AugmentError)
     items = read_items(args.items, AugmentError) if args.items else None
-    result = augment(bundle, args.bucket, per_item, items, seed=args.seed,
-                     gate=False if args.no_gate else None,
+    gate = gate_arg(bundle, args, settings, "augment")
+    if items is not None:
+        count = len(items)
+    else:
+        buckets = bundle.table("buckets")
+        count = int((buckets["pop_bucket"] == args.bucket).sum())
+    bound_rows(bundle, count, per_item, args.bucket, "median", gate, settings, "gen augment")
+    result = augment(bundle, args.bucket, per_item, items, seed=args.seed, gate=gate,
                      on_other_bucket="skip" if args.skip_other_buckets else "error",
                      all_or_nothing=args.all_or_nothing)
-    return write_result(result, out, "existing items", args)
+    return write_result(result, output, "existing items", args)
 
 
-def cold_start_cli(bundle: Bundle, args: argparse.Namespace) -> int:
+def cold_start_cli(bundle: Bundle, args: argparse.Namespace, settings: CallSettings, output: Output) -> int:
     from tailsynth.gen.items.cold_start import cold_start
     from tailsynth.models.errors import ColdStartError
 
-    out = check_out(args.out, ColdStartError)
     per_item = per_item_arg(args.per_item, ColdStartError)
-    result = cold_start(bundle, read_items(args.items, ColdStartError), per_item, args.bucket, seed=args.seed,
-                        window=tuple(args.window) if args.window else None,
+    window = window_arg(args.window, ColdStartError)
+    items = read_items(args.items, ColdStartError)
+    gate = gate_arg(bundle, args, settings, "cold-start")
+    bound_rows(bundle, len(items), per_item, args.bucket, "max", gate, settings, "gen cold-start")
+    result = cold_start(bundle, items, per_item, args.bucket, seed=args.seed, window=window,
                         on_invalid="skip" if args.skip_invalid else "error",
-                        gate=False if args.no_gate else None, all_or_nothing=args.all_or_nothing)
-    return write_result(result, out, "new items", args)
+                        gate=gate, all_or_nothing=args.all_or_nothing)
+    return write_result(result, output, "new items", args)
 
 
-def write_result(result: ItemsResult, out: Path, what: str, args: argparse.Namespace) -> int:
-    """Rows first (a report never sits beside a rows file it does not describe), then the report."""
-    from tailsynth.models.atomic import write_json, write_table
-
-    if result.rows is not None:
-        write_table(out, result.rows)
-    elif out.exists():
-        out.unlink()
-    write_json(report_path(out), result.report)
+def write_result(result: ItemsResult, output: Output, what: str, args: argparse.Namespace) -> int:
+    """Rows and report as one unit (`gen.outputs`); a refusal writes the report alone and deletes nothing."""
+    out = output.rows_path
+    output.write(result.rows, result.report)
     totals = result.report["totals"]
     if result.report.get("verdict") == "ungated":
         print(f"wrote {len(result.rows):,} UNGATED rows for {totals['items']:,} {what} to {out}")
@@ -99,6 +144,9 @@ def write_result(result: ItemsResult, out: Path, what: str, args: argparse.Names
         print(f"  ... and {more} more (report: {report_path(out)})", file=sys.stderr)
     for line in result.report.get("advice", []):
         print(f"  try: {line}", file=sys.stderr)
+    if result.rows is None and out.exists():
+        print(f"  {out} was left as it was: an earlier call wrote it, and this report does not describe it",
+              file=sys.stderr)
     return 0 if result.rows is not None or args.exit_zero else 1
 
 
