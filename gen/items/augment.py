@@ -14,7 +14,9 @@
   columns (on the built-in data: quantity, unit price and the timestamp) take values drawn from the item's
   own training rows (`item_values`; an item-level timestamp is kept whole, `timestamps.place_as_is`, else
   the generated date moves to the generated weekday and hour, `timestamps.place_near`), and each row goes to
-  a real user like one of the item's own buyers, active at that time (`written.Buyers`).
+  a real user chosen by taste (`taste_users.choose_users`: the item's vector, its own blended with its
+  content prediction, against every user's; never one of its buyers), or with `users="demographic"` like
+  one of the item's own buyers, active at that time (`written.Buyers`).
 - Judged against held-out rows of the SAME items (`judge.matched`): rows for item X must look like X's
   real interactions, not like its feature group's (a per-item copier of real rows fails the group-mix
   reference, README).
@@ -34,6 +36,9 @@ from tailsynth.gen.items.closeness import closeness
 from tailsynth.gen.items.cold_items import gate_config, gate_source, known_bucket
 from tailsynth.gen.items.item_values import ItemValues
 from tailsynth.gen.items.pipeline import ItemsRequest, ItemsResult, generate_items
+from tailsynth.gen.items.taste_check import MIN_LIFT
+from tailsynth.gen.items.taste_plan import UsersRule
+from tailsynth.gen.items.taste_users import TasteSettings
 from tailsynth.gen.items.timestamps import Window, resolution
 from tailsynth.gen.items.written import Placement, one
 from tailsynth.gen.sampling import rows_where
@@ -58,11 +63,16 @@ def augment(
     all_or_nothing: bool = False,
     item_signal: bool = True,
     progress: bool = True,
+    users: UsersRule | None = None,
+    taste: TasteSettings | None = None,
+    min_lift: float = MIN_LIFT,
 ) -> ItemsResult:
     """Gated interactions for existing items (see module docstring); AugmentError for bad input.
 
     gate: None - the gate settings the model was trained with; a GateConfig - those; False - no gate.
     item_signal: False generates every column from the feature group alone (for the ablation).
+    users: "taste" / "demographic" / None (taste when the bundle has a taste space; `gen.items.taste_plan`);
+    taste: the chooser's settings (default `TasteSettings()`); min_lift: the gate's taste test.
     """
     config = gate_config(bundle, gate, AugmentError)
     known_bucket(bundle, bucket, AugmentError)
@@ -80,11 +90,12 @@ def augment(
     own_time = values is not None and one(bundle, "timestamp") in values.columns
     placement = Placement("as_is" if own_time else "near_generated", window, resolution(stamps))
     request = ItemsRequest(table, counts, bucket, placement, values,
-                           judge_timestamp=True, all_or_nothing=all_or_nothing, match_items=True)
+                           judge_timestamp=True, all_or_nothing=all_or_nothing, match_items=True, users=users,
+                           taste=taste or TasteSettings(), min_lift=min_lift)
     result, extras = generate_items(bundle, request, config, seed=seed, progress=progress)
     report = dict(result.report)
     report["settings"].update(gate_source=gate_source(gate), kind="augment", per_item=per_item, seed=seed, on_other_bucket=on_other_bucket,
-                              item_signal=item_signal,
+                              item_signal=item_signal, users=(report.get("taste") or {}).get("users"),
                               counts_rule=("K rows per item" if per_item != "auto" else
                                            "max(1, bucket median count - item count) rows per item"))
     report["skipped"] = skipped

@@ -8,7 +8,8 @@
    on; unseen feature values, known ids, duplicate ids, missing columns are errors (or skipped items).
 2. Each item gets its row count: `per_item`, or "auto" - drawn from the real counts of the bucket's items.
 3. The rows are made, written and gated by the path augmentation shares (`gen.items.pipeline`): users
-   matched on the generated user features, timestamps inside the window (default: the last 30 days of the
+   chosen by taste (each item's vector predicted from its content, `gen.items.taste_plan`; or, with
+   `users="demographic"`, matched on the generated user features), timestamps inside the window (default: the last 30 days of the
    training data) agreeing with the generated time parts, which are then derived from the written
    timestamp; judged per feature group against held-out rows with the same features, pooled where those
    are few, and as a union. The timestamp itself is not judged: the window is the caller's choice.
@@ -27,6 +28,9 @@ import pandas as pd
 from tailsynth.gen.items.cold_items import check_items, gate_config, gate_source, item_counts, known_bucket
 from tailsynth.gen.items.pipeline import ItemsRequest, ItemsResult, device, generate_items
 from tailsynth.gen.items.report import held_out_section
+from tailsynth.gen.items.taste_check import MIN_LIFT
+from tailsynth.gen.items.taste_plan import UsersRule
+from tailsynth.gen.items.taste_users import TasteSettings
 from tailsynth.gen.items.timestamps import default_window, parse_window
 from tailsynth.gen.items.written import Placement, one
 from tailsynth.models.errors import ColdStartError
@@ -54,10 +58,16 @@ def cold_start(
     gate: GateConfig | Literal[False] | None = None,
     all_or_nothing: bool = False,
     progress: bool = True,
+    users: UsersRule | None = None,
+    taste: TasteSettings | None = None,
+    min_lift: float = MIN_LIFT,
 ) -> ItemsResult:
     """Gated synthetic interactions for the new `items` (see module docstring); ColdStartError for bad input.
 
     gate: None - the gate settings the model was trained with; a GateConfig - those; False - no gate.
+    users: "taste" / "demographic" / None (taste when the bundle has a taste space and a content predictor:
+    each item's vector predicted from the content columns of `items`); taste: the chooser's settings;
+    min_lift: the gate's taste test (pseudo-cold validation items).
     """
     config = gate_config(bundle, gate)
     known_bucket(bundle, bucket)
@@ -75,10 +85,12 @@ def cold_start(
     table = checked.valid.copy()
     table.insert(1, bundle.spec.columns[0], bucket)
     request = ItemsRequest(table, counts, bucket, Placement("window", span, "min"),
-                           None, judge_timestamp=False, all_or_nothing=all_or_nothing)
+                           None, judge_timestamp=False, all_or_nothing=all_or_nothing, new_items=True, users=users,
+                           taste=taste or TasteSettings(), min_lift=min_lift, content=items)
     result, extras = generate_items(bundle, request, config, seed=seed, progress=progress)
     report = dict(result.report)
-    report["settings"].update(gate_source=gate_source(gate), kind="cold_start", per_item=per_item, seed=seed, on_invalid=on_invalid)
+    report["settings"].update(gate_source=gate_source(gate), kind="cold_start", per_item=per_item, seed=seed,
+                              on_invalid=on_invalid, users=(report.get("taste") or {}).get("users"))
     report["skipped"] = checked.skipped
     report["totals"].update(items_given=len(checked.valid) + len(checked.skipped), items_valid=len(checked.valid),
                             items_skipped=len(checked.skipped))

@@ -42,7 +42,10 @@ from tailsynth.gen.gate.filter import FilterChain, RowFilter
 from tailsynth.gen.gate.support import Support
 from tailsynth.gen.items.item_values import ItemValues
 from tailsynth.gen.items.judge import EVAL_ROWS, Unit, judge, plan_units
-from tailsynth.gen.items.written import Placement, UserPool, Writer, pair_repeats, user_pools
+from tailsynth.gen.items.taste_check import MIN_LIFT, TasteCheck
+from tailsynth.gen.items.taste_plan import UsersChoice, UsersRule, taste_gate, taste_section, taste_users, users_rule
+from tailsynth.gen.items.taste_users import TasteSettings
+from tailsynth.gen.items.written import Placement, UserPool, Writer, one, pair_repeats, user_pools, users_table
 from tailsynth.gen.sampling import rows_where
 from tailsynth.models.synthesize import synthesize
 from tailsynth.train.config import GateConfig, to_dict
@@ -76,6 +79,16 @@ class ItemsRequest:
     """Augment: the reference is matched item by item (rows of an item against held-out rows of that same
     item; `gen.items.judge.matched`), and the filter learns from real rows in the candidates' mix of items.
     Cold start (new items have no real rows): the groups' mix of feature values."""
+    new_items: bool = False
+    """Cold start: the items have no interactions (the taste test reads pseudo-cold validation items)."""
+    users: UsersRule | None = None
+    """How rows get their users: "taste" (`gen.items.taste_users`), "demographic" (`gen.items.users`), None:
+    taste when the bundle has a taste space (and, for new items, a content predictor), else demographic."""
+    taste: TasteSettings = TasteSettings()
+    min_lift: float = MIN_LIFT
+    """The gate's taste test: validation lift needed (`gen.items.taste_check`)."""
+    content: pd.DataFrame | None = None
+    """New items: the caller's items table (its content columns give the items' taste vectors)."""
 
 
 @dataclass(frozen=True)
@@ -108,14 +121,30 @@ def generate_items(
     train = rows_where(bundle.table("train"), {bundle.spec.columns[0]: request.bucket}).reset_index(drop=True)
     train_groups = group_of(train, groups, bundle)
     train_items = item_codes(request.items, train) if request.match_items else None
+    rule = users_rule(bundle, request.users, request.new_items)
+    check, taste = None, None
+    if rule.rule == "taste":
+        if config is not None:  # the taste test first: a refusal costs no generation
+            check = taste_gate(bundle, request.taste, request.counts, new_items=request.new_items, seed=seed,
+                               min_lift=request.min_lift, device=device(bundle))
+            if not check.passed:
+                return _taste_refusal(bundle, request, groups, config, rule, check, started), \
+                    {"records": None, "accepted": None}
+        taste = taste_users(bundle, request.items, request.content, request.taste, one(bundle, "user_id"),
+                            users_table(bundle), device(bundle))
     writer = Writer(bundle, request.items, request.placement, request.item_values, device(bundle),
-                    buyers_of=None if train_items is None else (train, train_items))
-    pools, pool_stats = user_pools(writer.users, writer.user_id, train, train_groups, len(groups), writer.timestamp)
+                    buyers_of=None if train_items is None or taste is not None else (train, train_items), taste=taste)
+    if taste is None:
+        pools, pool_stats = user_pools(writer.users, writer.user_id, train, train_groups, len(groups),
+                                       writer.timestamp)
+    else:
+        pools, pool_stats = [None] * len(groups), None
     stream = _Stream(bundle, groups, writer, config, seed, pools)
     if config is None:
         records = _in_item_order(stream.draw(request.counts))
         report = _base_report(bundle, request, groups, config)
         report["user_pools"] = pool_stats
+        report["taste"] = taste_section(rule, None, records, writer.user_id, writer.item_id, bundle)
         report.update(verdict="ungated", passed=False, warning=UNGATED, **stream.stats,
                       groups=[{"label": g.label, "conditions": g.conditions, "items": len(g.items), "rows": g.rows,
                                "seed": g.seed, "gate": "UNGATED"} for g in groups],
@@ -127,6 +156,7 @@ def generate_items(
     gate = _Gate(bundle, request, groups, stream, config, seed, progress, train, train_groups, train_items)
     records, report = gate.run()
     report["user_pools"] = pool_stats
+    report["taste"] = taste_section(rule, check, records, writer.user_id, writer.item_id, bundle)
     report["seconds"] = time.monotonic() - started
     passed = records is not None and report["totals"]["rows_emitted"] == int(request.counts.sum())
     rows = None if records is None else writer.interactions(records)
@@ -428,6 +458,25 @@ def _base_report(bundle: Bundle, request: ItemsRequest, groups: list[Group], con
         "item_values": None if request.item_values is None else request.item_values.info,
         "provenance": bundle.provenance(),
     }
+
+
+def _taste_refusal(bundle: Bundle, request: ItemsRequest, groups: list[Group], config: GateConfig,
+                   rule: UsersChoice, check: TasteCheck, started: float) -> ItemsResult:
+    """Nothing emitted: the users the chooser picks for validation items are too close to random."""
+    report = _base_report(bundle, request, groups, config)
+    user, item = one(bundle, "user_id"), one(bundle, "item_id")
+    failure = {"measure": "taste", "lift": check.lift, "min_lift": request.min_lift, "message": check.message}
+    report.update(verdict="refused", passed=False, failures=[failure], refusals=[check.message],
+                  advice=[TASTE_ADVICE], groups=[], units=[], union=None,
+                  items=_item_entries(request.items, request.counts, groups, pd.DataFrame({"_item": []})),
+                  taste=taste_section(rule, check, None, user, item, bundle), seconds=time.monotonic() - started)
+    report["totals"].update(items_emitted=0, groups_emitted=0, groups_refused=len(groups))
+    return ItemsResult(False, None, rep.plain(report))
+
+
+TASTE_ADVICE = ("the taste space predicts too little of who takes which item on this data (few interactions per "
+                "user or item, or item content that says little): train on more interactions, or give the items "
+                "richer content columns (data.items.text); users='demographic' makes no taste claim at all")
 
 
 def _item_entries(items: pd.DataFrame, counts: np.ndarray, groups: list[Group], records: pd.DataFrame) -> list[dict]:

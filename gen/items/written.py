@@ -1,8 +1,9 @@
 """Generated rows -> interactions as they will be written, and the behaviour records they stand for.
 
 The gate must judge what a user appends, not the generator's draft. So every candidate is turned into
-an interaction first — a real user (`gen.items.users`; drawn from the users who bought items with the
-same features in the bucket, see `user_pools`), its item's id, a timestamp at the data's own
+an interaction first — a real user (by taste, `gen.items.taste_users`; or, the demographic option,
+`gen.items.users`, drawn from the users who bought items with the same features in the bucket, see
+`user_pools`), its item's id, a timestamp at the data's own
 resolution (`gen.items.timestamps`), the generated event columns (item-level ones from the item's own
 rows for existing items, `gen.items.item_values`) — and then back into a behaviour record exactly as
 `train.records` would build it from that interaction: the user's real features joined from the users
@@ -21,7 +22,8 @@ import torch
 
 from tailsynth.gen.items.item_values import ItemValues
 from tailsynth.gen.items.timestamps import Window, place_as_is, place_in_window, place_near
-from tailsynth.gen.items.users import choose_among, match_users, numeric_values
+from tailsynth.gen.items.taste_users import TasteUsers
+from tailsynth.gen.items.users import UserMatch, choose_among, match_users, numeric_values
 from tailsynth.models.errors import BundleError
 from tailsynth.train.records import time_parts
 
@@ -49,9 +51,12 @@ class Writer:
 
     def __init__(self, bundle: Bundle, items: pd.DataFrame, placement: Placement,
                  item_values: ItemValues | None, device: torch.device,
-                 buyers_of: tuple[pd.DataFrame, np.ndarray] | None = None) -> None:
+                 buyers_of: tuple[pd.DataFrame, np.ndarray] | None = None,
+                 taste: TasteUsers | None = None) -> None:
         """buyers_of: existing items' real training rows and their item codes (positions in `items`): each
-        row then goes to a user like one of its item's buyers (`Buyers`)."""
+        row then goes to a user like one of its item's buyers (`Buyers`). taste: users chosen by taste
+        (`gen.items.taste_users`) instead of by the generated user features; rows it finds no user for are
+        dropped (counted in the stats)."""
         self.bundle, self.items, self.placement, self.item_values = bundle, items, placement, item_values
         self.device = device
         self.user_id, self.item_id, self.timestamp = (one(bundle, role) for role in ("user_id", "item_id", "timestamp"))
@@ -61,6 +66,7 @@ class Writer:
         self.dtypes = bundle.table("train").dtypes
         self.output_columns = [c["name"] for c in bundle.manifest["schema"] if c["role"] in OUTPUT_ROLES]
         self.buyers = None if buyers_of is None else Buyers.fit(self.users, self.user_id, *buyers_of, len(items))
+        self.taste = taste
 
     def write(self, drafts: pd.DataFrame, item_codes: np.ndarray, rng: np.random.Generator,
               pool: UserPool | None = None) -> tuple[pd.DataFrame, dict]:
@@ -68,8 +74,13 @@ class Writer:
         whose users a row may go to (None: any user, `users.match_users`). Returns (records as written, with the output columns,
         `_item` and `_draft_*` columns; stats of users and timestamps)."""
         drafts = drafts.reset_index(drop=True)
-        rows = drafts
         user_rng, time_rng, value_rng = (np.random.default_rng(s) for s in rng.integers(0, 2**63, size=3))
+        chosen = None
+        if self.taste is not None:  # users by taste, before anything else is made for the rows
+            chosen, taste_stats = self.taste.assign(item_codes, user_rng)
+            served = chosen >= 0
+            drafts, item_codes, chosen = drafts[served].reset_index(drop=True), np.asarray(item_codes)[served], chosen[served]
+        rows = drafts
         if self.item_values is not None and self.item_values.columns:
             rows = self.item_values.apply(drafts, item_codes, value_rng)
             for name in self.item_values.columns:
@@ -77,7 +88,9 @@ class Writer:
         categorical = [c for c in self.user_features if self.bundle.columns.get(c) == "categorical" and c in rows]
         numerical = [c for c in self.user_features if c not in categorical and c in rows]
         stamps, time_stats = self._timestamps(rows, time_rng)
-        if pool is None:
+        if chosen is not None:
+            match = UserMatch(chosen, taste_stats)
+        elif pool is None:
             match = match_users(rows, self.users, categorical=categorical, numerical=numerical, rng=user_rng,
                                 device=self.device)
         elif self.buyers is not None:  # existing items: like one of the item's own buyers, buying at that time

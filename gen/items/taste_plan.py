@@ -1,0 +1,142 @@
+"""Which rule chooses a generation call's users, and what the taste rule takes from the bundle.
+
+`users="taste"` (the default when the bundle has a taste space): `choose_users` with each item's vector
+from the bundle's content->taste predictor (`ContentTaste.vectors_for`: an existing item's own vector
+blended with its content prediction by its interaction count; a new item's prediction), checked first by
+the gate's taste test (`taste_check`). `users="demographic"`: today's matching on the generated user
+features (`gen.items.users`), kept as an explicit option -- and the fallback, said in the report, for a
+bundle without a taste space (or, for new items, without a content predictor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tailsynth.gen.items.taste_check import check_taste, content_rows, validation_split
+from tailsynth.gen.items.taste_users import Evidence, TasteSettings, TasteUsers, distribution
+from tailsynth.models.errors import BundleError
+
+if TYPE_CHECKING:
+    from tailsynth.gen.bundle import Bundle
+    from tailsynth.gen.items.taste_check import TasteCheck
+
+UsersRule = Literal["taste", "demographic"]
+USERS_RULES: tuple[UsersRule, ...] = ("taste", "demographic")
+
+
+@dataclass(frozen=True)
+class UsersChoice:
+    """The rule a call uses and why."""
+
+    rule: UsersRule
+    note: str | None
+
+
+def users_rule(bundle: Bundle, asked: UsersRule | None, new_items: bool) -> UsersChoice:
+    """`asked`, or (None) taste when the bundle can do it, else demographic with the reason."""
+    if asked is not None and asked not in USERS_RULES:
+        raise ValueError(f"users: expected one of {USERS_RULES} or None, got {asked!r}")
+    if asked == "demographic":
+        return UsersChoice("demographic", "users matched on the generated user features, as asked (no taste claim)")
+    try:
+        bundle.taste
+        if new_items:
+            bundle.content
+    except BundleError as exc:
+        if asked == "taste":
+            raise
+        return UsersChoice("demographic", f"users matched on the generated user features: {exc}")
+    return UsersChoice("taste", None)
+
+
+def taste_users(bundle: Bundle, items: pd.DataFrame, content_table: pd.DataFrame | None, settings: TasteSettings,
+                user_column: str, users: pd.DataFrame, device: torch.device) -> TasteUsers:
+    """The chooser for the request's `items` (id first). content_table: the items' content columns (new items:
+    the caller's table); None: the bundle's items table. Existing items exclude their training buyers."""
+    space = bundle.taste
+    ids = items.iloc[:, 0].to_numpy()
+    at = space.item_positions(_as_space_ids(ids, space.item_ids))
+    counts = np.where(at >= 0, space.item_counts[np.maximum(at, 0)], 0)
+    try:
+        content = bundle.content
+    except BundleError:
+        content = None
+    if content is not None:
+        table = content_table if content_table is not None else _items_table(bundle)
+        rows = content_rows(content, _as_space_ids(ids, space.item_ids), table)
+        vectors = content.vectors_for(rows, counts)
+    elif (at >= 0).all():
+        vectors = space.item_vectors[torch.as_tensor(at, dtype=torch.long)]
+    else:
+        raise BundleError(f"{bundle.path}: {int((at < 0).sum())} item(s) have no taste vector and the bundle has no "
+                          "content->taste predictor to give them one")
+    train = bundle.table("train")
+    item_column = items.columns[0]
+    codes = pd.Index(pd.Series(ids).astype(str)).get_indexer(train[item_column].astype(str))
+    known = codes >= 0
+    user_at = space.user_positions(train[user_column].to_numpy()[known])
+    owned = (codes[known][user_at >= 0], user_at[user_at >= 0])
+    table_positions = pd.Index(users[user_column]).get_indexer(pd.Index(space.user_ids))
+    evidence = None
+    if settings.evidence_weight > 0:
+        user_rows = space.user_positions(train[user_column].to_numpy())
+        item_rows = space.item_positions(_as_space_ids(train[item_column].to_numpy(), space.item_ids))
+        both = (user_rows >= 0) & (item_rows >= 0)
+        evidence = Evidence.fit(space, user_rows[both], item_rows[both], settings.neighbours)
+    return TasteUsers(space, vectors, owned, table_positions, settings, device, evidence)
+
+
+def taste_gate(bundle: Bundle, settings: TasteSettings, counts: np.ndarray, *, new_items: bool, seed: int,
+               min_lift: float, device: torch.device) -> TasteCheck:
+    """The gate's taste test on validation items from the bundle's training rows (`taste_check`)."""
+    train = bundle.table("train")
+    user_column, item_column = bundle.role("user_id")[0], bundle.role("item_id")[0]
+    try:
+        content = bundle.content
+    except BundleError:
+        content = None
+    split = validation_split(train[user_column].to_numpy(), _as_space_ids(train[item_column].to_numpy(),
+                                                                           bundle.taste.item_ids),
+                             dim=bundle.taste.dim, seed=seed, content=content,
+                             items_table=_items_table(bundle) if content is not None else None,
+                             neighbours=settings.neighbours, device=device)
+    rows = max(1, int(np.median(counts))) if len(counts) else 1
+    return check_taste(split, settings, new_items=new_items, rows_per_item=rows, seed=seed, min_lift=min_lift,
+                       device=device)
+
+
+def taste_section(choice: UsersChoice, check: TasteCheck | None, records: pd.DataFrame | None, user_column: str,
+                  item_column: str, bundle: Bundle) -> dict[str, Any]:
+    """The report's `taste` entry: rule, the gate's taste test, and the emitted rows' per-user and per-item
+    counts next to the real training ones."""
+    section: dict[str, Any] = {"users": choice.rule, "note": choice.note,
+                               "check": None if check is None else check.plain()}
+    if choice.rule != "taste":
+        return section
+    space = bundle.taste
+    emitted = records if records is not None else pd.DataFrame({user_column: [], item_column: []})
+    section["emitted_rows_per_user"] = distribution(emitted[user_column].value_counts().to_numpy())
+    section["real_rows_per_user"] = distribution(space.user_activity)
+    section["emitted_rows_per_item"] = distribution(emitted[item_column].value_counts().to_numpy())
+    section["real_rows_per_item"] = distribution(space.item_counts)
+    return section
+
+
+def _items_table(bundle: Bundle) -> pd.DataFrame | None:
+    try:
+        return bundle.table("items")
+    except BundleError:
+        return None
+
+
+def _as_space_ids(ids: np.ndarray, space_ids: np.ndarray) -> np.ndarray:
+    """Ids in the space's kind: text ids as Python strings (a parquet column may hold them as another
+    string type), numbers as they are."""
+    if space_ids.dtype == object:
+        return pd.Series(ids).astype(str).to_numpy(dtype=object)
+    return np.asarray(ids)
