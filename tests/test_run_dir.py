@@ -9,7 +9,7 @@ import pytest
 
 from tailsynth.models.errors import ConfigError
 from tailsynth.train.config import load_config
-from tailsynth.train.run_dir import claim_run_directory
+from tailsynth.train.run_dir import MARKER, claim_run_directory
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,6 +34,7 @@ def test_existing_run_is_kept_unless_overwrite_or_resume(tmp_path: Path) -> None
     run_dir = tmp_path / "run"
     (run_dir / "bundle").mkdir(parents=True)
     (run_dir / "config.yaml").write_text("seed: 1\n")
+    (run_dir / MARKER).write_text("")  # as a fresh run leaves it
     with pytest.raises(ConfigError, match=r"already holds a run \(config\.yaml, bundle\); pass --overwrite"):
         with claim_run_directory(run_dir, resume=False, overwrite=False):
             pass
@@ -46,12 +47,13 @@ def test_existing_run_is_kept_unless_overwrite_or_resume(tmp_path: Path) -> None
 def test_temporaries_of_a_killed_run_are_removed(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
-    stale = [run_dir / "checkpoints" / ".last.ckpt.k2j3.tmp", run_dir / ".config.yaml.x1.tmp"]
+    stale = [run_dir / "checkpoints" / ".last.ckpt.0a1b2c3d.tmp", run_dir / ".config.yaml.9f8e7d6c.tmp"]
     for path in stale:
         path.write_bytes(b"")
     (run_dir / ".bundle.abc123").mkdir()
     (run_dir / ".bundle.old").mkdir()
-    kept = [run_dir / "checkpoints" / "last.ckpt", run_dir / "notes.tmp"]
+    kept = [run_dir / "checkpoints" / "last.ckpt", run_dir / "notes.tmp", run_dir / ".draft.tmp",
+            run_dir / ".notes.txt.mine.tmp"]  # temporaries of the user's, not named as our writers name theirs
     for path in kept:
         path.write_bytes(b"x")
     with claim_run_directory(run_dir, resume=True, overwrite=False):
@@ -95,6 +97,7 @@ def _fake_reports(run_dir: Path) -> list[Path]:
 def test_overwrite_removes_the_previous_models_reports(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     (run_dir / "bundle").mkdir(parents=True)
+    (run_dir / MARKER).write_text("")
     _fake_reports(run_dir)
     notes = run_dir / "notes.txt"  # not ours: kept
     notes.write_text("mine\n")
@@ -117,3 +120,29 @@ def test_a_new_bundle_never_sits_beside_an_old_report(tmp_path: Path) -> None:
     reports = _fake_reports(leftover)  # a directory holding reports but no run
     fit(_tiny(tmp_path, "leftover"), overwrite=False)
     assert (leftover / "bundle").is_dir() and not any(path.exists() for path in reports)
+
+
+def test_overwrite_refuses_a_folder_that_was_never_a_run_and_names_what_it_would_delete(tmp_path: Path) -> None:
+    """Issue 20 case 3: --overwrite on a user's folder holding config.yaml, bundle/, reports and a temp file
+    deleted them all; now it deletes nothing and lists them."""
+    folder = tmp_path / "mine"
+    (folder / "bundle").mkdir(parents=True)
+    (folder / "utility").mkdir()
+    files = {folder / "config.yaml": "mine", folder / "report.md": "mine", folder / "bundle" / "keep.txt": "mine",
+             folder / "utility" / "u.md": "mine", folder / ".draft.0a1b2c3d.tmp": "mine"}
+    for path, text in files.items():
+        path.write_text(text)
+    with pytest.raises(ConfigError, match=r"no \.tailsynth-run marker.*would have deleted config\.yaml, bundle, "
+                                          r"report\.md, utility"):
+        with claim_run_directory(folder, resume=False, overwrite=True):
+            pass
+    assert all(path.read_text() == text for path, text in files.items())
+
+
+def test_a_fresh_run_leaves_its_marker_and_can_then_be_overwritten(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    with claim_run_directory(run_dir, resume=False, overwrite=False):
+        (run_dir / "config.yaml").write_text("seed: 0\n")
+    assert (run_dir / MARKER).is_file()
+    with claim_run_directory(run_dir, resume=False, overwrite=True):
+        assert not (run_dir / "config.yaml").exists() and (run_dir / MARKER).is_file()

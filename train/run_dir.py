@@ -6,7 +6,12 @@ exclusive `flock` on `<run_dir>/.lock` for as long as the run lasts: the kernel 
 dies, so a SIGKILLed run never leaves a stale lock. It also refuses to start a fresh run in a directory
 that already holds one unless asked to overwrite it, clears what a fresh run replaces (so a failed new run
 cannot leave the old run's bundle beside its own config), and removes the temporary files and folders that
-a killed run's atomic writes leave behind (`.last.ckpt.*.tmp`, `.bundle.*`).
+a killed run's atomic writes leave behind (`.last.ckpt.<8 hex>.tmp`, `.bundle.*`).
+
+`--overwrite` deletes only what a run wrote: a fresh run leaves its marker (`.tailsynth-run`) in the
+directory, and an overwrite of a directory without it is refused with the list of what it would have
+deleted (a folder that merely holds a `config.yaml` or a `bundle/` of the user's is not a run). Temporary
+files are removed only under the exact names our writers give them (`models.atomic.TEMPORARY`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tailsynth.models.atomic import TEMPORARY
 from tailsynth.models.errors import ConfigError
 
 try:
@@ -25,6 +31,8 @@ except ImportError:  # pragma: no cover - Windows: no advisory locks, the overwr
     fcntl = None  # type: ignore[assignment]
 
 LOCK = ".lock"
+MARKER = ".tailsynth-run"
+"""Written by every fresh run: the proof that the directory's outputs are a run's, which --overwrite needs."""
 RUN_OUTPUTS = ("config.yaml", "checkpoints", "bundle", "tb")
 """What a run writes; a directory holding any of them holds a run."""
 MODEL_REPORTS = ("report.json", "report.md", "report_figures", "utility")
@@ -52,9 +60,17 @@ def claim_run_directory(run_dir: Path, *, resume: bool, overwrite: bool) -> Iter
             if not overwrite:
                 raise ConfigError(f"run directory {run_dir} already holds a run ({', '.join(earlier)}); pass "
                                   f"--overwrite to replace it, --resume to continue it, or choose another --out")
+            if not (run_dir / MARKER).is_file():
+                doomed = earlier + [name for name in MODEL_REPORTS if (run_dir / name).exists()]
+                raise ConfigError(f"--overwrite: {run_dir} was not written by tailsynth train (it has no "
+                                  f"{MARKER} marker), so nothing in it is deleted; overwriting would have deleted "
+                                  f"{', '.join(doomed)}. Choose another --out, or move those away yourself")
             for name in earlier:
                 _remove(run_dir / name)
             remove_model_reports(run_dir)
+        if not resume:
+            (run_dir / MARKER).write_text("written by tailsynth train: --overwrite may replace this run\n",
+                                          encoding="utf-8")
         remove_temporaries(run_dir)
         yield run_dir
 
@@ -86,7 +102,7 @@ def _lock(handle: object, run_dir: Path) -> None:
 def remove_temporaries(run_dir: Path) -> list[Path]:
     """Delete what interrupted atomic writes leave in a run directory; returns what was removed.
 
-    Only names our writers create: `.<name>.<random>.tmp` files (`evaluate.atomic`) in the run directory
+    Only names our writers create: `.<name>.<8 hex>.tmp` files (`models.atomic`) in the run directory
     and `checkpoints/`, and `.bundle.<random>` / `.bundle.old` folders (`models.bundle.save_bundle`).
     """
     removed = []
@@ -95,7 +111,7 @@ def remove_temporaries(run_dir: Path) -> list[Path]:
             continue
         for path in folder.iterdir():
             name = path.name
-            if path.is_file() and name.startswith(".") and name.endswith(".tmp"):
+            if path.is_file() and TEMPORARY.match(name):
                 path.unlink(missing_ok=True)
                 removed.append(path)
             elif path.is_dir() and folder == run_dir and name.startswith(".bundle."):
