@@ -2,7 +2,13 @@
 
 A condition is a tuple of categorical columns of the encoded layout: `pop_bucket` first (always shown), then
 optional extra item columns (`ConditionConfig.columns`) that are shown or masked per row. The vector fed to
-the networks is one one-hot block per condition column, all zeros where the column is masked.
+the networks is one one-hot block per condition column, all zeros where the column is masked, followed by
+one entry per continuous condition (`ContinuousCondition`: an item-level number such as the item's catalogue
+price, standardised as sign(x) log(1 + |x|), then by the training rows' mean and std).
+
+Continuous conditions are always shown (never masked): an item's level is known for every item the
+generator is asked about (the caller passes it, or it is drawn from real training rows), and a masked value
+written as 0 could not be told apart from an item at the training mean without a further indicator column.
 
 `TrainingSampler` is CTGAN's training-by-sampling restricted to the bucket column: a bucket is drawn by a
 rule (its frequency, its log-frequency, or uniformly), then a real row of that bucket uniformly, so the
@@ -12,9 +18,10 @@ once; each draw is a few tensor operations on the codes' device (no Python loop 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -27,31 +34,109 @@ SamplingRule = Literal["empirical", "log_frequency", "uniform"]
 
 
 @dataclass(frozen=True)
+class ContinuousCondition:
+    """One continuous condition: its name and the standardisation fitted on the training rows.
+
+    A raw value x enters the condition vector as (sign(x) log(1 + |x|) - mean) / std: the signed log tames
+    prices and counts spanning orders of magnitude (and keeps negative values, such as refunds, defined).
+    """
+
+    name: str
+    mean: float
+    std: float
+
+    @classmethod
+    def fit(cls, name: str, values: Tensor) -> ContinuousCondition:
+        """Mean and std of the transformed training values [n] (a std of 0 becomes 1: a constant is 0)."""
+        transformed = signed_log1p(values.double())
+        std = float(transformed.std(correction=0)) if transformed.numel() > 1 else 0.0
+        return cls(name, float(transformed.mean()), std if std > 0 else 1.0)
+
+    def state(self) -> dict[str, Any]:
+        return {"name": self.name, "transform": TRANSFORM, "mean": self.mean, "std": self.std}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ContinuousCondition:
+        """The condition saved by `state`; ValueError when a field is missing, mistyped or not finite."""
+        if state.get("transform") != TRANSFORM or not isinstance(state.get("name"), str):
+            raise ValueError(f"continuous condition {state!r:.80}: expected a name and transform {TRANSFORM!r}")
+        mean, std = state.get("mean"), state.get("std")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (mean, std)) \
+                or std <= 0:
+            raise ValueError(f"continuous condition {state['name']!r}: mean and std must be finite numbers, std > 0")
+        return cls(state["name"], float(mean), float(std))
+
+
+TRANSFORM = "signed_log1p"
+
+
+def fit_continuous(names: Sequence[str], values: Tensor) -> tuple[ContinuousCondition, ...]:
+    """Continuous conditions `names` standardised on the training rows' raw values [n, len(names)]."""
+    return tuple(ContinuousCondition.fit(name, values[:, j]) for j, name in enumerate(names))
+
+
+def continuous_state(spec: ConditionSpec) -> list[dict[str, Any]]:
+    """The spec's continuous conditions as plain JSON data (the bundle manifest's `condition_continuous`)."""
+    return [condition.state() for condition in spec.continuous]
+
+
+def continuous_from_state(states: Sequence[dict[str, Any]]) -> tuple[ContinuousCondition, ...]:
+    """The continuous conditions saved by `continuous_state` (ValueError when malformed)."""
+    if not isinstance(states, list) or not all(isinstance(state, dict) for state in states):
+        raise ValueError(f"expected a list of continuous conditions, got {states!r:.80}")
+    return tuple(ContinuousCondition.from_state(state) for state in states)
+
+
+def signed_log1p(values: Tensor) -> Tensor:
+    """sign(x) * log(1 + |x|): log1p for non-negative values, odd-symmetric for negative ones."""
+    return torch.sign(values) * torch.log1p(values.abs())
+
+
+@dataclass(frozen=True)
 class ConditionSpec:
-    """Which categorical columns form the condition and where their one-hots live in the encoded matrix X."""
+    """Which categorical columns form the condition and where their one-hots live in the encoded matrix X,
+    and which continuous conditions follow them in the condition vector."""
 
     columns: tuple[str, ...]
     sizes: tuple[int, ...]
     """Number of categories of each condition column (its one-hot width)."""
     starts: tuple[int, ...]
     """Each condition column's first index in X (the encoded row), not in the condition vector."""
+    continuous: tuple[ContinuousCondition, ...] = ()
+    """Continuous conditions, one vector entry each after the one-hot blocks (none: today's vector)."""
+
+    @property
+    def categorical_width(self) -> int:
+        """Width of the one-hot blocks: the sum of the condition columns' category counts."""
+        return sum(self.sizes)
 
     @property
     def width(self) -> int:
-        """Width of the condition vector: the sum of the condition columns' category counts."""
-        return sum(self.sizes)
+        """Width of the condition vector: the one-hot blocks plus one entry per continuous condition."""
+        return sum(self.sizes) + len(self.continuous)
+
+    @property
+    def continuous_names(self) -> tuple[str, ...]:
+        return tuple(condition.name for condition in self.continuous)
 
     @classmethod
-    def from_layout(cls, layout: Sequence[ColumnLayout], extra_columns: Sequence[str] = ()) -> ConditionSpec:
-        """`pop_bucket` plus `extra_columns`, looked up in the encoder's layout.
+    def from_layout(
+        cls,
+        layout: Sequence[ColumnLayout],
+        extra_columns: Sequence[str] = (),
+        continuous: Sequence[ContinuousCondition] = (),
+    ) -> ConditionSpec:
+        """`pop_bucket` plus `extra_columns`, looked up in the encoder's layout, then `continuous`.
 
-        Raises EncodingError if a column is missing from the layout, is not categorical, or is repeated.
+        Raises EncodingError if a column is missing from the layout, is not categorical, or is repeated
+        (a continuous condition may not share a categorical condition's name either).
         """
         names = (BUCKET_COLUMN, *extra_columns)
-        repeated = sorted({name for name in names if names.count(name) > 1})
+        every = (*names, *(condition.name for condition in continuous))
+        repeated = sorted({name for name in every if every.count(name) > 1})
         if repeated:
             raise EncodingError(
-                f"condition columns {list(names)}: {repeated} listed twice (pop_bucket is always included)"
+                f"condition columns {list(every)}: {repeated} listed twice (pop_bucket is always included)"
             )
         by_name = {column.name: column for column in layout}
         sizes, starts = [], []
@@ -68,11 +153,11 @@ class ConditionSpec:
                 )
             sizes.append(column.width)
             starts.append(column.start)
-        return cls(columns=names, sizes=tuple(sizes), starts=tuple(starts))
+        return cls(columns=names, sizes=tuple(sizes), starts=tuple(starts), continuous=tuple(continuous))
 
     def check_layout(self, layout: Sequence[ColumnLayout]) -> None:
         """Raise EncodingError unless every condition column sits in `layout` where this spec says it does."""
-        expected = ConditionSpec.from_layout(layout, self.columns[1:])
+        expected = ConditionSpec.from_layout(layout, self.columns[1:], self.continuous)
         if expected != self:
             raise EncodingError(f"condition spec {self} does not match the encoder's layout (expected {expected})")
 
@@ -89,18 +174,36 @@ class ConditionSpec:
         slices = [x[:, start : start + size].argmax(dim=1) for start, size in zip(self.starts, self.sizes)]
         return torch.stack(slices, dim=1)
 
-    def vector(self, codes: Tensor, mask: Tensor) -> Tensor:
-        """The condition vector: codes long [b, k], mask bool [b, k] -> float [b, self.width].
+    def standardise(self, values: Tensor) -> Tensor:
+        """Raw continuous condition values [b, c] (an item's catalogue price, ...) -> float32 [b, c] as the
+        networks see them. Elementwise tensor ops: no host sync."""
+        if values.ndim != 2 or values.shape[1] != len(self.continuous):
+            raise ValueError(f"expected continuous condition values of shape [b, {len(self.continuous)}] for "
+                             f"{list(self.continuous_names)}, got {tuple(values.shape)}")
+        mean = torch.tensor([c.mean for c in self.continuous], dtype=torch.float64, device=values.device)
+        std = torch.tensor([c.std for c in self.continuous], dtype=torch.float64, device=values.device)
+        return ((signed_log1p(values.double()) - mean) / std).float()
 
-        One-hot per shown column, zeros where `mask` is False. Built with `scatter_` into slices of one zero
-        tensor (one op per condition column, k is small); `F.one_hot` is avoided because on CUDA it checks the
-        code range on the host, a synchronisation in the training hot path.
+    def vector(self, codes: Tensor, mask: Tensor, continuous: Tensor | None = None) -> Tensor:
+        """The condition vector: codes long [b, k], mask bool [b, k], continuous float [b, c] (already
+        standardised, `standardise`) -> float [b, self.width].
+
+        One-hot per shown column, zeros where `mask` is False, then the continuous values as they are.
+        `continuous` is required when the spec has continuous conditions. Built with `scatter_` into slices
+        of one zero tensor (one op per condition column, k is small); `F.one_hot` is avoided because on CUDA
+        it checks the code range on the host, a synchronisation in the training hot path.
         """
         out = torch.zeros((codes.shape[0], self.width), device=codes.device)
         offset = 0
         for j, size in enumerate(self.sizes):
             out[:, offset : offset + size].scatter_(1, codes[:, j : j + 1], mask[:, j : j + 1].to(out.dtype))
             offset += size
+        if self.continuous:  # a shape check only (no sync); without continuous conditions the vector is as before
+            if continuous is None or continuous.shape != (codes.shape[0], len(self.continuous)):
+                got = None if continuous is None else tuple(continuous.shape)
+                raise ValueError(f"continuous conditions {list(self.continuous_names)}: expected values of shape "
+                                 f"[{codes.shape[0]}, {len(self.continuous)}], got {got}")
+            out[:, offset:] = continuous
         return out
 
 
@@ -120,11 +223,21 @@ class TrainingSampler:
     """Draws training batches: a bucket by `rule`, then a uniformly random real row of that bucket.
 
     Everything lives on the device of `codes` (the training rows' condition codes [n, k]); a draw is a
-    handful of tensor ops there and never synchronises with the host.
+    handful of tensor ops there and never synchronises with the host. `values` [n, c] are the training rows'
+    raw continuous condition values (each row carries its item's level), required when the spec has
+    continuous conditions; they are standardised once here and drawn with their rows.
     """
 
-    def __init__(self, codes: Tensor, spec: ConditionSpec, rule: SamplingRule, extra_keep_prob: float) -> None:
+    def __init__(
+        self,
+        codes: Tensor,
+        spec: ConditionSpec,
+        rule: SamplingRule,
+        extra_keep_prob: float,
+        values: Tensor | None = None,
+    ) -> None:
         _check_codes(codes, spec)
+        self.continuous = _standardised_values(values, codes, spec)
         if rule not in ("empirical", "log_frequency", "uniform"):
             raise ConfigError(f"condition.sampling: expected empirical, log_frequency or uniform, got {rule!r}")
         if not 0.0 <= extra_keep_prob <= 1.0:
@@ -152,7 +265,9 @@ class TrainingSampler:
 
         Returns (row_idx long [b], cond float [b, spec.width], codes long [b, k], mask bool [b, k]):
         `row_idx` indexes the training rows, `codes = self.codes[row_idx]`, `mask[:, 0]` is always True and
-        each extra column is shown with probability `extra_keep_prob`. `generator` must live on `self.device`.
+        each extra column is shown with probability `extra_keep_prob`. The drawn rows' own continuous
+        condition values (standardised, `self.continuous[row_idx]`) are cond's last c entries, always shown.
+        `generator` must live on `self.device`.
         """
         if generator is not None and generator.device.type != self.device.type:
             raise ValueError(
@@ -167,7 +282,8 @@ class TrainingSampler:
         codes = self.codes[row_idx]
         keep = torch.rand((batch_size, codes.shape[1] - 1), generator=generator, device=self.device)
         mask = torch.cat([torch.ones_like(codes[:, :1], dtype=torch.bool), keep < self.extra_keep_prob], dim=1)
-        return row_idx, self.spec.vector(codes, mask), codes, mask
+        continuous = self.continuous[row_idx] if self.spec.continuous else None
+        return row_idx, self.spec.vector(codes, mask, continuous), codes, mask
 
 
 def bucket_probabilities(counts: Tensor, rule: SamplingRule) -> Tensor:
@@ -199,3 +315,21 @@ def _check_codes(codes: Tensor, spec: ConditionSpec) -> None:
             f"condition column {spec.columns[j]!r}: codes must lie in [0, {spec.sizes[j]}), "
             f"{int(bad[:, j].sum())} row(s) do not"
         )
+
+
+def _standardised_values(values: Tensor | None, codes: Tensor, spec: ConditionSpec) -> Tensor:
+    """The training rows' standardised continuous condition values float32 [n, c] on the codes' device,
+    validated once at construction (a host sync here is set-up, not the training step)."""
+    count = len(spec.continuous)
+    if values is None and not count:
+        return torch.zeros((codes.shape[0], 0), device=codes.device)
+    if values is None or values.ndim != 2 or values.shape != (codes.shape[0], count):
+        got = None if values is None else tuple(values.shape)
+        raise DataError(f"continuous conditions {list(spec.continuous_names)}: expected the training rows' values "
+                        f"[{codes.shape[0]}, {count}], got {got}")
+    finite = torch.isfinite(values)
+    if not bool(finite.all()):
+        j = int((~finite).any(dim=0).nonzero()[0])
+        raise DataError(f"continuous condition {spec.continuous[j].name!r}: {int((~finite[:, j]).sum())} training "
+                        f"row(s) have no finite value")
+    return spec.standardise(values.to(codes.device))

@@ -110,6 +110,13 @@ class ConditionConfig:
     extra_keep_prob: float = ranged(0.5, **UNIT)
     """During training each extra condition column is shown with this probability and masked otherwise,
     so one model serves both bucket-only sampling and sampling conditioned on item features."""
+    continuous: tuple[str, ...] = ()
+    """Numerical item-table columns (`data.items.columns`) that enter the condition as continuous values,
+    after the one-hot blocks; always shown (`models.condition`)."""
+    item_level: dict[str, Literal["median"]] = field(default_factory=dict)
+    """Derived item levels as continuous conditions: {interaction column: statistic}, e.g. {UnitPrice:
+    median} is each item's median UnitPrice over the TRAINING rows only (its catalogue price), named
+    `UnitPrice_item_median` (`train.item_levels`)."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@ optimisers' steps (Lightning #17958), bound GAN runs by epochs, not steps.
 A batch is (real [b, width], cond [b, cond_width], codes long [b, k], mask bool [b, k]): real rows drawn by
 `TrainingSampler` for the conditions they carry. The critic judges rows concatenated with their condition;
 fake rows are G(z, cond) activated with Gumbel-softmax, so real and fake packs carry the same conditions.
+cond ends with the continuous conditions (an item's standardised level), if any: the generator and the
+critic see them like the one-hots, so the critic can tell a row whose values do not fit its item's level;
+the condition loss covers the categorical blocks only.
 """
 
 from __future__ import annotations
@@ -55,7 +58,8 @@ class CTGANModule(L.LightningModule):
         self.config = config
         self.cond_width = spec.width
         self.save_hyperparameters(hyperparameters(
-            "ctgan", config, width=self.width, cond_width=spec.width, condition_columns=list(spec.columns)
+            "ctgan", config, width=self.width, cond_width=spec.width, condition_columns=list(spec.columns),
+            continuous_conditions=list(spec.continuous_names),
         ))
         self.plan = SpanPlan(all_spans(layout))
         self.generator = Generator(config.embedding_dim, spec.width, config.generator_dims, self.width)

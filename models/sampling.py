@@ -61,10 +61,13 @@ def generate_rows(
     *,
     batch_size: int = 10_000,
     generator: torch.Generator | None = None,
+    continuous: Tensor | None = None,
 ) -> Tensor:
     """Activated encoded rows [n, module.width] for conditions codes long [n, k] and mask bool [n, k].
 
-    Row i is generated conditioned on codes[i] with the columns where mask[i] is False left out. Rows are
+    Row i is generated conditioned on codes[i] with the columns where mask[i] is False left out, and on
+    continuous[i] float [n, c]: the RAW values of the spec's continuous conditions (an item's catalogue
+    price as it is; standardised here by `spec.standardise`), required when the spec has any. Rows are
     produced `batch_size` at a time on the module's device into one pre-allocated output tensor there.
     """
     n = codes.shape[0]
@@ -78,12 +81,30 @@ def generate_rows(
     device = module.device
     codes, mask = codes.to(device), mask.to(device, dtype=torch.bool)
     _check_code_range(codes, spec)
+    values = _standardised(spec, continuous, n, device)
     out = torch.empty((n, module.width), device=device)
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
-        cond = spec.vector(codes[start:stop], mask[start:stop])
+        cond = spec.vector(codes[start:stop], mask[start:stop], None if values is None else values[start:stop])
         out[start:stop] = module.generate(cond, generator=generator)
     return out
+
+
+def _standardised(spec: ConditionSpec, continuous: Tensor | None, n: int, device: torch.device) -> Tensor | None:
+    """The raw continuous condition values [n, c] standardised on `device` (None without continuous
+    conditions); ValueError naming the conditions when they are missing, mis-shaped or not finite."""
+    if not spec.continuous:
+        if continuous is not None and continuous.numel():
+            raise ValueError(f"continuous condition values given, but the model has none (shape {tuple(continuous.shape)})")
+        return None
+    names = list(spec.continuous_names)
+    if continuous is None or continuous.shape != (n, len(names)):
+        got = None if continuous is None else tuple(continuous.shape)
+        raise ValueError(f"continuous conditions {names}: expected raw values of shape [{n}, {len(names)}] (an "
+                         f"item's catalogue value per row), got {got}")
+    if not bool(torch.isfinite(continuous).all()):
+        raise ValueError(f"continuous conditions {names}: every value must be a finite number")
+    return spec.standardise(continuous.to(device))
 
 
 def _check_code_range(codes: Tensor, spec: ConditionSpec) -> None:

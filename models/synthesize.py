@@ -33,7 +33,26 @@ def condition_codes(
     pool: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Codes [n, k] and mask [n, k] for `conditions`: a label per column, or a sequence of n labels.
+    """Codes [n, k] and mask [n, k] for `conditions` (`condition_inputs` without the continuous values)."""
+    codes, mask, _ = condition_inputs(encoder, spec, n, conditions, pool=pool, generator=generator,
+                                      need_values=False)
+    return codes, mask
+
+
+def condition_inputs(
+    encoder: TableEncoder,
+    spec: ConditionSpec,
+    n: int,
+    conditions: Conditions | None,
+    *,
+    pool: torch.Tensor | None = None,
+    pool_values: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    need_values: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Codes [n, k], mask [n, k] and raw continuous values float64 [n, c] (None without continuous
+    conditions) for `conditions`: a label per categorical column, a number per continuous condition, or a
+    sequence of n of either.
 
     Condition columns left out are drawn from `pool` (the training rows' condition codes [m, k]): each row
     takes them from a uniformly drawn training row that agrees with it on every given column, i.e. from
@@ -42,13 +61,16 @@ def condition_codes(
     generator the item columns (category, price band) of real tail rows, a condition it was trained on,
     instead of leaving them out. Where no training row agrees (a combination never seen), extra columns
     stay masked and a missing bucket is drawn from all training rows. Without a pool, missing extras are
-    masked and `pop_bucket` is required.
+    masked and `pop_bucket` is required. Continuous conditions left out come from the same drawn row's
+    `pool_values` (raw [m, c]; where no row agrees, from a row of the requested bucket, else any row);
+    without them a missing continuous condition is an EncodingError (continuous ones are never masked).
     """
     conditions = dict(conditions or {})
-    unknown = sorted(set(conditions) - set(spec.columns))
+    unknown = sorted(set(conditions) - set(spec.columns) - set(spec.continuous_names))
     if unknown:
         raise EncodingError(
-            f"condition column(s) {unknown} are not conditions of this model; it was trained with {list(spec.columns)}"
+            f"condition column(s) {unknown} are not conditions of this model; it was trained with "
+            f"{list(spec.columns) + list(spec.continuous_names)}"
         )
     codes = torch.zeros((n, len(spec.columns)), dtype=torch.long)
     given = torch.zeros(len(spec.columns), dtype=torch.bool)
@@ -60,13 +82,19 @@ def condition_codes(
             raise EncodingError(f"condition {column!r}: expected one label or {n} labels, got {len(labels)}")
         codes[:, j] = _codes(encoder, column, [labels] if np.ndim(labels) == 0 else pd.Series(labels))
         given[j] = True
+    values, given_values = _given_values(spec, n, conditions)
     mask = given.expand(n, -1).clone()
-    if bool(given.all()) or n == 0:
-        return codes, mask
+    values_missing = need_values and not bool(given_values.all())
+    if (bool(given.all()) and not values_missing) or n == 0:
+        return codes, mask, values
+    if values_missing and (pool is None or pool_values is None):
+        missing = [name for name, shown in zip(spec.continuous_names, given_values.tolist()) if not shown]
+        raise EncodingError(f"continuous condition(s) {missing}: pass a number or {n} numbers (the item's own "
+                            f"value, e.g. its catalogue price); there are no training rows' values to draw them from")
     if pool is None:
         if not bool(given[0]):
             raise EncodingError(f"condition {spec.columns[0]!r} is required (no training rows to draw it from)")
-        return codes, mask
+        return codes, mask, values
     pool, host = pool.cpu(), _cpu(generator)
     source, found = _matching_rows(codes[:, given], pool[:, given], spec, given, host)
     missing = ~given
@@ -76,7 +104,41 @@ def condition_codes(
         anywhere = torch.randint(0, pool.shape[0], (n,), generator=host)
         codes[:, 0] = torch.where(found, codes[:, 0], pool[anywhere, 0])
         mask[:, 0] = True
-    return codes, mask
+        source = torch.where(found, source, anywhere)
+    elif not bool(found.all()) and values_missing:  # an unseen combination: a row of the requested bucket
+        bucket_only = torch.zeros_like(given)
+        bucket_only[0] = True
+        same_bucket, _ = _matching_rows(codes[:, :1], pool[:, :1], spec, bucket_only, host)
+        source = torch.where(found, source, same_bucket)
+    if values_missing:
+        assert values is not None and pool_values is not None
+        drawn = pool_values.cpu().double()[source]
+        values[:, ~given_values] = drawn[:, ~given_values]
+    return codes, mask, values
+
+
+def _given_values(spec: ConditionSpec, n: int, conditions: dict[str, Any]) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """Raw continuous values float64 [n, c] from `conditions` (0 where not given) and which were given [c]."""
+    given = torch.zeros(len(spec.continuous), dtype=torch.bool)
+    if not spec.continuous:
+        return None, given
+    values = torch.zeros((n, len(spec.continuous)), dtype=torch.float64)
+    for j, name in enumerate(spec.continuous_names):
+        if name not in conditions:
+            continue
+        try:
+            number = np.asarray(conditions[name], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise EncodingError(f"continuous condition {name!r}: expected a number or {n} numbers, got "
+                                f"{conditions[name]!r:.60}") from None
+        if number.ndim > 1 or (number.ndim == 1 and len(number) != n):
+            raise EncodingError(f"continuous condition {name!r}: expected a number or {n} numbers, got shape "
+                                f"{number.shape}")
+        if not np.isfinite(number).all():
+            raise EncodingError(f"continuous condition {name!r}: every value must be a finite number")
+        values[:, j] = torch.from_numpy(np.broadcast_to(number, (n,)).copy())
+        given[j] = True
+    return values, given
 
 
 def _matching_rows(
@@ -112,15 +174,24 @@ def synthesize(
     *,
     generator: torch.Generator | None = None,
     pool: torch.Tensor | None = None,
+    pool_values: torch.Tensor | None = None,
     batch_size: int = 10_000,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Exactly `n` decoded rows conditioned on `conditions`, and the generator's adherence per column."""
+    """Exactly `n` decoded rows conditioned on `conditions`, and the generator's adherence per column.
+
+    A continuous condition (`spec.continuous_names`, e.g. "UnitPrice_item_median") takes the item's RAW
+    value: one number, or n numbers (one per row). One that is also a generated column is set to the given
+    value in the output, as categorical conditions are. Left out, it is drawn with the pool row (see
+    `condition_inputs`), which needs `pool_values`.
+    """
     if n < 0:
         raise ValueError("n must be non-negative")
-    codes, mask = condition_codes(encoder, spec, n, conditions, pool=pool, generator=generator)
+    codes, mask, values = condition_inputs(encoder, spec, n, conditions, pool=pool, pool_values=pool_values,
+                                           generator=generator)
     device = next(module.parameters()).device
     rows = generate_rows(
-        module, spec, codes.to(device), mask.to(device), batch_size=batch_size, generator=generator
+        module, spec, codes.to(device), mask.to(device), batch_size=batch_size, generator=generator,
+        continuous=values,
     )
     generated_codes = spec.codes_from_encoded(rows).cpu()
     table = encoder.inverse_transform(rows)
@@ -133,6 +204,9 @@ def synthesize(
         adherence[column] = float(agree)
         labels = np.asarray(encoder.column(column).categories, dtype=object)[codes[:, j].numpy()]
         table[column] = table[column].where(~shown.numpy(), pd.Series(labels, index=table.index))
+    for j, name in enumerate(spec.continuous_names):
+        if name in table.columns and values is not None:  # an item-table number: given, not generated
+            table[name] = pd.Series(values[:, j].numpy(), index=table.index)
     return table, adherence
 
 

@@ -6,7 +6,7 @@ in TVAE: loss_factor * reconstruction + KL, with learned per-column sigmas for t
 clamped to [0.01, 1] after every optimiser step.
 
 A batch is (real [b, width], cond [b, cond_width], codes long [b, k], mask bool [b, k]); codes and mask
-are unused here (the condition enters through `cond`).
+are unused here (the condition enters through `cond`, whose last entries are the continuous conditions).
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ class TVAEModule(L.LightningModule):
         self.config = config
         self.cond_width = spec.width
         self.save_hyperparameters(hyperparameters(
-            "tvae", config, width=self.width, cond_width=spec.width, condition_columns=list(spec.columns)
+            "tvae", config, width=self.width, cond_width=spec.width, condition_columns=list(spec.columns),
+            continuous_conditions=list(spec.continuous_names),
         ))
         self.plan = SpanPlan(all_spans(layout))
         self.encoder = VAEEncoder(self.width + spec.width, config.compress_dims, config.embedding_dim)
