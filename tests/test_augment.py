@@ -99,6 +99,7 @@ def test_item_level_price_comes_from_the_items_own_rows(bundle, gated) -> None:
     assert all(price in own[item] for item, price in zip(rows["StockCode"], rows["UnitPrice"]))
 
 
+@pytest.mark.slow
 def test_refused_groups_emit_nothing_and_passing_groups_are_emitted(bundle, gated) -> None:
     report = gated.report
     refused = [g for g in report["groups"] if not g["emitted"]]
@@ -117,6 +118,7 @@ def test_refused_groups_emit_nothing_and_passing_groups_are_emitted(bundle, gate
     assert nothing.rows is None and nothing.report["verdict"] == "refused"
 
 
+@pytest.mark.slow
 def test_same_seed_same_rows(bundle, gated) -> None:
     again = gen.augment(bundle, per_item=4, seed=0, gate=TEST_GATE, progress=False)
     pd.testing.assert_frame_equal(gated.rows, again.rows)
@@ -159,6 +161,7 @@ def test_bad_input_is_named(bundle, tail_items) -> None:
         gen.augment(bundle, bucket="tial", gate=False, progress=False)
 
 
+@pytest.mark.slow
 def test_cli_writes_rows_and_report_and_exit_codes(bundle, tail_items, tmp_path: Path) -> None:
     out = tmp_path / "tail.parquet"
     base = ["augment", "--bundle", str(bundle.path), "--per-item", "3"]
@@ -261,6 +264,7 @@ def test_stratified_sides_have_the_same_mix() -> None:
     assert len(np.unique(synth_picks)) == len(synth_picks) and len(np.unique(real_picks)) == len(real_picks)
 
 
+@pytest.mark.slow
 def test_throughput_benchmark_reports_augment_rows_per_second(bundle, tail_items) -> None:
     from tailsynth.evaluate.bench.cold_start import cold_start_benchmark
 
@@ -301,6 +305,7 @@ def test_choose_among_within_categories_keeps_the_rows_categories() -> None:
     assert (users["Country"].to_numpy()[plain.positions][:300] == "France").mean() < 0.5  # the pool's mix instead
 
 
+@pytest.mark.slow
 def test_unix_second_timestamps_are_written_back_as_integers(bundle) -> None:
     """A bundle whose interactions held Unix seconds (meta.written_as) emits them as integers again."""
     import copy

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tailsynth.evaluate.bench.scale import STAGE_ORDER, StageMeter, scale_benchmark
 from tailsynth.evaluate.bench.scale_data import read_back, table_sizes, write_scale_tables
@@ -37,6 +38,7 @@ def test_stage_meter_gives_each_stage_its_seconds_and_peak() -> None:
     assert all(s["seconds"] > 0 and s["peak_rss_mib"] > 0 for s in meter.stages)
 
 
+@pytest.mark.slow
 def test_one_tiny_size_end_to_end(tmp_path: Path) -> None:
     summary = scale_benchmark([2_000], tmp_path, train_rows=600, overrides=["monitor.enabled=false"])
     size = summary["sizes"][0]

@@ -49,6 +49,7 @@ def test_the_sample_is_deterministic_for_a_seed_and_keeps_row_order() -> None:
     assert capped_rows(table, 1000, seed=7) is table and capped_rows(table, None, seed=7) is table
 
 
+@pytest.mark.slow
 def test_the_gate_and_augmentation_run_on_a_capped_bundle(capped_run) -> None:
     from tailsynth import gen
 

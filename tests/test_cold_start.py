@@ -143,6 +143,7 @@ def test_time_parts_are_honoured_and_relaxed_only_when_impossible() -> None:
     assert (stamps[given].dt.hour == parts["hour"][given].astype(int)).all()
 
 
+@pytest.mark.slow
 def test_auto_counts_follow_the_bucket(bundle: gen.Bundle, new_items: pd.DataFrame) -> None:
     buckets = bundle.table("buckets")
     tail = buckets.loc[(buckets["pop_bucket"] == "tail") & (buckets["count"] >= 1), "count"]
@@ -155,6 +156,7 @@ def test_auto_counts_follow_the_bucket(bundle: gen.Bundle, new_items: pd.DataFra
     assert report_counts == counts.to_dict()
 
 
+@pytest.mark.slow
 def test_same_seed_same_rows(bundle: gen.Bundle, held_items: pd.DataFrame, ungated) -> None:
     again = cold_start(bundle, held_items, per_item=7, seed=1, gate=False, progress=False)
     other = cold_start(bundle, held_items, per_item=7, seed=2, gate=False, progress=False)
@@ -177,6 +179,7 @@ def test_held_out_items_are_measured_beside_a_floor(held_items: pd.DataFrame, un
 # the gate
 
 
+@pytest.mark.slow
 def test_default_gate_refuses_cleanly(bundle: gen.Bundle, held_items: pd.DataFrame) -> None:
     """The tiny tail holdout (174 rows) is below the default min_holdout_rows 200: no group can be judged."""
     result = cold_start(bundle, held_items, per_item=10, seed=0, progress=False)
@@ -192,6 +195,7 @@ def test_default_gate_refuses_cleanly(bundle: gen.Bundle, held_items: pd.DataFra
     json.dumps(report, allow_nan=False)
 
 
+@pytest.mark.slow
 def test_gated_success_emits_exactly_the_requested_rows(bundle: gen.Bundle, held_items: pd.DataFrame) -> None:
     result = cold_start(bundle, held_items, per_item=9, seed=3, gate=TEST_GATE, progress=False)
     report = result.report
@@ -279,6 +283,7 @@ def test_bad_settings_are_named(bundle: gen.Bundle, held_items: pd.DataFrame, kw
 # command line: tailsynth gen cold-start
 
 
+@pytest.mark.slow
 def test_cli_writes_rows_and_report_or_only_the_report(bundle: gen.Bundle, held_items: pd.DataFrame,
                                                        tmp_path: Path) -> None:
     items_csv = tmp_path / "new_items.csv"

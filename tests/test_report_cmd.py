@@ -24,6 +24,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return fit(replace(config, out_dir=str(tmp_path_factory.mktemp("runs")), name="report"))
 
 
+@pytest.mark.slow
 def test_report_writes_json_markdown_and_tensorboard(run_dir: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -63,8 +64,16 @@ def test_report_writes_json_markdown_and_tensorboard(run_dir: Path) -> None:
         Path(link).name for link in links)
 
 
-def test_report_on_a_missing_bundle_is_a_clear_error(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "tailsynth.evaluate", "report", "--bundle", str(tmp_path)],
-                          cwd=REPO, capture_output=True, text=True, timeout=HANG_GUARD_S)
-    assert done.returncode == 2
-    assert "no model bundle" in done.stderr and "Traceback" not in done.stderr
+def test_report_on_a_missing_bundle_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # In-process (the command's own `main`), so the fast tier covers the report command without a subprocess.
+    import torch
+
+    from tailsynth.evaluate.__main__ import main
+
+    threads = torch.get_num_threads()
+    try:
+        code = main(["report", "--bundle", str(tmp_path)])
+    finally:
+        torch.set_num_threads(threads)  # the command applies a bundle's thread count to its process
+    assert code == 2
+    assert "no model bundle" in capsys.readouterr().err
