@@ -44,7 +44,7 @@ from tailsynth.train.config import RunConfig, to_dict
 from tailsynth.train.datamodule import EncodedTableDataModule
 from tailsynth.train.finite_loss import FiniteLossGuard
 from tailsynth.train.monitor import FidelityMonitor
-from tailsynth.train.progress import EpochProgressBar, epoch_label
+from tailsynth.train.progress import epoch_label, progress_bar
 from tailsynth.train.records import Records, build_records
 from tailsynth.train.rng_state import RngStateCheckpoint
 from tailsynth.train.run_dir import claim_run_directory, remove_model_reports
@@ -253,7 +253,7 @@ def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows,
         EpochTimer(),
     ]
     if tc.progress_bar:
-        callbacks.append(EpochProgressBar(every_n_steps=tc.log_every_n_steps))
+        callbacks.append(progress_bar(tc.log_every_n_steps))  # the bar on a terminal, lines in a log
     if config.monitor.enabled:
         callbacks.append(FidelityMonitor(config.monitor, encoder, spec, codes, holdout_rows, columns, seed=config.seed))
     try:
