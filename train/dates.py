@@ -12,14 +12,20 @@ exactly one format, applied strictly to every value:
   less), the column is ambiguous; when none reads every value, the column mixes formats (or holds
   non-dates). Both are a `DataError` naming example rows and the key that sets the format.
 
-Numbers are Unix seconds; datetime dtypes are kept. Time zones are dropped: a column in one zone keeps its
-wall-clock time; a column mixing UTC offsets is converted to UTC first.
+Numbers are Unix seconds; datetime dtypes are kept. One rule for time zones: a column is either all naive
+(read as written) or all offset-carrying (`+05:00`, `Z`, or a zone-aware dtype), and offset-carrying values
+are converted to UTC, every one of them, whatever offsets they carry; the result is naive UTC. A text
+column mixing naive values and values with an offset is a `DataError` naming example rows of each: there
+is no right way to place the naive ones (pandas would read them as UTC and shift only the others, or the
+reverse, silently).
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 
+import numpy as np
 import pandas as pd
 
 from tailsynth.models.errors import DataError
@@ -33,6 +39,9 @@ except ImportError:  # pragma: no cover - older pandas
 ISO = "ISO8601"
 GUESS_FROM = 50
 """Distinct values the candidate formats are guessed from (guessing is per value, in Python)."""
+OFFSET = re.compile(r"\d(?:\s*(?:Z|UTC|GMT)|\s*[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
+"""A value that ends with a UTC offset after its time: `...10:00+05:00`, `...10:00Z`, `...1000 -0500`."""
+TIME = re.compile(r"\d:\d{2}")
 UNIX_SECONDS_LIMIT = 9.2e9
 """datetime64[ns] spans about +-292 years around 1970: about +-9.2e9 seconds."""
 
@@ -43,7 +52,7 @@ def parse_datetime(column: pd.Series, source: str, format: str | None = None, ke
     DataError listing rows whose non-null value is not a date in the column's one format (see module).
     """
     if isinstance(column.dtype, pd.DatetimeTZDtype):
-        parsed = column.dt.tz_localize(None)
+        parsed = column.dt.tz_convert("UTC").dt.tz_localize(None)
     elif pd.api.types.is_datetime64_any_dtype(column.dtype):
         parsed = column
     elif pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
@@ -63,6 +72,7 @@ def _parse_text(column: pd.Series, source: str, format: str | None, key: str) ->
     text = column.where(column.isna(), column.astype(str))
     present = text.notna()
     name = column.name
+    _one_kind_of_time_zone(column, text, present, source)
     if format:
         parsed = to_naive_datetime(text, format)
         bad = (present & parsed.isna()).to_numpy()
@@ -96,6 +106,23 @@ def _parse_text(column: pd.Series, source: str, format: str | None, key: str) ->
                     f"choose it) in {example_rows(column, best[1].to_numpy())}")
 
 
+def carries_offset(text: pd.Series) -> np.ndarray:
+    """[n] bool: the text value ends with a UTC offset (or Z) after a time of day; False for nulls."""
+    values = text.fillna("").astype(str).str.strip()
+    return (values.str.contains(TIME) & values.str.contains(OFFSET)).to_numpy(dtype=bool)
+
+
+def _one_kind_of_time_zone(column: pd.Series, text: pd.Series, present: pd.Series, source: str) -> None:
+    """DataError when some values carry a UTC offset and others do not (see module docstring)."""
+    offset = carries_offset(text) & present.to_numpy(dtype=bool)
+    naive = present.to_numpy(dtype=bool) & ~offset
+    if offset.any() and naive.any():
+        raise DataError(f"{source}: datetime column {column.name!r} mixes values with a UTC offset and values "
+                        f"without one, which cannot be placed on one clock: with an offset "
+                        f"{example_rows(column, offset, 3)}; without {example_rows(column, naive, 3)}. Give every "
+                        f"value an offset (they are converted to UTC) or none")
+
+
 def candidate_formats(values: pd.Series) -> list[str]:
     """ISO 8601 first, then the formats guessed month-first and day-first from the first distinct values.
 
@@ -119,17 +146,18 @@ def _year_day_month(format: str) -> bool:
 
 
 def to_naive_datetime(text: pd.Series, format: str) -> pd.Series:
-    """Strict parse with one format (NaT where a value does not fit); offsets dropped, mixed ones via UTC."""
+    """Strict parse with one format (NaT where a value does not fit). Values with a UTC offset are converted
+    to UTC (all of them, one rule; callers refuse columns mixing them with naive values); naive UTC back."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # mixed-offset FutureWarning: handled with utc=True below
-            parsed = pd.to_datetime(text, errors="coerce", format=format)
-            if not pd.api.types.is_datetime64_any_dtype(parsed.dtype):  # mixed UTC offsets
-                parsed = pd.to_datetime(text, errors="coerce", format=format, utc=True)
+            warnings.simplefilter("ignore")
+            parsed = pd.to_datetime(text, errors="coerce", format=format, utc=bool(carries_offset(text).any()))
     except (ValueError, TypeError, OverflowError):
         return pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = parsed.dt.tz_localize(None)
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    if not pd.api.types.is_datetime64_any_dtype(parsed.dtype):
+        return pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
     return parsed.astype("datetime64[ns]")
 
 
