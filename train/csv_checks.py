@@ -8,7 +8,8 @@
   data row, an item named "StockCode".
 
 The raw file is streamed once in large chunks (searching and counting bytes in C), never parsed row by row
-in Python; only the header line and the last line are parsed with the `csv` module.
+in Python; only the header line and the last line are parsed with the `csv` module. Lines end as the file's
+first line does: `\n` or `\r\n`, or a bare `\r` (old Mac exports, which pandas reads too).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class RawScan:
     """What one pass over the raw bytes found."""
 
     lines: int
-    """Newline characters in the file."""
+    """Line ends in the file."""
     nul_line: int | None
     """1-based line of the first NUL byte, or None."""
     nul_prefix: bytes
@@ -45,7 +46,7 @@ def check_raw_csv(path: Path, role: str) -> list[str]:
     """DataError for a NUL byte, a duplicated column name or a truncated last line; returns the header."""
     source = f"{role} table {path}"
     header = raw_header(path)
-    scan = scan_bytes(path)
+    scan = scan_bytes(path, line_end(path))
     if scan.nul_line is not None:
         column = _field_index(scan.nul_prefix)
         name = repr(header[column]) if column < len(header) else f"number {column + 1}"
@@ -86,27 +87,39 @@ def check_repeated_header(frame: pd.DataFrame, source: str) -> None:
                         f"were files concatenated with their headers? Remove the repeated header lines")
 
 
+def line_end(path: Path) -> bytes:
+    """The byte that ends the file's lines: `\n` (also for `\r\n`), or `\r` when the first line ends with a
+    bare carriage return."""
+    with _open(path) as handle:
+        start = handle.read(1 << 20)
+    newline, carriage = start.find(b"\n"), start.find(b"\r")
+    if carriage >= 0 and (newline < 0 or carriage + 1 < newline):
+        return b"\r"
+    return b"\n"
+
+
 def raw_header(path: Path) -> list[str]:
     """The header line's fields, parsed with `csv` (quotes respected), BOM removed."""
     with _open(path) as handle:
-        first = handle.readline(1 << 20)
+        start = handle.read(1 << 20)
+    first = start.split(line_end(path), 1)[0]
     return _fields(first)
 
 
-def scan_bytes(path: Path) -> RawScan:
-    """One streaming pass: newline count, the first NUL byte's line, and the bytes after the last newline."""
+def scan_bytes(path: Path, end: bytes = b"\n") -> RawScan:
+    """One streaming pass: line-end count, the first NUL byte's line, and the bytes after the last line end."""
     lines = 0
-    tail = b""  # bytes since the last newline seen
+    tail = b""  # bytes since the last line end seen
     for chunk in _chunks(path):
         nul = chunk.find(b"\x00")
         if nul >= 0:
             before = chunk[:nul]
-            line_start = before.rfind(b"\n")
+            line_start = before.rfind(end)
             prefix = before[line_start + 1:] if line_start >= 0 else tail + before
-            return RawScan(lines + before.count(b"\n"), lines + before.count(b"\n") + 1, prefix, b"")
-        newline = chunk.rfind(b"\n")
+            return RawScan(lines + before.count(end), lines + before.count(end) + 1, prefix, b"")
+        newline = chunk.rfind(end)
         if newline >= 0:
-            lines += chunk.count(b"\n")
+            lines += chunk.count(end)
             tail = chunk[newline + 1:]
         else:
             tail += chunk
@@ -128,7 +141,10 @@ def _open(path: Path) -> BinaryIO:
 
 def _fields(line: bytes) -> list[str]:
     text = line.decode("utf-8-sig", errors="replace").rstrip("\r\n")
-    return next(csv.reader([text]), [])
+    try:
+        return next(csv.reader([text]), [])
+    except csv.Error:  # a line end inside the line (an unusual file): fields as commas split them
+        return text.split(",")
 
 
 def _field_index(prefix: bytes) -> int:
