@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from tailsynth.models.bundle import MANIFEST, WEIGHTS, read_manifest, read_weights
-from tailsynth.models.condition import ConditionSpec
+from tailsynth.models.condition import ConditionSpec, continuous_from_state
 from tailsynth.models.content_taste import ContentTaste
 from tailsynth.models.config import ModelConfig
 from tailsynth.models.encoder import TableEncoder
@@ -121,8 +121,10 @@ def load(path: str | Path, *, device: str | torch.device | None = None) -> Bundl
     check_manifest(manifest, file)
     model_config = _manifest_part(file, "model", lambda: from_dict(ModelConfig, manifest["model"], where="model"))
     encoder = _manifest_part(file, "encoder", lambda: TableEncoder.from_state(manifest["encoder"]))
+    continuous = _manifest_part(file, "condition_continuous", lambda: continuous_from_state(
+        manifest.get("condition_continuous", [])))  # absent in bundles written before continuous conditions
     spec = _manifest_part(file, "condition_columns", lambda: ConditionSpec.from_layout(
-        encoder.layout, tuple(manifest["condition_columns"][1:])))
+        encoder.layout, tuple(manifest["condition_columns"][1:]), continuous))
     weights = read_weights(path)
     check_weight_shapes(file, path / WEIGHTS, lambda: build_module(model_config, encoder.layout, spec), weights)
     module = build_module(model_config, encoder.layout, spec)

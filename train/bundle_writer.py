@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from tailsynth.models.bundle import save_bundle
-from tailsynth.models.condition import ConditionSpec
+from tailsynth.models.condition import ConditionSpec, continuous_state
 from tailsynth.models.encoder import TableEncoder
 from tailsynth.train.config import RunConfig, to_dict
 from tailsynth.train.records import Records
@@ -60,6 +60,7 @@ def write_run_bundle(
         "kind": config.model.kind,
         "model": to_dict(config.model),
         "condition_columns": list(spec.columns),
+        "condition_continuous": continuous_state(spec),  # names and standardisation (models.condition)
         "columns": columns,
         "schema": [{"name": c.name, "role": c.role, "sdtype": c.sdtype} for c in records.columns],
         "encoder": encoder.state(),

@@ -250,6 +250,7 @@ def _check_condition_columns(config: RunConfig) -> None:
     config alone, so a typo fails at load (and `--summary`) instead of after the data build and encoder fit."""
     from tailsynth.train.records import schema  # train.records imports this module
 
+    _check_continuous_conditions(config, schema(config.data))
     wanted = config.model.condition.columns
     if not wanted:
         return
@@ -265,6 +266,25 @@ def _check_condition_columns(config: RunConfig) -> None:
             kind = next((f"a {c.sdtype} column" for c in columns if c.name == name), "not a column of the records")
             raise ConfigError(f"model.condition.columns: {name!r} is {kind}; a condition must be one of the "
                               f"categorical columns {[n for n in categorical if n != 'pop_bucket']}")
+
+
+def _check_continuous_conditions(config: RunConfig, columns: typing.Sequence[Any]) -> None:
+    """model.condition.continuous must name numerical item-table columns, and model.condition.item_level
+    numerical interaction columns (`train.item_levels`): checked at load, from the data config alone."""
+    condition = config.model.condition
+    kinds = {column.name: (column.role, column.sdtype) for column in columns}
+    for key, names, role, where in (
+        ("continuous", condition.continuous, "item_feature", "data.items.columns"),
+        ("item_level", tuple(condition.item_level), "event", "data.interactions.columns"),
+    ):
+        allowed = [name for name, kind in kinds.items() if kind == (role, "numerical")]
+        for name in names:
+            if list(names).count(name) > 1:
+                raise ConfigError(f"model.condition.{key}: {name!r} is listed twice")
+            if kinds.get(name) != (role, "numerical"):
+                found = f"a {kinds[name][1]} {kinds[name][0]} column" if name in kinds else "not a column of the records"
+                raise ConfigError(f"model.condition.{key}: {name!r} is {found}; expected one of the numerical "
+                                  f"columns of {where} {allowed}")
 
 
 # ---------------------------------------------------------------------------------------------------------

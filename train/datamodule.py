@@ -24,7 +24,8 @@ DEVICE_MEMORY_SHARE = 0.5
 
 
 class EncodedTableDataModule(L.LightningDataModule):
-    """Holds the encoded rows [n, width] and their condition codes [n, k]; yields (real, cond, codes, mask)."""
+    """Holds the encoded rows [n, width], their condition codes [n, k] and (with continuous conditions) their
+    raw continuous condition values [n, c]; yields (real, cond, codes, mask)."""
 
     def __init__(
         self,
@@ -35,12 +36,14 @@ class EncodedTableDataModule(L.LightningDataModule):
         *,
         batch_size: int,
         seed: int,
+        values: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
         self.encoded = encoded
         self.codes = codes
+        self.values = values
         self.spec = spec
         self.condition = condition
         self.batch_size = batch_size
@@ -54,15 +57,17 @@ class EncodedTableDataModule(L.LightningDataModule):
         if _fits_on(device, self.encoded):
             self.encoded = self.encoded.to(device, non_blocking=True)
             self.codes = self.codes.to(device)
+            self.values = self.values.to(device) if self.values is not None else None
         else:  # too big for the accelerator: rows stay on the host and each batch is copied over
             device = torch.device("cpu")
             self.encoded, self.codes = self.encoded.cpu(), self.codes.cpu()
+            self.values = self.values.cpu() if self.values is not None else None
         self.generator = torch.Generator(device=device).manual_seed(self.seed + 1009 * self._rank())
         if self._pending_state is not None:
             self._restore(self._pending_state)
             self._pending_state = None
         self.sampler = TrainingSampler(
-            self.codes, self.spec, self.condition.sampling, self.condition.extra_keep_prob
+            self.codes, self.spec, self.condition.sampling, self.condition.extra_keep_prob, self.values
         )
 
     def steps_per_epoch(self) -> int:

@@ -34,7 +34,6 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from tailsynth.models.atomic import write_text
-from tailsynth.models.condition import ConditionSpec
 from tailsynth.models.encoder import TableEncoder
 from tailsynth.models.errors import ConfigError, TrainingInterrupted
 from tailsynth.models.registry import build_module
@@ -43,6 +42,7 @@ from tailsynth.train.checkpoint_io import AtomicCheckpointIO, EncoderInCheckpoin
 from tailsynth.train.config import RunConfig, to_dict
 from tailsynth.train.datamodule import EncodedTableDataModule
 from tailsynth.train.finite_loss import FiniteLossGuard
+from tailsynth.train.item_levels import condition_spec
 from tailsynth.train.monitor import FidelityMonitor
 from tailsynth.train.progress import epoch_label, progress_bar
 from tailsynth.train.records import Records, build_records
@@ -118,16 +118,17 @@ def _fit(config: RunConfig, run_dir: Path, last: Path, resume: bool, on_stage: C
          f"{config.model.kind} for {config.trainer.max_epochs} epoch(s) in batches of {config.trainer.batch_size:,}")
 
     on_stage("train")
-    spec = ConditionSpec.from_layout(encoder.layout, config.model.condition.columns)
+    spec, values = condition_spec(encoder.layout, config.model.condition, train_rows, records.column("item_id")[0])
     codes = spec.codes_from_encoded(encoded)
     module = build_module(config.model, encoder.layout, spec, batch_size=config.trainer.batch_size)
     if resume:
         check_checkpoint_matches(last, module)
     datamodule = EncodedTableDataModule(
-        encoded, codes, spec, config.model.condition, batch_size=config.trainer.batch_size, seed=config.seed
+        encoded, codes, spec, config.model.condition, batch_size=config.trainer.batch_size, seed=config.seed,
+        values=values,
     )
     del encoded  # the datamodule owns the table now (and may move it); keep no second device copy alive
-    trainer = _trainer(config, run_dir, encoder, spec, codes, train_rows, holdout_rows, columns)
+    trainer = _trainer(config, run_dir, encoder, spec, codes, train_rows, holdout_rows, columns, values)
     monitor = next((c for c in trainer.callbacks if isinstance(c, FidelityMonitor)), None)
     if _is_rank_zero():
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -239,7 +240,8 @@ def _cold_rows(records: Records, config: RunConfig) -> pd.DataFrame | None:
     return records.table[records.table[records.column("item_id")[0]].isin(cold)]
 
 
-def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows, holdout_rows, columns) -> L.Trainer:
+def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows, holdout_rows, columns,
+             values=None) -> L.Trainer:
     tc = config.trainer
     callbacks: list[L.Callback] = [
         # First, so a diverged epoch stops before the monitor samples from it (checkpoints come last anyway).
@@ -255,7 +257,8 @@ def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows,
     if tc.progress_bar:
         callbacks.append(progress_bar(tc.log_every_n_steps))  # the bar on a terminal, lines in a log
     if config.monitor.enabled:
-        callbacks.append(FidelityMonitor(config.monitor, encoder, spec, codes, holdout_rows, columns, seed=config.seed))
+        callbacks.append(FidelityMonitor(config.monitor, encoder, spec, codes, holdout_rows, columns, seed=config.seed,
+                                         pool_values=values))
     try:
         with _quiet_third_party():
             return _build_trainer(config, run_dir, callbacks)

@@ -39,11 +39,14 @@ class FidelityMonitor(L.Callback):
         columns: dict[str, str],
         *,
         seed: int,
+        pool_values: torch.Tensor | None = None,
     ) -> None:
         self.config = config
         self.encoder = encoder
         self.spec = spec
         self.pool = pool.cpu()
+        self.pool_values = pool_values.cpu() if pool_values is not None else None
+        """The training rows' raw continuous condition values [n, c]: drawn with the pool's rows."""
         self.columns = {name: kind for name, kind in columns.items() if name != BUCKET}
         self.seed = seed
         self.history: list[dict] = []
@@ -72,7 +75,8 @@ class FidelityMonitor(L.Callback):
         generator = torch.Generator(device=pl_module.device).manual_seed(self.seed + epoch)
         for bucket, real in self.references.items():
             synth, adherence = synthesize(
-                pl_module, self.encoder, self.spec, len(real), {BUCKET: bucket}, generator=generator, pool=self.pool
+                pl_module, self.encoder, self.spec, len(real), {BUCKET: bucket}, generator=generator, pool=self.pool,
+                pool_values=self.pool_values,
             )
             measures = measure(real, synth, self.columns, seed=self.seed, auc=False)
             measures["auc"] = holdout_auc(real, synth, self.columns, seed=self.seed, device=pl_module.device)

@@ -1,0 +1,75 @@
+"""Item-level continuous conditions: the number each training row carries for its item (its catalogue price).
+
+`model.condition` names them from two sources, in this order in the condition vector:
+- `continuous: [weight, ...]`: numerical columns of the items table, already joined onto every row;
+- `item_level: {UnitPrice: median}`: a level derived from a numerical interaction column, the item's
+  median over the TRAINING rows only (held-out rows never enter it, so nothing leaks from the test period),
+  named `UnitPrice_item_median`.
+
+Both are item-level: every row of an item carries the same value. `item_level_table` gives the values per
+item (what the generation side passes for an existing item); `condition_values` the per-row values the
+standardisation is fitted on and the sampler draws. The model side (`models.condition`) standardises them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import torch
+
+from tailsynth.models.condition import ConditionSpec, fit_continuous
+from tailsynth.models.config import ConditionConfig
+from tailsynth.models.errors import DataError
+from tailsynth.models.layout import ColumnLayout
+
+
+def condition_names(condition: ConditionConfig) -> tuple[str, ...]:
+    """The continuous conditions' names, in vector order: item-table columns, then derived levels."""
+    derived = (f"{column}_item_{statistic}" for column, statistic in condition.item_level.items())
+    return (*condition.continuous, *derived)
+
+
+def item_level_table(train_rows: pd.DataFrame, condition: ConditionConfig, item_column: str) -> pd.DataFrame:
+    """Raw values per item seen in `train_rows` (index: item id; one column per `condition_names`).
+
+    Item-table columns take the item's value (constant per item: the first one); derived levels apply their
+    statistic to the item's training rows. Items absent from `train_rows` are absent here.
+    """
+    missing = [column for column in (*condition.continuous, *condition.item_level) if column not in train_rows]
+    if missing:
+        raise DataError(f"model.condition: column(s) {missing} are not in the training rows; they hold "
+                        f"{list(train_rows.columns)}")
+    groups = train_rows.groupby(item_column, observed=True, sort=True)
+    parts = [groups[list(condition.continuous)].first()] if condition.continuous else []
+    for column, statistic in condition.item_level.items():  # a handful of configured columns
+        level = groups[column].agg(statistic).rename(f"{column}_item_{statistic}")
+        parts.append(level.to_frame())
+    table = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=groups.size().index)
+    return table.astype("float64")
+
+
+def condition_values(train_rows: pd.DataFrame, condition: ConditionConfig, item_column: str) -> torch.Tensor | None:
+    """The training rows' raw continuous condition values float64 [n, c] in row order (None when none are
+    configured): each row carries its item's value from `item_level_table`."""
+    if not condition.continuous and not condition.item_level:
+        return None
+    levels = item_level_table(train_rows, condition, item_column)
+    rows = levels.reindex(train_rows[item_column].to_numpy())
+    return torch.from_numpy(rows.to_numpy(dtype="float64", na_value=float("nan")).copy())
+
+
+def condition_spec(
+    layout: Sequence[ColumnLayout], condition: ConditionConfig, train_rows: pd.DataFrame, item_column: str
+) -> tuple[ConditionSpec, torch.Tensor | None]:
+    """The run's condition spec (continuous conditions standardised on the training rows) and the training
+    rows' raw continuous values [n, c] (None without continuous conditions)."""
+    values = condition_values(train_rows, condition, item_column)
+    names = condition_names(condition)
+    if values is not None and not bool(torch.isfinite(values).all()):
+        j = int((~torch.isfinite(values)).any(dim=0).nonzero()[0])
+        items = train_rows.loc[~torch.isfinite(values[:, j]).numpy(), item_column].nunique()
+        raise DataError(f"model.condition: continuous condition {names[j]!r} has no value for {items} training "
+                        f"item(s); fill the column or leave it out of the condition")
+    continuous = fit_continuous(names, values) if values is not None else ()
+    return ConditionSpec.from_layout(layout, condition.columns, continuous), values
