@@ -44,6 +44,10 @@ def validate_bucket_config(config: BucketConfig) -> None:
         raise ConfigError(f"{_KEY}.names: {reserved} are reserved for summary rows")
     if config.min_interactions < 0:
         raise ConfigError(f"{_KEY}.min_interactions: must be >= 0, got {config.min_interactions}")
+    if config.method != "count" and config.thresholds:
+        raise ConfigError(f"{_KEY}.thresholds: {list(config.thresholds)} apply only to method: count, and "
+                          f"method is {config.method!r} (they would be ignored); remove them, or set "
+                          f"{_KEY}.method: count to bucket by them")
     if config.method == "share":
         _validate_shares(config.shares, names)
     elif config.method == "count":

@@ -230,15 +230,30 @@ def bound_numerical(values: pd.Series, source: str, limit: float, clip: bool) ->
     return values.clip(-bound, bound), int(beyond.sum())
 
 
-def parse_categorical(column: pd.Series, source: str) -> pd.Series:
-    """Category dtype of the column's values; DataError if values cannot be compared (lists, dicts)."""
+MAX_LABEL_CHARS = 1000
+"""Longest category label accepted. Labels are stored in the bundle's manifest (the encoder's state) and in
+reports; a multi-megabyte cell is a broken export (an unquoted field swallowing the file), not a category."""
+
+
+def parse_categorical(column: pd.Series, source: str, max_chars: int = MAX_LABEL_CHARS) -> pd.Series:
+    """Category dtype of the column's values; DataError if values cannot be compared (lists, dicts) or a
+    label is longer than `max_chars` characters."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        return column
-    try:
-        return column.astype("category")
-    except TypeError:
-        kinds = column.map(type).astype(str)
-        unhashable = ~column.map(lambda v: isinstance(v, (str, int, float, bool, np.generic)) or v is None)
-        raise DataError(f"{source}: categorical column {column.name!r} holds values that cannot be "
-                        f"categories ({sorted(set(kinds[unhashable]))[:3]}) in "
-                        f"{example_rows(column, unhashable.to_numpy())}") from None
+        parsed = column
+    else:
+        try:
+            parsed = column.astype("category")
+        except TypeError:
+            kinds = column.map(type).astype(str)
+            unhashable = ~column.map(lambda v: isinstance(v, (str, int, float, bool, np.generic)) or v is None)
+            raise DataError(f"{source}: categorical column {column.name!r} holds values that cannot be "
+                            f"categories ({sorted(set(kinds[unhashable]))[:3]}) in "
+                            f"{example_rows(column, unhashable.to_numpy())}") from None
+    lengths = pd.Index(parsed.cat.categories).astype(str).str.len()  # per distinct label, not per row
+    if len(lengths) and int(lengths.max()) > max_chars:
+        long = parsed.cat.categories[np.asarray(lengths > max_chars)]
+        rows = parsed.isin(long).to_numpy(dtype=bool)
+        raise DataError(f"{source}: categorical column {column.name!r} has label(s) longer than {max_chars:,} "
+                        f"characters (the longest {int(lengths.max()):,}), a broken export rather than a category, "
+                        f"in {example_rows(column, rows)}")
+    return parsed
