@@ -136,6 +136,26 @@ def test_holm_hand_example() -> None:
     assert holm([], 0.05).tolist() == []
 
 
+def test_holm_agrees_with_the_definitions_loop() -> None:
+    # The step-down as Holm (1979) states it, one hypothesis at a time: ours must give the same verdicts.
+    def reference(p: np.ndarray, alpha: float) -> list[bool]:
+        rejected = [False] * len(p)
+        order = sorted(range(len(p)), key=lambda i: (np.isnan(p[i]), p[i]))
+        for rank, i in enumerate(order):
+            if not p[i] <= alpha / (len(p) - rank):
+                break
+            rejected[i] = True
+        return rejected
+
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        p = rng.random(rng.integers(1, 12)) ** 3  # many small p-values, so step-downs go deep
+        p[rng.random(p.size) < 0.1] = np.nan
+        p[rng.random(p.size) < 0.2] = p[0]  # ties
+        for alpha in (0.01, 0.05, 0.2):
+            assert holm(p, alpha).tolist() == reference(p, alpha), (p, alpha)
+
+
 def test_correlation_difference() -> None:
     rng = np.random.default_rng(6)
     x = rng.normal(0, 1, 500)

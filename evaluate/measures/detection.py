@@ -16,7 +16,8 @@ import math
 import numpy as np
 import pandas as pd
 import torch
-from scipy import special, stats
+from scipy import special
+from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from tailsynth.evaluate.measures.metrics import ColumnTypes, category_labels, check_columns, numeric_values
@@ -103,9 +104,12 @@ class TableFeaturizer:
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC as the Mann–Whitney U statistic: P(score of a positive > score of a negative), ties half.
+    """ROC AUC: P(score of a positive > score of a negative), ties counted half (scikit-learn's
+    `roc_auc_score`).
 
-    labels: [n] of 0/1 (or bool); scores: [n]. Tied scores get their average rank (`scipy.stats.rankdata`).
+    labels: [n] of 0/1 (or bool); scores: [n]. This wrapper only checks the input first, so a one-class
+    sample (a gate unit with no real or no synthetic rows) is a ValueError that says how many of each it got,
+    NaN scores give NaN, and infinite scores keep their place in the order.
     """
     labels = np.asarray(labels).astype(bool)
     scores = np.asarray(scores, dtype="float64")
@@ -115,9 +119,13 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     negatives = labels.size - positives
     if positives == 0 or negatives == 0:
         raise ValueError(f"roc_auc needs both classes; got {positives} positives and {negatives} negatives")
-    ranks = stats.rankdata(scores)
-    u_statistic = ranks[labels].sum() - positives * (positives + 1) / 2.0
-    return float(u_statistic / (positives * negatives))
+    if np.isnan(scores).any():
+        return float("nan")  # no order, no AUC (the gate reads NaN as not passed)
+    if not np.isfinite(scores).all():  # scikit-learn refuses infinities; only the order matters
+        finite = scores[np.isfinite(scores)]
+        low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+        scores = np.where(scores == np.inf, high + 1.0, np.where(scores == -np.inf, low - 1.0, scores))
+    return float(roc_auc_score(labels, scores))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -181,6 +181,9 @@ def holm(pvalues: Sequence[float], alpha: float) -> np.ndarray:
 
     The k-th smallest p-value (k = 0, 1, ...) is compared with alpha / (m - k); rejection stops at the
     first that fails. NaN p-values (a test that could not run) are never rejected but still count in m.
+    Ours because scipy has no Holm correction (`scipy.stats.false_discovery_control` is Benjamini-Hochberg)
+    and statsmodels' `multipletests`, which has one, is not a dependency; tests check it against the
+    definition's plain loop.
     """
     p = np.asarray(pvalues, dtype="float64")
     m = p.size

@@ -1,7 +1,9 @@
 """Top-k ranking metrics of a recommender, vectorised over users: Recall@k, NDCG@k and catalogue coverage.
 
 Pure functions on arrays; no model code. The conventions are those of `torchmetrics.retrieval` (a test
-checks them against it on a fixed case):
+checks them against it on a fixed case), which is not used here because it is a dev-only dependency (neither
+the core install nor the `utility` extra has it) and it scores one flat (query, item) list per call, where
+these work on a users x items block at a time with the users' held-out items as a sparse matrix:
 - Recall@k of a user: relevant items in the top k / all relevant items of the user;
 - NDCG@k: binary gains, DCG = sum over the top k of hit / log2(rank + 1), divided by the DCG of an ideal
   list (min(relevant, k) hits first);

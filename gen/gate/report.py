@@ -164,8 +164,8 @@ def plain(value: Any) -> Any:
 class Progress:
     """A one-line text progress report on stderr, at most every 0.5 s; silent for runs shorter than that.
 
-    tqdm is not a dependency of tailsynth, and one throttled line is all a gate run needs. On a terminal
-    the line is rewritten in place; in a log each update is its own line.
+    tqdm is installed only through Lightning (not a dependency we declare), and one throttled line is all a
+    gate run needs. On a terminal the line is rewritten in place; in a log each update is its own line.
     """
 
     def __init__(self, label: str, total: int, enabled: bool) -> None:
