@@ -31,7 +31,7 @@ def _bench(args: argparse.Namespace) -> int:
     from tailsynth.evaluate.bench.compare import run_bench
     from tailsynth.evaluate.bench.settings import load_bench_config
 
-    config, bench = load_bench_config(args.config, args.override)
+    config, bench = load_bench_config(args.config, args.set)
     if args.device is not None:
         bench = replace(bench, device=args.device)
     if args.gpu_precision is not None:
@@ -70,20 +70,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text}: expected a positive number")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text}: expected zero or a positive integer")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tailsynth evaluate", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar=SUBCOMMANDS)
@@ -95,11 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--systems", nargs="+", choices=tuple(SYSTEMS), default=DEFAULT_SYSTEMS,
                        help="default: ours and SDV; argn (TabularARGN) runs from the peers' venv, created on "
                             "first use (--peer-venv)")
-    bench.add_argument("--rows", type=_positive, default=None, help="training rows (default: data.max_train_rows)")
-    bench.add_argument("--epochs", type=_positive, default=None, help="epochs (default: trainer.max_epochs)")
-    bench.add_argument("--encoder-rows", type=_non_negative, default=1_000_000,
+    # The bench's numbers are range-checked once, by run_bench (the CLI and Python callers alike).
+    bench.add_argument("--rows", type=int, default=None, help="training rows (default: data.max_train_rows)")
+    bench.add_argument("--epochs", type=int, default=None, help="epochs (default: trainer.max_epochs)")
+    bench.add_argument("--encoder-rows", type=int, default=1_000_000,
                        help="rows for the encoder section (0 skips it)")
-    bench.add_argument("--budget-s", type=_positive_float, default=None,
+    bench.add_argument("--budget-s", type=float, default=None,
                        help="equal wall-time budget: every system trains for about this many seconds instead "
                             "of --epochs (ours: trainer.max_time_s; SDV: stopped at an epoch boundary; ARGN: "
                             "its max_training_time); our monitor is off")
@@ -110,8 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
                        help="overrides bench.device (auto: the GPU when there is one)")
     bench.add_argument("--gpu-precision", default=None, help="overrides bench.gpu_precision (e.g. bf16-mixed)")
-    bench.add_argument("--override", action="append", default=[], metavar="KEY.PATH=VALUE",
-                       help="config override, repeatable (bench.* keys set the bench section)")
+    # As `tailsynth train --set`: action="extend" keeps every --set, values read by the same YAML scalar rule.
+    bench.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                       help="override any config key, e.g. monitor.enabled=false (repeatable; bench.* keys set the "
+                            "bench section)")
     bench.set_defaults(handler=_bench)
 
     from tailsynth.evaluate.bench import cold_start as bench_cold_start

@@ -76,3 +76,48 @@ def test_gate_overrides_are_parsed_once_for_every_command() -> None:
         parse_overrides(["min_holdout_rows"])
     with pytest.raises(ConfigError, match=r"gen sample --gate.*max_aucc"):
         gate_config({}, {"max_aucc": 0.7}, where="gen sample")
+
+
+def test_evaluate_commands_take_settings_as_set_read_like_train() -> None:
+    from tailsynth.evaluate.__main__ import build_parser
+    from tailsynth.evaluate.bench.cold_start import run
+    from tailsynth.evaluate.bench.settings import load_bench_config
+    from tailsynth.gen.gate_overrides import parse_settings
+    from tailsynth.models.errors import ConfigError
+
+    parser = build_parser()
+    args = parser.parse_args(["bench", "--set", "monitor.enabled=false", "trainer.max_epochs=2",
+                              "--set", "model.ctgan.generator_lr=3e-4", "--set", "bench.auc=false"])  # repeatable
+    config, bench = load_bench_config("configs/bench_online_retail.yaml", args.set)
+    assert config.monitor.enabled is False and config.trainer.max_epochs == 2 and bench.auc is False
+    assert config.model.ctgan.generator_lr == 3e-4  # a number, as `tailsynth train --set` reads it
+    with pytest.raises(SystemExit):  # the old option is gone: argparse's usage error
+        parser.parse_args(["bench", "--override", "monitor.enabled=false"])
+
+    cold = parser.parse_args(["bench-cold-start", "--bundle", "runs/x", "--set", "gate.min_holdout_rows=50",
+                              "--set", "gate.alpha=1e-3"])
+    assert parse_settings(cold.set, conditions=False).gate == {"min_holdout_rows": 50, "alpha": 0.001}
+    memory = parser.parse_args(["bench-cold-start", "--bundle", "runs/x", "--set", "max_memory_gib=4"])
+    with pytest.raises(ConfigError, match="only gate.KEY"):
+        run(memory)  # refused before any bundle is read
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--epochs", "0"], "epochs 0: expected at least 1"),
+    (["--budget-s", "0"], "budget_s 0.0: expected a positive"),
+    (["--rows", "0"], "rows 0: expected at least 1"),
+    (["--encoder-rows", "-1"], "encoder_rows -1: expected 0"),
+])
+def test_bench_numbers_are_checked_once_before_any_work(argv: list[str], message: str, tmp_path,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    import torch
+
+    from tailsynth.evaluate.__main__ import main
+
+    threads = torch.get_num_threads()
+    try:
+        code = main(["bench", "--systems", "ours-tvae", "--out", str(tmp_path / "bench"), *argv])
+    finally:
+        torch.set_num_threads(threads)  # the command sets its process's thread count
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "bench").exists()

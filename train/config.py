@@ -384,7 +384,8 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _u
 
 
 def parse_yaml(text: str) -> Any:
-    """`yaml.safe_load` with numbers in exponent notation and duplicate keys refused (`_StrictLoader`)."""
+    """The one YAML rule of config files and of every `--set KEY=VALUE`: `yaml.safe_load`, except that `2e-4`
+    is a number and a duplicate key is an error (`_StrictLoader`)."""
     return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 -- a SafeLoader subclass
 
 

@@ -1,7 +1,7 @@
 """Item-interaction throughput: gated synthetic interactions per second for new items (cold start) or for
 the existing items of a bucket (`--augment`: tail augmentation) of a trained bundle.
 
-    tailsynth evaluate bench-cold-start --bundle runs/tiny --items 200 --per-item 50 [--gate min_holdout_rows=50 ...]
+    tailsynth evaluate bench-cold-start --bundle runs/tiny --items 200 --per-item 50 [--set gate.min_holdout_rows=50 ...]
     tailsynth evaluate bench-cold-start --bundle runs/online_retail_tvae --augment --per-item 3   # every tail item
 
 `cold_start_benchmark` builds `items` new items from the bundle itself: the items it held out of training
@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from tailsynth.models.atomic import write_json
+from tailsynth.models.errors import ConfigError
 from tailsynth.evaluate.bench.facts import machine_facts
 
 
@@ -130,8 +131,6 @@ def _sync(device: Any, torch: Any) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options (shared by `tailsynth evaluate bench-cold-start` and this module's main)."""
-    from tailsynth.gen.gate_overrides import add_gate_option  # light: no torch, no gate code
-
     parser.add_argument("--bundle", help="run directory written by tailsynth train (or its bundle/ folder)")
     parser.add_argument("bundle_path", nargs="?", metavar="RUN", help=argparse.SUPPRESS)  # deprecated: use --bundle
     parser.add_argument("--items", type=int, default=None,
@@ -141,7 +140,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the new items' features, generation and the gate")
     parser.add_argument("--bucket", default="tail", help="the bucket the items belong to or are generated as (default tail)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    add_gate_option(parser, "this benchmark's call")
+    # As `tailsynth gen --set gate.KEY=VALUE` and `tailsynth train --set`: repeatable, values read as YAML scalars.
+    parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="gate settings of this benchmark's call, repeatable: gate.KEY (a key of the config's "
+                             "gate: section, e.g. gate.min_holdout_rows=50); the bundle's own settings otherwise")
     parser.add_argument("--out", help="also write the result as JSON here")
 
 
@@ -158,9 +160,12 @@ def bundle_argument(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tailsynth.gen.gate_overrides import parse_overrides
+    from tailsynth.gen.gate_overrides import SET_OPTION, parse_settings
 
-    overrides = parse_overrides(args.gate)
+    settings = parse_settings(args.set, conditions=False)
+    if settings.max_memory_gib is not None:
+        raise ConfigError(f"bench-cold-start {SET_OPTION}: only gate.KEY settings apply here, not max_memory_gib")
+    overrides = settings.gate
     result = cold_start_benchmark(bundle_argument(args), items=args.items, per_item=args.per_item, seed=args.seed,
                                   bucket=args.bucket, gate=overrides or None, device=args.device, augment=args.augment)
     if args.out:

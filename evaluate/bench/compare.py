@@ -81,10 +81,16 @@ def run_bench(
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown or not systems:
         raise ValueError(f"systems {unknown or list(systems)}: expected some of {list(SYSTEMS)}")
+    # The bench's own bounds, checked here once for the CLI and Python callers alike (`tailsynth evaluate
+    # bench` passes its numbers through unchecked; a ValueError is its exit status 2 with the message).
     if epochs < 1:
         raise ValueError(f"epochs {epochs}: expected at least 1")
-    if budget_s is not None and budget_s <= 0:
+    if budget_s is not None and not budget_s > 0:
         raise ValueError(f"budget_s {budget_s}: expected a positive number of seconds")
+    if rows is not None and rows < 1:
+        raise ValueError(f"rows {rows}: expected at least 1 training row")
+    if encoder_rows < 0:
+        raise ValueError(f"encoder_rows {encoder_rows}: expected 0 (skip the encoder section) or more")
     out = Path(out)
     device = resolve_device(bench)
     base = ours_config(config, "ours-ctgan", bench, setting=setting, epochs=epochs, rows=rows, seed=seed,

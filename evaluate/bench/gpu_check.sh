@@ -32,10 +32,10 @@ step() {  # step NAME LIMIT_S COMMAND...: run with a time limit, record the exit
 "$PY" -c "import torch, json; print(json.dumps({'gpu': torch.cuda.get_device_name(0), 'torch': torch.__version__}))" \
   > "$OUT/device.json" || { echo "error: torch sees no CUDA device"; exit 2; }
 step bench_ctgan 360 "$PY" -m tailsynth.evaluate bench --device cuda --setting best --systems ours-ctgan sdv-ctgan ours-tvae \
-  --epochs 3 --encoder-rows 0 --override monitor.enabled=false --override bench.system_timeout_s=150 \
+  --epochs 3 --encoder-rows 0 --set monitor.enabled=false bench.system_timeout_s=150 \
   --out "$OUT/bench_ctgan"
 step bench_fp32 60 "$PY" -m tailsynth.evaluate bench --device cuda --setting best --systems ours-ctgan --epochs 3 \
-  --encoder-rows 0 --gpu-precision 32-true --override monitor.enabled=false --out "$OUT/bench_fp32"
+  --encoder-rows 0 --gpu-precision 32-true --set monitor.enabled=false --out "$OUT/bench_fp32"
 step sync 90 "$PY" -m tailsynth.evaluate.bench.gpu_sync_check --steps 300 --out "$OUT/sync.json"
 BUNDLE="$OUT/bench_ctgan/systems/ours-ctgan"
 step augment 45 "$PY" -m tailsynth.evaluate bench-cold-start --bundle "$BUNDLE" --augment --per-item 1 --device cuda \
