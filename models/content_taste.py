@@ -9,9 +9,14 @@ items held out of the predictor's fit:
   structure of the space (a niche item's neighbours are niche items);
 - "ridge": one linear map from content to vector (closed form), which regresses every prediction towards
   the mean of the space.
+Built-in data, 3 seeds, 15% of the warm items held out, space refitted without their rows: cold-only
+Recall@20 (chance 0.042) kNN k=10 0.328 +- 0.017, k=20 0.326, k=50 0.318, ridge 0.281; a BPR-trained MLP
+(GAR's ranking objective without its adversary; bench only) 0.323 in 24 s against kNN's 0.15 s.
 Tail items blend their own vector with the prediction by their count n: (n * own + m * predicted) / (n + m),
 m = `blend` -- with n = m interactions the item's own evidence weighs as much as its content's
-(`vectors_for`). `predicted_counts` gives a new item the popularity of its content neighbours.
+(`vectors_for`). Items thinned to n = 1 / 3 / 5 buyers: own vector alone 0.100 / 0.154 / 0.188, prediction
+alone 0.341 / 0.341 / 0.342, blend m = 5 0.342 / 0.346 / 0.352 (m = 3 within 0.002 of it at every n).
+`predicted_counts` gives a new item the popularity of its content neighbours.
 
 Stored without pickle: `state()` holds the featuriser's vocabularies and arrays, the warm items' content
 rows and the settings; the vectors themselves come from the `TasteSpace` passed to `from_state`.
