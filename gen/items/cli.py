@@ -108,7 +108,7 @@ def augment_cli(bundle: Bundle, args: argparse.Namespace, settings: CallSettings
     bound_rows(bundle, count, per_item, args.bucket, "median", gate, settings, "gen augment")
     result = augment(bundle, args.bucket, per_item, items, seed=args.seed, gate=gate,
                      on_other_bucket="skip" if args.skip_other_buckets else "error",
-                     all_or_nothing=args.all_or_nothing)
+                     all_or_nothing=args.all_or_nothing, **_users(args))
     return write_result(result, output, "existing items", args)
 
 
@@ -123,8 +123,13 @@ def cold_start_cli(bundle: Bundle, args: argparse.Namespace, settings: CallSetti
     bound_rows(bundle, len(items), per_item, args.bucket, "max", gate, settings, "gen cold-start")
     result = cold_start(bundle, items, per_item, args.bucket, seed=args.seed, window=window,
                         on_invalid="skip" if args.skip_invalid else "error",
-                        gate=gate, all_or_nothing=args.all_or_nothing)
+                        gate=gate, all_or_nothing=args.all_or_nothing, **_users(args))
     return write_result(result, output, "new items", args)
+
+
+def _users(args: argparse.Namespace) -> dict[str, Any]:
+    """`users=` only when --users was given, so the library's default (taste when available) applies otherwise."""
+    return {"users": args.users} if getattr(args, "users", None) else {}
 
 
 def write_result(result: ItemsResult, output: Output, what: str, args: argparse.Namespace) -> int:
