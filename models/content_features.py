@@ -109,6 +109,7 @@ class ContentFeatures:
         return torch.nn.functional.normalize(reduced, dim=1)
 
     def state(self) -> dict[str, Any]:
+        """Lists of strings and float64 tensors only (safe for `torch.load(weights_only=True)`)."""
         return {"feature_columns": list(self.feature_columns), "categories": [list(v) for v in self.categories],
                 "text_column": self.text_column or "", "vocabulary": list(self.vocabulary),
                 "idf": self.idf.clone(), "components": self.components.clone()}
