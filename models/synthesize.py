@@ -72,25 +72,14 @@ def condition_inputs(
             f"condition column(s) {unknown} are not conditions of this model; it was trained with "
             f"{list(spec.columns) + list(spec.continuous_names)}"
         )
-    codes = torch.zeros((n, len(spec.columns)), dtype=torch.long)
-    given = torch.zeros(len(spec.columns), dtype=torch.bool)
-    for j, column in enumerate(spec.columns):
-        if column not in conditions:
-            continue
-        labels = conditions[column]
-        if np.ndim(labels) != 0 and len(labels) != n:
-            raise EncodingError(f"condition {column!r}: expected one label or {n} labels, got {len(labels)}")
-        codes[:, j] = _codes(encoder, column, [labels] if np.ndim(labels) == 0 else pd.Series(labels))
-        given[j] = True
+    codes, given = _given_codes(encoder, spec, n, conditions)
     values, given_values = _given_values(spec, n, conditions)
     mask = given.expand(n, -1).clone()
     values_missing = need_values and not bool(given_values.all())
     if (bool(given.all()) and not values_missing) or n == 0:
         return codes, mask, values
-    if values_missing and (pool is None or pool_values is None):
-        missing = [name for name, shown in zip(spec.continuous_names, given_values.tolist()) if not shown]
-        raise EncodingError(f"continuous condition(s) {missing}: pass a number or {n} numbers (the item's own "
-                            f"value, e.g. its catalogue price); there are no training rows' values to draw them from")
+    if values_missing:
+        _check_pool_values(spec, n, given_values, pool, pool_values)
     if pool is None:
         if not bool(given[0]):
             raise EncodingError(f"condition {spec.columns[0]!r} is required (no training rows to draw it from)")
@@ -115,6 +104,34 @@ def condition_inputs(
         drawn = pool_values.cpu().double()[source]
         values[:, ~given_values] = drawn[:, ~given_values]
     return codes, mask, values
+
+
+def _given_codes(encoder: TableEncoder, spec: ConditionSpec, n: int, conditions: dict[str, Any]
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Codes long [n, k] of the categorical conditions given (0 where not given) and which were given [k]."""
+    codes = torch.zeros((n, len(spec.columns)), dtype=torch.long)
+    given = torch.zeros(len(spec.columns), dtype=torch.bool)
+    for j, column in enumerate(spec.columns):
+        if column not in conditions:
+            continue
+        labels = conditions[column]
+        if np.ndim(labels) != 0 and len(labels) != n:
+            raise EncodingError(f"condition {column!r}: expected one label or {n} labels, got {len(labels)}")
+        codes[:, j] = _codes(encoder, column, [labels] if np.ndim(labels) == 0 else pd.Series(labels))
+        given[j] = True
+    return codes, given
+
+
+def _check_pool_values(spec: ConditionSpec, n: int, given_values: torch.Tensor, pool: torch.Tensor | None,
+                       pool_values: torch.Tensor | None) -> None:
+    """EncodingError unless training rows' values [m, c] beside a pool [m, k] can supply the missing ones."""
+    missing = [name for name, shown in zip(spec.continuous_names, given_values.tolist()) if not shown]
+    if pool is None or pool_values is None:
+        raise EncodingError(f"continuous condition(s) {missing}: pass a number or {n} numbers (the item's own "
+                            f"value, e.g. its catalogue price); there are no training rows' values to draw them from")
+    if pool_values.shape != (pool.shape[0], len(spec.continuous)):
+        raise EncodingError(f"continuous condition(s) {missing}: pool_values must be the pool rows' values "
+                            f"[{pool.shape[0]}, {len(spec.continuous)}], got {tuple(pool_values.shape)}")
 
 
 def _given_values(spec: ConditionSpec, n: int, conditions: dict[str, Any]) -> tuple[torch.Tensor | None, torch.Tensor]:

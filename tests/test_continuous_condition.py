@@ -5,7 +5,6 @@ state round trip, and tiny CTGAN/TVAE fits whose output follows the condition th
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
