@@ -28,8 +28,10 @@ from tailsynth.models.errors import ConfigError, DataError, EncodingError
 from tailsynth.models.layout import ColumnLayout, SpanInfo
 from tailsynth.models.synthesize import condition_inputs, synthesize
 from tailsynth.models.tvae import TVAEModule
+from tailsynth.gen.bundle import load
 from tailsynth.train.config import load_config
-from tailsynth.train.item_levels import condition_names, condition_spec, item_level_table
+from tailsynth.train.fit import fit
+from tailsynth.train.item_levels import condition_names, condition_spec, condition_values, item_level_table
 from helpers import fit_batches
 
 LAYOUT = (
@@ -164,6 +166,29 @@ def test_config_rejects_a_continuous_condition_that_is_not_a_numerical_column(ov
         load_config("configs/tiny.yaml", [override])
     config = load_config("configs/tiny.yaml", ["model.condition.item_level={UnitPrice: median}"])
     assert config.model.condition.item_level == {"UnitPrice": "median"}
+
+
+def test_a_trained_bundle_keeps_the_spec_and_takes_an_items_catalogue_value(tmp_path) -> None:  # noqa: ANN001
+    """train.fit -> bundle -> gen.load on the tiny data, two batches: the loaded spec is the trained one
+    (names and standardisation), and generation takes the item's median price from the training rows."""
+    config = load_config("configs/tiny.yaml", [
+        "model.condition.item_level={UnitPrice: median}", f"out_dir={tmp_path}", "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2", "monitor.enabled=false", "taste.enabled=false"])
+    bundle = load(fit(config), device="cpu")
+    train = bundle.table("train")
+    condition = config.model.condition
+    expected, values = condition_spec(bundle.encoder.layout, condition, train, "StockCode")
+    assert bundle.spec == expected and bundle.spec.continuous_names == ("UnitPrice_item_median",)
+    assert bundle.module.cond_width == bundle.spec.width == bundle.spec.categorical_width + 1
+    price = float(item_level_table(train, condition, "StockCode")["UnitPrice_item_median"].iloc[0])
+    asked = {"pop_bucket": "tail", "UnitPrice_item_median": price}
+    rows, _ = synthesize(bundle.module, bundle.encoder, bundle.spec, 6, asked, generator=torch.Generator().manual_seed(0))
+    again, _ = synthesize(bundle.module, bundle.encoder, bundle.spec, 6, asked, generator=torch.Generator().manual_seed(0))
+    pd.testing.assert_frame_equal(rows, again)
+    assert torch.equal(values, condition_values(train, condition, "StockCode"))  # what gen passes as pool_values
+    drawn, _ = synthesize(bundle.module, bundle.encoder, bundle.spec, 6, {"pop_bucket": "tail"}, pool=bundle.pool,
+                          pool_values=values, generator=torch.Generator().manual_seed(0))
+    assert len(drawn) == 6
 
 
 # ---------------------------------------------------------------------------------------------------------
