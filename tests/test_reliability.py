@@ -2,13 +2,13 @@
 nothing half-written; the data-layer cases (time zones, CR line ends, bucket thresholds, label length).
 
 The first half needs no model (the checks run before a bundle is loaded, or on small frames); the second
-half trains the tiny model once (module fixture) and is marked slow.
+half trains the tiny model once (module fixture) and is marked slow. The property test over output paths
+and counts is in tests/test_output_properties.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +17,6 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tailsynth.gen.__main__ import main as gen_main
 from tailsynth.gen.gate_overrides import parse_settings
@@ -273,46 +272,3 @@ def test_augment_rows_hash_for_the_cross_pandas_check(run: Path, tmp_path: Path)
     target = os.environ.get("TAILSYNTH_ROWS_HASH")
     if target:
         Path(target).write_text(f"{digest} {rows}\n")
-
-
-OUT_CHOICES = ["fresh.csv", "fresh.parquet", "earlier.csv", "items.csv", "run/bundle/train.parquet", "run/rows.csv",
-               "dir.parquet", "file.txt/x.csv", "missing/x.csv", "rows.txt"]
-
-
-@pytest.mark.slow
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(command=st.sampled_from(["sample", "augment", "cold-start"]), out=st.sampled_from(OUT_CHOICES),
-       count=st.sampled_from([-1, 0, 1, 3, 10**12]))
-def test_no_call_changes_an_input_or_leaves_a_file_it_did_not_report(
-        run: Path, new_items_csv: Path, tmp_path_factory: pytest.TempPathFactory, command: str, out: str,
-        count: int) -> None:
-    """Property: for any output path and count, every input and bundle file is unchanged, and the only new
-    files are the rows and report the call reported (exit 0 or 1), or none (exit 2)."""
-    work = tmp_path_factory.mktemp("calls")
-    (work / "dir.parquet").mkdir()
-    (work / "file.txt").write_text("x")
-    (work / "earlier.csv").write_text("an,earlier\n1,2\n")
-    items = work / "items.csv"
-    items.write_bytes(new_items_csv.read_bytes())
-    link = work / "run"
-    link.symlink_to(run)  # so "run/..." paths point into the real bundle
-    before_work, before_run = _snapshot(work), _snapshot(run)
-    amount = ["--rows", str(count)] if command == "sample" else ["--per-item", str(count)]
-    inputs = ["--items", str(items)] if command == "cold-start" else []
-    argv = [command, "--bundle", str(run), *inputs, *amount, "--no-gate", "--out", str(work / out)]
-    try:
-        code = gen_main(argv)
-    except SystemExit as exc:  # argparse: a usage error
-        code = exc.code
-    assert _snapshot(run) == before_run
-    after = _snapshot(work)
-    for name, content in before_work.items():
-        if name != out:
-            assert after.get(name) == content, f"{name} changed by {argv}"
-    new = set(after) - set(before_work)
-    if code == 0:
-        assert new <= {out, out + ".report.json"} and out + ".report.json" in after
-        assert json.loads((work / (out + ".report.json")).read_text())["output"]["rows"] == Path(out).name
-    else:
-        assert code == 2, argv
-        assert new == set() and after == before_work
