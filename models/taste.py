@@ -10,7 +10,10 @@ Why a randomized SVD of the degree-normalised matrix and not ALS (`fit_taste_spa
 deterministic under a seeded generator, the same code on a GPU, no extra dependency (implicit stays an
 optional extra) -- and on held-out pairs (random 80/20 split, 64 factors, 3 seeds) it ranks better than
 implicit's ALS (15 iterations, counts as confidence): Recall@20 of items per user 0.238 vs 0.221, of users
-per item 0.141 vs 0.102, in 0.75 s vs 1.25 s of fit on one core.
+per item 0.141 vs 0.102, in 0.75 s vs 1.25 s of fit on one core. On a time split (the latest 20% held out) the two
+tie on items per user (0.108 vs 0.108) and the SVD leads on users per item (0.084 vs 0.073) -- where user
+activity alone scores 0.091: who buys next is largely who is active, so a user choice needs an activity
+prior beside the taste score.
 """
 
 from __future__ import annotations
