@@ -18,7 +18,7 @@ import tailsynth.train.records as records_module
 import tailsynth.train.split_features as split_features_module
 from tailsynth.train.config import RunConfig, load_config
 from tailsynth.train.fit import prepare_tables
-from tailsynth.train.retail import RAW_COLUMNS, derive_items, derive_users, tables_from_raw
+from tailsynth.train.retail import RAW_COLUMNS, derive_users, tables_from_raw
 
 REPO = Path(__file__).resolve().parents[1]
 BUILTIN = "builtin:online_retail"
