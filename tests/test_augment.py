@@ -169,8 +169,10 @@ def test_cli_writes_rows_and_report_and_exit_codes(bundle, tail_items, tmp_path:
     assert len(pd.read_parquet(out)) == 3 * len(tail_items)
     out.write_bytes(b"stale")
     assert gen_main([*base, "--out", str(out)]) == 1  # the default gate cannot judge the tiny holdout
-    assert not out.exists(), "a refusal that emits nothing leaves no stale rows file"
-    assert json.loads(Path(f"{out}.report.json").read_text())["verdict"] == "refused"
+    # A refusal deletes no file it did not create (issue 20); its report says it describes no rows file.
+    assert out.read_bytes() == b"stale"
+    report = json.loads(Path(f"{out}.report.json").read_text())
+    assert report["verdict"] == "refused" and report["output"]["rows"] is None
     items = tmp_path / "items.csv"
     pd.DataFrame({"StockCode": ["no-such-item"]}).to_csv(items, index=False)
     bad = tmp_path / "bad.parquet"
