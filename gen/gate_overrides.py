@@ -12,9 +12,9 @@ Keys of `tailsynth gen --set`:
   estimated beyond it stops before any work (`gen.limits`).
 
 Values are read by the YAML scalar rule of `tailsynth train --set` (`train.config.parse_yaml`: `1e-100` is
-a number, `true` a boolean), so both commands read a value the same way. `evaluate bench-cold-start` and
-`evaluate utility` still take their gate settings as `--gate KEY=VALUE ...` (`add_gate_option`), read by
-the same rule. Kept light (no torch, no gate code) so a command's `--help` stays fast.
+a number, `true` a boolean), so both commands read a value the same way. `add_gate_option` /
+`parse_overrides` are the older `--gate KEY=VALUE ...` form for callers not yet on `--set`, read by the
+same rule. Kept light (no torch, no gate code) so a command's `--help` stays fast.
 """
 
 from __future__ import annotations

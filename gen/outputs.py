@@ -48,10 +48,10 @@ except ImportError:  # pragma: no cover - Windows: no advisory locks; every othe
 
 OUT_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
 REPORT_SUFFIX = ".report.json"
-BUNDLE_MARKERS = ("bundle.json",)
-"""A folder holding one of these is a bundle (`models.bundle.MANIFEST`)."""
-RUN_MARKERS = (".tailsynth-run", "checkpoints", "config.yaml")
-"""A folder holding the run marker, or a `bundle/` folder beside one of these, is a run directory."""
+BUNDLE_MARKER = "bundle.json"
+"""A folder holding this is a bundle (`models.bundle.MANIFEST`)."""
+RUN_MARKER = ".tailsynth-run"
+"""A folder holding this (`train.run_dir.MARKER`), or a `bundle/bundle.json`, is a run directory."""
 
 
 class OutputError(TailsynthError):
@@ -102,10 +102,10 @@ def _not_in_a_model(path: Path, option: str) -> None:
     """Refuse an output inside any bundle or run directory (its files are read by later calls)."""
     folder = path.resolve().parent
     for ancestor in (folder, *folder.parents):
-        if any((ancestor / name).exists() for name in BUNDLE_MARKERS):
+        if (ancestor / BUNDLE_MARKER).exists():
             raise OutputError(f"{option} {path}: {ancestor} is a model bundle; writing into it would corrupt it. "
                               f"Choose a path outside it")
-        if (ancestor / "bundle").is_dir() and any((ancestor / name).exists() for name in RUN_MARKERS):
+        if (ancestor / RUN_MARKER).exists() or (ancestor / "bundle" / BUNDLE_MARKER).exists():
             raise OutputError(f"{option} {path}: {ancestor} is a run directory of tailsynth train; choose a "
                               f"path outside it")
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
-from tailsynth.gen.__main__ import main as gen_main  # noqa: E402
+from tailsynth.gen.__main__ import main as gen_main
 
 REPO = Path(__file__).resolve().parents[1]
 # As tests/test_properties.py: caches outside the working tree, seeded, no example database.

@@ -57,9 +57,9 @@ def test_paths_that_cannot_be_written_are_refused_before_any_work(tmp_path: Path
     out = {"missing folder": tmp_path / "nope" / "r.csv", "folder is a file": tmp_path / "file.txt" / "r.csv",
            "out is a directory": tmp_path / "dir.parquet", "report is a directory": tmp_path / "r.csv"}[case]
     before = _files(tmp_path)
-    with pytest.raises(OutputError, match="does not exist|is a file, not a folder|existing directory"):
-        with claim_output(out):
-            raise AssertionError("the work must not start")
+    with pytest.raises(OutputError, match="does not exist|is a file, not a folder|existing directory"), \
+            claim_output(out):
+        raise AssertionError("the work must not start")
     assert _files(tmp_path) == before
 
 
@@ -93,12 +93,13 @@ def test_a_refusal_writes_the_report_alone_and_deletes_nothing(tmp_path: Path) -
     assert not matches(out)  # and a reader can tell the report does not describe it
 
 
-def _kill_after(monkeypatch: pytest.MonkeyPatch, renames: int) -> None:
-    """Make the writer die (as SIGKILL would: no cleanup runs) after `renames` calls of os.replace."""
-    real, count = os.replace, {"n": 0}
+class Killed(BaseException):
+    """Stands for SIGKILL: raised from inside the writer, caught by nothing of ours."""
 
-    class Killed(BaseException):
-        pass
+
+def _kill_after(monkeypatch: pytest.MonkeyPatch, renames: int) -> None:
+    """Make the writer die after `renames` calls of os.replace."""
+    real, count = os.replace, {"n": 0}
 
     def replace(src: object, dst: object) -> None:
         if count["n"] >= renames:
@@ -119,9 +120,8 @@ def test_a_killed_write_leaves_the_previous_pair_or_the_new_one_never_a_mix(
         output.write(ROWS, {"call": "previous"})
     new = ROWS.assign(user=[7, 8, 9])
     _kill_after(monkeypatch, renames)
-    with pytest.raises(BaseException):
-        with claim_output(out) as output:
-            output.write(new, {"call": "new"})
+    with pytest.raises(Killed), claim_output(out) as output:
+        output.write(new, {"call": "new"})
     monkeypatch.undo()
     recover(out)  # what the next call on this output does first
     report = json.loads(report_path(out).read_text())
@@ -147,9 +147,9 @@ def test_temporaries_of_killed_calls_are_removed_by_the_next_call_and_only_ours(
 def test_two_calls_on_one_output_do_not_both_write(tmp_path: Path) -> None:
     out = tmp_path / "rows.csv"
     with claim_output(out):
-        with pytest.raises(OutputError, match=r"another tailsynth call \(process \d+\) is writing this output"):
-            with claim_output(out):
-                pass
+        with pytest.raises(OutputError, match=r"another tailsynth call \(process \d+\) is writing this output"), \
+                claim_output(out):
+            pass
         assert (tmp_path / ".rows.csv.lock").exists()  # the refused call did not remove the holder's lock
     assert not (tmp_path / ".rows.csv.lock").exists()
     with claim_output(out) as output:  # released
