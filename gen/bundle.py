@@ -12,7 +12,8 @@ import pandas as pd
 import torch
 
 from tailsynth.models.bundle import MANIFEST, WEIGHTS, read_manifest, read_weights
-from tailsynth.models.condition import ConditionSpec, continuous_from_state
+from tailsynth.models.condition import ConditionSpec
+from tailsynth.models.continuous import continuous_from_state
 from tailsynth.models.content_taste import ContentTaste
 from tailsynth.models.config import ModelConfig
 from tailsynth.models.encoder import TableEncoder

@@ -12,15 +12,8 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from tailsynth.models.condition import (
-    ConditionSpec,
-    ContinuousCondition,
-    TrainingSampler,
-    continuous_from_state,
-    continuous_state,
-    fit_continuous,
-    signed_log1p,
-)
+from tailsynth.models.condition import ConditionSpec, TrainingSampler, continuous_state
+from tailsynth.models.continuous import ContinuousCondition, continuous_from_state, fit_continuous, signed_log1p
 from tailsynth.models.config import ConditionConfig, CTGANConfig, EncoderConfig, TVAEConfig
 from tailsynth.models.ctgan import CTGANModule
 from tailsynth.models.encoder import TableEncoder

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 import pandas as pd
 import torch
 
-from tailsynth.models.condition import ConditionSpec, fit_continuous
+from tailsynth.models.condition import ConditionSpec
+from tailsynth.models.continuous import fit_continuous
 from tailsynth.models.config import ConditionConfig
 from tailsynth.models.errors import DataError
 from tailsynth.models.layout import ColumnLayout
