@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import lightning as L
+import pytest
 import torch
 from torch import nn
 
@@ -50,7 +51,7 @@ def test_a_log_gets_one_line_per_epoch_when_epochs_are_short() -> None:
     _train(EpochLines(5, out, interval_s=3600.0), epochs=3, batches=40)
     lines = out.getvalue().splitlines()
     assert [line.split(":")[0] for line in lines] == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]
-    assert all("40/40 batches" in line and ", loss " in line for line in lines)
+    assert all("40/40 batches" in line and ", loss=" in line for line in lines)
     assert "\r" not in out.getvalue()
 
 
@@ -64,3 +65,22 @@ def test_a_long_epoch_writes_at_most_one_line_per_interval() -> None:
     # epoch -- bounded by the interval, not by the step count.
     assert 2 <= len(lines) <= 2 * (40 // 10 + 1)
     assert lines[-1].startswith("Epoch 2/2: 40/40 batches")
+
+
+def test_a_stopped_epoch_still_gets_its_line() -> None:
+    class _Stops(_Tiny):
+        def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+            if self.current_epoch == 1 and batch_idx == 7:
+                raise RuntimeError("stop")
+            return super().training_step(batch, batch_idx)
+
+    out = io.StringIO()
+    progress = EpochLines(5, out, interval_s=3600.0)
+    data = Batches([torch.randn(4, 2, generator=torch.Generator().manual_seed(i)) for i in range(20)])
+    trainer = L.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_model_summary=False, callbacks=[progress], log_every_n_steps=5)
+    with pytest.raises(RuntimeError, match="stop"):
+        trainer.fit(_Stops(), train_dataloaders=data)
+    lines = out.getvalue().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["Epoch 1/3", "Epoch 2/3"]
+    assert lines[1].startswith("Epoch 2/3: 7/20 batches")  # the seven batches done before the stop

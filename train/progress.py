@@ -73,12 +73,13 @@ class EpochProgressBar(TQDMProgressBar):
 
 
 class EpochLines(ProgressBar):
-    """Progress as plain lines, for logs: "Epoch 3/15: 600/600 batches, 12.4 s, loss 0.52, kl 0.11".
+    """Progress as plain lines, for logs: "Epoch 3/15: 600/600 batches, 12.4 s, loss=0.52, kl=0.11".
 
     One line when an epoch ends; within an epoch, a line only when `interval_s` seconds have passed since the
-    last one (long epochs on big tables), so a log grows by epochs, not by steps. Losses are read as the bar
-    reads them (every `every_n_steps` batches and at the epoch's end). Only rank zero writes (Lightning calls
-    `disable()` on the others)."""
+    last one (long epochs on big tables), so a log grows by epochs, not by steps; and one for the epoch a stop
+    (Ctrl-C, SIGTERM, an error) interrupted, so the log says how far it got. Losses are read as the bar reads
+    them (every `every_n_steps` batches and at the epoch's end) and written as the bar writes them. Only rank
+    zero writes (Lightning calls `disable()` on the others)."""
 
     def __init__(self, every_n_steps: int, stream: TextIO | None = None, interval_s: float = INTERVAL_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -91,6 +92,7 @@ class EpochLines(ProgressBar):
         self._losses: dict[str, str] = {}
         self._epoch_start = self._last_line = 0.0
         self._batches = 0
+        self._in_epoch = False
 
     def disable(self) -> None:
         self._enabled = False
@@ -102,6 +104,7 @@ class EpochLines(ProgressBar):
         self._epoch_start = self._last_line = self._clock()
         self._losses = {}
         self._batches = 0
+        self._in_epoch = True
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -114,7 +117,13 @@ class EpochLines(ProgressBar):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._losses = read_losses(trainer, "_epoch") or self._losses
+        self._in_epoch = False
         self._write(trainer, self._clock())
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if self._in_epoch and self._batches:  # where the stopped epoch got to, before the stop's own message
+            self._in_epoch = False
+            self._write(trainer, self._clock())
 
     def _write(self, trainer: L.Trainer, now: float) -> None:
         self._last_line = now
@@ -123,7 +132,7 @@ class EpochLines(ProgressBar):
         total = convert_inf(self.total_train_batches)
         line = (f"{epoch_label(trainer)}: {self._batches}/{total if total is not None else '?'} batches, "
                 f"{now - self._epoch_start:.1f} s")
-        line += "".join(f", {label} {value}" for label, value in self._losses.items())
+        line += "".join(f", {label}={value}" for label, value in self._losses.items())
         stream = sys.stdout if self.stream is None else self.stream
         print(line, file=stream, flush=True)
 
