@@ -2,14 +2,16 @@
 nothing half-written; the data-layer cases (time zones, CR line ends, bucket thresholds, label length).
 
 The first half needs no model (the checks run before a bundle is loaded, or on small frames); the second
-half trains the tiny model once (module fixture) and is marked slow. The property test over output paths
-and counts is in tests/test_output_properties.py.
+half trains the tiny model once (module fixture) and is marked slow: impossible requests, the rows hash
+.ci/run compares across pandas versions, and a property test (hypothesis) over output paths and counts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +19,11 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+
+hypothesis = pytest.importorskip("hypothesis")  # in the dev extra; .ci/run's core job installs it too
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from tailsynth.gen.__main__ import main as gen_main
 from tailsynth.gen.gate_overrides import parse_settings
@@ -31,6 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 LENIENT = ["--set", "gate.alpha=1e-100", "--set", "gate.max_auc=1.0", "--set", "gate.min_holdout_rows=10",
            "--set", "gate.max_candidates_factor=50", "--set", "gate.chunk_rows=2000"]
 """Gate settings the 2-epoch tiny model passes (tests/test_augment.py's TEST_GATE); never for real data."""
+# As tests/test_properties.py: hypothesis' caches outside the working tree, seeded, no example database.
+set_hypothesis_home_dir(str(Path(tempfile.gettempdir()) / "tailsynth-hypothesis"))
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -272,3 +281,49 @@ def test_augment_rows_hash_for_the_cross_pandas_check(run: Path, tmp_path: Path)
     target = os.environ.get("TAILSYNTH_ROWS_HASH")
     if target:
         Path(target).write_text(f"{digest} {rows}\n")
+
+
+# Writable outputs listed more than once, so about half the calls generate rows.
+OUT_CHOICES = ["fresh.csv", "fresh.parquet", "earlier.csv", "fresh.csv", "fresh.parquet", "earlier.csv", "items.csv",
+               "run/bundle/train.parquet", "run/rows.csv", "dir.parquet", "file.txt/x.csv", "missing/x.csv", "rows.txt"]
+
+
+@pytest.mark.slow
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(command=st.sampled_from(["sample", "augment", "cold-start"]), out=st.sampled_from(OUT_CHOICES),
+       count=st.sampled_from([1, 2, 3, -1, 0, 10**12]))
+def test_no_call_changes_an_input_or_leaves_a_file_it_did_not_report(
+        run: Path, new_items_csv: Path, tmp_path_factory: pytest.TempPathFactory, command: str, out: str,
+        count: int) -> None:
+    """Property: for any output path and count, every input and bundle file is unchanged, and the only new
+    files are the rows and report the call reported (exit 0 or 1), or none (exit 2)."""
+    work = tmp_path_factory.mktemp("calls")
+    (work / "dir.parquet").mkdir()
+    (work / "file.txt").write_text("x")
+    (work / "earlier.csv").write_text("an,earlier\n1,2\n")
+    items = work / "items.csv"
+    items.write_bytes(new_items_csv.read_bytes())
+    link = work / "run"
+    link.symlink_to(run)  # so "run/..." paths point into the real bundle
+    before_work, before_run = _snapshot(work), _snapshot(run)
+    amount = ["--rows", str(count)] if command == "sample" else ["--per-item", str(count)]
+    inputs = ["--items", str(items)] if command == "cold-start" else []
+    argv = [command, "--bundle", str(run), *inputs, *amount, "--no-gate", "--out", str(work / out)]
+    try:
+        code = gen_main(argv)
+    except SystemExit as exc:  # argparse: a usage error
+        code = exc.code
+    hypothesis.event(f"exit {code}")  # --hypothesis-show-statistics: how many calls wrote rows
+    assert _snapshot(run) == before_run
+    after = _snapshot(work)
+    for name, content in before_work.items():
+        if name != out:
+            assert after.get(name) == content, f"{name} changed by {argv}"
+    new = set(after) - set(before_work)
+    if code == 0:
+        assert new <= {out, out + ".report.json"} and out + ".report.json" in after
+        assert json.loads((work / (out + ".report.json")).read_text())["output"]["rows"] == Path(out).name
+    else:
+        assert code == 2, argv
+        assert new == set() and after == before_work
