@@ -28,6 +28,7 @@ handful) and chunks of items.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,7 +107,7 @@ class Evidence:
     warm_vectors: torch.Tensor
     """[I, k] unit-length warm item vectors."""
     buyers: torch.Tensor
-    """[I, U] sparse float: 1 where the user bought the warm item in training."""
+    """[I, U] sparse (CSR) float: 1 where the user bought the warm item in training."""
     neighbours: int
 
     @classmethod
@@ -118,15 +119,22 @@ class Evidence:
                                          check_invariants=False).coalesce()
         buyers = torch.sparse_coo_tensor(buyers.indices(), torch.ones_like(buyers.values()), buyers.shape,
                                          check_invariants=False)
-        return cls(torch.nn.functional.normalize(space.item_vectors, dim=1), buyers.coalesce(), int(neighbours))
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used here is stable
+            warnings.simplefilter("ignore", UserWarning)
+            buyers = buyers.to_sparse_csr()
+        return cls(torch.nn.functional.normalize(space.item_vectors, dim=1), buyers, int(neighbours))
 
     def scores(self, vectors: torch.Tensor) -> torch.Tensor:
         """[c, U]: for each of `vectors` [c, k], the share of its nearest warm items each user bought."""
         similarity = torch.nn.functional.normalize(vectors, dim=1) @ self.warm_vectors.to(vectors.device).T
         k = min(self.neighbours, similarity.shape[1])
         nearest = similarity.topk(k, dim=1).indices
-        picks = torch.zeros_like(similarity).scatter_(1, nearest, 1.0 / k)
-        return torch.sparse.mm(self.buyers.to(vectors.device).t(), picks.T).T
+        rows = torch.arange(len(vectors), device=vectors.device).repeat_interleave(k)
+        picks = torch.sparse_coo_tensor(torch.stack([rows, nearest.reshape(-1)]),
+                                        torch.full((rows.numel(),), 1.0 / k, device=vectors.device),
+                                        similarity.shape, check_invariants=False).to_sparse_csr()
+        # [c, I] with k entries a row, times the sparse buyers [I, U]: sparse products throughout.
+        return (picks @ self.buyers.to(vectors.device)).to_dense()
 
 
 def choose_users(
