@@ -121,3 +121,24 @@ def test_bench_smoke_run_writes_json_and_markdown(tmp_path: Path) -> None:
     if len(systems) == 2:
         assert "ours-ctgan vs sdv-ctgan" in report["pairs"] and "sdv-ctgan" in report["systems"]["ours-ctgan"]["reach"]
         assert "| measure | ours-ctgan | sdv-ctgan | SDV/ours |" in markdown
+
+
+def test_encoder_bench_builds_a_seeded_table_and_times_our_encoder() -> None:
+    from tailsynth.evaluate.bench.encoder import COLUMNS, _time_ours, behaviour_table
+
+    table = behaviour_table(400, seed=1)
+    assert list(table.columns) == list(COLUMNS) and len(table) == 400
+    assert behaviour_table(400, seed=1).equals(table)  # same seed, same table
+    timing = _time_ours(table, COLUMNS, "cpu", seed=0)
+    assert timing["fit_rows"] == 400 and timing["width"] > len(COLUMNS) and timing["total_s"] >= 0
+
+
+def test_gpu_sync_check_says_it_needs_a_cuda_device(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    from tailsynth.evaluate.bench import gpu_sync_check
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: the check would run (evaluate/bench/gpu_check.sh runs it)")
+    assert gpu_sync_check.main(["--out", str(tmp_path / "sync.json")]) == 2
+    assert "needs a CUDA device" in capsys.readouterr().err and not (tmp_path / "sync.json").exists()

@@ -69,6 +69,14 @@ def test_pop_bucket_and_bucket_table(records: Records, tiny_truth: dict[str, dic
     assert summary.loc["tail", "items"] == 3
 
 
+def test_summary_text_counts_the_records_and_lists_every_bucket(records: Records) -> None:
+    from tailsynth.train.summary import summary_text
+
+    text = summary_text(records)  # what `tailsynth train --summary` prints
+    assert text.startswith(f"behaviour records: {len(records.table):,} interactions")
+    assert all(name in text for name in ("head", "torso", "tail", "cold_start"))
+
+
 def test_schema_roles_and_dtypes(records: Records) -> None:
     table = records.table
     assert [column.name for column in records.columns] == list(table.columns)
