@@ -162,6 +162,7 @@ def summary(result: ItemsResult, what: str, out: Path) -> str:
     worst = min((t["pvalue"] for t in union.get("tests", []) if t.get("pvalue") is not None), default=None)
     gate = (f"union of emitted groups: AUC {auc:.3f} (max {report['settings']['gate']['max_auc']:.2f}), smallest "
             f"column p {worst:.3g}" if auc is not None and worst is not None else "no group passed")
+    gate += (report.get("taste") or {}).get("summary") or ""  # taste lift of the users (gen.items.taste_plan)
     if result.rows is None:
         return f"nothing emitted for {totals['items']:,} {what}: every group was refused ({gate}); report: {report_path(out)}"
     return (f"wrote {totals['rows_emitted']:,} of {totals['rows_requested']:,} gated rows for "

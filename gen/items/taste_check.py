@@ -173,13 +173,14 @@ class TasteCheck:
     lifts: dict[str, dict]
     info: dict[str, Any]
     message: str | None
+    min_lift: float = MIN_LIFT
 
     @property
     def lift(self) -> float | None:
         return None if self.judged is None else self.lifts[self.judged]["lift"]
 
     def plain(self) -> dict[str, Any]:
-        return {"passed": self.passed, "judged": self.judged, "lift": self.lift, "min_lift": MIN_LIFT,
+        return {"passed": self.passed, "judged": self.judged, "lift": self.lift, "min_lift": self.min_lift,
                 "validation": self.lifts, "split": self.info, "message": self.message}
 
 
@@ -193,12 +194,13 @@ def check_taste(split: ValidationSplit, settings: TasteSettings, *, new_items: b
     info = {**split.info, "settings": settings.plain(), "rows_per_item": rows_per_item}
     if judged is None:
         return TasteCheck(False, None, lifts, info, "taste: no validation items (no warm item has "
-                                                    f">= {MIN_ROWS} buyers); the users' taste cannot be checked")
+                                                    f">= {MIN_ROWS} buyers); the users' taste cannot be checked",
+                          min_lift)
     lift = lifts[judged]["lift"]
     if lift is None or lift < min_lift:
         shown = "none (no held-out pair had a chance)" if lift is None else f"{lift:.2f}x"
         return TasteCheck(False, judged, lifts, info,
                           f"taste: the users chosen for {lifts[judged]['items']} {judged.replace('_', '-')} "
                           f"validation items hit their hidden real pairs {shown} as often as activity-weighted "
-                          f"random users (needed >= {min_lift:g}x); nothing emitted")
-    return TasteCheck(True, judged, lifts, info, None)
+                          f"random users (needed >= {min_lift:g}x); nothing emitted", min_lift)
+    return TasteCheck(True, judged, lifts, info, None, min_lift)

@@ -115,7 +115,7 @@ def taste_section(choice: UsersChoice, check: TasteCheck | None, records: pd.Dat
     """The report's `taste` entry: rule, the gate's taste test, and the emitted rows' per-user and per-item
     counts next to the real training ones."""
     section: dict[str, Any] = {"users": choice.rule, "note": choice.note,
-                               "check": None if check is None else check.plain()}
+                               "check": None if check is None else check.plain(), "summary": summary(choice, check)}
     if choice.rule != "taste":
         return section
     space = bundle.taste
@@ -125,6 +125,20 @@ def taste_section(choice: UsersChoice, check: TasteCheck | None, records: pd.Dat
     section["emitted_rows_per_item"] = distribution(emitted[item_column].value_counts().to_numpy())
     section["real_rows_per_item"] = distribution(space.item_counts)
     return section
+
+
+def summary(choice: UsersChoice, check: TasteCheck | None) -> str:
+    """The taste part of the command line's one-line summary (starts with '; ')."""
+    if choice.rule != "taste":
+        return "; users by demographics (no taste claim)"
+    if check is None:
+        return "; users by taste (taste not checked: ungated)"
+    if check.lift is None:
+        return "; users by taste, taste lift not measurable"
+    interval = check.lifts[check.judged].get("interval")
+    shown = f" [{interval[0]:.1f}-{interval[1]:.1f}]" if interval else ""
+    return (f"; taste lift {check.lift:.2f}x{shown} activity-weighted random users on "
+            f"{check.judged.replace('_', '-')} validation items (needed >= {check.min_lift:g}x)")
 
 
 def _items_table(bundle: Bundle) -> pd.DataFrame | None:
