@@ -112,9 +112,9 @@ def test_evidence_counts_the_buyers_of_the_nearest_warm_items() -> None:
 
 def planted_interactions(users: int = 300, items: int = 120, clusters: int = 6, per_user: int = 12,
                          seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Each user buys items of its own cluster only: the taste space can find who buys what."""
+    """Item j is in cluster j % clusters; each user buys items of its own cluster only."""
     rng = np.random.default_rng(seed)
-    user_cluster, item_cluster = rng.integers(0, clusters, users), np.arange(items) % clusters
+    user_cluster = rng.integers(0, clusters, users)
     rows_user = np.repeat(np.arange(users), per_user)
     choices = rng.integers(0, items // clusters, len(rows_user))
     rows_item = choices * clusters + user_cluster[rows_user]
@@ -170,3 +170,22 @@ def test_augment_on_the_tiny_bundle_chooses_users_by_taste(bundle: gen.Bundle) -
     assert refused.rows is None and refused.report["failures"][0]["measure"] == "taste"
     demographic = gen.augment(bundle, per_item=3, seed=0, gate=False, progress=False, users="demographic")
     assert demographic.report["taste"]["users"] == "demographic"
+
+
+@pytest.mark.slow
+def test_cold_start_takes_users_by_predicted_taste_and_reports_the_held_out_lift(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    config = load_config(REPO / "configs" / "tiny.yaml", ["data.split.cold_items=5", "monitor.enabled=false"])
+    bundle = gen.load(fit(replace(config, out_dir=str(tmp_path_factory.mktemp("runs")), name="cold")), device="cpu")
+    cold_ids = bundle.table("cold_holdout")["StockCode"].unique()
+    items = bundle.table("items")
+    held = items[items["StockCode"].isin(cold_ids)].reset_index(drop=True)
+    result = gen.cold_start(bundle, held, per_item=7, seed=1, gate=False, progress=False)
+    assert result.report["taste"]["users"] == "taste" and result.report["taste"]["check"] is None  # ungated
+    rows = result.rows
+    assert rows.groupby("StockCode").size().to_dict() == dict.fromkeys(held["StockCode"], 7)
+    assert not pd.MultiIndex.from_frame(rows[["CustomerID", "StockCode"]].astype(str)).duplicated().any()
+    lift = result.report["held_out_items"]["taste"]
+    assert lift["pairs"] > 0 and lift["random_rate"] > 0 and lift["lift"] is not None
+    no_taste = gen.cold_start(bundle, held, per_item=7, seed=1, gate=False, progress=False, users="demographic")
+    assert no_taste.report["taste"]["users"] == "demographic" and "demographics" in no_taste.report["taste"]["summary"]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -84,7 +84,7 @@ class ItemsRequest:
     users: UsersRule | None = None
     """How rows get their users: "taste" (`gen.items.taste_users`), "demographic" (`gen.items.users`), None:
     taste when the bundle has a taste space (and, for new items, a content predictor), else demographic."""
-    taste: TasteSettings = TasteSettings()
+    taste: TasteSettings = field(default_factory=TasteSettings)
     min_lift: float = MIN_LIFT
     """The gate's taste test: validation lift needed (`gen.items.taste_check`)."""
     content: pd.DataFrame | None = None

@@ -12,6 +12,9 @@ Judged columns: the generated columns present in both tables, less the condition
 construction) and the timestamp (cold start replaces it with one in the output window; the generated time
 parts stay judged). The floor's copy_rate / dcr_median are those of the real held-out rows themselves
 against the training rows (a sample OF the training rows would trivially copy them).
+
+`taste`: `evaluate.measures.taste.pair_lift` of the generated rows' users against the held-out items' real
+users -- the taste lift on items the model never trained on.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import pandas as pd
 
 from tailsynth.evaluate.measures import privacy
 from tailsynth.evaluate.measures.fidelity import DCR_ROWS, measure
+from tailsynth.evaluate.measures.taste import pair_lift
 from tailsynth.gen.sampling import rows_where
 from tailsynth.models.errors import BundleError
 
@@ -71,7 +75,28 @@ def held_out_section(
         "generated": measure(real, synth, columns, seed=seed, reference=train, device=device),
         "floor": floor,
         "floor_reference": floor_parts,
+        "taste": held_out_taste(bundle, synth, real, seed),
     }
+
+
+def held_out_taste(bundle: Bundle, synth: pd.DataFrame, real: pd.DataFrame, seed: int) -> dict | None:
+    """`pair_lift` of the generated rows' users against the real users of the same held-out items (users
+    positions in the taste space; activity-weighted random users as the baseline). None without a taste
+    space. A report figure on items the bundle never trained on, never a setting's source."""
+    try:
+        space = bundle.taste
+    except BundleError:
+        return None
+    user, item = bundle.role("user_id")[0], bundle.role("item_id")[0]
+    generated_users, real_users = space.user_positions(synth[user].to_numpy()), space.user_positions(real[user].to_numpy())
+    codes = pd.Index(pd.unique(real[item].astype(str)))
+    generated_items, real_items = codes.get_indexer(synth[item].astype(str)), codes.get_indexer(real[item].astype(str))
+    kept, known = (generated_users >= 0) & (generated_items >= 0), real_users >= 0
+    lift = pair_lift(generated_users[kept], generated_items[kept], real_users[known], real_items[known],
+                     space.user_activity, len(space.user_ids), seed)
+    return {**lift, "note": ("share of generated (user, item) pairs that are real held-out pairs of these cold items, "
+                             "over the share for activity-weighted random users (users without training rows "
+                             "left out on both sides)")}
 
 
 def _floor_sample(

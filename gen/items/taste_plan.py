@@ -44,9 +44,7 @@ def users_rule(bundle: Bundle, asked: UsersRule | None, new_items: bool) -> User
     if asked == "demographic":
         return UsersChoice("demographic", "users matched on the generated user features, as asked (no taste claim)")
     try:
-        bundle.taste
-        if new_items:
-            bundle.content
+        _ = bundle.content if new_items else bundle.taste  # loads (and checks) what the rule needs
     except BundleError as exc:
         if asked == "taste":
             raise
