@@ -158,7 +158,14 @@ def to_naive_datetime(text: pd.Series, format: str) -> pd.Series:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     if not pd.api.types.is_datetime64_any_dtype(parsed.dtype):
         return pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
-    return parsed.astype("datetime64[ns]")
+    return _as_nanoseconds(parsed)
+
+
+def _as_nanoseconds(parsed: pd.Series) -> pd.Series:
+    """datetime64[ns]; values beyond its range (pandas 3 parses year 1 or 9999 to microseconds) become NaT,
+    so they are reported as not dates instead of failing the conversion."""
+    inside = parsed.isna() | ((parsed >= pd.Timestamp.min) & (parsed <= pd.Timestamp.max))
+    return parsed.where(inside).astype("datetime64[ns]")
 
 
 def _ambiguous(column: pd.Series, source: str, key: str, first: tuple[str, pd.Series],
