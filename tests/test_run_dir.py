@@ -139,6 +139,14 @@ def test_overwrite_refuses_a_folder_that_was_never_a_run_and_names_what_it_would
     assert all(path.read_text() == text for path, text in files.items())
 
 
+def test_a_run_from_before_the_marker_is_recognised_by_its_manifest(tmp_path: Path) -> None:
+    run_dir = tmp_path / "old"
+    (run_dir / "bundle").mkdir(parents=True)
+    (run_dir / "bundle" / "bundle.json").write_text('{"kind": "ctgan", "meta": {}, "encoder": {}}')
+    with claim_run_directory(run_dir, resume=False, overwrite=True):
+        assert not (run_dir / "bundle").exists()
+
+
 def test_a_fresh_run_leaves_its_marker_and_can_then_be_overwritten(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     with claim_run_directory(run_dir, resume=False, overwrite=False):

@@ -9,13 +9,15 @@ cannot leave the old run's bundle beside its own config), and removes the tempor
 a killed run's atomic writes leave behind (`.last.ckpt.<8 hex>.tmp`, `.bundle.*`).
 
 `--overwrite` deletes only what a run wrote: a fresh run leaves its marker (`.tailsynth-run`) in the
-directory, and an overwrite of a directory without it is refused with the list of what it would have
+directory (runs from before the marker are recognised by their bundle's manifest), and an overwrite of a
+directory without it is refused with the list of what it would have
 deleted (a folder that merely holds a `config.yaml` or a `bundle/` of the user's is not a run). Temporary
 files are removed only under the exact names our writers give them (`models.atomic.TEMPORARY`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -60,7 +62,7 @@ def claim_run_directory(run_dir: Path, *, resume: bool, overwrite: bool) -> Iter
             if not overwrite:
                 raise ConfigError(f"run directory {run_dir} already holds a run ({', '.join(earlier)}); pass "
                                   f"--overwrite to replace it, --resume to continue it, or choose another --out")
-            if not (run_dir / MARKER).is_file():
+            if not is_run(run_dir):
                 doomed = earlier + [name for name in MODEL_REPORTS if (run_dir / name).exists()]
                 raise ConfigError(f"--overwrite: {run_dir} was not written by tailsynth train (it has no "
                                   f"{MARKER} marker), so nothing in it is deleted; overwriting would have deleted "
@@ -73,6 +75,18 @@ def claim_run_directory(run_dir: Path, *, resume: bool, overwrite: bool) -> Iter
                                           encoding="utf-8")
         remove_temporaries(run_dir)
         yield run_dir
+
+
+def is_run(run_dir: Path) -> bool:
+    """The directory carries a run's own marker: `.tailsynth-run`, or (runs trained before the marker) a
+    `bundle/bundle.json` that is a tailsynth manifest."""
+    if (run_dir / MARKER).is_file():
+        return True
+    try:
+        manifest = json.loads((run_dir / "bundle" / "bundle.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and {"kind", "meta", "encoder"} <= set(manifest)
 
 
 def remove_model_reports(run_dir: Path) -> list[str]:
