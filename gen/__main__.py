@@ -14,9 +14,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tailsynth.gen.gate_overrides import CallSettings, add_set_option
 from tailsynth.models.errors import ConfigError, TailsynthError
+
+if TYPE_CHECKING:  # the command line imports torch only once a command runs, so --help stays fast
+    from tailsynth.gen.bundle import Bundle
+    from tailsynth.gen.outputs import Output
 
 MAX_SEED = 2**63 - 1
 
@@ -131,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
         return handler(bundle, args, settings, output)
 
 
-def _sample(bundle: object, args: argparse.Namespace, settings: CallSettings, output: object) -> int:
+def _sample(bundle: Bundle, args: argparse.Namespace, settings: CallSettings, output: Output) -> int:
     from tailsynth import gen
     from tailsynth.gen.gate.report import format_refusal, write_gate_output
     from tailsynth.gen.gate_overrides import gate_config
