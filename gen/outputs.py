@@ -9,8 +9,9 @@ Every command of `tailsynth gen` goes through here, so each promise holds for al
 - **Checked first.** `check_output` refuses, before a bundle is loaded: an output whose folder is missing, is
   not a folder or is not writable; an output that is a directory or not a regular file; an output (or its
   `.report.json`) that is one of the call's inputs (resolved paths and inode numbers compared, so a link or
-  a second path to the same file is caught); an output inside a bundle or run directory. The error names
-  the path and what was expected (`OutputError`, exit 2).
+  a second path to the same file is caught); an output inside a bundle or inside a folder of a run
+  directory (`bundle/`, `checkpoints/`, ...; the run's top level, where the main job writes its rows beside
+  `report.md`, is allowed). The error names the path and what was expected (`OutputError`, exit 2).
 - **Never destroy what this call did not create.** A refusal writes only the report; a rows file an
   earlier call left at the path stays (the new report says `"rows": null`, so it does not describe it).
   Nothing but our own temporaries, our journal and our lock is ever deleted.
@@ -94,20 +95,28 @@ def _not_an_input(path: Path, option: str, inputs: Iterable[str | Path | None], 
             if _same_file(target, source):
                 raise OutputError(f"{option} {path}: {target} is the input {source}; writing there would destroy "
                                   f"it. Choose another output path")
-        if bundle is not None and _inside(target, Path(bundle)):
+        if bundle is not None and _inside(target, _bundle_folder(Path(bundle))):
             raise OutputError(f"{option} {path}: {target} lies inside the bundle {bundle}; choose a path outside it")
 
 
+def _bundle_folder(bundle: Path) -> Path:
+    """The folder of the bundle's files: `RUN/bundle` for a run directory (as `gen.load` reads it)."""
+    return bundle / "bundle" if (bundle / "bundle").is_dir() else bundle
+
+
 def _not_in_a_model(path: Path, option: str) -> None:
-    """Refuse an output inside any bundle or run directory (its files are read by later calls)."""
+    """Refuse an output inside any bundle, or inside a folder of a run directory (`bundle/`, `checkpoints/`,
+    `tb/`, the reports' folders): later calls read those. A run's top level is allowed, beside its
+    `report.md`: no file a run writes there has a rows suffix, and the main job writes its rows there."""
     folder = path.resolve().parent
     for ancestor in (folder, *folder.parents):
         if (ancestor / BUNDLE_MARKER).exists():
             raise OutputError(f"{option} {path}: {ancestor} is a model bundle; writing into it would corrupt it. "
                               f"Choose a path outside it")
-        if (ancestor / RUN_MARKER).exists() or (ancestor / "bundle" / BUNDLE_MARKER).exists():
-            raise OutputError(f"{option} {path}: {ancestor} is a run directory of tailsynth train; choose a "
-                              f"path outside it")
+        is_run = (ancestor / RUN_MARKER).exists() or (ancestor / "bundle" / BUNDLE_MARKER).exists()
+        if is_run and ancestor != folder:
+            raise OutputError(f"{option} {path}: {folder} is a folder of the run directory {ancestor}; write "
+                              f"the rows outside it, or at its top level")
 
 
 def _same_file(first: Path, second: Path) -> bool:

@@ -37,16 +37,19 @@ def test_an_output_that_is_an_input_is_refused_by_path_link_and_inode(tmp_path: 
     assert items.read_text() == "StockCode\n22457\n" and config.read_text() == "{}"
 
 
-def test_an_output_inside_a_bundle_or_run_directory_is_refused(tmp_path: Path) -> None:
+def test_an_output_inside_a_bundle_or_a_run_directorys_folders_is_refused(tmp_path: Path) -> None:
     run = tmp_path / "run"
     (run / "bundle").mkdir(parents=True)
+    (run / "checkpoints").mkdir()
     (run / "bundle" / "bundle.json").write_text("{}")
     (run / ".tailsynth-run").write_text("")
-    for out in (run / "bundle" / "train.parquet", run / "rows.parquet"):
-        with pytest.raises(OutputError, match="bundle|run directory"):
+    for out in (run / "bundle" / "train.parquet", run / "checkpoints" / "rows.parquet"):
+        with pytest.raises(OutputError, match="inside the bundle|is a folder of the run directory"):
             check_output(out, bundle=run)
     with pytest.raises(OutputError, match="is a model bundle"):  # any bundle, not only the call's
         check_output(run / "bundle" / "x.csv")
+    # The run's top level is allowed: the README's main job writes its rows beside report.md.
+    assert check_output(run / "tail_interactions.parquet", bundle=run) == run / "tail_interactions.parquet"
 
 
 @pytest.mark.parametrize("case", ["missing folder", "folder is a file", "out is a directory", "report is a directory"])

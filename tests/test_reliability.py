@@ -77,9 +77,11 @@ def test_out_equal_to_the_items_input_is_refused_and_the_input_kept(fake_run: Pa
 def test_out_inside_the_bundle_is_refused(fake_run: Path, capsys: pytest.CaptureFixture) -> None:
     """Case 2: --out RUN/bundle/train.parquet replaced the bundle's training table."""
     before = _snapshot(fake_run)
-    for out in (fake_run / "bundle" / "train.parquet", fake_run / "rows.parquet"):
+    (fake_run / "checkpoints").mkdir()
+    for out in (fake_run / "bundle" / "train.parquet", fake_run / "checkpoints" / "rows.parquet"):
         assert gen_main(["augment", "--bundle", str(fake_run), "--per-item", "1", "--out", str(out), "--no-gate"]) == 2
-    assert "inside the bundle" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "inside the bundle" in err and "is a folder of the run directory" in err
     assert _snapshot(fake_run) == before
 
 
@@ -285,7 +287,7 @@ def test_augment_rows_hash_for_the_cross_pandas_check(run: Path, tmp_path: Path)
 
 # Writable outputs listed more than once, so about half the calls generate rows.
 OUT_CHOICES = ["fresh.csv", "fresh.parquet", "earlier.csv", "fresh.csv", "fresh.parquet", "earlier.csv", "items.csv",
-               "run/bundle/train.parquet", "run/rows.csv", "dir.parquet", "file.txt/x.csv", "missing/x.csv", "rows.txt"]
+               "run/bundle/train.parquet", "run/tb/rows.csv", "dir.parquet", "file.txt/x.csv", "missing/x.csv", "rows.txt"]
 
 
 @pytest.mark.slow
