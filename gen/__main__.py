@@ -85,8 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _common_options(parser: argparse.ArgumentParser, conditions: bool) -> None:
     parser.add_argument("--out", required=True,
-                        help="output .parquet or .csv in an existing, writable folder, not an input of the call and "
-                             "not inside a bundle or run directory (a .report.json is written beside it)")
+                        help="output .parquet or .csv in an existing, writable folder; not an input of the call, not "
+                             "inside a bundle or a run directory's folders (its top level is fine); a .report.json "
+                             "is written beside it")
     parser.add_argument("--seed", type=seed_arg, default=0,
                         help="seed of generation, users, timestamps and the gate, 0 to 2**63-1 (default 0)")
     parser.add_argument("--no-gate", action="store_true", help="emit raw generator rows without the gate (not for training data)")
