@@ -52,7 +52,10 @@ class TableFeaturizer:
         check_columns(real, self.columns, "real")
         for column, sdtype in self.columns.items():
             if sdtype == "categorical":
-                counts = pd.Series(category_labels(real[column]), dtype=object).value_counts()
+                # Most frequent first, ties by label: value_counts orders ties differently across pandas
+                # versions, and the column order feeds the seeded discriminator (same seed, same rows).
+                counts = pd.Series(category_labels(real[column]), dtype=object).value_counts(sort=False)
+                counts = counts.iloc[np.lexsort((np.asarray(counts.index.astype(str)), -counts.to_numpy()))]
                 self.categories_[column] = pd.Index(counts.index[: self.max_categories], dtype=object)
             else:
                 values = numeric_values(real[column])
