@@ -9,6 +9,7 @@ Arms (the issue's letters); every arm holds all real training rows, weight 1, pl
     f  (a)'s rows: the cold-start items have none, so a pure CF model cannot rank them
     g  (a)'s rows; cold-start items get factors mapped from their features (`utility_model.content_factors`)
     h  synthetic rows for the cold-start items (`gen.cold_start`)
+    i  (b)'s gated tail rows, and the real tail rows weighted as in (e): our rows + confidence weights
 "added" - the count (b), (c), (d) and (e) add - is what (b) emitted; when (b) is unavailable or emitted
 nothing, the requested count (share x tail rows) for (d) and (e), and (c) is not run.
 
@@ -44,6 +45,7 @@ ARMS = {
     "f": "real only, cold items unscored",
     "g": "real + content mapping for cold items",
     "h": "real + synthetic cold-start rows",
+    "i": "real + gated tail rows + tail confidence weights",
 }
 
 
@@ -128,6 +130,17 @@ def tail_weighted(data: UtilityData, added: int) -> TrainingSet:
         raise ValueError("tail weighting: the training rows hold no tail item")
     weights = np.where(tail, 1.0 + added / tail.sum(), 1.0).astype(np.float32)
     return TrainingSet(base.users, base.items, weights, base.origin, base.real_row)
+
+
+def rows_and_weights(data: UtilityData, gated: TrainingSet, added: int) -> TrainingSet:
+    """(b)'s training set with its real tail rows weighted 1 + added / tail rows, as (e) weights them."""
+    tail = tail_rows(data)
+    if not tail.any():
+        raise ValueError("tail weighting: the training rows hold no tail item")
+    real = gated.origin == REAL
+    weights = gated.weights.copy()
+    weights[real] = np.where(tail[gated.real_row[real]], 1.0 + added / tail.sum(), 1.0)
+    return TrainingSet(gated.users, gated.items, weights.astype(np.float32), gated.origin, gated.real_row)
 
 
 def tail_rows(data: UtilityData) -> np.ndarray:

@@ -27,7 +27,12 @@ import numpy as np
 from tailsynth.models.atomic import write_json, write_text
 from tailsynth.evaluate.utility.arms import (ARMS, COLD_SYNTHETIC, GATED, ORIGINS, UNGATED, AugmentUnavailable, TrainingSet,
                                    augment_request, augment_rows, cold_rows, held_out_hits, oversampled, real_only,
-                                   tail_weighted, warm_tail_items, with_rows)
+                                   rows_and_weights, tail_weighted, warm_tail_items, with_rows)
+from tailsynth.evaluate.utility.cold_report import cold_summary, cold_targets, tail_intervals
+from tailsynth.evaluate.utility.cold_study import COLD_ARMS, ColdSettings, cold_seed
+from tailsynth.evaluate.utility.content import content_matrix
+from tailsynth.evaluate.utility.intervals import RESAMPLES
+from tailsynth.evaluate.utility.protocols import cold_only_chance, per_user_recall
 from tailsynth.evaluate.utility.data import UtilityData, from_bundle, gate_view
 from tailsynth.evaluate.utility.ranking import chance_recall, coverage, ranking_metrics
 from tailsynth.evaluate.utility.recommenders import (INSTALL_HINT, Factors, RecommenderConfig, auto_alpha, content_factors, fit_factors,
@@ -53,6 +58,12 @@ class UtilitySettings:
     cold_gated: bool = True
     """False: (h) uses ungated cold-start rows (reported as such)."""
     recommender: RecommenderConfig = field(default_factory=RecommenderConfig)
+    cold_arms: tuple[str, ...] = tuple(COLD_ARMS)
+    """Arms of the cold-start study (`cold_study`; none when empty or the bundle has no cold items)."""
+    cold_rows: int = 50
+    """Rows per cold item the study's generated arms ask for (fixed in advance, never tuned on the scores)."""
+    resamples: int = RESAMPLES
+    """Paired-bootstrap resamples over users for every difference reported."""
 
 
 def run(bundle: Any, *, out: str | Path | None = None, settings: UtilitySettings | None = None,
@@ -83,9 +94,50 @@ def run(bundle: Any, *, out: str | Path | None = None, settings: UtilitySettings
     finally:
         bar.close()
     payload = _payload(bundle, data, settings, alpha, request, per_seed)
+    rng = np.random.default_rng(np.random.SeedSequence([19, settings.seeds]))
+    per_user = {key: [o.get("per_user") for o in outcomes] for key, outcomes in per_seed.items()}
+    payload["tail_intervals"] = tail_intervals(per_user, data.tail, rng, settings.resamples)
+    payload["cold"] = cold_study(generator, data, settings, alpha, rng, progress)
     payload["seconds"] = time.monotonic() - started
     write_outputs(payload, Path(out) if out is not None else bundle.path.parent / "utility")
     return payload
+
+
+def cold_study(bundle: Any, data: UtilityData, settings: UtilitySettings, alpha: float, rng: np.random.Generator,
+               progress: bool) -> dict[str, Any] | None:
+    """The cold-start study over every seed (`cold_study`, `cold_report`); None when it does not apply."""
+    if not settings.cold_arms or not data.cold.any():
+        return None
+    items = bundle.table("items")
+    item_id = bundle.role("item_id")[0]
+    try:
+        featuriser = bundle.content.features  # the content predictor's own embedding, fitted on warm items
+    except Exception:  # a bundle without a content predictor: the same featuriser fitted here on warm items
+        featuriser = None
+    text = (bundle.config["data"].get("items") or {}).get("text")
+    content = content_matrix(items, data, item_id, featuriser=featuriser,
+                             feature_columns=[c for c in bundle.role("item_feature") if c in items.columns],
+                             text_column=text if text in items.columns else None)
+    cold = ColdSettings(arms=settings.cold_arms, rows_per_item=settings.cold_rows,
+                        gate=_gate(bundle, settings.gate) if settings.cold_gated else False)
+    per_seed: dict[str, list[dict[str, Any]]] = {arm: [] for arm in settings.cold_arms}
+    bar = _progress(settings.seeds, progress)
+    try:
+        for seed in range(settings.seeds):
+            bar.set_description(f"utility cold study seed {seed}")
+            outcomes = cold_seed(bundle, data, content, cold, settings.recommender, alpha, seed)
+            for arm in settings.cold_arms:
+                per_seed[arm].append(outcomes[arm])
+            bar.update(1)
+    finally:
+        bar.close()
+    summary = cold_summary(per_seed, cold_only_chance(int(data.cold.sum()), settings.recommender.k), rng,
+                           settings.resamples)
+    summary["content"] = "bundle content predictor's featuriser" if featuriser is not None else "fitted here on warm items"
+    summary["settings"] = {"rows_per_item": settings.cold_rows, "gated": settings.cold_gated,
+                           "knn_neighbours": cold.knn_neighbours}
+    summary["targets"] = cold_targets(summary)
+    return summary
 
 
 def write_outputs(payload: dict[str, Any], out: Path) -> None:
@@ -110,7 +162,7 @@ def _seed(bundle: Any, data: UtilityData, settings: UtilitySettings, alpha: floa
     """
     state = SeedState(seed, added=request["target_rows"])
     needed = set(settings.arms) | ({"a"} if {"f", "g"} & set(settings.arms) else set()) \
-        | ({"b"} if "c" in settings.arms else set())
+        | ({"b"} if {"c", "i"} & set(settings.arms) else set())
     outcomes: dict[str, dict[str, Any]] = {}
     for key in sorted(needed):
         bar.set_description(f"utility seed {seed} arm {key}")
@@ -129,8 +181,9 @@ def _seed(bundle: Any, data: UtilityData, settings: UtilitySettings, alpha: floa
                     factors = content_factors(data, factors, settings.recommender.ridge)
             else:
                 factors = _fit(data, training, settings.recommender, alpha, seed)
+            metrics, per_user = _measure(data, factors, settings.recommender.k)
             outcomes[key] = {"status": "ok", "training": _training(data, training, generation),
-                             "metrics": _measure(data, factors, settings.recommender.k)}
+                             "metrics": metrics, "per_user": per_user}
         outcomes[key]["seconds"] = time.monotonic() - arm_started
         if key in settings.arms:
             bar.update(1)
@@ -147,6 +200,8 @@ class SeedState:
     gated: int | None = None
     """(b)'s usable row count, which (c) matches; None until (b) emitted rows."""
     factors_a: Factors | None = None
+    gated_set: TrainingSet | None = None
+    """(b)'s training set, which (i) reweights."""
     rngs: tuple[np.random.Generator, ...] = ()
 
     def __post_init__(self) -> None:
@@ -170,7 +225,12 @@ def training_set(key: str, bundle: Any, data: UtilityData, settings: UtilitySett
             raise _Skip("refused", f"gen.augment emitted no rows ({generation.get('verdict')})", generation)
         training, generation["use"] = with_rows(data, rows, GATED, warm_tail_items(data), columns)
         state.gated = state.added = generation["use"]["added"]
+        state.gated_set = training
         return training, generation
+    if key == "i":
+        if state.gated_set is None:
+            raise _Skip("skipped", "needs (b)'s rows, and (b) emitted no rows")
+        return rows_and_weights(data, state.gated_set, state.added), {}
     if key == "c":
         if state.gated is None:
             raise _Skip("skipped", "needs (b)'s row count, and (b) emitted no rows")
@@ -200,12 +260,14 @@ def _fit(data: UtilityData, training: TrainingSet, config: RecommenderConfig, al
     return fit_factors(training.matrix(len(data.users), len(data.items)), config, alpha, seed)
 
 
-def _measure(data: UtilityData, factors: Factors, k: int) -> dict[str, Any]:
+def _measure(data: UtilityData, factors: Factors, k: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(the metrics by group, per-user Recall@k [eval users] of "overall" and the tail for the bootstrap)."""
     top = ranked(data, factors, k)
     groups = data.group_masks()
     scores = ranking_metrics(top, data.relevant, groups, k)
-    return {"recall": {g: s["recall"] for g, s in scores.items()}, "ndcg": {g: s["ndcg"] for g, s in scores.items()},
-            "coverage": coverage(top, groups), "users": {g: s["users"] for g, s in scores.items()}}
+    per_user = {g: per_user_recall(top, data.relevant, groups[g]) for g in ("overall", data.tail)}
+    return ({"recall": {g: s["recall"] for g, s in scores.items()}, "ndcg": {g: s["ndcg"] for g, s in scores.items()},
+             "coverage": coverage(top, groups), "users": {g: s["users"] for g, s in scores.items()}}, per_user)
 
 
 def _training(data: UtilityData, training: TrainingSet, generation: dict[str, Any]) -> dict[str, Any]:
@@ -253,6 +315,11 @@ def _payload(bundle: Any, data: UtilityData, settings: UtilitySettings, alpha: f
 
 
 def _check(settings: UtilitySettings) -> None:
+    unknown_cold = [arm for arm in settings.cold_arms if arm not in COLD_ARMS]
+    if unknown_cold:
+        raise ValueError(f"cold arms: expected names among {list(COLD_ARMS)}, got {list(settings.cold_arms)}")
+    if settings.cold_rows < 1 or settings.resamples < 1:
+        raise ValueError(f"cold rows and resamples must be at least 1 (got {settings.cold_rows}, {settings.resamples})")
     unknown = [key for key in settings.arms if key not in ARMS]
     if unknown or not settings.arms:
         raise ValueError(f"arms: expected letters among {list(ARMS)}, got {list(settings.arms)}")
@@ -291,7 +358,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=model.threads, help="implicit's threads (0: all cores)")
     parser.add_argument("--cold-per-item", default=defaults.cold_per_item, help="rows per cold-start item, or 'auto'")
     add_gate_option(parser, "(b) and (h)")
-    parser.add_argument("--cold-ungated", action="store_true", help="(h) with ungated cold-start rows")
+    parser.add_argument("--cold-ungated", action="store_true", help="(h) and the cold study with ungated rows")
+    parser.add_argument("--cold-arms", default=",".join(defaults.cold_arms),
+                        help=f"cold-study arms, comma-separated ('' skips the study; default {','.join(COLD_ARMS)})")
+    parser.add_argument("--cold-rows", type=int, default=defaults.cold_rows,
+                        help=f"rows per cold item the study's generated arms ask for (default {defaults.cold_rows})")
+    parser.add_argument("--resamples", type=int, default=defaults.resamples,
+                        help=f"paired-bootstrap resamples over users (default {defaults.resamples})")
     parser.add_argument("--gate-holdout", type=float, default=defaults.gate_holdout,
                         help="share of the holdout the gate judges against; the arms are scored on the rest")
     parser.add_argument("--device", default=None, help="generator device (default: cuda when available)")
@@ -313,7 +386,9 @@ def command(args: argparse.Namespace) -> int:
                                     regularization=args.regularization, alpha=alpha, k=args.k, threads=args.threads)
     settings = UtilitySettings(seeds=args.seeds, share=args.share, arms=tuple(args.arms.replace(",", "")), cold_per_item=cold_per_item,
                                gate=gate, cold_gated=not args.cold_ungated, gate_holdout=args.gate_holdout,
-                               recommender=recommender)
+                               recommender=recommender,
+                               cold_arms=tuple(a for a in args.cold_arms.split(",") if a), cold_rows=args.cold_rows,
+                               resamples=args.resamples)
     bundle = gen.load(args.bundle, device=args.device)
     out = Path(args.out) if args.out else bundle.path.parent / "utility"
     payload = run(bundle, out=out, settings=settings, progress=not args.no_progress)

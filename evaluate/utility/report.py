@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from tailsynth.evaluate.utility.cold_report import cold_markdown
 from tailsynth.models.atomic import write_with
 
 METRICS = ("recall", "ndcg", "coverage")
@@ -135,6 +136,7 @@ def markdown(payload: dict[str, Any]) -> str:
                                            or "none") + ".", ""]
     lines += _training_table(payload) + _generation_lines(payload) + [""] + _goal_lines(payload) + [""]
     lines += _notes(payload)
+    lines += [""] + cold_markdown(payload)  # ends with the recommendation
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,229 @@
+"""The cold-start study's and the tail's figures with paired-bootstrap intervals, the targets and the
+recommendation: plain data for utility.json, and Markdown lines for utility.md.
+
+Per arm, recommender and figure: the mean over seeds of the per-seed mean recall (± std over seeds), and a
+per-user vector averaged over seeds, which `intervals.paired_bootstrap` compares between arms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tailsynth.evaluate.utility.cold_study import COLD_ARMS, RECOMMENDERS
+from tailsynth.evaluate.utility.intervals import RESAMPLES, paired_bootstrap, seed_mean
+from tailsynth.evaluate.utility.protocols import PROTOCOL_FIGURES
+
+FIGURE_NAMES = {"cold_only": "cold-only", "full_cold": "full catalogue, cold", "full_overall": "full catalogue, overall"}
+COLD_PAIRS = (
+    ("als", "cold_only", "ours", "inject_knn"), ("als", "cold_only", "ours", "transfer"),
+    ("als", "cold_only", "ours", "demographic"), ("als", "cold_only", "transfer", "demographic"),
+    ("als", "cold_only", "inject_knn", "inject_ridge"),
+    ("als", "full_cold", "ours", "transfer"), ("als", "full_cold", "ours", "demographic"),
+    ("als", "full_overall", "ours", "none"), ("als", "full_overall", "transfer", "none"),
+    ("als", "full_overall", "demographic", "none"), ("als", "full_overall", "inject_knn", "none"),
+    ("item_knn", "cold_only", "ours", "transfer"), ("item_knn", "cold_only", "ours", "demographic"),
+    ("item_knn", "cold_only", "transfer", "demographic"),
+    ("item_knn", "full_cold", "ours", "transfer"),
+    ("item_knn", "full_overall", "ours", "none"), ("item_knn", "full_overall", "transfer", "none"),
+)
+TAIL_PAIRS = (("i", "e"), ("b", "e"), ("b", "a"), ("b", "d"), ("e", "a"), ("d", "a"), ("i", "a"))
+"""(first, second) tail arms compared on tail and overall Recall (ALS)."""
+
+
+def cold_summary(per_seed: dict[str, list[dict[str, Any]]], chance: float, rng: np.random.Generator,
+                 resamples: int = RESAMPLES) -> dict[str, Any]:
+    """{"arms", "comparisons", "chance_cold_only"} from `cold_study.cold_seed` outcomes by arm, then seed."""
+    arms: dict[str, Any] = {}
+    vectors: dict[tuple[str, str, str], np.ndarray] = {}
+    for arm, outcomes in per_seed.items():
+        measured = [o for o in outcomes if o["status"] == "ok"]
+        entry: dict[str, Any] = {"label": COLD_ARMS[arm], "seeds_measured": len(measured),
+                                 "rows_added": [o.get("rows", {}).get("added") for o in outcomes],
+                                 "activity_lift": [((o.get("rows") or {}).get("hits") or {}).get("activity_lift")
+                                                   for o in outcomes],
+                                 "generation": [o.get("generation") for o in outcomes]}
+        if not measured:
+            arms[arm] = {**entry, "status": outcomes[0]["status"], "reason": outcomes[0].get("reason", "")}
+            continue
+        entry["status"], entry["figures"] = "ok", {}
+        for recommender in measured[0]["per_user"]:
+            entry["figures"][recommender] = {}
+            for figure in PROTOCOL_FIGURES:
+                per_user = [o["per_user"][recommender][figure] for o in measured]
+                means = [float(np.nanmean(v)) if np.isfinite(v).any() else None for v in per_user]
+                present = [m for m in means if m is not None]
+                entry["figures"][recommender][figure] = {
+                    "mean": float(np.mean(present)) if present else None,
+                    "std": float(np.std(present, ddof=1)) if len(present) > 1 else None,
+                    "values": means, "users": int(np.isfinite(per_user[0]).sum())}
+                vectors[(arm, recommender, figure)] = seed_mean(per_user)
+        arms[arm] = entry
+    comparisons = []
+    for recommender, figure, first, second in COLD_PAIRS:
+        if (first, recommender, figure) in vectors and (second, recommender, figure) in vectors:
+            difference = paired_bootstrap(vectors[(first, recommender, figure)],
+                                          vectors[(second, recommender, figure)], rng, resamples)
+            comparisons.append({"recommender": recommender, "figure": figure, "first": first, "second": second,
+                                **difference.as_dict()})
+    return {"arms": arms, "comparisons": comparisons, "chance_cold_only": chance}
+
+
+def tail_intervals(per_user: dict[str, list[dict[str, np.ndarray] | None]], tail: str, rng: np.random.Generator,
+                   resamples: int = RESAMPLES) -> list[dict[str, Any]]:
+    """TAIL_PAIRS on the tail and overall groups: per_user[arm][seed] = {group: [users]} (None: unmeasured)."""
+    averaged = {}
+    for arm, seeds in per_user.items():
+        measured = [s for s in seeds if s is not None]
+        if measured:
+            averaged[arm] = {group: seed_mean([s[group] for s in measured]) for group in (tail, "overall")}
+    out = []
+    for first, second in TAIL_PAIRS:
+        if first in averaged and second in averaged:
+            for group in (tail, "overall"):
+                difference = paired_bootstrap(averaged[first][group], averaged[second][group], rng, resamples)
+                out.append({"group": group, "first": first, "second": second, **difference.as_dict()})
+    return out
+
+
+def cold_targets(cold: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's cold targets, each {"claim", "met" (True / False / None: not measured), "detail"}."""
+    chance = cold["chance_cold_only"]
+    checks = []
+
+    def figure(arm: str, recommender: str, name: str) -> float | None:
+        arm_entry = cold["arms"].get(arm) or {}
+        return (((arm_entry.get("figures") or {}).get(recommender) or {}).get(name) or {}).get("mean")
+
+    def check(claim: str, met: bool | None, detail: str) -> None:
+        checks.append({"claim": claim, "met": met, "detail": detail})
+
+    ours, ceiling = figure("ours", "als", "cold_only"), figure("inject_knn", "als", "cold_only")
+    both = ours is not None and ceiling is not None and ceiling > 0
+    check("ALS cold-only: ours >= 90% of content-kNN injection", (ours / ceiling >= 0.9) if both else None,
+          f"{ours:.4f} vs {ceiling:.4f} ({ours / ceiling:.0%})" if both else "not measured")
+    for recommender in RECOMMENDERS:
+        mine = figure("ours", recommender, "cold_only")
+        check(f"{recommender} cold-only: ours >= 3x chance", None if mine is None else mine >= 3 * chance,
+              "not measured" if mine is None else f"{mine:.4f} = {mine / chance:.2f}x chance {chance:.4f}")
+    overall, base = figure("ours", "als", "full_overall"), figure("none", "als", "full_overall")
+    check("ALS full catalogue: overall Recall within 2% of no rows",
+          None if overall is None or not base else overall / base >= 0.98,
+          "not measured" if overall is None or not base else f"{overall:.4f} vs {base:.4f} ({overall / base - 1:+.1%})")
+    above_transfer = []
+    for recommender in RECOMMENDERS:
+        for second in ("demographic", "transfer"):
+            entry = _find(cold["comparisons"], recommender, "cold_only", "ours", second)
+            if entry is None:
+                check(f"{recommender} cold-only: ours vs {second}", None, "not measured")
+                continue
+            met = entry["low"] > 0 if second == "demographic" else entry["high"] >= 0
+            if second == "transfer":
+                above_transfer.append(entry["low"] > 0)
+            rule = "interval above 0" if second == "demographic" else "interval reaches 0 or above"
+            check(f"{recommender} cold-only: ours vs {second} ({rule})", met, _difference(entry))
+    check("ours above neighbour transfer on at least one recommender (interval excludes 0)",
+          any(above_transfer) if above_transfer else None,
+          f"{sum(above_transfer)} of {len(above_transfer)} recommenders" if above_transfer else "not measured")
+    return checks
+
+
+def recommendation(payload: dict[str, Any]) -> list[str]:
+    """Plain sentences: which lever wins on the tail, what our rows reach on cold items, with the figures."""
+    lines = []
+    tail, arms = payload["tail"], payload["arms"]
+    measured = {k: a["metrics"]["recall"] for k, a in arms.items() if a["status"] == "ok" and k in "abdei"}
+    if "a" in measured and measured["a"]["overall"]["mean"]:
+        budget = 0.98 * measured["a"]["overall"]["mean"]
+        allowed = {k: m for k, m in measured.items() if (m["overall"]["mean"] or 0) >= budget}
+        best = max(allowed, key=lambda k: allowed[k][tail]["mean"] or -1.0)
+        lines.append(f"- Tail: the lever that wins within a 2% overall-Recall budget is ({best}) "
+                     f"{arms[best]['label']}: tail Recall@{_k(payload)} {allowed[best][tail]['mean']:.4f} vs real "
+                     f"only {measured['a'][tail]['mean']:.4f}.")
+        for entry in payload.get("tail_intervals", []):
+            if entry["group"] == tail and (entry["first"], entry["second"]) in (("i", "e"), ("b", "e")):
+                lines.append(f"  - ({entry['first']}) vs ({entry['second']}) on the tail: {_difference(entry)}.")
+    cold = payload.get("cold")
+    if cold and cold.get("arms"):
+        chance = cold["chance_cold_only"]
+        ours = (cold["arms"].get("ours") or {}).get("figures")
+        if ours:
+            als, knn = ours["als"]["cold_only"]["mean"], ours["item_knn"]["cold_only"]["mean"]
+            lines.append(f"- Cold items: our rows reach cold-only Recall@{_k(payload)} {als:.4f} on ALS "
+                         f"({als / chance:.1f}x chance {chance:.3f}) and {knn:.4f} on item-kNN ({knn / chance:.1f}x).")
+        else:
+            lines.append(f"- Cold items: our rows were not measured ({(cold['arms'].get('ours') or {}).get('reason', 'arm not run')}).")
+        for recommender in RECOMMENDERS:
+            entry = _find(cold["comparisons"], recommender, "cold_only", "ours", "transfer")
+            if entry:
+                lines.append(f"  - {recommender}: ours vs neighbour transfer {_difference(entry)}.")
+        ceiling = _find(cold["comparisons"], "als", "cold_only", "ours", "inject_knn")
+        if ceiling:
+            lines.append(f"  - ALS: ours vs content-kNN injection {_difference(ceiling)}; where the recommender "
+                         "takes item vectors, writing them in is the stronger lever, rows are for those that do not.")
+    return lines or ["- nothing measured to recommend from."]
+
+
+def cold_markdown(payload: dict[str, Any]) -> list[str]:
+    """utility.md's cold study, tail intervals, targets and recommendation sections."""
+    cold, k = payload.get("cold"), _k(payload)
+    lines: list[str] = []
+    if cold:
+        chance = cold["chance_cold_only"]
+        lines += ["## Cold start: two protocols, two recommenders", "",
+                  f"Cold-only chance (k / #cold items) = {chance:.4f}. Mean ± std over seeds of Recall@{k}; "
+                  "inject arms are ALS only (item-kNN takes no vector).", "",
+                  "| arm | rows added (seed 0) | " + " | ".join(f"{r} {FIGURE_NAMES[f]}" for r in RECOMMENDERS
+                                                                for f in PROTOCOL_FIGURES) + " |",
+                  "|---|---|" + "---|" * (len(RECOMMENDERS) * len(PROTOCOL_FIGURES))]
+        for arm, entry in cold["arms"].items():
+            if entry["status"] != "ok":
+                lines.append(f"| {arm}: {entry['label']} | - | {entry['status']}: {entry.get('reason', '')} |")
+                continue
+            cells = [_cell((entry["figures"].get(r) or {}).get(f)) for r in RECOMMENDERS for f in PROTOCOL_FIGURES]
+            added = entry["rows_added"][0] if entry["rows_added"] else None
+            lines.append(f"| {arm}: {entry['label']} | {'-' if added is None else f'{added:,}'} | " + " | ".join(cells) + " |")
+        lifts = {a: e["activity_lift"] for a, e in cold["arms"].items() if any(v is not None for v in e["activity_lift"])}
+        if lifts:
+            lines += ["", "Generated pairs found among scored held-out pairs, vs activity-weighted random users "
+                      "(by seed): " + "; ".join(f"{a} " + ", ".join("-" if v is None else f"{v:.2f}x" for v in values)
+                                                for a, values in lifts.items())]
+        lines += ["", f"Paired bootstrap over users ({payload['settings'].get('resamples', RESAMPLES)} resamples, "
+                  "95% interval) of seed-averaged per-user Recall:", "",
+                  "| recommender | figure | difference | mean | 95% interval | users |", "|---|---|---|---|---|---|"]
+        lines += [f"| {c['recommender']} | {FIGURE_NAMES[c['figure']]} | {c['first']} - {c['second']} | "
+                  f"{c['difference']:+.4f} | [{c['low']:+.4f}, {c['high']:+.4f}] | {c['users']:,} |"
+                  for c in cold["comparisons"]]
+    if payload.get("tail_intervals"):
+        lines += ["", "## Tail arms: paired bootstrap (ALS)", "",
+                  "| group | difference | mean | 95% interval | users |", "|---|---|---|---|---|"]
+        lines += [f"| {c['group']} | ({c['first']}) - ({c['second']}) | {c['difference']:+.4f} | "
+                  f"[{c['low']:+.4f}, {c['high']:+.4f}] | {c['users']:,} |" for c in payload["tail_intervals"]]
+    if cold and cold.get("targets"):
+        lines += ["", "## Cold targets (a benchmark, not a test)", ""]
+        lines += [f"- {t['claim']}: **{ {True: 'met', False: 'NOT met', None: 'not measured'}[t['met']] }** "
+                  f"({t['detail']})" for t in cold["targets"]]
+    lines += ["", "## Recommendation for this data", ""] + recommendation(payload)
+    return lines
+
+
+def _find(comparisons: list[dict[str, Any]], recommender: str, figure: str, first: str,
+          second: str) -> dict[str, Any] | None:
+    return next((c for c in comparisons if (c["recommender"], c["figure"], c["first"], c["second"])
+                 == (recommender, figure, first, second)), None)
+
+
+def _difference(entry: dict[str, Any]) -> str:
+    return (f"{entry['first_mean']:.4f} vs {entry['second_mean']:.4f}, difference {entry['difference']:+.4f} "
+            f"[95% {entry['low']:+.4f}, {entry['high']:+.4f}]")
+
+
+def _cell(summary: dict[str, Any] | None) -> str:
+    if not summary or summary.get("mean") is None:
+        return "-"
+    return f"{summary['mean']:.4f}" + (f" ± {summary['std']:.4f}" if summary.get("std") is not None else "")
+
+
+def _k(payload: dict[str, Any]) -> int:
+    return payload["settings"]["recommender"]["k"]

@@ -1,0 +1,157 @@
+"""The cold-start study of the utility benchmark: six arms, two recommenders, two protocols, per-user figures.
+
+Arms (`COLD_ARMS`); every arm holds all real training rows, weight 1, plus:
+    none          nothing: no recommender trained on interactions can rank a cold item (recall 0; the
+                  cold-only chance k / #cold items is reported beside it)
+    demographic   `gen.cold_start(users="demographic")` rows: users matched on generated user features
+    transfer      neighbour-transfer rows (`content.neighbour_transfer`, no model): the buyers of each cold
+                  item's content-nearest warm items, as many rows per item as `ours` kept for it
+    ours          `gen.cold_start(users="taste")` rows: users chosen in the bundle's taste space
+    inject_knn    no rows: content-kNN vectors of the cold items written into ALS's item factors (ceiling)
+    inject_ridge  no rows: ridge vectors written into ALS's item factors (ceiling)
+Recommenders: implicit ALS (`recommenders.fit_factors`) and item-item cosine kNN (`knn.fit_item_knn`), which
+cannot take an injected vector (the inject arms are ALS only). Each arm and seed yields per-user vectors of
+`protocols.PROTOCOL_FIGURES`; `cold_report` turns them into means, intervals and the recommendation.
+
+No leak: generation sees the bundle (fitted on training rows) and the gate's half of the holdout
+(`data.gate_view`), never the scored rows; transfer, injection and both recommenders read training rows and
+item content only; rows per item and every setting are fixed in advance, not chosen on the scored split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tailsynth.evaluate.utility.arms import COLD_SYNTHETIC, TrainingSet, _said, held_out_hits, real_only, with_rows
+from tailsynth.evaluate.utility.content import knn_vectors, neighbour_transfer, ridge_vectors
+from tailsynth.evaluate.utility.data import UtilityData
+from tailsynth.evaluate.utility.knn import fit_item_knn
+from tailsynth.evaluate.utility.protocols import protocols
+from tailsynth.evaluate.utility.recommenders import Factors, RecommenderConfig, fit_factors
+
+COLD_ARMS = {
+    "none": "no rows",
+    "demographic": "demographic rows (today's user rule)",
+    "transfer": "neighbour-transfer rows (no model)",
+    "ours": "our rows (users chosen by taste)",
+    "inject_knn": "content-kNN vectors injected into ALS (ceiling)",
+    "inject_ridge": "ridge vectors injected into ALS (ceiling)",
+}
+GENERATED = {"demographic": "demographic", "ours": "taste"}
+"""Row arms made by gen.cold_start, and the `users` rule each asks for."""
+INJECTED = ("inject_knn", "inject_ridge")
+RECOMMENDERS = ("als", "item_knn")
+
+
+@dataclass(frozen=True)
+class ColdSettings:
+    arms: tuple[str, ...] = tuple(COLD_ARMS)
+    rows_per_item: int = 50
+    """Rows each cold item asks gen.cold_start for (the issue's probe setting, fixed in advance)."""
+    gate: Any = None
+    """gen.cold_start's gate: None (the bundle's settings), a GateConfig, or False (ungated)."""
+    knn_neighbours: int = 20
+
+
+def cold_seed(bundle: Any, data: UtilityData, content: np.ndarray, settings: ColdSettings,
+              recommender: RecommenderConfig, alpha: float, seed: int) -> dict[str, dict[str, Any]]:
+    """Every cold arm's outcome for `seed`: {"status": "ok", "rows", "per_user": {rec: {figure: [users]}}}
+    or {"status", "reason"}. `content` [frame items, d] from `content.content_matrix`."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 19]))
+    base = real_only(data)
+    outcomes: dict[str, dict[str, Any]] = {}
+    factors = fit_factors(_matrix(data, base), recommender, alpha, seed)
+    usable = factors.scored[:data.n_warm]
+    wanted = set(settings.arms)
+    if "none" in wanted:
+        outcomes["none"] = _scored(data, base, factors, settings, recommender.k, {})
+    for arm, vectors in (("inject_knn", knn_vectors), ("inject_ridge", ridge_vectors)):
+        if arm in wanted:
+            items = factors.items.copy()
+            items[data.cold] = vectors(content, data, factors.items[:data.n_warm], usable)
+            injected = Factors(factors.users, items, factors.scored | data.cold)
+            outcomes[arm] = {"status": "ok", "rows": {"added": 0},
+                             "per_user": {"als": protocols(data, _als_scorer(data, injected), recommender.k)}}
+    kept: np.ndarray | None = None
+    for arm in ("ours", "demographic"):  # ours first: transfer matches its rows per item
+        if arm not in wanted:
+            continue
+        rows, generation = _generated(bundle, data, settings, seed, GENERATED[arm])
+        if rows is None or len(rows) == 0:
+            outcomes[arm] = {"status": "refused", "reason": f"gen.cold_start emitted no rows "
+                             f"({generation.get('verdict')})", "generation": generation}
+            continue
+        training, use = with_rows(data, rows, COLD_SYNTHETIC, data.cold, _columns(bundle))
+        outcomes[arm] = _fit_both(data, training, settings, recommender, alpha, seed, {**generation, "use": use})
+        if arm == "ours":
+            kept = per_cold_item(data, training)
+    if "transfer" in wanted:
+        counts = kept if kept is not None else np.full(int(data.cold.sum()), settings.rows_per_item)
+        users, items = neighbour_transfer(content, data, counts, rng)
+        rows = pd.DataFrame({"user": data.users[users], "item": data.items[items]})
+        training, use = with_rows(data, rows, COLD_SYNTHETIC, data.cold, ("user", "item"))
+        note = "rows per item as our arm kept" if kept is not None else f"{settings.rows_per_item} rows per item"
+        outcomes["transfer"] = _fit_both(data, training, settings, recommender, alpha, seed,
+                                         {"use": use, "counts": note})
+    return outcomes
+
+
+def per_cold_item(data: UtilityData, training: TrainingSet) -> np.ndarray:
+    """int64 [cold items]: generated rows each cold item holds in `training`."""
+    generated = training.items[training.real_row < 0]
+    return np.bincount(generated, minlength=len(data.items))[data.n_warm:].astype(np.int64)
+
+
+def _fit_both(data: UtilityData, training: TrainingSet, settings: ColdSettings, recommender: RecommenderConfig,
+              alpha: float, seed: int, generation: dict[str, Any]) -> dict[str, Any]:
+    factors = fit_factors(_matrix(data, training), recommender, alpha, seed)
+    return _scored(data, training, factors, settings, recommender.k, generation)
+
+
+def _scored(data: UtilityData, training: TrainingSet, factors: Factors, settings: ColdSettings, k: int,
+            generation: dict[str, Any]) -> dict[str, Any]:
+    """ALS (`factors`) and item-kNN (fitted here on the same training set) through both protocols."""
+    knn = fit_item_knn(data, _matrix(data, training), settings.knn_neighbours)
+    return {"status": "ok", "generation": generation,
+            "rows": {"added": int((training.real_row < 0).sum()), "hits": held_out_hits(data, training)},
+            "per_user": {"als": protocols(data, _als_scorer(data, factors), k),
+                         "item_knn": protocols(data, knn.score_rows, k)}}
+
+
+def _als_scorer(data: UtilityData, factors: Factors) -> Any:
+    users = factors.users[data.eval_users]
+
+    def score_rows(rows: np.ndarray) -> np.ndarray:
+        block = users[rows] @ factors.items.T
+        block[:, ~factors.scored] = -np.inf
+        return block
+
+    return score_rows
+
+
+def _matrix(data: UtilityData, training: TrainingSet) -> Any:
+    return training.matrix(len(data.users), len(data.items))
+
+
+def _columns(bundle: Any) -> tuple[str, str]:
+    return bundle.role("user_id")[0], bundle.role("item_id")[0]
+
+
+def _generated(bundle: Any, data: UtilityData, settings: ColdSettings, seed: int,
+               users: str) -> tuple[pd.DataFrame | None, dict[str, Any]]:
+    """gen.cold_start rows for the frame's cold items with `users` ("taste" / "demographic")."""
+    from tailsynth import gen
+
+    item_id = bundle.role("item_id")[0]
+    items = bundle.table("items")
+    new_items = items[items[item_id].isin(data.items[data.n_warm:])].reset_index(drop=True)
+    try:
+        result = gen.cold_start(bundle, new_items, per_item=settings.rows_per_item, bucket=data.tail, seed=seed,
+                                gate=settings.gate, progress=False, users=users)
+    except TypeError as exc:  # a gen without the users option
+        return None, {"verdict": f"not available: {exc}"}
+    return result.rows, _said(result)
