@@ -189,3 +189,16 @@ def test_cold_start_takes_users_by_predicted_taste_and_reports_the_held_out_lift
     assert lift["pairs"] > 0 and lift["random_rate"] > 0 and lift["lift"] is not None
     no_taste = gen.cold_start(bundle, held, per_item=7, seed=1, gate=False, progress=False, users="demographic")
     assert no_taste.report["taste"]["users"] == "demographic" and "demographics" in no_taste.report["taste"]["summary"]
+
+
+def test_nearest_of_picks_the_candidate_like_the_rows_generated_features() -> None:
+    from tailsynth.gen.items.users import nearest_of
+
+    users = pd.DataFrame({"Country": ["UK", "FR", "UK", "DE"], "frequency": [1, 2, 30, 3]})
+    rows = pd.DataFrame({"Country": ["UK", "UK", "DE"], "frequency": [28, 2, 1]})
+    candidates = np.array([[0, 2, 1], [0, 2, -1], [1, 3, -1]])
+    match = nearest_of(rows, users, candidates, categorical=["Country"], numerical=["frequency"])
+    # Row 0: UK and 28 -> user 2; row 1: UK and 2 -> user 0 (user 1 is closer in frequency but French);
+    # row 2: DE -> user 3 although user 1 is nearer in frequency.
+    assert match.positions.tolist() == [2, 0, 3]
+    assert match.stats["exact"] == 3

@@ -171,7 +171,8 @@ def make_groups(bundle: Bundle, items: pd.DataFrame, counts: np.ndarray, bucket:
     keys = items[features].astype(object).where(items[features].notna(), None) if features else None
     index = keys.groupby(features, sort=False, dropna=False).indices if features else {(): np.arange(len(items))}
     groups = []
-    for key, members in index.items():  # feature combinations (tens), not rows
+    # First-appearance order whatever pandas does: with several keys, pandas 2 ignores sort=False here.
+    for key, members in sorted(index.items(), key=lambda entry: entry[1].min()):  # combinations (tens), not rows
         key = key if isinstance(key, tuple) else (key,)
         values = {feature: (None if pd.isna(value) else value) for feature, value in zip(features, key)}
         conditions = {bundle.spec.columns[0]: bucket, **values}
@@ -355,6 +356,8 @@ class _Gate:
             chunk = self.stream.draw(want)
             tally.candidates += len(chunk)
             good = screen(chunk, support, row_filter, copies, self.judged, self.config.rare_k, tally, ranges)
+            if self.stream.writer.taste is not None:
+                good = self._fresh_pairs(good, kept)
             rank = good.groupby("_item").cumcount().to_numpy() + have[good["_item"].to_numpy()]
             take = good[rank < counts[good["_item"].to_numpy()]]
             have += np.bincount(take["_item"].to_numpy(), minlength=len(counts))
@@ -365,6 +368,21 @@ class _Gate:
             bar.update(tally.accepted, tally.candidates)
         bar.close(tally.accepted, tally.candidates)
         return pd.concat(kept, ignore_index=True)
+
+    def _fresh_pairs(self, good: pd.DataFrame, kept: list[pd.DataFrame]) -> pd.DataFrame:
+        """Taste users: rows whose (user, item) pair is already accepted or earlier in `good` are dropped, and
+        a user's rows beyond the per-user cap of the accepted rows (candidates repeat pairs across rounds;
+        the emitted rows must not). Vectorised over the chunk's rows."""
+        user, item = self.stream.writer.user_id, self.stream.writer.item_id
+        accepted = pd.concat([part[[user, item]] for part in kept], ignore_index=True)
+        pairs = pd.MultiIndex.from_frame(good[[user, item]].astype(str))
+        fresh = ~pairs.isin(pd.MultiIndex.from_frame(accepted.astype(str))) & ~pairs.duplicated()
+        good = good[fresh]
+        before = accepted[user].astype(str).value_counts()
+        users = good[user].astype(str)
+        rank = users.groupby(users.to_numpy()).cumcount().to_numpy() + \
+            before.reindex(users.to_numpy()).fillna(0).to_numpy(dtype=np.int64)
+        return good[rank < self.request.taste.per_user_cap]
 
     def _adherence(self, ranges: LabelRanges, raw: pd.DataFrame, accepted: pd.DataFrame,
                    holdout: pd.DataFrame) -> dict:

@@ -152,11 +152,13 @@ def content_rows(content: ContentTaste, ids: np.ndarray, table: pd.DataFrame | N
 
 def validation_lift(split: ValidationSplit, settings: TasteSettings, rows_per_item: int, seed: int,
                     device: str | torch.device = "cpu") -> dict[str, dict]:
-    """pair_lift of the users `choose_users` picks (rows_per_item per item) for each validation set."""
+    """pair_lift of the users `choose_users` picks for each validation set: rows_per_item x shortlist per
+    item, all of them scored (the generated features' pick among a shortlist is not made here)."""
     out = {}
     for name, one in split.sets.items():  # two sets
         generator = torch.Generator(device=device).manual_seed(seed)
-        choice = choose_users(one.vectors, np.full(len(one.vectors), rows_per_item), split.space, owned=one.owned,
+        choice = choose_users(one.vectors, np.full(len(one.vectors), rows_per_item * settings.shortlist), split.space,
+                              owned=one.owned,
                               settings=settings, evidence=split.evidence, generator=generator, device=device)
         out[name] = pair_lift(choice.users, choice.items, one.heldout[1], one.heldout[0], split.space.user_activity,
                               len(split.space.user_ids), seed, owned_users=one.owned[1], owned_items=one.owned[0])

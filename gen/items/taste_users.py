@@ -4,7 +4,7 @@
     # choice.users [m]: positions in space.user_ids; choice.items [m]: the row's item (0..n_items-1)
 
 The rule, for each item i with taste vector v_i (`ContentTaste.vectors_for`) and every real user u:
-1. Score: s(u, i) = u . v_i, standardised over the users (z-score per item), so that the temperature is in
+1. Score: s(u, i) = cos(u, v_i) (`COSINE`; u . v_i when off), standardised over the users (z-score per item), so that the temperature is in
    standard deviations of the item's own score spread and means the same on any data set and any space.
    With `evidence` (the buyers of the item's nearest warm items, `Evidence`), the score is the blend
    (1 - w) z(u . v) + w z(evidence), w = `evidence_weight`.
@@ -38,25 +38,42 @@ import torch
 
 from tailsynth.models.taste import TasteSpace
 
-TEMPERATURE = 0.25
-"""tau in standard deviations of an item's user scores. Chosen with `ACTIVITY_POWER`, `DROP_UNCERTAIN` and
-`EVIDENCE_WEIGHT` on the validation split of `taste_check` (training interactions only: 200 pseudo-cold and
-200 pseudo-tail items of the built-in data, 75% random training share, seed 0), grid tau {0.1, 0.25, 0.5, 1}
-x power {0, 0.5, 1} x drop {0, 0.2, 0.5} x evidence {0, 0.3, 0.7}, at 10 and 50 rows per item. Lift over
-activity-weighted random users: tau <= 0.5 all lie within the bootstrap interval of the best (10 rows:
-pseudo-cold 5.7-6.1x, pseudo-tail 5.8-6.2x, intervals +-0.6; 50 rows: 3.8-3.9x / 3.8-4.1x, +-0.35);
-tau = 1 is worse (10 rows, no evidence: 3.8-5.0x). The defaults (0.25, 0.5, 0.2, 0.3) give 6.01x / 6.06x at
-10 rows and 3.88x / 4.04x at 50; evidence 0.3 adds ~0.1-0.2x on pseudo-tail at 50 rows (inside the noise)
-and tau 0.25 is the probe's (issue 19). What the validation cannot separate, the downstream benchmark
-(`evaluate utility`, part 8) has to."""
-ACTIVITY_POWER = 0.5
-"""Exponent of the activity prior: 1 draws users as often as they buy, 0 ignores activity."""
+TEMPERATURE = 0.5
+"""tau in standard deviations of an item's user scores. How the defaults were chosen, never on held-out rows:
+1. Taste lift on the validation split of `taste_check` (training interactions only: 200 pseudo-cold and 200
+   pseudo-tail items of the built-in data, 75% random training share, seed 0), dot-product scores, grid
+   tau {0.1, 0.25, 0.5, 1} x power {0, 0.5, 1} x drop {0, 0.2, 0.5} x evidence {0, 0.3, 0.7} at 10 and 50
+   rows per item: tau <= 0.5 all within the bootstrap interval of the best (10 rows: 5.7-6.1x / 5.8-6.2x,
+   +-0.6; 50 rows: 3.8-3.9x / 3.8-4.1x, +-0.35), tau = 1 worse (3.8-5.0x); power and drop inside the noise;
+   evidence 0.3 +0.1-0.2x at 50 rows (noise) -> drop 0.2, evidence 0.3.
+2. The users' features against the training buyers of the same tail items (ungated augment of the built-in
+   bundle, 3 rows per item; KS of frequency / monetary / recency): dot products 0.42 / 0.45 / 0.38 at lift
+   9.0x, cosine (`COSINE`) + activity power 1 0.19 / 0.21 / 0.18 at 8.2x; with a shortlist of 4 picked by
+   the generated features (`SHORTLIST`): tau 0.25 0.13 / 0.14 / 0.07 at 5.8x, tau 0.5 0.094 / 0.101 / 0.067 at
+   5.9x (pseudo-tail; pseudo-cold 5.5x), tau 1 0.091 / 0.097 / 0.071 at 5.1x; shortlist 8 at tau 0.5: no
+   better mix (0.091 / 0.102 / 0.067) at 4.8x. The demographic rule's rows: 0.022 / 0.035 / 0.029."""
+ACTIVITY_POWER = 1.0
+"""Exponent of the activity prior: 1 draws users as often as they buy (a real row's user is drawn so), 0
+ignores activity. With cosine scores 1 gave the closest user mix (power 0.5: frequency KS 0.136 vs 0.127)."""
 PER_USER_CAP = 50
-"""Most rows one user gets in one call."""
+"""Most rows one user gets: per `choose_users` call, and on the accepted rows of a generation call
+(`pipeline._Gate._fresh_pairs`)."""
 DROP_UNCERTAIN = 0.2
 """Share of each item's drawn pairs dropped as least certain (UCC)."""
 EVIDENCE_WEIGHT = 0.3
 """Weight of the co-occurrence evidence in the blended score (0: the collaborative score alone)."""
+COSINE = True
+"""Score users by the cosine of their vector with the item's, not the dot product: a user's vector norm grows
+with their activity, so dot products chose the heaviest, most recent buyers (built-in tail, training-only
+comparison with the items' training buyers: frequency KS 0.42 with dot products, 0.19 with cosines, at
+taste lift 9.0x vs 8.2x); how active the chosen users are is then the activity prior's job alone."""
+SHORTLIST = 4
+"""Users drawn by taste per row; the row's generated user features pick one of them (`users.nearest_of`).
+The gate judges the users' features against real buyers of the item: taste alone (dot products, one user
+per row) drew users more active and more recent than the items' real buyers (frequency KS 0.42, every
+feature group refused on the built-in tail); the generated user features pull the mix back towards the
+real one while every candidate is a taste user. The taste check scores all candidates (a feature-blind
+pick, so its lift is the conservative one)."""
 NEIGHBOURS = 20
 """Warm items whose buyers make an item's co-occurrence evidence."""
 CHUNK = 256
@@ -75,17 +92,20 @@ class TasteSettings:
     drop_uncertain: float = DROP_UNCERTAIN
     evidence_weight: float = EVIDENCE_WEIGHT
     neighbours: int = NEIGHBOURS
+    shortlist: int = SHORTLIST
+    cosine: bool = COSINE
 
     def __post_init__(self) -> None:
         if not self.temperature > 0 or self.per_user_cap < 1 or not 0 <= self.drop_uncertain < 1 or \
-                not 0 <= self.evidence_weight <= 1 or self.neighbours < 1:
+                not 0 <= self.evidence_weight <= 1 or self.neighbours < 1 or self.shortlist < 1:
             raise ValueError(f"taste settings: temperature > 0, per_user_cap >= 1, 0 <= drop_uncertain < 1, "
-                             f"0 <= evidence_weight <= 1 and neighbours >= 1 expected, got {self}")
+                             f"0 <= evidence_weight <= 1, neighbours >= 1 and shortlist >= 1 expected, got {self}")
 
     def plain(self) -> dict[str, float | int]:
         return {"temperature": self.temperature, "activity_power": self.activity_power,
                 "per_user_cap": self.per_user_cap, "drop_uncertain": self.drop_uncertain,
-                "evidence_weight": self.evidence_weight, "neighbours": self.neighbours}
+                "evidence_weight": self.evidence_weight, "neighbours": self.neighbours, "shortlist": self.shortlist,
+                "cosine": self.cosine}
 
 
 @dataclass(frozen=True)
@@ -173,6 +193,8 @@ def choose_users(
         prior = prior.masked_fill(~torch.as_tensor(np.asarray(eligible, dtype=bool), device=device), float("-inf"))
     taken = np.zeros(n_users, dtype=np.int64) if used is None else np.asarray(used, dtype=np.int64).copy()
     users_vectors = space.user_vectors.to(device)
+    if settings.cosine:
+        users_vectors = torch.nn.functional.normalize(users_vectors, dim=1)
     wanted = counts.copy()
     kept: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     rounds = 0
@@ -299,11 +321,11 @@ def _stats(items: np.ndarray, users: np.ndarray, counts: np.ndarray, space: Tast
 
 
 class TasteUsers:
-    """The Writer's side of `choose_users`: users for the candidate rows of one generation call's items.
+    """The Writer's side of `choose_users`: a shortlist of taste users for each candidate row of a call's items.
 
-    Keeps what the call has handed out so far: a (user, item) pair is never handed out twice, even across
-    the gate's rounds of candidates, and the per-user cap counts every candidate row of the call (so it
-    holds for the emitted rows too).
+    Each `shortlist` call is one draw without replacement per item (no user twice in an item's shortlists,
+    never a training buyer); which candidate a row takes is the Writer's (`users.nearest_of`). Pairs emitted
+    twice across the gate's rounds and the per-user cap on emitted rows are the gate's (`pipeline._Gate`).
     """
 
     def __init__(self, space: TasteSpace, vectors: torch.Tensor, owned: tuple[np.ndarray, np.ndarray],
@@ -311,33 +333,35 @@ class TasteUsers:
                  evidence: Evidence | None = None) -> None:
         """vectors [n_items, k]; owned: (item code, space user) training pairs of the items; table_positions
         [U]: each space user's row in the users table (-1: absent there, never chosen)."""
-        self.space, self.vectors, self.settings, self.evidence = space, vectors, settings, evidence
+        self.space, self.vectors, self.owned, self.settings, self.evidence = space, vectors, owned, settings, evidence
         self.device = torch.device(device)
         self.table_positions = np.asarray(table_positions, dtype=np.int64)
-        self.pairs_items, self.pairs_users = [owned[0]], [owned[1]]
-        self.used = np.zeros(len(space.user_ids), dtype=np.int64)
 
-    def assign(self, item_codes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
-        """[n] users-table position for each row of item `item_codes[n]` (-1: no eligible user left), and
-        summable stats."""
+    def shortlist(self, item_codes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+        """[n, shortlist] users-table positions for the rows of items `item_codes[n]` (-1 where the item ran
+        out of eligible users; a row whose first entry is -1 has none), and summable stats.
+
+        Row r of an item with n_i rows takes the item's draws r, r + n_i, r + 2 n_i, ...: every shortlist
+        spans the item's range of certainty."""
         item_codes = np.asarray(item_codes, dtype=np.int64)
+        width = self.settings.shortlist
         counts = np.bincount(item_codes, minlength=len(self.vectors))
         generator = torch.Generator(device=self.device).manual_seed(int(rng.integers(0, 2**62)))
-        choice = choose_users(self.vectors, counts, self.space,
-                              owned=(np.concatenate(self.pairs_items), np.concatenate(self.pairs_users)),
-                              settings=self.settings, evidence=self.evidence, eligible=self.table_positions >= 0,
-                              used=self.used, generator=generator, device=self.device)
-        self.used += np.bincount(choice.users, minlength=len(self.used))
-        self.pairs_items.append(choice.items)
-        self.pairs_users.append(choice.users)
-        # Rows of an item (in item order) take the item's chosen users in turn; choice is grouped by item.
+        choice = choose_users(self.vectors, counts * width, self.space, owned=self.owned, settings=self.settings,
+                              evidence=self.evidence, eligible=self.table_positions >= 0, generator=generator,
+                              device=self.device)
         order = np.argsort(item_codes, kind="stable")
         sorted_items = item_codes[order]
         rank = np.arange(len(order)) - np.searchsorted(sorted_items, sorted_items)
         chosen = np.bincount(choice.items, minlength=len(self.vectors))
         starts = np.searchsorted(choice.items, np.arange(len(self.vectors)))
-        served = rank < chosen[sorted_items]
-        out = np.full(len(item_codes), -1, dtype=np.int64)
-        out[order[served]] = self.table_positions[choice.users[starts[sorted_items[served]] + rank[served]]]
-        return out, {"mode": "taste", "rows": int(len(item_codes)), "rows_without_user": int((~served).sum()),
-                     "certainty_sum": float(choice.certainty.sum()), "rule": choice.stats["rule"]}
+        slots = rank[:, None] + np.arange(width)[None, :] * counts[sorted_items][:, None]  # [n, width]
+        present = slots < chosen[sorted_items][:, None]
+        at = starts[sorted_items][:, None] + np.where(present, slots, 0)
+        picked = np.where(present, self.table_positions[choice.users[np.minimum(at, max(len(choice.users) - 1, 0))]]
+                          if len(choice.users) else -1, -1)
+        out = np.full((len(item_codes), width), -1, dtype=np.int64)
+        out[order] = picked
+        return out, {"mode": "taste", "rows": len(item_codes), "rows_without_user": int((out[:, 0] < 0).sum()),
+                     "candidates": int((out >= 0).sum()), "rule": choice.stats["rule"] +
+                     f"; {width} such users per row, the row's generated user features pick one (users.nearest_of)"}

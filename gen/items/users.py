@@ -293,3 +293,36 @@ def choose_among(
                                     else [])] or ["first drawn"])),
     }
     return UserMatch(positions, stats)
+
+
+def nearest_of(
+    rows: pd.DataFrame,
+    users: pd.DataFrame,
+    candidates: np.ndarray,
+    *,
+    categorical: Sequence[str],
+    numerical: Sequence[str],
+) -> UserMatch:
+    """Each row's user among its own `candidates` [n, c] (positions in `users`, -1: none; every row needs
+    one): fewest categorical mismatches with the row's generated user features first, then the smallest
+    standardised numerical distance (scales as in `match_users`, over the users table). For taste
+    shortlists (`gen.items.taste_users.TasteUsers`): taste says who may take the item, the generated
+    features say which of them looks like this row's buyer. Vectorised: [n, c] arrays."""
+    candidates = np.asarray(candidates, dtype=np.int64)
+    valid = candidates >= 0
+    if len(candidates) and not valid.any(axis=1).all():
+        raise ValueError("nearest_of: a row has no candidate user")
+    row_keys, user_keys = _category_codes(rows, users, categorical)
+    row_numbers, user_numbers, _ = _standardised(rows, users, numerical)
+    safe = np.where(valid, candidates, 0)
+    mismatches = (row_keys[:, None, :] != user_keys[safe]).sum(-1)
+    distance = np.sqrt(((row_numbers[:, None, :] - user_numbers[safe]) ** 2).sum(-1))
+    # Mismatches first (each outweighs any distance), then the distance; missing candidates never win.
+    order_key = np.where(valid, mismatches * (distance.max(initial=0.0) + 1.0) + distance, np.inf)
+    pick = order_key.argmin(axis=1) if len(candidates) else np.zeros(0, dtype=np.int64)
+    positions = candidates[np.arange(len(candidates)), pick]
+    taken = np.arange(len(candidates))
+    stats = {"rows": int(len(rows)), "exact": int((mismatches[taken, pick] == 0).sum()) if len(rows) else 0,
+             "fallback": int((mismatches[taken, pick] > 0).sum()) if len(rows) else 0,
+             "categorical": list(categorical), "numerical": list(numerical)}
+    return UserMatch(positions, stats)

@@ -23,7 +23,7 @@ import torch
 from tailsynth.gen.items.item_values import ItemValues
 from tailsynth.gen.items.timestamps import Window, place_as_is, place_in_window, place_near
 from tailsynth.gen.items.taste_users import TasteUsers
-from tailsynth.gen.items.users import UserMatch, choose_among, match_users, numeric_values
+from tailsynth.gen.items.users import UserMatch, choose_among, match_users, nearest_of, numeric_values
 from tailsynth.models.errors import BundleError
 from tailsynth.train.records import time_parts
 
@@ -75,11 +75,12 @@ class Writer:
         `_item` and `_draft_*` columns; stats of users and timestamps)."""
         drafts = drafts.reset_index(drop=True)
         user_rng, time_rng, value_rng = (np.random.default_rng(s) for s in rng.integers(0, 2**63, size=3))
-        chosen = None
-        if self.taste is not None:  # users by taste, before anything else is made for the rows
-            chosen, taste_stats = self.taste.assign(item_codes, user_rng)
-            served = chosen >= 0
-            drafts, item_codes, chosen = drafts[served].reset_index(drop=True), np.asarray(item_codes)[served], chosen[served]
+        shortlist = None
+        if self.taste is not None:  # taste users first: rows of an item that ran out of users are dropped
+            shortlist, taste_stats = self.taste.shortlist(item_codes, user_rng)
+            served = shortlist[:, 0] >= 0
+            drafts, item_codes, shortlist = drafts[served].reset_index(drop=True), np.asarray(item_codes)[served], \
+                shortlist[served]
         rows = drafts
         if self.item_values is not None and self.item_values.columns:
             rows = self.item_values.apply(drafts, item_codes, value_rng)
@@ -88,8 +89,9 @@ class Writer:
         categorical = [c for c in self.user_features if self.bundle.columns.get(c) == "categorical" and c in rows]
         numerical = [c for c in self.user_features if c not in categorical and c in rows]
         stamps, time_stats = self._timestamps(rows, time_rng)
-        if chosen is not None:
-            match = UserMatch(chosen, taste_stats)
+        if shortlist is not None:
+            match = nearest_of(rows, self.users, shortlist, categorical=categorical, numerical=numerical)
+            match = UserMatch(match.positions, {**taste_stats, "feature_pick": match.stats})
         elif pool is None:
             match = match_users(rows, self.users, categorical=categorical, numerical=numerical, rng=user_rng,
                                 device=self.device)
