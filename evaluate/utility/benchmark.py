@@ -11,6 +11,12 @@ Writes utility.json, utility.md, utility_recall.png and TensorBoard events (tb/)
 (the event files excepted: TensorBoard appends them). Seed s drives the recommender's initialisation and
 every draw of the arms (generation, subsampling, oversampling), so the spread covers both.
 
+With cold-start items in the bundle, a cold-start study follows (`cold_study`, `--cold-arms`): no rows,
+demographic rows, neighbour-transfer rows, our rows (gated, and ungated so the user rules are compared where
+the gate refuses), content-kNN and ridge vectors injected into ALS; ALS and item-item cosine kNN; the
+cold-only and full-catalogue protocols (`protocols`). Every difference the report states carries a paired
+bootstrap interval over users (`intervals`, `cold_report`), and utility.md ends with a recommendation.
+
 Like `evaluate.bench_cold_start`, the generator side (gen, train) is imported inside the functions.
 """
 

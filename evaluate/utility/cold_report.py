@@ -16,17 +16,18 @@ from tailsynth.evaluate.utility.intervals import RESAMPLES, paired_bootstrap, se
 from tailsynth.evaluate.utility.protocols import PROTOCOL_FIGURES
 
 FIGURE_NAMES = {"cold_only": "cold-only", "full_cold": "full catalogue, cold", "full_overall": "full catalogue, overall"}
+OURS = (("ours", "demographic"), ("ours_ungated", "demographic_ungated"))
+"""Our arms and the demographic arm judged like them (gated / ungated)."""
 COLD_PAIRS = (
-    ("als", "cold_only", "ours", "inject_knn"), ("als", "cold_only", "ours", "transfer"),
-    ("als", "cold_only", "ours", "demographic"), ("als", "cold_only", "transfer", "demographic"),
-    ("als", "cold_only", "inject_knn", "inject_ridge"),
-    ("als", "full_cold", "ours", "transfer"), ("als", "full_cold", "ours", "demographic"),
-    ("als", "full_overall", "ours", "none"), ("als", "full_overall", "transfer", "none"),
-    ("als", "full_overall", "demographic", "none"), ("als", "full_overall", "inject_knn", "none"),
-    ("item_knn", "cold_only", "ours", "transfer"), ("item_knn", "cold_only", "ours", "demographic"),
-    ("item_knn", "cold_only", "transfer", "demographic"),
-    ("item_knn", "full_cold", "ours", "transfer"),
-    ("item_knn", "full_overall", "ours", "none"), ("item_knn", "full_overall", "transfer", "none"),
+    ("als", "cold_only", "transfer", "demographic"), ("item_knn", "cold_only", "transfer", "demographic"),
+    ("als", "cold_only", "inject_knn", "inject_ridge"), ("als", "cold_only", "inject_knn", "transfer"),
+    ("als", "full_overall", "transfer", "none"), ("als", "full_overall", "demographic", "none"),
+    ("als", "full_overall", "inject_knn", "none"), ("item_knn", "full_overall", "transfer", "none"),
+    *((r, f, mine, other) for mine, demographic in OURS for r, f, other in (
+        ("als", "cold_only", "inject_knn"), ("als", "cold_only", "transfer"), ("als", "cold_only", demographic),
+        ("item_knn", "cold_only", "transfer"), ("item_knn", "cold_only", demographic),
+        ("als", "full_cold", "transfer"), ("item_knn", "full_cold", "transfer"),
+        ("als", "full_overall", "none"), ("item_knn", "full_overall", "none"))),
 )
 TAIL_PAIRS = (("i", "e"), ("b", "e"), ("b", "a"), ("b", "d"), ("e", "a"), ("d", "a"), ("i", "a"))
 """(first, second) tail arms compared on tail and overall Recall (ALS)."""
@@ -88,7 +89,16 @@ def tail_intervals(per_user: dict[str, list[dict[str, np.ndarray] | None]], tail
 
 
 def cold_targets(cold: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's cold targets, each {"claim", "met" (True / False / None: not measured), "detail"}."""
+    """The issue's cold targets for each of our arms present (gated, ungated): {"claim", "met" (True / False /
+    None: not measured), "detail"}."""
+    checks: list[dict[str, Any]] = []
+    for mine, demographic in OURS:
+        if mine in cold["arms"]:
+            checks += _targets_of(cold, mine, demographic)
+    return checks
+
+
+def _targets_of(cold: dict[str, Any], mine: str, demographic: str) -> list[dict[str, Any]]:
     chance = cold["chance_cold_only"]
     checks = []
 
@@ -97,33 +107,33 @@ def cold_targets(cold: dict[str, Any]) -> list[dict[str, Any]]:
         return (((arm_entry.get("figures") or {}).get(recommender) or {}).get(name) or {}).get("mean")
 
     def check(claim: str, met: bool | None, detail: str) -> None:
-        checks.append({"claim": claim, "met": met, "detail": detail})
+        checks.append({"claim": f"{mine}: {claim}", "met": met, "detail": detail})
 
-    ours, ceiling = figure("ours", "als", "cold_only"), figure("inject_knn", "als", "cold_only")
+    ours, ceiling = figure(mine, "als", "cold_only"), figure("inject_knn", "als", "cold_only")
     both = ours is not None and ceiling is not None and ceiling > 0
-    check("ALS cold-only: ours >= 90% of content-kNN injection", (ours / ceiling >= 0.9) if both else None,
+    check("ALS cold-only >= 90% of content-kNN injection", (ours / ceiling >= 0.9) if both else None,
           f"{ours:.4f} vs {ceiling:.4f} ({ours / ceiling:.0%})" if both else "not measured")
     for recommender in RECOMMENDERS:
-        mine = figure("ours", recommender, "cold_only")
-        check(f"{recommender} cold-only: ours >= 3x chance", None if mine is None else mine >= 3 * chance,
-              "not measured" if mine is None else f"{mine:.4f} = {mine / chance:.2f}x chance {chance:.4f}")
-    overall, base = figure("ours", "als", "full_overall"), figure("none", "als", "full_overall")
+        value = figure(mine, recommender, "cold_only")
+        check(f"{recommender} cold-only >= 3x chance", None if value is None else value >= 3 * chance,
+              "not measured" if value is None else f"{value:.4f} = {value / chance:.2f}x chance {chance:.4f}")
+    overall, base = figure(mine, "als", "full_overall"), figure("none", "als", "full_overall")
     check("ALS full catalogue: overall Recall within 2% of no rows",
           None if overall is None or not base else overall / base >= 0.98,
           "not measured" if overall is None or not base else f"{overall:.4f} vs {base:.4f} ({overall / base - 1:+.1%})")
     above_transfer = []
     for recommender in RECOMMENDERS:
-        for second in ("demographic", "transfer"):
-            entry = _find(cold["comparisons"], recommender, "cold_only", "ours", second)
+        for second in (demographic, "transfer"):
+            entry = _find(cold["comparisons"], recommender, "cold_only", mine, second)
+            rule = "interval above 0" if second == demographic else "interval reaches 0 or above"
             if entry is None:
-                check(f"{recommender} cold-only: ours vs {second}", None, "not measured")
+                check(f"{recommender} cold-only vs {second} ({rule})", None, "not measured")
                 continue
-            met = entry["low"] > 0 if second == "demographic" else entry["high"] >= 0
+            met = entry["low"] > 0 if second == demographic else entry["high"] >= 0
             if second == "transfer":
                 above_transfer.append(entry["low"] > 0)
-            rule = "interval above 0" if second == "demographic" else "interval reaches 0 or above"
-            check(f"{recommender} cold-only: ours vs {second} ({rule})", met, _difference(entry))
-    check("ours above neighbour transfer on at least one recommender (interval excludes 0)",
+            check(f"{recommender} cold-only vs {second} ({rule})", met, _difference(entry))
+    check("above neighbour transfer on at least one recommender (interval excludes 0)",
           any(above_transfer) if above_transfer else None,
           f"{sum(above_transfer)} of {len(above_transfer)} recommenders" if above_transfer else "not measured")
     return checks
@@ -146,23 +156,52 @@ def recommendation(payload: dict[str, Any]) -> list[str]:
                 lines.append(f"  - ({entry['first']}) vs ({entry['second']}) on the tail: {_difference(entry)}.")
     cold = payload.get("cold")
     if cold and cold.get("arms"):
-        chance = cold["chance_cold_only"]
-        ours = (cold["arms"].get("ours") or {}).get("figures")
-        if ours:
-            als, knn = ours["als"]["cold_only"]["mean"], ours["item_knn"]["cold_only"]["mean"]
-            lines.append(f"- Cold items: our rows reach cold-only Recall@{_k(payload)} {als:.4f} on ALS "
-                         f"({als / chance:.1f}x chance {chance:.3f}) and {knn:.4f} on item-kNN ({knn / chance:.1f}x).")
-        else:
-            lines.append(f"- Cold items: our rows were not measured ({(cold['arms'].get('ours') or {}).get('reason', 'arm not run')}).")
-        for recommender in RECOMMENDERS:
-            entry = _find(cold["comparisons"], recommender, "cold_only", "ours", "transfer")
-            if entry:
-                lines.append(f"  - {recommender}: ours vs neighbour transfer {_difference(entry)}.")
-        ceiling = _find(cold["comparisons"], "als", "cold_only", "ours", "inject_knn")
-        if ceiling:
-            lines.append(f"  - ALS: ours vs content-kNN injection {_difference(ceiling)}; where the recommender "
-                         "takes item vectors, writing them in is the stronger lever, rows are for those that do not.")
+        for mine, _ in OURS:
+            lines += _cold_lines(cold, mine, _k(payload))
+        lines += _cold_levers(cold)
     return lines or ["- nothing measured to recommend from."]
+
+
+def _cold_levers(cold: dict[str, Any]) -> list[str]:
+    """The best cold lever per recommender on cold-only Recall (mean over seeds), and its runner-up."""
+    lines = []
+    for recommender in RECOMMENDERS:
+        figures = {arm: e["figures"][recommender]["cold_only"]["mean"] for arm, e in cold["arms"].items()
+                   if e["status"] == "ok" and recommender in e["figures"]}
+        ranked = sorted(figures, key=lambda arm: -figures[arm])
+        if len(ranked) < 2:
+            continue
+        best, second = ranked[:2]
+        entry = _find(cold["comparisons"], recommender, "cold_only", best, second)
+        if entry is None:  # compared the other way round: the same interval, negated
+            flipped = _find(cold["comparisons"], recommender, "cold_only", second, best)
+            entry = flipped and {**flipped, "first_mean": flipped["second_mean"], "second_mean": flipped["first_mean"],
+                                 "difference": -flipped["difference"], "low": -flipped["high"], "high": -flipped["low"]}
+        versus = f"; vs {second} {_difference(entry)}" if entry else f"; {second} {figures[second]:.4f}"
+        lines.append(f"- Cold lever on {recommender}: {best} ({COLD_ARMS[best]}), cold-only "
+                     f"{figures[best]:.4f}{versus}.")
+    return lines
+
+
+def _cold_lines(cold: dict[str, Any], mine: str, k: int) -> list[str]:
+    """What arm `mine` reaches on cold items, against transfer and the injection ceiling."""
+    arm = cold["arms"].get(mine)
+    if arm is None:
+        return []
+    chance, name = cold["chance_cold_only"], COLD_ARMS[mine]
+    if arm["status"] != "ok":
+        return [f"- Cold items, {name}: not measured ({arm['status']}: {arm.get('reason', '')})."]
+    als, knn = arm["figures"]["als"]["cold_only"]["mean"], arm["figures"]["item_knn"]["cold_only"]["mean"]
+    lines = [f"- Cold items, {name}: cold-only Recall@{k} {als:.4f} on ALS ({als / chance:.1f}x chance "
+             f"{chance:.3f}) and {knn:.4f} on item-kNN ({knn / chance:.1f}x)."]
+    for recommender in RECOMMENDERS:
+        entry = _find(cold["comparisons"], recommender, "cold_only", mine, "transfer")
+        if entry:
+            lines.append(f"  - {recommender}: vs neighbour transfer {_difference(entry)}.")
+    ceiling = _find(cold["comparisons"], "als", "cold_only", mine, "inject_knn")
+    if ceiling:
+        lines.append(f"  - ALS: vs content-kNN injection {_difference(ceiling)}.")
+    return lines
 
 
 def cold_markdown(payload: dict[str, Any]) -> list[str]:

@@ -7,6 +7,8 @@ Arms (`COLD_ARMS`); every arm holds all real training rows, weight 1, plus:
     transfer      neighbour-transfer rows (`content.neighbour_transfer`, no model): the buyers of each cold
                   item's content-nearest warm items, as many rows per item as `ours` kept for it
     ours          `gen.cold_start(users="taste")` rows: users chosen in the bundle's taste space
+    ours_ungated, demographic_ungated: the same two with gate=False (no fidelity gate, no taste test), so the
+                  user rules are compared even where the gate refuses: what the rows would reach
     inject_knn    no rows: content-kNN vectors of the cold items written into ALS's item factors (ceiling)
     inject_ridge  no rows: ridge vectors written into ALS's item factors (ceiling)
 Recommenders: implicit ALS (`recommenders.fit_factors`) and item-item cosine kNN (`knn.fit_item_knn`), which
@@ -38,11 +40,15 @@ COLD_ARMS = {
     "demographic": "demographic rows (today's user rule)",
     "transfer": "neighbour-transfer rows (no model)",
     "ours": "our rows (users chosen by taste)",
+    "demographic_ungated": "demographic rows, ungated",
+    "ours_ungated": "our rows, ungated (no taste test)",
     "inject_knn": "content-kNN vectors injected into ALS (ceiling)",
     "inject_ridge": "ridge vectors injected into ALS (ceiling)",
 }
-GENERATED = {"demographic": "demographic", "ours": "taste"}
-"""Row arms made by gen.cold_start, and the `users` rule each asks for."""
+GENERATED = {"ours": ("taste", True), "ours_ungated": ("taste", False), "demographic": ("demographic", True),
+             "demographic_ungated": ("demographic", False)}
+"""Row arms made by gen.cold_start: the `users` rule each asks for, and whether the gate judges them.
+Ours first: transfer matches the rows per item of the first of them that emitted rows."""
 INJECTED = ("inject_knn", "inject_ridge")
 RECOMMENDERS = ("als", "item_knn")
 
@@ -77,24 +83,25 @@ def cold_seed(bundle: Any, data: UtilityData, content: np.ndarray, settings: Col
             outcomes[arm] = {"status": "ok", "rows": {"added": 0},
                              "per_user": {"als": protocols(data, _als_scorer(data, injected), recommender.k)}}
     kept: np.ndarray | None = None
-    for arm in ("ours", "demographic"):  # ours first: transfer matches its rows per item
+    matched = ""
+    for arm, (rule, gated) in GENERATED.items():
         if arm not in wanted:
             continue
-        rows, generation = _generated(bundle, data, settings, seed, GENERATED[arm])
+        rows, generation = _generated(bundle, data, settings, seed, rule, gated)
         if rows is None or len(rows) == 0:
             outcomes[arm] = {"status": "refused", "reason": f"gen.cold_start emitted no rows "
                              f"({generation.get('verdict')})", "generation": generation}
             continue
         training, use = with_rows(data, rows, COLD_SYNTHETIC, data.cold, _columns(bundle))
         outcomes[arm] = _fit_both(data, training, settings, recommender, alpha, seed, {**generation, "use": use})
-        if arm == "ours":
-            kept = per_cold_item(data, training)
+        if arm.startswith("ours") and kept is None:
+            kept, matched = per_cold_item(data, training), arm
     if "transfer" in wanted:
         counts = kept if kept is not None else np.full(int(data.cold.sum()), settings.rows_per_item)
         users, items = neighbour_transfer(content, data, counts, rng)
         rows = pd.DataFrame({"user": data.users[users], "item": data.items[items]})
         training, use = with_rows(data, rows, COLD_SYNTHETIC, data.cold, ("user", "item"))
-        note = "rows per item as our arm kept" if kept is not None else f"{settings.rows_per_item} rows per item"
+        note = f"rows per item as {matched} kept" if kept is not None else f"{settings.rows_per_item} rows per item"
         outcomes["transfer"] = _fit_both(data, training, settings, recommender, alpha, seed,
                                          {"use": use, "counts": note})
     return outcomes
@@ -141,9 +148,10 @@ def _columns(bundle: Any) -> tuple[str, str]:
     return bundle.role("user_id")[0], bundle.role("item_id")[0]
 
 
-def _generated(bundle: Any, data: UtilityData, settings: ColdSettings, seed: int,
-               users: str) -> tuple[pd.DataFrame | None, dict[str, Any]]:
-    """gen.cold_start rows for the frame's cold items with `users` ("taste" / "demographic")."""
+def _generated(bundle: Any, data: UtilityData, settings: ColdSettings, seed: int, users: str,
+               gated: bool) -> tuple[pd.DataFrame | None, dict[str, Any]]:
+    """gen.cold_start rows for the frame's cold items with `users` ("taste" / "demographic"); gated: with
+    `settings.gate`, else gate=False."""
     from tailsynth import gen
 
     item_id = bundle.role("item_id")[0]
@@ -151,7 +159,7 @@ def _generated(bundle: Any, data: UtilityData, settings: ColdSettings, seed: int
     new_items = items[items[item_id].isin(data.items[data.n_warm:])].reset_index(drop=True)
     try:
         result = gen.cold_start(bundle, new_items, per_item=settings.rows_per_item, bucket=data.tail, seed=seed,
-                                gate=settings.gate, progress=False, users=users)
+                                gate=settings.gate if gated else False, progress=False, users=users)
     except TypeError as exc:  # a gen without the users option
         return None, {"verdict": f"not available: {exc}"}
     return result.rows, _said(result)
