@@ -91,7 +91,7 @@ class Writer:
         stamps, time_stats = self._timestamps(rows, time_rng)
         if shortlist is not None:
             match = nearest_of(rows, self.users, shortlist, categorical=categorical, numerical=numerical)
-            match = UserMatch(match.positions, {**taste_stats, "feature_pick": match.stats})
+            match = UserMatch(match.positions, {**taste_stats, **match.stats})  # rows: those served
         elif pool is None:
             match = match_users(rows, self.users, categorical=categorical, numerical=numerical, rng=user_rng,
                                 device=self.device)
