@@ -192,3 +192,14 @@ def test_cold_summary_targets_and_markdown_end_with_the_recommendation() -> None
     assert "- Cold items, our rows (users chosen by taste): cold-only Recall@20 0.4" in tail_lines
     assert "- Cold lever on item_knn: ours" in tail_lines
     assert text.index("## Recommendation") > text.index("## Cold targets")
+
+
+def test_arms_are_compared_on_their_common_seeds_only() -> None:
+    ones, zeros = np.ones(30), np.zeros(30)
+    per_user = {"b": [None, {"tail": ones, "overall": ones}], "e": [{"tail": ones, "overall": ones},
+                                                                   {"tail": zeros, "overall": ones}]}
+    entries = tail_intervals(per_user, "tail", np.random.default_rng(0), resamples=50)
+    tail = next(e for e in entries if e["group"] == "tail" and (e["first"], e["second"]) == ("b", "e"))
+    assert tail["seeds"] == [1] and tail["difference"] == 1.0  # seed 0's e (all ones) is not mixed in
+    assert tail_intervals({"b": [None], "e": [{"tail": ones, "overall": ones}]}, "tail",
+                          np.random.default_rng(0)) == []

@@ -37,7 +37,7 @@ def cold_summary(per_seed: dict[str, list[dict[str, Any]]], chance: float, rng: 
                  resamples: int = RESAMPLES) -> dict[str, Any]:
     """{"arms", "comparisons", "chance_cold_only"} from `cold_study.cold_seed` outcomes by arm, then seed."""
     arms: dict[str, Any] = {}
-    vectors: dict[tuple[str, str, str], np.ndarray] = {}
+    vectors: dict[tuple[str, str, str], list[np.ndarray | None]] = {}
     for arm, outcomes in per_seed.items():
         measured = [o for o in outcomes if o["status"] == "ok"]
         entry: dict[str, Any] = {"label": COLD_ARMS[arm], "seeds_measured": len(measured),
@@ -46,8 +46,11 @@ def cold_summary(per_seed: dict[str, list[dict[str, Any]]], chance: float, rng: 
                                                    for o in outcomes],
                                  "generation": [o.get("generation") for o in outcomes]}
         if not measured:
-            arms[arm] = {**entry, "status": outcomes[0]["status"], "reason": outcomes[0].get("reason", "")}
+            arms[arm] = {**entry, "status": outcomes[0]["status"], "reason": _reason(outcomes[0])}
             continue
+        if len(measured) < len(outcomes):
+            entry["reason"] = f"{len(outcomes) - len(measured)} seed(s) not measured: " + \
+                _reason(next(o for o in outcomes if o["status"] != "ok"))
         entry["status"], entry["figures"] = "ok", {}
         for recommender in measured[0]["per_user"]:
             entry["figures"][recommender] = {}
@@ -59,33 +62,53 @@ def cold_summary(per_seed: dict[str, list[dict[str, Any]]], chance: float, rng: 
                     "mean": float(np.mean(present)) if present else None,
                     "std": float(np.std(present, ddof=1)) if len(present) > 1 else None,
                     "values": means, "users": int(np.isfinite(per_user[0]).sum())}
-                vectors[(arm, recommender, figure)] = seed_mean(per_user)
+                vectors[(arm, recommender, figure)] = [o["per_user"][recommender][figure] if o["status"] == "ok"
+                                                       else None for o in outcomes]
         arms[arm] = entry
     comparisons = []
     for recommender, figure, first, second in COLD_PAIRS:
         if (first, recommender, figure) in vectors and (second, recommender, figure) in vectors:
-            difference = paired_bootstrap(vectors[(first, recommender, figure)],
-                                          vectors[(second, recommender, figure)], rng, resamples)
+            paired = _common(vectors[(first, recommender, figure)], vectors[(second, recommender, figure)])
+            if paired is None:
+                continue
+            seeds, mine, theirs = paired
+            difference = paired_bootstrap(mine, theirs, rng, resamples)
             comparisons.append({"recommender": recommender, "figure": figure, "first": first, "second": second,
-                                **difference.as_dict()})
+                                "seeds": seeds, **difference.as_dict()})
     return {"arms": arms, "comparisons": comparisons, "chance_cold_only": chance}
 
 
 def tail_intervals(per_user: dict[str, list[dict[str, np.ndarray] | None]], tail: str, rng: np.random.Generator,
                    resamples: int = RESAMPLES) -> list[dict[str, Any]]:
     """TAIL_PAIRS on the tail and overall groups: per_user[arm][seed] = {group: [users]} (None: unmeasured)."""
-    averaged = {}
-    for arm, seeds in per_user.items():
-        measured = [s for s in seeds if s is not None]
-        if measured:
-            averaged[arm] = {group: seed_mean([s[group] for s in measured]) for group in (tail, "overall")}
     out = []
     for first, second in TAIL_PAIRS:
-        if first in averaged and second in averaged:
-            for group in (tail, "overall"):
-                difference = paired_bootstrap(averaged[first][group], averaged[second][group], rng, resamples)
-                out.append({"group": group, "first": first, "second": second, **difference.as_dict()})
+        if first not in per_user or second not in per_user:
+            continue
+        for group in (tail, "overall"):
+            paired = _common([s and s[group] for s in per_user[first]], [s and s[group] for s in per_user[second]])
+            if paired is None:
+                continue
+            seeds, mine, theirs = paired
+            difference = paired_bootstrap(mine, theirs, rng, resamples)
+            out.append({"group": group, "first": first, "second": second, "seeds": seeds, **difference.as_dict()})
     return out
+
+
+def _common(first: list[np.ndarray | None], second: list[np.ndarray | None]
+            ) -> tuple[list[int], np.ndarray, np.ndarray] | None:
+    """(the seeds both arms were measured on, each arm's per-user vector averaged over those seeds); None if
+    they share no seed. An arm refused on some seed is compared on the others only, never across seeds."""
+    seeds = [s for s, (x, y) in enumerate(zip(first, second)) if x is not None and y is not None]
+    if not seeds:
+        return None
+    return seeds, seed_mean([first[s] for s in seeds]), seed_mean([second[s] for s in seeds])
+
+
+def _reason(outcome: dict[str, Any]) -> str:
+    """An unmeasured outcome's reason, with generation's first refusal message when there is one."""
+    failures = (outcome.get("generation") or {}).get("failures") or []
+    return outcome.get("reason", "") + (f"; first refusal: {failures[0]}" if failures else "")
 
 
 def cold_targets(cold: dict[str, Any]) -> list[dict[str, Any]]:
@@ -222,7 +245,13 @@ def cold_markdown(payload: dict[str, Any]) -> list[str]:
                 continue
             cells = [_cell((entry["figures"].get(r) or {}).get(f)) for r in RECOMMENDERS for f in PROTOCOL_FIGURES]
             added = entry["rows_added"][0] if entry["rows_added"] else None
-            lines.append(f"| {arm}: {entry['label']} | {'-' if added is None else f'{added:,}'} | " + " | ".join(cells) + " |")
+            seeds = "" if entry["seeds_measured"] == len(entry["rows_added"]) else \
+                f" ({entry['seeds_measured']}/{len(entry['rows_added'])} seeds)"
+            lines.append(f"| {arm}: {entry['label']}{seeds} | {'-' if added is None else f'{added:,}'} | "
+                         + " | ".join(cells) + " |")
+        partial = [f"{a}: {e['reason']}" for a, e in cold["arms"].items() if e["status"] == "ok" and e.get("reason")]
+        if partial:
+            lines += ["", "Arms not measured on every seed: " + "; ".join(partial)]
         lifts = {a: e["activity_lift"] for a, e in cold["arms"].items() if any(v is not None for v in e["activity_lift"])}
         if lifts:
             lines += ["", "Generated pairs found among scored held-out pairs, vs activity-weighted random users "
@@ -230,15 +259,16 @@ def cold_markdown(payload: dict[str, Any]) -> list[str]:
                                                 for a, values in lifts.items())]
         lines += ["", f"Paired bootstrap over users ({payload['settings'].get('resamples', RESAMPLES)} resamples, "
                   "95% interval) of seed-averaged per-user Recall:", "",
-                  "| recommender | figure | difference | mean | 95% interval | users |", "|---|---|---|---|---|---|"]
+                  "| recommender | figure | difference | mean | 95% interval | users | seeds |",
+                  "|---|---|---|---|---|---|---|"]
         lines += [f"| {c['recommender']} | {FIGURE_NAMES[c['figure']]} | {c['first']} - {c['second']} | "
-                  f"{c['difference']:+.4f} | [{c['low']:+.4f}, {c['high']:+.4f}] | {c['users']:,} |"
+                  f"{c['difference']:+.4f} | [{c['low']:+.4f}, {c['high']:+.4f}] | {c['users']:,} | {_seeds(c)} |"
                   for c in cold["comparisons"]]
     if payload.get("tail_intervals"):
         lines += ["", "## Tail arms: paired bootstrap (ALS)", "",
-                  "| group | difference | mean | 95% interval | users |", "|---|---|---|---|---|"]
+                  "| group | difference | mean | 95% interval | users | seeds |", "|---|---|---|---|---|---|"]
         lines += [f"| {c['group']} | ({c['first']}) - ({c['second']}) | {c['difference']:+.4f} | "
-                  f"[{c['low']:+.4f}, {c['high']:+.4f}] | {c['users']:,} |" for c in payload["tail_intervals"]]
+                  f"[{c['low']:+.4f}, {c['high']:+.4f}] | {c['users']:,} | {_seeds(c)} |" for c in payload["tail_intervals"]]
     if cold and cold.get("targets"):
         lines += ["", "## Cold targets (a benchmark, not a test)", ""]
         lines += [f"- {t['claim']}: **{ {True: 'met', False: 'NOT met', None: 'not measured'}[t['met']] }** "
@@ -256,6 +286,10 @@ def _find(comparisons: list[dict[str, Any]], recommender: str, figure: str, firs
 def _difference(entry: dict[str, Any]) -> str:
     return (f"{entry['first_mean']:.4f} vs {entry['second_mean']:.4f}, difference {entry['difference']:+.4f} "
             f"[95% {entry['low']:+.4f}, {entry['high']:+.4f}]")
+
+
+def _seeds(entry: dict[str, Any]) -> str:
+    return ", ".join(str(s) for s in entry.get("seeds", [])) or "-"
 
 
 def _cell(summary: dict[str, Any] | None) -> str:
