@@ -13,6 +13,7 @@ is dropped, as implicit's scorer does for the user's own items. K is implicit's 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,7 +49,11 @@ def fit_item_knn(data: UtilityData, matrix: sp.csr_matrix, neighbours: int = NEI
     except ImportError:
         raise ImportError(INSTALL_HINT) from None
     model = CosineRecommender(K=neighbours, num_threads=threads)
-    model.fit(matrix.tocsr().astype(np.float32), show_progress=False)
+    with warnings.catch_warnings():
+        # CosineRecommender.fit normalises the transpose itself and hands its own kernel a COO matrix, which
+        # then warns "expects CSR input" on every fit: implicit's internals, not our input (a CSR matrix).
+        warnings.filterwarnings("ignore", message="Method expects CSR input")
+        model.fit(matrix.tocsr().astype(np.float32), show_progress=False)
     similarity = sp.csr_matrix(model.similarity, dtype=np.float32)
     similarity.setdiag(0.0)
     similarity.eliminate_zeros()
