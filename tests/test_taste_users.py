@@ -147,7 +147,8 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> gen.Bundle:
 def test_augment_on_the_tiny_bundle_chooses_users_by_taste(bundle: gen.Bundle) -> None:
     # The tiny data's users buy 1.8 items on average: its pseudo-tail lift is below 3 and the default gate
     # refuses (checked below); min_lift=1 lets the rows through to check who they went to.
-    result = gen.augment(bundle, per_item=3, seed=0, gate=TEST_GATE, progress=False, min_lift=1.0)
+    result = gen.augment(bundle, per_item=3, seed=0, gate=TEST_GATE, progress=False, min_lift=1.0,
+                         users="taste")
     taste = result.report["taste"]
     assert taste["users"] == "taste" and taste["check"]["passed"]
     rows, train = result.rows, bundle.table("train")
@@ -164,12 +165,14 @@ def test_augment_on_the_tiny_bundle_chooses_users_by_taste(bundle: gen.Bundle) -
     score = (user_vectors * vectors).sum(1)
     mean = (vectors @ space.user_vectors.T).mean(1)
     assert (score > mean).float().mean() > 0.8
-    again = gen.augment(bundle, per_item=3, seed=0, gate=TEST_GATE, progress=False, min_lift=1.0)
+    again = gen.augment(bundle, per_item=3, seed=0, gate=TEST_GATE, progress=False, min_lift=1.0, users="taste")
     assert again.rows.equals(rows)
-    refused = gen.augment(bundle, per_item=3, seed=0, gate=TEST_GATE, progress=False)
+    refused = gen.augment(bundle, per_item=3, seed=0, gate=TEST_GATE, progress=False, users="taste")
     assert refused.rows is None and refused.report["failures"][0]["measure"] == "taste"
     demographic = gen.augment(bundle, per_item=3, seed=0, gate=False, progress=False, users="demographic")
     assert demographic.report["taste"]["users"] == "demographic"
+    default = gen.augment(bundle, per_item=3, seed=0, gate=False, progress=False)  # existing items: demographic
+    assert default.report["taste"]["users"] == "demographic" and "--users taste" in default.report["taste"]["note"]
 
 
 @pytest.mark.slow

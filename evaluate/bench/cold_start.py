@@ -43,12 +43,14 @@ def cold_start_benchmark(
     gate: dict[str, Any] | None = None,
     device: str | None = None,
     augment: bool = False,
+    min_lift: float | None = None,
 ) -> dict[str, Any]:
     """Gated cold-start rows/s on `items` new items x `per_item` rows (see module docstring); with `augment`,
     gated augmentation rows/s on the bucket's first `items` existing items (every item when items is None).
 
     gate: overrides of the bundle's gate settings (GateConfig field -> value), e.g. for a tiny bundle whose
     holdout is below the default min_holdout_rows; None uses the settings the model was trained with.
+    min_lift: the gate's taste test (None: its default, `gen.items.taste_check.MIN_LIFT`).
     """
     import torch
 
@@ -72,11 +74,13 @@ def cold_start_benchmark(
     config = gate_config(bundle.config.get("gate", {}), gate or {}, where="cold-start benchmark gate")
     where = next(bundle.module.parameters()).device
     _sync(where, torch)
+    taste = {} if min_lift is None else {"min_lift": min_lift}
     started = time.perf_counter()
     if augment:
-        result = augment_items(bundle, bucket, per_item, new_items.tolist(), seed=seed, gate=config, progress=False)
+        result = augment_items(bundle, bucket, per_item, new_items.tolist(), seed=seed, gate=config, progress=False,
+                               **taste)
     else:
-        result = cold_start(bundle, new_items, per_item, bucket, seed=seed, gate=config, progress=False)
+        result = cold_start(bundle, new_items, per_item, bucket, seed=seed, gate=config, progress=False, **taste)
     _sync(where, torch)
     wall = time.perf_counter() - started
     report = result.report

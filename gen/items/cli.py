@@ -128,7 +128,7 @@ def cold_start_cli(bundle: Bundle, args: argparse.Namespace, settings: CallSetti
 
 
 def _users(args: argparse.Namespace) -> dict[str, Any]:
-    """`users=` only when --users was given, so the library's default (taste when available) applies otherwise."""
+    """`users=` only when --users was given, so the library's default (`taste_plan.users_rule`) applies otherwise."""
     return {"users": args.users} if getattr(args, "users", None) else {}
 
 

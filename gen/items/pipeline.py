@@ -234,6 +234,10 @@ class _Gate:
         for g, group in enumerate(groups):  # groups (tens)
             self.item_groups[group.items] = g
         self.holdout = rows_where(bundle.table("holdout"), {bucket_column: request.bucket}).reset_index(drop=True)
+        self.reference = None
+        if stream.writer.taste is not None:
+            self.holdout, self.reference = first_purchases(self.holdout, bundle.table("train"), stream.writer.user_id,
+                                                           stream.writer.item_id)
         excluded = {bucket_column} | (set() if request.judge_timestamp else set(bundle.role("timestamp")))
         self.judged = {name: kind for name, kind in bundle.columns.items() if name not in excluded}
         self.features = list(bundle.spec.columns[1:])
@@ -242,6 +246,8 @@ class _Gate:
     def run(self) -> tuple[pd.DataFrame | None, dict]:
         config, counts = self.config, self.request.counts
         report = _base_report(self.bundle, self.request, self.groups, config)
+        if self.reference is not None:
+            report["reference"] = self.reference
         judged_holdout, report["holdout_privacy_trim"] = privacy_trim(self.holdout, self.train, self.judged,
                                                                       config.rare_k)
         judged_holdout = judged_holdout.reset_index(drop=True)
@@ -401,6 +407,18 @@ class _Gate:
         if self.request.all_or_nothing and (unjudged or len(passed) < sum(len(e["groups"]) for e in entries)):
             return []
         return passed
+
+
+def first_purchases(holdout: pd.DataFrame, train: pd.DataFrame, user: str, item: str) -> tuple[pd.DataFrame, dict]:
+    """The held-out rows whose (user, item) pair is not in training: the reference for rows of taste-chosen
+    users, which are new pairs by construction (never a user who already has the item). Repeat purchases are
+    a different population (their buyers are far heavier: on the built-in tail, frequency median 14 against 5),
+    so judging new pairs against them would test the repeat share, not the rows."""
+    seen = pd.MultiIndex.from_frame(train[[user, item]].astype(str))
+    repeat = pd.MultiIndex.from_frame(holdout[[user, item]].astype(str)).isin(seen)
+    note = {"rows": "held-out rows whose (user, item) pair is new (first purchases): taste rows are new pairs",
+            "held_out_rows": len(holdout), "repeat_purchases_left_out": int(repeat.sum())}
+    return holdout.loc[~repeat].reset_index(drop=True), note
 
 
 def group_of(table: pd.DataFrame, groups: list[Group], bundle: Bundle) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Which rule chooses a generation call's users, and what the taste rule takes from the bundle.
 
-`users="taste"` (the default when the bundle has a taste space): `choose_users` with each item's vector
+`users="taste"` (the default for new items when the bundle has a taste space; asked for explicitly for
+existing items, see `users_rule`): `choose_users` with each item's vector
 from the bundle's content->taste predictor (`ContentTaste.vectors_for`: an existing item's own vector
 blended with its content prediction by its interaction count; a new item's prediction), checked first by
 the gate's taste test (`taste_check`). `users="demographic"`: today's matching on the generated user
@@ -37,12 +38,20 @@ class UsersChoice:
     note: str | None
 
 
+EXISTING_ITEMS_NOTE = ("existing items: users matched on the generated user features (the default: rows of taste-"
+                       "chosen users do not pass the fidelity gate on the built-in tail yet; users='taste' / "
+                       "--users taste asks for them)")
+
+
 def users_rule(bundle: Bundle, asked: UsersRule | None, new_items: bool) -> UsersChoice:
-    """`asked`, or (None) taste when the bundle can do it, else demographic with the reason."""
+    """`asked`, or (None) taste for new items when the bundle can do it, demographic for existing items
+    (see `EXISTING_ITEMS_NOTE`) or when the bundle cannot, with the reason."""
     if asked is not None and asked not in USERS_RULES:
         raise ValueError(f"users: expected one of {USERS_RULES} or None, got {asked!r}")
     if asked == "demographic":
         return UsersChoice("demographic", "users matched on the generated user features, as asked (no taste claim)")
+    if asked is None and not new_items:
+        return UsersChoice("demographic", EXISTING_ITEMS_NOTE)
     try:
         _ = bundle.content if new_items else bundle.taste  # loads (and checks) what the rule needs
     except BundleError as exc:
