@@ -53,7 +53,8 @@ def test_featurizer_layout_nulls_and_unseen_categories() -> None:
     real = pd.DataFrame({"price": [1.0, 2.0, 3.0, None], "country": ["uk", "fr", "uk", None],
                          "when": pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04"])})
     featurizer = TableFeaturizer(COLUMNS).fit(real)
-    # price: 3 features; country: uk, fr, <null> + other; when: 3 features.
+    # price: 3 features; country: uk, then the ties fr and <null> by label ("<" sorts before "f") + other;
+    # when: 3 features.
     assert featurizer.width == 3 + 4 + 3
     new = pd.DataFrame({"price": [None, 2.0], "country": ["de", "fr"], "when": pd.to_datetime(["2020-01-02", None])})
     features = featurizer.transform(new)
@@ -61,7 +62,7 @@ def test_featurizer_layout_nulls_and_unseen_categories() -> None:
     assert features[0, :3].tolist() == [0.0, 0.0, 1.0]  # null: zeros and the indicator
     assert features[1, 0].item() == pytest.approx(0.0)  # 2.0 is real's mean
     assert features[0, 3:7].tolist() == [0.0, 0.0, 0.0, 1.0]  # "de" was never seen: the other slot
-    assert features[1, 3:7].tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert features[1, 3:7].tolist() == [0.0, 0.0, 1.0, 0.0]
     assert features[1, 9].item() == 1.0  # the missing datetime
     with pytest.raises(ValueError, match="before fit"):
         TableFeaturizer(COLUMNS).transform(new)

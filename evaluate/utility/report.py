@@ -108,8 +108,8 @@ def markdown(payload: dict[str, Any]) -> str:
     k = payload["settings"]["recommender"]["k"]
     groups = groups_of(payload)
     header = ([f"Recall@{k} {g}" for g in groups] + [f"NDCG@{k} {g}" for g in groups]
-              + ["coverage", f"tail coverage"])
-    lines = [f"# Utility: does the recommender trained with our rows recommend the tail better?", "",
+              + ["coverage", "tail coverage"])
+    lines = ["# Utility: does the recommender trained with our rows recommend the tail better?", "",
              f"Bundle `{payload['bundle']}`; {payload['settings']['recommender']['model'].upper()} with "
              f"{payload['settings']['recommender']['factors']} factors, "
              f"{payload['settings']['recommender']['iterations']} iterations; {payload['settings']['seeds']} "

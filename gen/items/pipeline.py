@@ -366,7 +366,9 @@ class _Gate:
             tally.candidates += len(chunk)
             good = screen(chunk, support, row_filter, copies, self.judged, self.config.rare_k, tally, ranges)
             if self.stream.writer.taste is not None:
-                good = self._fresh_pairs(good, kept)
+                fresh = self._fresh_pairs(good, kept)
+                tally.rejected["repeat_pair"] = tally.rejected.get("repeat_pair", 0) + len(good) - len(fresh)
+                good = fresh
             rank = good.groupby("_item").cumcount().to_numpy() + have[good["_item"].to_numpy()]
             take = good[rank < counts[good["_item"].to_numpy()]]
             have += np.bincount(take["_item"].to_numpy(), minlength=len(counts))
