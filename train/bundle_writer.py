@@ -74,6 +74,7 @@ def write_run_bundle(
                      "bundle_holdout_rows": cap},
             "cleaning": list(records.cleaning),
             "written_as": dict(records.written_as),
+            "file_dtypes": dict(records.file_dtypes),
             "monitor": monitor_history or [],
         },
     }

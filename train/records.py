@@ -74,6 +74,9 @@ class Records:
     written_as: dict[str, str] = field(default_factory=dict)
     """Interaction columns read as numbers and parsed as Unix seconds -> their dtype in the file ("int64"),
     so emitted interactions can be written back the same way (`gen.items.written`)."""
+    file_dtypes: dict[str, str] = field(default_factory=dict)
+    """The interactions file's modelled columns (ids, timestamp, events) in the file's order -> their dtype as
+    read, so emitted interactions keep the file's column order and dtypes (`gen.items.written`)."""
 
     def column(self, role: Role) -> list[str]:
         """Names of the columns with this role, in table order."""
@@ -110,6 +113,8 @@ class _Table:
     source: str
     written_as: dict[str, str] = field(default_factory=dict)
     """Datetime columns that were numbers (Unix seconds) in the file -> their dtype there."""
+    file_dtypes: dict[str, str] = field(default_factory=dict)
+    """Modelled columns in the file's order -> their dtype as read (interactions only)."""
 
 
 def build_records(config: DataConfig) -> Records:
@@ -125,7 +130,7 @@ def build_records(config: DataConfig) -> Records:
         interactions, features[role] = same_key_type(interactions, key, features[role], cfg.id)
         interactions, step = apply_missing_keys(interactions, key, features[role], cfg.id, config.missing_keys)
         cleaning.extend(step)
-    written_as = dict(interactions.written_as)
+    written_as, file_dtypes = dict(interactions.written_as), dict(interactions.file_dtypes)
     frame = interactions.frame.copy(deep=False)  # a fresh 0..n-1 index without copying the data
     frame.index = pd.RangeIndex(len(frame))
     del interactions
@@ -146,6 +151,7 @@ def build_records(config: DataConfig) -> Records:
         items=kept.get("items"),
         cleaning=tuple(cleaning),
         written_as=written_as,
+        file_dtypes=file_dtypes,
     )
 
 
@@ -212,7 +218,9 @@ def prepare_interactions(table: _Table, cfg: InteractionsConfig, config: DataCon
     parsed.update(_parse_declared(frame, cfg.columns, cfg.date_formats, source, key, config, cleaning))
     written_as = {name: str(frame[name].dtype) for name, column in parsed.items()
                   if pd.api.types.is_datetime64_any_dtype(column.dtype) and _is_number(frame[name])}
-    return _Table(with_columns(frame, parsed), source, written_as)
+    modelled = {cfg.user_id, cfg.item_id, cfg.timestamp, *cfg.columns}
+    file_dtypes = {name: str(frame[name].dtype) for name in frame.columns if name in modelled}
+    return _Table(with_columns(frame, parsed), source, written_as, file_dtypes)
 
 
 def _is_number(column: pd.Series) -> bool:

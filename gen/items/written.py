@@ -115,10 +115,17 @@ class Writer:
     def interactions(self, records: pd.DataFrame) -> pd.DataFrame:
         """The appendable part: the real interactions' columns, in the records' order, with their dtypes; a
         timestamp the file held as Unix seconds is written as Unix seconds again, in the file's dtype."""
-        rows = records[self.output_columns].reset_index(drop=True)
-        for name, dtype in self.bundle.manifest.get("meta", {}).get("written_as", {}).items():
+        meta = self.bundle.manifest.get("meta", {})
+        file_dtypes = meta.get("file_dtypes", {})
+        order = [c for c in file_dtypes if c in self.output_columns]
+        order += [c for c in self.output_columns if c not in order]
+        rows = records[order].reset_index(drop=True)
+        for name, dtype in meta.get("written_as", {}).items():
             if name in rows.columns:
                 rows[name] = unix_seconds(rows[name], dtype)
+        for name, dtype in file_dtypes.items():
+            if name in rows.columns and name not in meta.get("written_as", {}):
+                rows[name] = as_file_dtype(rows[name], dtype)
         return rows
 
     def _timestamps(self, rows: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.Series, dict]:
@@ -144,6 +151,19 @@ class Writer:
         else:
             raise BundleError(f"{self.bundle.path}: the model does not generate the column {column!r}")
         return _cast(values, self.dtypes[column])
+
+
+def as_file_dtype(values: pd.Series, dtype: str) -> pd.Series:
+    """A column in the dtype the interactions file was read with (a nullable Int64 back to int64, ...) when
+    the values fit it exactly; otherwise unchanged (a null cannot be an int64)."""
+    if str(values.dtype) == dtype or dtype in ("object", "str", "string"):
+        return values
+    try:
+        cast = values.astype(dtype)
+    except (TypeError, ValueError, OverflowError):
+        return values
+    same = cast.astype(values.dtype) == values if values.notna().all() else None
+    return cast if same is not None and bool(same.all()) else values
 
 
 def unix_seconds(stamps: pd.Series, dtype: str) -> pd.Series:
