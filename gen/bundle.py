@@ -15,12 +15,13 @@ from tailsynth.models.bundle import MANIFEST, WEIGHTS, read_manifest, read_weigh
 from tailsynth.models.condition import ConditionSpec
 from tailsynth.models.continuous import continuous_from_state
 from tailsynth.models.content_taste import ContentTaste
-from tailsynth.models.config import ModelConfig
+from tailsynth.models.config import ConditionConfig, ModelConfig
 from tailsynth.models.encoder import TableEncoder
 from tailsynth.models.errors import BundleError, TailsynthError
 from tailsynth.models.registry import build_module
 from tailsynth.models.taste import TasteSpace
 from tailsynth.train.config import from_dict
+from tailsynth.train.item_levels import condition_values, item_level_table
 
 BUNDLE_DIR = "bundle"
 
@@ -105,6 +106,25 @@ class Bundle:
         """Condition codes [n, k] of the training rows: where an unspecified bucket is drawn from."""
         train = self.table("train")
         return torch.stack([self.encoder.codes(c, train[c]).cpu() for c in self.spec.columns], dim=1)
+
+    @cached_property
+    def pool_values(self) -> torch.Tensor | None:
+        """Raw continuous condition values [n, c] of the training rows, aligned with `pool` (None: the model
+        has no continuous condition): where a value left out at generation is drawn from."""
+        if not self.spec.continuous_names:
+            return None
+        return condition_values(self.table("train"), self._condition_config(), self.role("item_id")[0])
+
+    @cached_property
+    def item_levels(self) -> pd.DataFrame | None:
+        """Each training item's raw continuous condition values (index: item id; None: no continuous
+        condition): what an existing item's rows are conditioned on (`gen.items.pipeline`)."""
+        if not self.spec.continuous_names:
+            return None
+        return item_level_table(self.table("train"), self._condition_config(), self.role("item_id")[0])
+
+    def _condition_config(self) -> ConditionConfig:
+        return from_dict(ConditionConfig, self.config["model"]["condition"], where="model.condition")
 
 
 def load(path: str | Path, *, device: str | torch.device | None = None) -> Bundle:

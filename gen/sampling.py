@@ -43,7 +43,7 @@ def sample(
                         "gen.cold_start")
     rows, _ = synthesize(
         bundle.module, bundle.encoder, bundle.spec, n, conditions,
-        generator=_generator(bundle, seed), pool=bundle.pool,
+        generator=_generator(bundle, seed), pool=bundle.pool, pool_values=bundle.pool_values,
     )
     return rows
 
@@ -68,7 +68,7 @@ def sample_gated(
 
     def draw(k: int) -> pd.DataFrame:
         rows, _ = synthesize(
-            bundle.module, bundle.encoder, bundle.spec, k, conditions, generator=generator, pool=bundle.pool,
+            bundle.module, bundle.encoder, bundle.spec, k, conditions, generator=generator, pool=bundle.pool, pool_values=bundle.pool_values,
             batch_size=config.chunk_rows,
         )
         return rows

@@ -182,6 +182,20 @@ def test_a_trained_bundle_keeps_the_spec_and_takes_an_items_catalogue_value(tmp_
     drawn, _ = synthesize(bundle.module, bundle.encoder, bundle.spec, 6, {"pop_bucket": "tail"}, pool=bundle.pool,
                           pool_values=values, generator=torch.Generator().manual_seed(0))
     assert len(drawn) == 6
+    # Through gen: sample draws the value with its pool row; augment conditions each existing item's rows on
+    # its own median price; cold start (new items, no price) draws it with training rows of their labels.
+    from tailsynth import gen
+
+    assert len(gen.sample(bundle, 5, {"pop_bucket": "tail"}, seed=0)) == 5
+    levels = bundle.item_levels["UnitPrice_item_median"]
+    tail = bundle.table("buckets").query("pop_bucket == 'tail'")["item"]
+    items = [i for i in tail if i in levels.index][:4]
+    rows = gen.augment(bundle, per_item=2, items=items, gate=False, progress=False).rows
+    assert rows is not None and rows.groupby("StockCode").size().to_dict() == dict.fromkeys(items, 2)
+    new = bundle.table("items").query("StockCode in @items").assign(StockCode=lambda f: "new-" + f["StockCode"].astype(str))
+    cold = gen.cold_start(bundle, new.drop(columns=["description"], errors="ignore"), per_item=2, gate=False,
+                          progress=False, users="demographic").rows
+    assert cold is not None and len(cold) == 2 * len(new)
 
 
 # ---------------------------------------------------------------------------------------------------------

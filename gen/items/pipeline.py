@@ -195,6 +195,22 @@ class _Stream:
         self.torch_generators = [torch.Generator(device=device(bundle)).manual_seed(g.seed) for g in groups]
         self.rngs = [np.random.default_rng(g.seed) for g in groups]
         self.stats: dict[str, Any] = {}
+        levels = bundle.item_levels
+        self.levels = None if levels is None else levels.reindex(
+            writer.items.iloc[:, 0].to_numpy()).to_numpy(dtype=np.float64)
+        """[items, c] each requested item's continuous condition values (NaN: a new item), or None."""
+        self.pool = {} if levels is None else {"pool": bundle.pool, "pool_values": bundle.pool_values}
+
+    def _levels(self, codes: np.ndarray) -> dict[str, np.ndarray]:
+        """Continuous conditions of the rows' items (codes [n]): an existing item's own values (its catalogue
+        price, ...). Empty when the model has none, or when an item has none (new items): those values are
+        then drawn with training rows of the same condition labels (`synthesize`'s pool)."""
+        if self.levels is None:
+            return {}
+        values = self.levels[codes]
+        if np.isnan(values).any():
+            return {}
+        return {name: values[:, j] for j, name in enumerate(self.bundle.spec.continuous_names)}
 
     def draw(self, want: np.ndarray) -> pd.DataFrame:
         """want [items]: candidates per item. Records as written with `_item` and `_group` columns."""
@@ -204,9 +220,10 @@ class _Stream:
             total = int(per_item.sum())
             if total == 0:
                 continue
-            drafts = synthesize(self.bundle.module, self.bundle.encoder, self.bundle.spec, total, group.conditions,
-                                generator=self.torch_generators[index], batch_size=self.batch)[0]
             codes = np.repeat(group.items, per_item)
+            drafts = synthesize(self.bundle.module, self.bundle.encoder, self.bundle.spec, total,
+                                {**group.conditions, **self._levels(codes)}, generator=self.torch_generators[index],
+                                **self.pool, batch_size=self.batch)[0]
             records, stats = self.writer.write(drafts, codes, self.rngs[index], self.pools[index])
             self.stats = _merge_stats(self.stats, stats)
             parts.append(records.assign(_group=index))
