@@ -76,7 +76,8 @@ def test_rows_are_appendable_interactions(bundle: gen.Bundle, held_items: pd.Dat
                                                        "CustomerID"]
     for column in rows.columns:
         if column != "InvoiceDate":  # text in the file, written as a datetime
-            assert str(rows[column].dtype) == file_dtypes[column], column
+            text = {str(rows[column].dtype), file_dtypes[column]} <= {"object", "str", "string"}  # pandas 3
+            assert str(rows[column].dtype) == file_dtypes[column] or text, column
     assert rows.groupby("StockCode").size().to_dict() == dict.fromkeys(held_items["StockCode"], 7)
     assert rows["CustomerID"].isin(bundle.table("users")["CustomerID"]).all()
     assert not rows.isna().any().any()
