@@ -48,7 +48,8 @@ from tailsynth.gen.items.judge import EVAL_ROWS, Unit, judge, plan_units
 from tailsynth.gen.items.taste_check import MIN_LIFT, TasteCheck
 from tailsynth.gen.items.taste_plan import UsersChoice, UsersRule, taste_gate, taste_section, taste_users, users_rule
 from tailsynth.gen.items.taste_users import TasteSettings
-from tailsynth.gen.items.written import Placement, UserPool, Writer, one, pair_repeats, user_pools, users_table
+from tailsynth.gen.items.written import (Placement, UserPool, Writer, one, pair_repeats, pairs, user_pools,
+                                         users_table)
 from tailsynth.gen.sampling import rows_where
 from tailsynth.models.synthesize import synthesize
 from tailsynth.train.config import GateConfig, to_dict
@@ -403,8 +404,8 @@ class _Gate:
         the emitted rows must not). Vectorised over the chunk's rows."""
         user, item = self.stream.writer.user_id, self.stream.writer.item_id
         accepted = pd.concat([part[[user, item]] for part in kept], ignore_index=True)
-        pairs = pd.MultiIndex.from_frame(good[[user, item]].astype(str))
-        fresh = ~pairs.isin(pd.MultiIndex.from_frame(accepted.astype(str))) & ~pairs.duplicated()
+        keys = pairs(good, user, item)
+        fresh = ~keys.isin(pairs(accepted, user, item)) & ~keys.duplicated()
         good = good[fresh]
         before = accepted[user].astype(str).value_counts()
         users = good[user].astype(str)
@@ -433,8 +434,7 @@ def first_purchases(holdout: pd.DataFrame, train: pd.DataFrame, user: str, item:
     users, which are new pairs by construction (never a user who already has the item). Repeat purchases are
     a different population (their buyers are far heavier: on the built-in tail, frequency median 14 against 5),
     so judging new pairs against them would test the repeat share, not the rows."""
-    seen = pd.MultiIndex.from_frame(train[[user, item]].astype(str))
-    repeat = pd.MultiIndex.from_frame(holdout[[user, item]].astype(str)).isin(seen)
+    repeat = pairs(holdout, user, item).isin(pairs(train, user, item))
     note = {"rows": "held-out rows whose (user, item) pair is new (first purchases): taste rows are new pairs",
             "held_out_rows": len(holdout), "repeat_purchases_left_out": int(repeat.sum())}
     return holdout.loc[~repeat].reset_index(drop=True), note

@@ -299,6 +299,11 @@ def user_pools(users: pd.DataFrame, user_column: str, train: pd.DataFrame, group
     return pools, stats
 
 
+def pairs(rows: pd.DataFrame, user: str, item: str) -> pd.MultiIndex:
+    """The rows' (user, item) pairs as text keys: what "the same pair" means wherever pairs are compared."""
+    return pd.MultiIndex.from_frame(rows[[user, item]].astype(str))
+
+
 def pair_repeats(emitted: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, user: str,
                  item: str) -> dict[str, float | None]:
     """How often a (user, item) pair repeats one seen before: emitted rows against the training rows and the
@@ -307,10 +312,8 @@ def pair_repeats(emitted: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFra
     def rate(rows: pd.DataFrame) -> float | None:
         if len(rows) == 0:
             return None
-        seen = pd.MultiIndex.from_frame(train[[user, item]].astype(str))
-        pairs = pd.MultiIndex.from_frame(rows[[user, item]].astype(str))
-        repeated = pairs.isin(seen) | pairs.duplicated()
-        return float(np.mean(repeated))
+        keys = pairs(rows, user, item)
+        return float(np.mean(keys.isin(pairs(train, user, item)) | keys.duplicated()))
 
     return {"emitted": rate(emitted), "real_holdout": rate(holdout),
             "note": "share of rows whose (user, item) pair appeared in training or earlier in the same rows"}
