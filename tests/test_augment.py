@@ -109,6 +109,18 @@ def test_item_level_price_comes_from_the_items_own_rows(bundle, gated) -> None:
     assert all(price in own[item] for item, price in zip(rows["StockCode"], rows["UnitPrice"]))
 
 
+def test_no_emitted_row_repeats_a_real_event(bundle, gated) -> None:
+    """Issue 19 part 4: a row whose (item, time, quantity, price) equals a training row's is a real event with
+    another user attached; the gate drops such candidates, counts them and reports the real floor."""
+    key = ["StockCode", "InvoiceDate", "Quantity", "UnitPrice"]
+    train = bundle.table("train")[key].astype(str)
+    emitted = gated.rows[key].astype(str)
+    assert not pd.MultiIndex.from_frame(emitted).isin(pd.MultiIndex.from_frame(train)).any()
+    copies = gated.report["event_copies"]
+    assert copies["emitted"] == 0 and copies["columns"] == key and 0 <= copies["real_holdout"] <= 1
+    assert gated.report["gate"]["rejected"]["event_copy"] >= 0 and copies["raw_candidates"] is not None
+
+
 @pytest.mark.slow
 def test_refused_groups_emit_nothing_and_passing_groups_are_emitted(bundle, gated) -> None:
     report = gated.report
@@ -233,14 +245,21 @@ def test_buyers_give_rows_the_country_of_one_of_the_items_own_buyers() -> None:
     assert wanted["Country"].tolist() == ["France", "UK", "Spain"]  # item "c" has no buyer: the row's own
 
 
-def test_place_as_is_keeps_the_items_own_time_at_the_datas_resolution() -> None:
-    from tailsynth.gen.items.timestamps import place_as_is
+def test_place_as_is_keeps_the_items_weekday_and_hour_but_never_its_exact_time() -> None:
+    from tailsynth.gen.items.timestamps import SHIFT_WEEKS, place_as_is
 
     window = Window(pd.Timestamp("2011-01-01"), pd.Timestamp("2011-12-31 23:59"), "test")
-    own = pd.Series(pd.to_datetime(["2011-06-15 03:17:44", "2010-05-01 10:00:00"]))
-    stamps, stats = place_as_is(own, pd.DataFrame(index=own.index), window, "min")
-    assert stamps.tolist() == [pd.Timestamp("2011-06-15 03:17"), pd.Timestamp("2011-01-01")]
-    assert stats["resolution"] == "min"
+    own = pd.Series(pd.to_datetime(["2011-06-15 03:17:44"] * 400 + ["2010-05-01 10:00:00"]))
+    stamps, stats = place_as_is(own, pd.DataFrame(index=own.index), window, "min", np.random.default_rng(0))
+    inside = stamps.iloc[:400]
+    assert (inside.dt.hour == 3).all() and (inside.dt.dayofweek == own[0].dayofweek).all()
+    assert (inside.dt.second == 0).all() and inside.dt.minute.nunique() > 30
+    days = (inside.dt.normalize() - pd.Timestamp("2011-06-15")).dt.days
+    assert set(days.unique()) == {7 * k for k in range(-SHIFT_WEEKS, SHIFT_WEEKS + 1)}
+    assert (inside != pd.Timestamp("2011-06-15 03:17")).mean() > 0.95  # the real time itself is rare
+    assert stamps.iloc[400] == pd.Timestamp("2011-01-01") and stats["resolution"] == "min"
+    again, _ = place_as_is(own, pd.DataFrame(index=own.index), window, "min", np.random.default_rng(0))
+    assert again.equals(stamps)
 
 
 def test_place_near_keeps_the_date_and_honours_weekday_and_hour() -> None:

@@ -222,3 +222,22 @@ def copy_rate(rows: pd.DataFrame, train: pd.DataFrame, columns: ColumnTypes) -> 
     if len(rows) == 0:
         return float("nan")
     return float((train_counts(rows, train, columns) >= 1).mean())
+
+
+def event_copies(rows: pd.DataFrame, holdout: pd.DataFrame, train: pd.DataFrame, columns: ColumnTypes) -> dict:
+    """How often an interaction repeats a real training row's event tuple, next to the real data's own rate.
+
+    columns: the event tuple, e.g. item id, timestamp and the event columns (quantity, price), each
+    "categorical" (ids: compared as labels) or "numerical" (numbers and datetimes: compared as float64).
+    A generated row whose tuple equals a training row's is a copy of that real event with (at most) another
+    user attached; the real held-out rows' own rate says how often real events repeat one seen in training
+    (one product, one minute, one quantity and price, bought twice), so a generator is held to that floor.
+    Returns {"emitted", "real_holdout": share or None for no rows, "emitted_rows": count, "columns", "note"}.
+    """
+    counts = CopyCounts(train, columns)
+    copied = int((counts.of(rows) >= 1).sum()) if len(rows) else 0
+    real = float((counts.of(holdout) >= 1).mean()) if len(holdout) else None
+    return {"emitted": copied / len(rows) if len(rows) else None, "emitted_rows": copied, "real_holdout": real,
+            "columns": list(columns),
+            "note": "share of rows whose event tuple (" + ", ".join(columns) + ") equals a real training row's; "
+                    "real_holdout: the same share of the real held-out rows (the floor)"}

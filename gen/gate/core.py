@@ -232,11 +232,13 @@ def _fill(
 
 def screen(
     chunk: pd.DataFrame, support: Support, row_filter: RowFilter, copies: privacy.CopyCounts, columns: ColumnTypes,
-    rare_k: int, tally: Tally, ranges: LabelRanges | None = None,
+    rare_k: int, tally: Tally, ranges: LabelRanges | None = None, events: privacy.CopyCounts | None = None,
 ) -> pd.DataFrame:
-    """Support (-> adherence) -> discriminator -> privacy on one chunk; each rejection counts under its first
-    reason. `copies`: the training rows' value counts over `columns`, fitted once per call. `ranges`: the
-    condition-adherence filter of item interactions (`gen.gate.adherence`)."""
+    """Support (-> adherence) -> discriminator -> privacy (-> event copy) on one chunk; each rejection counts
+    under its first reason. `copies`: the training rows' value counts over `columns`, fitted once per call.
+    `ranges`: the condition-adherence filter of item interactions (`gen.gate.adherence`). `events`: the
+    training rows' event tuples (item, time, event values) — a candidate repeating one is a real event with
+    another user attached, not a generated one, and is dropped."""
     masks = support.column_masks(chunk)
     for name, inside in masks.items():
         tally.violations[name] += int((~inside).sum())
@@ -254,6 +256,10 @@ def screen(
         copied = np.asarray(copies.rare(rows, rare_k), dtype=bool)
         tally.rejected["privacy"] += int(copied.sum())
         rows = rows[~copied]
+    if events is not None and len(rows):
+        repeated = events.of(rows) >= 1
+        tally.rejected["event_copy"] += int(repeated.sum())
+        rows = rows[~repeated]
     return rows
 
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tailsynth.evaluate.measures.privacy import CopyCounts
+from tailsynth.evaluate.measures.privacy import CopyCounts, copy_rate, event_copies
 from tailsynth.gen.gate import report as rep
 from tailsynth.gen.gate.advice import advice
 from tailsynth.gen.gate.adherence import LabelRanges
@@ -61,7 +61,7 @@ UNGATED = ("UNGATED: these rows were not judged by the fidelity gate. For inspec
            "them to training data.")
 MAX_BOOST = 64
 """Most a short item's candidate count is multiplied by in the fill loop (`_Gate._fill`)."""
-REJECTIONS = ("support", "adherence", "discriminator", "privacy")
+REJECTIONS = ("support", "adherence", "discriminator", "privacy", "event_copy")
 
 
 @dataclass(frozen=True)
@@ -260,6 +260,8 @@ class _Gate:
         self.judged = {name: kind for name, kind in bundle.columns.items() if name not in excluded}
         self.features = list(bundle.spec.columns[1:])
         self.tested = {name: kind for name, kind in self.judged.items() if name not in self.features}
+        self.events = None if request.new_items else event_tuple(bundle)
+        """Existing items: the event tuple a candidate must not repeat (new items' ids are in no real row)."""
 
     def run(self) -> tuple[pd.DataFrame | None, dict]:
         config, counts = self.config, self.request.counts
@@ -331,6 +333,9 @@ class _Gate:
         records = accepted[accepted["_group"].isin(emitted).to_numpy()]
         report["pair_repeats"] = pair_repeats(records, self.train, self.holdout, self.stream.writer.user_id,
                                               self.stream.writer.item_id)
+        if self.events is not None:
+            report["event_copies"] = {**event_copies(records, self.holdout, self.train, self.events),
+                                      "raw_candidates": copy_rate(calibration, self.train, self.events)}
         _finish_report(report, self.request.items, counts, self.groups, entries, union, unjudged, emitted, records,
                        self.stream.stats)
         if records.empty:
@@ -373,6 +378,7 @@ class _Gate:
         # few hard items otherwise took ~70 rounds of a handful of candidates each (60 s of a 100 s call).
         boost = np.ones(len(counts))
         copies = CopyCounts(self.train, self.judged)  # the training rows' value counts, once per call
+        events = None if self.events is None else CopyCounts(self.train, self.events)
         bar = rep.Progress(f"{self.request.bucket} items", int(counts.sum()), enabled=self.progress)
         while (have < counts).any() and tally.candidates < budget:
             screened = tally.candidates - tally.calibration
@@ -382,7 +388,7 @@ class _Gate:
             want = _scaled(want, min(int(want.sum()), budget - tally.candidates, 4 * self.config.chunk_rows))
             chunk = self.stream.draw(want)
             tally.candidates += len(chunk)
-            good = screen(chunk, support, row_filter, copies, self.judged, self.config.rare_k, tally, ranges)
+            good = screen(chunk, support, row_filter, copies, self.judged, self.config.rare_k, tally, ranges, events)
             if self.stream.writer.taste is not None:
                 fresh = self._fresh_pairs(good, kept)
                 tally.rejected["repeat_pair"] = tally.rejected.get("repeat_pair", 0) + len(good) - len(fresh)
@@ -427,6 +433,15 @@ class _Gate:
         if self.request.all_or_nothing and (unjudged or len(passed) < sum(len(e["groups"]) for e in entries)):
             return []
         return passed
+
+
+def event_tuple(bundle: Bundle) -> dict[str, str]:
+    """The columns that make one real event: item id and timestamp, then the event columns (quantity, price),
+    with the kinds exact matching compares them as (ids as labels, numbers and times as numbers)."""
+    kinds = {one(bundle, "item_id"): "categorical"}
+    kinds.update({name: "numerical" for name in bundle.role("timestamp")})
+    kinds.update({name: bundle.columns.get(name, "numerical") for name in bundle.role("event")})
+    return kinds
 
 
 def first_purchases(holdout: pd.DataFrame, train: pd.DataFrame, user: str, item: str) -> tuple[pd.DataFrame, dict]:

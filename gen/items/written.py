@@ -131,7 +131,7 @@ class Writer:
     def _timestamps(self, rows: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.Series, dict]:
         parts = rows[[p for p in self.parts if p in rows.columns]]
         if self.placement.kind == "as_is" and self.timestamp in rows.columns:
-            return place_as_is(rows[self.timestamp], parts, self.placement.window, self.placement.unit)
+            return place_as_is(rows[self.timestamp], parts, self.placement.window, self.placement.unit, rng)
         if self.placement.kind == "near_generated" and self.timestamp in rows.columns:
             return place_near(rows[self.timestamp], parts, self.placement.window, self.placement.unit, rng)
         return place_in_window(parts, self.placement.window, rng)
