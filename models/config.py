@@ -117,6 +117,11 @@ class ConditionConfig:
     """Derived item levels as continuous conditions: {interaction column: statistic}, e.g. {UnitPrice:
     median} is each item's median UnitPrice over the TRAINING rows only (its catalogue price), named
     `UnitPrice_item_median` (`train.item_levels`)."""
+    relative: tuple[str, ...] = ()
+    """Columns of `item_level` the model generates RELATIVE to their item's level: it learns
+    slog(x) - slog(level) (slog: signed log1p), and generation adds the row's level back
+    (`models.continuous.ContinuousCondition.scales`). An item's price then comes from the generator, held
+    to the item's own level, instead of being drawn from the item's real rows."""
 
 
 @dataclass(frozen=True)

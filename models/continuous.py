@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -28,16 +29,20 @@ class ContinuousCondition:
     name: str
     mean: float
     std: float
+    scales: str | None = None
+    """The generated column this condition is the level of (`model.condition.relative`): the model learns
+    that column as `relative_to_level(x, level)` and its output is put back by `from_level`."""
 
     @classmethod
-    def fit(cls, name: str, values: Tensor) -> ContinuousCondition:
+    def fit(cls, name: str, values: Tensor, scales: str | None = None) -> ContinuousCondition:
         """Mean and std of the transformed training values [n] (a std of 0 becomes 1: a constant is 0)."""
         transformed = signed_log1p(values.double())
         std = float(transformed.std(correction=0)) if transformed.numel() > 1 else 0.0
-        return cls(name, float(transformed.mean()), std if std > 0 else 1.0)
+        return cls(name, float(transformed.mean()), std if std > 0 else 1.0, scales)
 
     def state(self) -> dict[str, Any]:
-        return {"name": self.name, "transform": TRANSFORM, "mean": self.mean, "std": self.std}
+        state = {"name": self.name, "transform": TRANSFORM, "mean": self.mean, "std": self.std}
+        return state if self.scales is None else {**state, "scales": self.scales}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> ContinuousCondition:
@@ -48,15 +53,38 @@ class ContinuousCondition:
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (mean, std)) \
                 or std <= 0:
             raise ValueError(f"continuous condition {state['name']!r}: mean and std must be finite numbers, std > 0")
-        return cls(state["name"], float(mean), float(std))
+        scales = state.get("scales")
+        if scales is not None and not isinstance(scales, str):
+            raise ValueError(f"continuous condition {state['name']!r}: scales must be a column name, got {scales!r:.40}")
+        return cls(state["name"], float(mean), float(std), scales)
 
 
 TRANSFORM = "signed_log1p"
 
 
-def fit_continuous(names: Sequence[str], values: Tensor) -> tuple[ContinuousCondition, ...]:
-    """Continuous conditions `names` standardised on the training rows' raw values [n, len(names)]."""
-    return tuple(ContinuousCondition.fit(name, values[:, j]) for j, name in enumerate(names))
+def fit_continuous(names: Sequence[str], values: Tensor,
+                   scales: Sequence[str | None] | None = None) -> tuple[ContinuousCondition, ...]:
+    """Continuous conditions `names` standardised on the training rows' raw values [n, len(names)];
+    scales[j]: the generated column condition j is the level of (None: none)."""
+    scales = list(scales) if scales is not None else [None] * len(names)
+    return tuple(ContinuousCondition.fit(name, values[:, j], scales[j]) for j, name in enumerate(names))
+
+
+def relative_to_level(values: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """A column as the model learns it when generated relative to its item's level: slog(x) - slog(level),
+    slog the signed log1p (defined for 0 and negative prices; ~log(x / level) for large ones). Nulls stay."""
+    return _slog(values) - _slog(level)
+
+
+def from_level(relative: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """The inverse of `relative_to_level`: y = relative + slog(level), x = sign(y) (exp|y| - 1)."""
+    total = relative + _slog(level)
+    return np.sign(total) * np.expm1(np.abs(total))
+
+
+def _slog(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    return np.sign(values) * np.log1p(np.abs(values))
 
 
 def continuous_from_state(states: Sequence[dict[str, Any]]) -> tuple[ContinuousCondition, ...]:

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from tailsynth.models.condition import BUCKET_COLUMN, ConditionSpec
+from tailsynth.models.continuous import from_level
 from tailsynth.models.encoder import TableEncoder
 from tailsynth.models.errors import EncodingError
 from tailsynth.models.sampling import generate_rows
@@ -198,7 +199,8 @@ def synthesize(
 
     A continuous condition (`spec.continuous_names`, e.g. "UnitPrice_item_median") takes the item's RAW
     value: one number, or n numbers (one per row). One that is also a generated column is set to the given
-    value in the output, as categorical conditions are. Left out, it is drawn with the pool row (see
+    value in the output, as categorical conditions are; a column generated relative to it
+    (`ContinuousCondition.scales`) gets the row's level back. Left out, it is drawn with the pool row (see
     `condition_inputs`), which needs `pool_values`.
     """
     if n < 0:
@@ -221,9 +223,13 @@ def synthesize(
         adherence[column] = float(agree)
         labels = np.asarray(encoder.column(column).categories, dtype=object)[codes[:, j].numpy()]
         table[column] = table[column].where(~shown.numpy(), pd.Series(labels, index=table.index))
-    for j, name in enumerate(spec.continuous_names):
-        if name in table.columns and values is not None:  # an item-table number: given, not generated
-            table[name] = pd.Series(values[:, j].numpy(), index=table.index)
+    for j, condition in enumerate(spec.continuous):
+        if condition.name in table.columns and values is not None:  # an item-table number: given, not generated
+            table[condition.name] = pd.Series(values[:, j].numpy(), index=table.index)
+        if condition.scales in table.columns and values is not None:  # learnt relative to the item's level
+            relative = pd.to_numeric(table[condition.scales], errors="coerce").to_numpy(dtype=np.float64,
+                                                                                          na_value=np.nan)
+            table[condition.scales] = from_level(relative, values[:, j].numpy())
     return table, adherence
 
 

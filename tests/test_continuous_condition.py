@@ -260,3 +260,51 @@ def test_a_condition_that_says_nothing_is_not_followed() -> None:
     """The control for the threshold above: TVAE trained with the levels given to the wrong items."""
     encoder, spec, batches = planted(150, shuffle=True)
     assert follows(build("tvae", encoder, spec), encoder, spec, batches) < 0.5
+
+
+# ---------------------------------------------------------------------------------------------------------
+# columns generated relative to their item's level (model.condition.relative)
+
+def test_relative_to_level_round_trips_for_zero_negative_and_large_values() -> None:
+    from tailsynth.models.continuous import from_level, relative_to_level
+
+    values = np.array([0.0, -3.5, 0.42, 2.1, 1250.0, np.nan])
+    levels = np.array([1.25, 2.0, 0.0, 2.1, 980.0, 3.0])
+    back = from_level(relative_to_level(values, levels), levels)
+    np.testing.assert_allclose(back[:5], values[:5], rtol=1e-12, atol=1e-12)
+    assert np.isnan(back[5]) and relative_to_level(np.array([2.1]), np.array([2.1]))[0] == 0.0
+
+
+def test_config_relative_needs_an_item_level() -> None:
+    with pytest.raises(ConfigError, match=r"model.condition.relative: 'UnitPrice' must be listed once and be a key"):
+        load_config("configs/tiny.yaml", ["model.condition.relative=[UnitPrice]"])
+    config = load_config("configs/tiny.yaml", ["model.condition.item_level={UnitPrice: median}",
+                                               "model.condition.relative=[UnitPrice]"])
+    assert config.model.condition.relative == ("UnitPrice",)
+
+
+def test_a_relative_column_is_generated_around_its_items_level_and_never_drawn_from_its_rows(tmp_path) -> None:  # noqa: ANN001
+    """train.fit learns UnitPrice relative to the item's training median; generation puts the level back, so an
+    item's generated prices follow its own level (two items ~100x apart stay apart) and augment takes the
+    price from the generator (it is no item-level column drawn from the item's rows)."""
+    config = load_config("configs/tiny.yaml", [
+        "model.condition.item_level={UnitPrice: median}", "model.condition.relative=[UnitPrice]",
+        f"out_dir={tmp_path}", "trainer.max_epochs=2", "monitor.enabled=false", "taste.enabled=false"])
+    bundle = load(fit(config), device="cpu")
+    (condition,) = bundle.spec.continuous
+    assert condition.scales == "UnitPrice" and condition.state()["scales"] == "UnitPrice"
+    medians = {}
+    for level in (0.5, 50.0):
+        rows, _ = synthesize(bundle.module, bundle.encoder, bundle.spec, 400,
+                             {"pop_bucket": "tail", "UnitPrice_item_median": level},
+                             generator=torch.Generator().manual_seed(0))
+        medians[level] = float(rows["UnitPrice"].median())
+    assert medians[50.0] > 20 * medians[0.5]
+    from tailsynth import gen
+
+    levels = bundle.item_levels["UnitPrice_item_median"]
+    tail = bundle.table("buckets").query("pop_bucket == 'tail'")["item"]
+    items = [i for i in tail if i in levels.index][:4]
+    result = gen.augment(bundle, per_item=2, items=items, gate=False, progress=False)
+    assert "UnitPrice" not in result.report["item_values"]["item_level_columns"]
+    assert result.rows["UnitPrice"].notna().all()

@@ -285,6 +285,10 @@ def _check_continuous_conditions(config: RunConfig, columns: typing.Sequence[Any
                 found = f"a {kinds[name][1]} {kinds[name][0]} column" if name in kinds else "not a column of the records"
                 raise ConfigError(f"model.condition.{key}: {name!r} is {found}; expected one of the numerical "
                                   f"columns of {where} {allowed}")
+    for name in condition.relative:
+        if name not in condition.item_level or list(condition.relative).count(name) > 1:
+            raise ConfigError(f"model.condition.relative: {name!r} must be listed once and be a key of "
+                              f"model.condition.item_level {list(condition.item_level)} (its level)")
 
 
 # ---------------------------------------------------------------------------------------------------------

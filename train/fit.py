@@ -42,7 +42,7 @@ from tailsynth.train.checkpoint_io import AtomicCheckpointIO, EncoderInCheckpoin
 from tailsynth.train.config import RunConfig, to_dict
 from tailsynth.train.datamodule import EncodedTableDataModule
 from tailsynth.train.finite_loss import FiniteLossGuard
-from tailsynth.train.item_levels import condition_spec
+from tailsynth.train.item_levels import condition_spec, model_rows
 from tailsynth.train.monitor import FidelityMonitor
 from tailsynth.train.progress import epoch_label, progress_bar
 from tailsynth.train.records import Records, build_records
@@ -102,17 +102,19 @@ def _fit(config: RunConfig, run_dir: Path, last: Path, resume: bool, on_stage: C
     timings: dict[str, float] = {}
     started = time.perf_counter()
     saved_state = encoder_state_from(last) if resume else None
+    learnt = model_rows(train_rows, config.model.condition, records.column("item_id")[0])
     if saved_state is not None:  # resume with the very encoding the checkpointed weights were trained on
         encoder = TableEncoder.from_state(saved_state, device=device)
     else:
-        encoder = TableEncoder(config.model.encoder).fit(train_rows, columns, device=device, seed=config.seed)
+        encoder = TableEncoder(config.model.encoder).fit(learnt, columns, device=device, seed=config.seed)
     timings["encoder_fit_s"] = _synced(started, device)
     _say(f"encoder {'restored from ' + str(last) if saved_state is not None else 'fitted'}: {len(columns)} columns, "
          f"{len(train_rows):,} training rows, {timings['encoder_fit_s']:.1f}s")
     on_stage("transform")
     started = time.perf_counter()
     generator = torch.Generator(device=device).manual_seed(config.seed)
-    encoded = encoder.transform(train_rows, device=device, generator=generator)
+    encoded = encoder.transform(learnt, device=device, generator=generator)
+    del learnt
     timings["encoder_transform_s"] = _synced(started, device)
     _say(f"encoded {len(train_rows):,} rows in {timings['encoder_transform_s']:.1f}s; training "
          f"{config.model.kind} for {config.trainer.max_epochs} epoch(s) in batches of {config.trainer.batch_size:,}")

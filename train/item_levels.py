@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from tailsynth.models.condition import ConditionSpec
-from tailsynth.models.continuous import fit_continuous
+from tailsynth.models.continuous import fit_continuous, relative_to_level
 from tailsynth.models.config import ConditionConfig
 from tailsynth.models.errors import DataError
 from tailsynth.models.layout import ColumnLayout
@@ -72,5 +72,23 @@ def condition_spec(
         items = train_rows.loc[~torch.isfinite(values[:, j]).numpy(), item_column].nunique()
         raise DataError(f"model.condition: continuous condition {names[j]!r} has no value for {items} training "
                         f"item(s); fill the column or leave it out of the condition")
-    continuous = fit_continuous(names, values) if values is not None else ()
+    scales = [None] * len(condition.continuous) + [column if column in condition.relative else None
+                                                   for column in condition.item_level]
+    continuous = fit_continuous(names, values, scales) if values is not None else ()
     return ConditionSpec.from_layout(layout, condition.columns, continuous), values
+
+
+def model_rows(train_rows: pd.DataFrame, condition: ConditionConfig, item_column: str) -> pd.DataFrame:
+    """The training rows as the model learns them: each `model.condition.relative` column relative to its
+    item's level (`models.continuous.relative_to_level`); the rows themselves when there is none. The
+    reference tables (gate, reports) keep the real values; generation puts the level back
+    (`models.synthesize.synthesize`)."""
+    if not condition.relative:
+        return train_rows
+    levels = item_level_table(train_rows, condition, item_column).reindex(train_rows[item_column].to_numpy())
+    rows = train_rows.copy()
+    for column in condition.relative:  # a handful of configured columns
+        level = levels[f"{column}_item_{condition.item_level[column]}"].to_numpy(dtype="float64")
+        values = pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype="float64", na_value=float("nan"))
+        rows[column] = relative_to_level(values, level)
+    return rows

@@ -84,7 +84,10 @@ def augment(
     counts = _counts(bundle, table[item_column], per_item, bucket)
     stamps = bundle.table("train")[one(bundle, "timestamp")]
     window = Window(pd.Timestamp(stamps.min()), pd.Timestamp(stamps.max()), "the training timestamps' span")
-    numerical_events = [c for c in bundle.role("event") if bundle.columns.get(c) == "numerical"]
+    # A column the model generates relative to the item's own level (model.condition.relative) is the
+    # generator's: never drawn from the item's rows.
+    generated = {condition.scales for condition in bundle.spec.continuous}
+    numerical_events = [c for c in bundle.role("event") if bundle.columns.get(c) == "numerical" and c not in generated]
     candidates = [*numerical_events, *[c for c in bundle.role("timestamp") if c in bundle.columns]]
     values = ItemValues.fit(train, item_column, table[item_column], candidates) if item_signal else None
     own_time = values is not None and one(bundle, "timestamp") in values.columns
