@@ -32,17 +32,26 @@ class ContinuousCondition:
     scales: str | None = None
     """The generated column this condition is the level of (`model.condition.relative`): the model learns
     that column as `relative_to_level(x, level)` and its output is put back by `from_level`."""
+    decimals: int | None = None
+    """With `scales`: the decimals that column's real values have (prices in cents: 2); values put back are
+    rounded to them, as the encoder rounds every other numerical column."""
 
     @classmethod
-    def fit(cls, name: str, values: Tensor, scales: str | None = None) -> ContinuousCondition:
+    def fit(cls, name: str, values: Tensor, scales: str | None = None,
+            decimals: int | None = None) -> ContinuousCondition:
         """Mean and std of the transformed training values [n] (a std of 0 becomes 1: a constant is 0)."""
         transformed = signed_log1p(values.double())
         std = float(transformed.std(correction=0)) if transformed.numel() > 1 else 0.0
-        return cls(name, float(transformed.mean()), std if std > 0 else 1.0, scales)
+        return cls(name, float(transformed.mean()), std if std > 0 else 1.0, scales, decimals)
 
     def state(self) -> dict[str, Any]:
         state = {"name": self.name, "transform": TRANSFORM, "mean": self.mean, "std": self.std}
-        return state if self.scales is None else {**state, "scales": self.scales}
+        return state if self.scales is None else {**state, "scales": self.scales, "decimals": self.decimals}
+
+    def put_back(self, relative: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """The generated column's values from the model's relative ones [n] and the rows' levels [n]."""
+        values = from_level(relative, level)
+        return values if self.decimals is None else np.round(values, self.decimals)
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> ContinuousCondition:
@@ -53,21 +62,24 @@ class ContinuousCondition:
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (mean, std)) \
                 or std <= 0:
             raise ValueError(f"continuous condition {state['name']!r}: mean and std must be finite numbers, std > 0")
-        scales = state.get("scales")
-        if scales is not None and not isinstance(scales, str):
-            raise ValueError(f"continuous condition {state['name']!r}: scales must be a column name, got {scales!r:.40}")
-        return cls(state["name"], float(mean), float(std), scales)
+        scales, decimals = state.get("scales"), state.get("decimals")
+        if (scales is not None and not isinstance(scales, str)) or \
+                (decimals is not None and (not isinstance(decimals, int) or isinstance(decimals, bool) or decimals < 0)):
+            raise ValueError(f"continuous condition {state['name']!r}: scales must be a column name and decimals a "
+                             f"whole number >= 0, got {scales!r:.40} and {decimals!r:.20}")
+        return cls(state["name"], float(mean), float(std), scales, decimals)
 
 
 TRANSFORM = "signed_log1p"
 
 
-def fit_continuous(names: Sequence[str], values: Tensor,
-                   scales: Sequence[str | None] | None = None) -> tuple[ContinuousCondition, ...]:
+def fit_continuous(names: Sequence[str], values: Tensor, scales: Sequence[str | None] | None = None,
+                   decimals: Sequence[int | None] | None = None) -> tuple[ContinuousCondition, ...]:
     """Continuous conditions `names` standardised on the training rows' raw values [n, len(names)];
-    scales[j]: the generated column condition j is the level of (None: none)."""
+    scales[j] / decimals[j]: the generated column condition j is the level of, and its decimals (None: none)."""
     scales = list(scales) if scales is not None else [None] * len(names)
-    return tuple(ContinuousCondition.fit(name, values[:, j], scales[j]) for j, name in enumerate(names))
+    decimals = list(decimals) if decimals is not None else [None] * len(names)
+    return tuple(ContinuousCondition.fit(name, values[:, j], scales[j], decimals[j]) for j, name in enumerate(names))
 
 
 def relative_to_level(values: np.ndarray, level: np.ndarray) -> np.ndarray:

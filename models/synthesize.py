@@ -17,7 +17,6 @@ import pandas as pd
 import torch
 
 from tailsynth.models.condition import BUCKET_COLUMN, ConditionSpec
-from tailsynth.models.continuous import from_level
 from tailsynth.models.encoder import TableEncoder
 from tailsynth.models.errors import EncodingError
 from tailsynth.models.sampling import generate_rows
@@ -229,7 +228,7 @@ def synthesize(
         if condition.scales in table.columns and values is not None:  # learnt relative to the item's level
             relative = pd.to_numeric(table[condition.scales], errors="coerce").to_numpy(dtype=np.float64,
                                                                                           na_value=np.nan)
-            table[condition.scales] = from_level(relative, values[:, j].numpy())
+            table[condition.scales] = condition.put_back(relative, values[:, j].numpy())
     return table, adherence
 
 

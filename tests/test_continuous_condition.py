@@ -308,3 +308,15 @@ def test_a_relative_column_is_generated_around_its_items_level_and_never_drawn_f
     result = gen.augment(bundle, per_item=2, items=items, gate=False, progress=False)
     assert "UnitPrice" not in result.report["item_values"]["item_level_columns"]
     assert result.rows["UnitPrice"].notna().all()
+
+
+def test_put_back_rounds_to_the_real_columns_decimals_and_the_state_keeps_them() -> None:
+    condition = ContinuousCondition("UnitPrice_item_median", 0.0, 1.0, scales="UnitPrice", decimals=2)
+    from tailsynth.models.continuous import relative_to_level
+
+    level = np.array([1.25, 4.95])
+    back = condition.put_back(relative_to_level(np.array([1.2499, 5.1234]), level) + 1e-9, level)
+    np.testing.assert_allclose(back, [1.25, 5.12])
+    assert continuous_from_state([condition.state()]) == (condition,)
+    with pytest.raises(ValueError, match="decimals a whole number"):
+        continuous_from_state([{**condition.state(), "decimals": -1}])

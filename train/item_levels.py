@@ -20,6 +20,7 @@ import torch
 
 from tailsynth.models.condition import ConditionSpec
 from tailsynth.models.continuous import fit_continuous, relative_to_level
+from tailsynth.models.encoder_columns import value_decimals
 from tailsynth.models.config import ConditionConfig
 from tailsynth.models.errors import DataError
 from tailsynth.models.layout import ColumnLayout
@@ -74,7 +75,10 @@ def condition_spec(
                         f"item(s); fill the column or leave it out of the condition")
     scales = [None] * len(condition.continuous) + [column if column in condition.relative else None
                                                    for column in condition.item_level]
-    continuous = fit_continuous(names, values, scales) if values is not None else ()
+    decimals = [None if column is None else value_decimals(
+        pd.to_numeric(train_rows[column], errors="coerce").to_numpy(dtype="float64", na_value=float("nan")))
+        for column in scales]
+    continuous = fit_continuous(names, values, scales, decimals) if values is not None else ()
     return ConditionSpec.from_layout(layout, condition.columns, continuous), values
 
 
