@@ -220,6 +220,18 @@ def test_item_values_are_drawn_from_the_same_items_own_rows() -> None:
     assert out["qty"].tolist() == rows["qty"].tolist()
 
 
+def test_snapped_columns_take_their_items_nearest_own_value() -> None:
+    train = pd.DataFrame({"item": ["a"] * 4 + ["b"] * 3, "qty": [1, 12, 6, 24, 100, 2, 50]})
+    values = ItemValues.fit(train, "item", pd.Series(["b", "a", "c"]), [], snap=["qty"])
+    assert values.columns == ["qty"] and values.info["snapped_columns"] == ["qty"]
+    codes = np.array([1, 1, 1, 1, 1, 0, 0, 0, 2, 1])  # positions in ["b", "a", "c"]
+    rows = pd.DataFrame({"qty": [0.0, 3.0, 8.9, 17.0, 300.0, 1.0, 30.0, 80.0, 7.0, np.nan]})
+    out = values.apply(rows, codes, np.random.default_rng(0))["qty"].tolist()
+    # item a sells 1, 6, 12, 24; item b 2, 50, 100; c has no rows (kept); a missing value stays missing
+    assert out[:9] == [1, 1, 6, 12, 24, 2, 50, 100, 7]
+    assert np.isnan(out[9])
+
+
 def test_matched_sides_have_equal_counts_per_stratum() -> None:
     from tailsynth.gen.items.judge import matched
 

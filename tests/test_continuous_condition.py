@@ -286,17 +286,20 @@ def test_config_relative_needs_an_item_level() -> None:
 def test_a_relative_column_is_generated_around_its_items_level_and_never_drawn_from_its_rows(tmp_path) -> None:  # noqa: ANN001
     """train.fit learns UnitPrice relative to the item's training median; generation puts the level back, so an
     item's generated prices follow its own level (two items ~100x apart stay apart) and augment takes the
-    price from the generator (it is no item-level column drawn from the item's rows)."""
+    price from the generator (it is no item-level column drawn from the item's rows). A whole-number relative
+    column (Quantity) is moved to the nearest quantity its item was sold at."""
     config = load_config("configs/tiny.yaml", [
-        "model.condition.item_level={UnitPrice: median}", "model.condition.relative=[UnitPrice]",
+        "model.condition.item_level={UnitPrice: median, Quantity: median}",
+        "model.condition.relative=[UnitPrice, Quantity]",
         f"out_dir={tmp_path}", "trainer.max_epochs=2", "monitor.enabled=false", "taste.enabled=false"])
     bundle = load(fit(config), device="cpu")
-    (condition,) = bundle.spec.continuous
+    condition, quantity = bundle.spec.continuous
     assert condition.scales == "UnitPrice" and condition.state()["scales"] == "UnitPrice"
+    assert quantity.scales == "Quantity" and quantity.decimals == 0
     medians = {}
     for level in (0.5, 50.0):
         rows, _ = synthesize(bundle.module, bundle.encoder, bundle.spec, 400,
-                             {"pop_bucket": "tail", "UnitPrice_item_median": level},
+                             {"pop_bucket": "tail", "UnitPrice_item_median": level, "Quantity_item_median": 2.0},
                              generator=torch.Generator().manual_seed(0))
         medians[level] = float(rows["UnitPrice"].median())
     assert medians[50.0] > 20 * medians[0.5]
@@ -308,6 +311,10 @@ def test_a_relative_column_is_generated_around_its_items_level_and_never_drawn_f
     result = gen.augment(bundle, per_item=2, items=items, gate=False, progress=False)
     assert "UnitPrice" not in result.report["item_values"]["item_level_columns"]
     assert result.rows["UnitPrice"].notna().all()
+    assert result.report["item_values"]["snapped_columns"] == ["Quantity"]
+    train = bundle.table("train")
+    sold = train.groupby("StockCode")["Quantity"].agg(set)
+    assert all(q in sold[item] for item, q in zip(result.rows["StockCode"], result.rows["Quantity"], strict=True))
 
 
 def test_put_back_rounds_to_the_real_columns_decimals_and_the_state_keeps_them() -> None:

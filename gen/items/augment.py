@@ -85,11 +85,14 @@ def augment(
     stamps = bundle.table("train")[one(bundle, "timestamp")]
     window = Window(pd.Timestamp(stamps.min()), pd.Timestamp(stamps.max()), "the training timestamps' span")
     # A column the model generates relative to the item's own level (model.condition.relative) is the
-    # generator's: never drawn from the item's rows.
-    generated = {condition.scales for condition in bundle.spec.continuous}
+    # generator's: never drawn from the item's rows. A whole-number one (a quantity: decimals 0) is moved to
+    # the nearest value the item was sold at, its pack sizes (`ItemValues`, snapped columns).
+    relative = [condition for condition in bundle.spec.continuous if condition.scales is not None]
+    generated = {condition.scales for condition in relative}
+    snap = [condition.scales for condition in relative if condition.decimals == 0]
     numerical_events = [c for c in bundle.role("event") if bundle.columns.get(c) == "numerical" and c not in generated]
     candidates = [*numerical_events, *[c for c in bundle.role("timestamp") if c in bundle.columns]]
-    values = ItemValues.fit(train, item_column, table[item_column], candidates) if item_signal else None
+    values = ItemValues.fit(train, item_column, table[item_column], candidates, snap=snap) if item_signal else None
     own_time = values is not None and one(bundle, "timestamp") in values.columns
     placement = Placement("as_is" if own_time else "near_generated", window, resolution(stamps))
     request = ItemsRequest(table, counts, bucket, placement, values,

@@ -40,30 +40,39 @@ above what chance gives an item of a few dozen rows (user features: 0.08), below
 @dataclass(frozen=True)
 class _Column:
     values: np.ndarray
-    """float64 [m]: the observed values, grouped by item code."""
+    """float64 [m]: the observed values, grouped by item code (ascending within an item)."""
     bounds: np.ndarray
     """int64 [items + 1]: item i's values are values[bounds[i]:bounds[i + 1]]."""
 
 
 class ItemValues:
-    """Per-item observed values of the item-level columns; `info` is the JSON-able report entry."""
+    """Per-item observed values of the item-level columns; `info` is the JSON-able report entry.
 
-    def __init__(self, columns: dict[str, _Column], info: dict[str, Any]) -> None:
+    `snapped` columns keep the generator's value, moved to the nearest value the item has been sold at (its
+    pack sizes): the generator decides where in the item's range a row lies, the item's own set of values which
+    ones exist (quantities of 1, 6, 12, 24 are not a ratio of a median)."""
+
+    def __init__(self, columns: dict[str, _Column], info: dict[str, Any],
+                 snapped: dict[str, _Column] | None = None) -> None:
         self._columns = columns
+        self._snapped = snapped or {}
         self.info = info
 
     @property
     def columns(self) -> list[str]:
-        return list(self._columns)
+        """Columns whose emitted value is not the generator's own (drawn or snapped)."""
+        return [*self._columns, *self._snapped]
 
     @classmethod
     def fit(
         cls, train: pd.DataFrame, item_column: str, item_ids: pd.Series, candidates: list[str],
-        min_share: float = MIN_SHARE,
+        min_share: float = MIN_SHARE, snap: list[str] | None = None,
     ) -> ItemValues:
         """train: real training rows of the bucket; item_ids [items]: the items rows will be generated for
-        (their positions are the item codes passed to `apply`); candidates: numerical event columns."""
+        (their positions are the item codes passed to `apply`); candidates: numerical event columns drawn
+        when item-level; snap: generated columns moved to the nearest value of the item's own rows."""
         codes = pd.Index(item_ids).get_indexer(train[item_column])
+        snapped = {name: _index(numeric_values(train[name]), codes, len(item_ids)) for name in snap or []}
         shares, columns = {}, {}
         for name in candidates:  # a few event columns
             values = numeric_values(train[name])
@@ -74,14 +83,15 @@ class ItemValues:
         info = {"rule": (f"a numerical or datetime column is item-level when the item explains >= {min_share:g} of the "
                          "variance of its percentile rank in the bucket's training rows; an augmented row takes "
                          "a value drawn from its item's own training rows (each column independently)"),
-                "item_share": shares, "item_level_columns": list(columns)}
-        return cls(columns, info)
+                "item_share": shares, "item_level_columns": list(columns), "snapped_columns": list(snapped)}
+        return cls(columns, info, snapped)
 
     def apply(self, rows: pd.DataFrame, item_codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
         """A copy of `rows` whose item-level columns hold values drawn from each row's own item's rows."""
         rows = rows.copy()
-        for name, column in self._columns.items():
-            drawn = pd.Series(_drawn(column, item_codes, numeric_values(rows[name]), rng), index=rows.index)
+        for name, column in [*self._columns.items(), *self._snapped.items()]:
+            pick = _nearest if name in self._snapped else _drawn
+            drawn = pd.Series(pick(column, item_codes, numeric_values(rows[name]), rng), index=rows.index)
             if pd.api.types.is_datetime64_any_dtype(rows[name].dtype):
                 rows[name] = pd.to_datetime(drawn, unit="s").astype(rows[name].dtype)
             else:
@@ -105,7 +115,7 @@ def _item_share(values: np.ndarray, items: np.ndarray) -> float | None:
 def _index(values: np.ndarray, codes: np.ndarray, items: int) -> _Column:
     keep = (codes >= 0) & ~np.isnan(values)
     codes, values = codes[keep].astype(np.int64), values[keep]
-    order = np.argsort(codes, kind="stable")
+    order = np.lexsort((values, codes))  # by item, ascending values within it (`_nearest` searches them)
     return _Column(values[order], np.searchsorted(codes[order], np.arange(items + 1)))
 
 
@@ -117,3 +127,23 @@ def _drawn(column: _Column, item_codes: np.ndarray, generated: np.ndarray, rng: 
     at = low + np.floor(rng.random(len(item_codes)) * np.maximum(high - low, 1)).astype(np.int64)
     values = column.values[np.minimum(at, max(column.values.size - 1, 0))] if column.values.size else generated
     return np.where(has, values, generated)
+
+
+def _nearest(column: _Column, item_codes: np.ndarray, generated: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """[n]: per row, its item's observed value nearest to the generated one (the generated value if none).
+    One search over (item, value rank) keys, exact in integers: no loop over items."""
+    del rng  # deterministic
+    item_codes = np.asarray(item_codes, dtype=np.int64)
+    low, high = column.bounds[item_codes], column.bounds[item_codes + 1]
+    if not column.values.size:
+        return generated
+    grid = np.unique(column.values)
+    span = grid.size + 1
+    owner = np.repeat(np.arange(column.bounds.size - 1), np.diff(column.bounds))
+    keys = owner * span + np.searchsorted(grid, column.values)
+    at = np.searchsorted(keys, item_codes * span + np.searchsorted(grid, np.nan_to_num(generated, nan=-np.inf)))
+    above = np.clip(at, low, np.maximum(high - 1, low))
+    below = np.clip(at - 1, low, np.maximum(high - 1, low))
+    upper, lower = column.values[np.minimum(above, column.values.size - 1)], column.values[np.minimum(below, column.values.size - 1)]
+    best = np.where(np.abs(upper - generated) < np.abs(generated - lower), upper, lower)
+    return np.where((high > low) & ~np.isnan(generated), best, generated)
