@@ -70,9 +70,19 @@ def test_same_seed_same_vectors() -> None:
     assert torch.equal(first.user_vectors, second.user_vectors)
     assert torch.equal(first.item_vectors, second.item_vectors)
     assert first.user_vectors.dtype == torch.float32 and first.user_vectors.shape == (60, 8)
+    pairs = pd.DataFrame({"user": users, "item": items}).drop_duplicates()
     assert list(first.item_counts[first.item_positions(np.array(["R0", "B3"], dtype=object))]) == \
-        [int((items == "R0").sum()), int((items == "B3").sum())]
-    assert first.user_activity.sum() == len(users) and first.user_ids.dtype == np.int64
+        [int((pairs["item"] == "R0").sum()), int((pairs["item"] == "B3").sum())]
+    assert first.user_activity.sum() == len(pairs) and first.user_ids.dtype == np.int64
+
+
+def test_activity_counts_distinct_items_not_repeat_rows() -> None:
+    """A user who buys one item ten times has activity 1, as in the binarised matrix and the validation split."""
+    users = np.array([1] * 10 + [2, 2, 3])
+    items = np.array(["a"] * 10 + ["a", "b", "b"], dtype=object)
+    space = fit_taste_space(users, items, dim=2, seed=0)
+    assert space.user_activity.tolist() == [1, 2, 1]
+    assert space.item_counts.tolist() == [2, 2]
 
 
 def test_fit_leaves_the_global_random_state_alone() -> None:
@@ -210,7 +220,7 @@ def test_bundle_carries_the_space_of_its_training_rows(tiny_bundle: gen.Bundle) 
     space = tiny_bundle.taste
     assert np.array_equal(space.user_ids, np.unique(train["CustomerID"].to_numpy("int64")))
     assert np.array_equal(space.item_ids, np.unique(train["StockCode"].astype(str)))
-    assert space.item_counts.sum() == len(train)
+    assert space.item_counts.sum() == len(train[["CustomerID", "StockCode"]].drop_duplicates()) < len(train)
     state = torch.load(tiny_bundle.path / "taste.pt", weights_only=True)
     assert torch.equal(TasteSpace.from_state(state["space"]).user_vectors, space.user_vectors)
 

@@ -128,9 +128,9 @@ def taste_section(choice: UsersChoice, check: TasteCheck | None, records: pd.Dat
     space = bundle.taste
     emitted = records if records is not None else pd.DataFrame({user_column: [], item_column: []})
     section["emitted_rows_per_user"] = distribution(emitted[user_column].value_counts().to_numpy())
-    section["real_rows_per_user"] = distribution(space.user_activity)
+    section["real_items_per_user"] = distribution(space.user_activity)
     section["emitted_rows_per_item"] = distribution(emitted[item_column].value_counts().to_numpy())
-    section["real_rows_per_item"] = distribution(space.item_counts)
+    section["real_buyers_per_item"] = distribution(space.item_counts)
     return section
 
 

@@ -53,8 +53,8 @@ TEMPERATURE = 0.5
    5.9x (pseudo-tail; pseudo-cold 5.5x), tau 1 0.091 / 0.097 / 0.071 at 5.1x; shortlist 8 at tau 0.5: no
    better mix (0.091 / 0.102 / 0.067) at 4.8x. The demographic rule's rows: 0.022 / 0.035 / 0.029."""
 ACTIVITY_POWER = 1.0
-"""Exponent of the activity prior: 1 draws users as often as they buy (a real row's user is drawn so), 0
-ignores activity. With cosine scores 1 gave the closest user mix (power 0.5: frequency KS 0.136 vs 0.127)."""
+"""Exponent of the activity prior (`TasteSpace.user_activity`: distinct items a user bought in training): 1 draws
+users as often as they buy a new item (a real first purchase's user is drawn so), 0 ignores activity. With cosine scores 1 gave the closest user mix (power 0.5: frequency KS 0.136 vs 0.127)."""
 PER_USER_CAP = 50
 """Most rows one user gets: per `choose_users` call, and on the accepted rows of a generation call
 (`pipeline._Gate._fresh_pairs`)."""
@@ -314,9 +314,9 @@ def _stats(items: np.ndarray, users: np.ndarray, counts: np.ndarray, space: Tast
         "rows_missing": missing, "rounds": rounds,
         "users_used": int((per_user > 0).sum()), "users": int(len(space.user_ids)),
         "synthetic_rows_per_user": distribution(per_user[per_user > 0]),
-        "real_rows_per_user": distribution(space.user_activity),
+        "real_items_per_user": distribution(space.user_activity),
         "synthetic_rows_per_item": distribution(np.bincount(items, minlength=len(counts))[counts > 0]),
-        "real_rows_per_item": distribution(space.item_counts),
+        "real_buyers_per_item": distribution(space.item_counts),
     }
 
 
