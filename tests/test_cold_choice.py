@@ -77,12 +77,20 @@ def test_hidden_rows_are_absent_from_the_refit_and_the_view() -> None:
     assert len(bundle.table("train")) == len(train) and len(bundle.table("holdout")) == 3  # the bundle untouched
 
 
-def test_choice_maximises_the_worst_ratio_to_transfer() -> None:
-    def cell(**ratios: float) -> dict:
-        return {arm: {"ratio_to_transfer": ratio} for arm, ratio in ratios.items()}
+def test_choice_is_the_best_mean_ratio_among_settings_never_measurably_below_a_cell_best() -> None:
+    def cell(**arms: tuple[float, float]) -> dict:  # arm -> (ratio to transfer, high end of the interval vs best)
+        return {arm: {"ratio_to_transfer": ratio, "minus_best": {"high": high}} for arm, (ratio, high) in arms.items()}
 
-    summary = {"tail": {"als": cell(a=1.2, b=1.05, c=1.05), "item_knn": cell(a=0.9, b=1.0, c=1.0)},
-               "any": {"als": cell(a=1.3, b=1.1, c=1.15), "item_knn": cell(a=1.1, b=1.0, c=1.0)}}
+    # a: best mean ratio but measurably below the best on tail item-kNN; b and c admissible, c higher on average.
+    summary = {"tail": {"als": cell(a=(3.0, 0.0), b=(1.2, 0.01), c=(1.1, 0.0)),
+                        "item_knn": cell(a=(0.9, -0.02), b=(1.0, 0.0), c=(1.5, 0.0))},
+               "any": {"als": cell(a=(1.3, 0.0), b=(1.1, 0.0), c=(1.15, 0.01)),
+                       "item_knn": cell(a=(1.1, 0.0), b=(1.0, 0.0), c=(1.0, 0.0))}}
     choice = choose(summary, ["a", "b", "c"])
+    assert choice["admissible"] == ["b", "c"] and choice["chosen"] == "c"
     assert choice["worst_ratio"] == {"a": 0.9, "b": 1.0, "c": 1.0}
-    assert choice["tied"] == ["b", "c"] and choice["chosen"] == "c"  # tie on the worst case: the mean decides
+    for arms in summary.values():  # none admissible: the highest worst-case ratio
+        for entry in arms.values():
+            for arm in entry.values():
+                arm["minus_best"]["high"] = -1.0
+    assert choose(summary, ["a", "b", "c"])["chosen"] in ("b", "c")
