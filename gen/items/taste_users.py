@@ -39,19 +39,26 @@ import torch
 from tailsynth.models.taste import TasteSpace
 
 TEMPERATURE = 0.5
-"""tau in standard deviations of an item's user scores. How the defaults were chosen, never on held-out rows:
-1. Taste lift on the validation split of `taste_check` (training interactions only: 200 pseudo-cold and 200
-   pseudo-tail items of the built-in data, 75% random training share, seed 0), dot-product scores, grid
-   tau {0.1, 0.25, 0.5, 1} x power {0, 0.5, 1} x drop {0, 0.2, 0.5} x evidence {0, 0.3, 0.7} at 10 and 50
-   rows per item: tau <= 0.5 all within the bootstrap interval of the best (10 rows: 5.7-6.1x / 5.8-6.2x,
-   +-0.6; 50 rows: 3.8-3.9x / 3.8-4.1x, +-0.35), tau = 1 worse (3.8-5.0x); power and drop inside the noise;
-   evidence 0.3 +0.1-0.2x at 50 rows (noise) -> drop 0.2, evidence 0.3.
-2. The users' features against the training buyers of the same tail items (ungated augment of the built-in
-   bundle, 3 rows per item; KS of frequency / monetary / recency): dot products 0.42 / 0.45 / 0.38 at lift
-   9.0x, cosine (`COSINE`) + activity power 1 0.19 / 0.21 / 0.18 at 8.2x; with a shortlist of 4 picked by
-   the generated features (`SHORTLIST`): tau 0.25 0.13 / 0.14 / 0.07 at 5.8x, tau 0.5 0.094 / 0.101 / 0.067 at
-   5.9x (pseudo-tail; pseudo-cold 5.5x), tau 1 0.091 / 0.097 / 0.071 at 5.1x; shortlist 8 at tau 0.5: no
-   better mix (0.091 / 0.102 / 0.067) at 4.8x. The demographic rule's rows: 0.022 / 0.035 / 0.029."""
+"""tau in standard deviations of an item's user scores. Chosen, with `SHORTLIST` and `EVIDENCE_WEIGHT`, by
+DOWNSTREAM recall on validation items from the training rows only (`evaluate.bench.cold_choice`; never the
+held-out rows or the scored cold items): the utility bundle (150 cold items held out, TVAE 10 epochs), 150
+warm items hidden as pseudo-cold per split (tail bucket / any bucket, >= 3 buyers), taste space and content
+predictor refitted without their rows, 50 ungated `gen.cold_start` rows per item, 3 seeds; ALS and item-kNN
+cold-only Recall@20 on the items' own training buyers (chance 0.133). Grid tau {0.1, 0.25, 0.5, 1} x shortlist
+{1, 4} x evidence {0, 0.3}. Tail ALS / tail item-kNN / any ALS / any item-kNN:
+- tau 0.5, shortlist 1, evidence 0.3 (chosen): 0.403 / 0.414 / 0.412 / 0.403, the only setting within the
+  95% interval of the best in all four cells (ALS: -0.007 [-0.017, +0.003] and -0.005 [-0.009, +0.001] to
+  the best); neighbour transfer 0.332 / 0.169 / 0.330 / 0.076, content-kNN injection (ALS) 0.435 / 0.504;
+- tau 0.25 / 0.1, shortlist 1, evidence 0.3: 0.410 / 0.394 / 0.413 / 0.364 and 0.406 / 0.376 / 0.411 / 0.334
+  (item-kNN measurably lower); tau 1: 0.367 / 0.373 / 0.379 / 0.350 (lower everywhere);
+- shortlist 4 (the previous default, tau 0.5, evidence 0.3): 0.374 / 0.179 / 0.398 / 0.116;
+- evidence 0 (tau 0.5, shortlist 1): 0.402 / 0.353 / 0.416 / 0.238.
+The earlier choice, on taste lift alone (`taste_check` validation split, dot products): tau <= 0.5 all within
+the bootstrap interval of the best lift, tau = 1 worse (3.8-5.0x); activity power and drop inside the noise.
+User features of taste rows against the items' training buyers (ungated augment, 3 rows per tail item; KS of
+frequency / monetary / recency): dot products 0.42 / 0.45 / 0.38, cosine (`COSINE`) + activity power 1 0.19 /
+0.21 / 0.18; shortlist 4 at tau 0.5 0.094 / 0.101 / 0.067, which shortlist 1 gives up (see `SHORTLIST`). The
+demographic rule's rows: 0.022 / 0.035 / 0.029."""
 ACTIVITY_POWER = 1.0
 """Exponent of the activity prior (`TasteSpace.user_activity`: distinct items a user bought in training): 1 draws
 users as often as they buy a new item (a real first purchase's user is drawn so), 0 ignores activity. With cosine scores 1 gave the closest user mix (power 0.5: frequency KS 0.136 vs 0.127)."""
@@ -61,19 +68,24 @@ PER_USER_CAP = 50
 DROP_UNCERTAIN = 0.2
 """Share of each item's drawn pairs dropped as least certain (UCC)."""
 EVIDENCE_WEIGHT = 0.3
-"""Weight of the co-occurrence evidence in the blended score (0: the collaborative score alone)."""
+"""Weight of the co-occurrence evidence in the blended score (0: the collaborative score alone). 0.3 against 0
+at tau 0.5, shortlist 1 on the downstream validation (`TEMPERATURE`): item-kNN 0.414 / 0.403 against 0.353 /
+0.238 (tail / any split), ALS 0.403 / 0.412 against 0.402 / 0.416 (inside the noise)."""
 COSINE = True
 """Score users by the cosine of their vector with the item's, not the dot product: a user's vector norm grows
 with their activity, so dot products chose the heaviest, most recent buyers (built-in tail, training-only
 comparison with the items' training buyers: frequency KS 0.42 with dot products, 0.19 with cosines, at
 taste lift 9.0x vs 8.2x); how active the chosen users are is then the activity prior's job alone."""
-SHORTLIST = 4
-"""Users drawn by taste per row; the row's generated user features pick one of them (`users.nearest_of`).
-The gate judges the users' features against real buyers of the item: taste alone (dot products, one user
-per row) drew users more active and more recent than the items' real buyers (frequency KS 0.42, every
-feature group refused on the built-in tail); the generated user features pull the mix back towards the
-real one while every candidate is a taste user. The taste check scores all candidates (a feature-blind
-pick, so its lift is the conservative one)."""
+SHORTLIST = 1
+"""Users drawn by taste per row; with more than one, the row's generated user features pick one of them
+(`users.nearest_of`). 1: taste alone decides, chosen on downstream recall (`TEMPERATURE`): at tau 0.5 and
+evidence 0.3, shortlist 4 gave item-kNN 0.179 / 0.116 against 0.414 / 0.403 with 1 (tail / any validation
+split; ALS 0.374 / 0.398 against 0.403 / 0.412): the feature pick moves each row from the item's best taste
+user to whichever of four matches the generated features, and item-kNN, which learns only item-item
+co-buyers, loses most of the signal. What it gives up: the shortlist pulled the users' feature mix towards
+the items' real buyers (frequency / monetary / recency KS 0.094 / 0.101 / 0.067 at shortlist 4 against 0.19 /
+0.21 / 0.18 with taste alone, tail items), so the fidelity gate's user-feature tests are harder to pass;
+`TasteSettings(shortlist=4)` asks for it. The taste check scores all candidates (rows x shortlist)."""
 NEIGHBOURS = 20
 """Warm items whose buyers make an item's co-occurrence evidence."""
 CHUNK = 256
@@ -84,7 +96,7 @@ MAX_ROUNDS = 16
 
 @dataclass(frozen=True)
 class TasteSettings:
-    """The chooser's settings (defaults chosen on validation items, see the constants above)."""
+    """The chooser's settings (defaults chosen on validation items from the training rows, see the constants above)."""
 
     temperature: float = TEMPERATURE
     activity_power: float = ACTIVITY_POWER

@@ -1,0 +1,293 @@
+"""Choosing the cold chooser's defaults by downstream recall on validation items from the training rows.
+
+    python -m tailsynth.evaluate.bench.cold_choice --bundle runs/util_cold150 [--items 150] [--rows 50] \
+        [--temperatures 0.1 0.25 0.5] [--shortlists 1 4] [--evidence 0 0.3] [--seeds 1] [--threads 1] [--out FILE]
+
+Never reads the bundle's held-out rows or its cold items (the utility benchmark scores those). From the
+bundle's TRAINING rows only:
+1. Pseudo-cold items (`draw_pseudo_cold`): two splits, `--items` warm items each, seeded: "tail" draws from
+   the tail bucket, "any" from every bucket; an item needs `MIN_BUYERS` distinct training buyers.
+2. Their training rows are hidden (`hide_items`): the taste space and the content->taste predictor are refitted
+   on the rest (`refit_taste`, the calls and settings `train.taste_fit` and `gen.items.taste_check` use), and
+   a view of the bundle (`validation_view`) holds the rest as its training table, the refit as its taste
+   space and predictor, and no held-out table. The generator's weights and the users table are the bundle's
+   (they saw the hidden rows: the network is conditioned on item features, not ids, and the users table's
+   frequency / monetary / recency include the hidden purchases; both only pick among taste users).
+3. For every setting (temperature x shortlist x evidence weight) `gen.cold_start(view, users="taste",
+   gate=False)` writes `--rows` rows per pseudo-cold item; ALS and item-kNN (`evaluate.utility`, the utility
+   benchmark's recommenders and settings) are trained on the remaining training rows + those rows and scored
+   by cold-only Recall@20 on the pseudo-cold items' own (hidden) training buyers (`evaluate.utility.protocols`).
+   References: neighbour transfer (the same rows per item), content-kNN vectors injected into ALS.
+4. The choice (`choose`): of the settings never measurably below the best one in any of the four cells
+   (split x recommender: the 95% paired-bootstrap interval of the difference to the cell's best reaches 0),
+   the one with the highest mean ratio to neighbour transfer. The JSON holds every figure, the intervals of
+   each setting against transfer and against the cell's best, the config, seeds and versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tailsynth.evaluate.utility.arms import COLD_SYNTHETIC, TrainingSet, real_only, with_rows
+from tailsynth.evaluate.utility.content import content_matrix, knn_vectors, neighbour_transfer
+from tailsynth.evaluate.utility.data import UtilityData, build_data
+from tailsynth.evaluate.utility.intervals import paired_bootstrap, seed_mean
+from tailsynth.evaluate.utility.knn import fit_item_knn
+from tailsynth.evaluate.utility.protocols import cold_only, cold_only_chance
+from tailsynth.evaluate.utility.recommenders import Factors, RecommenderConfig, auto_alpha, fit_factors
+from tailsynth.models.atomic import write_json
+
+SPLITS = ("tail", "any")
+MIN_BUYERS = 3
+"""Distinct training buyers a pseudo-cold item needs: something to find once its rows are hidden."""
+RECOMMENDERS = ("als", "item_knn")
+
+
+@dataclass(frozen=True)
+class Columns:
+    user: str
+    item: str
+
+
+def draw_pseudo_cold(train: pd.DataFrame, buckets: pd.DataFrame, columns: Columns, *, split: str, tail: str,
+                     n_items: int, seed: int) -> np.ndarray:
+    """Sorted ids of `n_items` warm items (fewer when fewer qualify) with >= MIN_BUYERS distinct training
+    buyers: of bucket `tail` (split "tail") or of any bucket (split "any"). Only ids of `train` can be drawn,
+    so the bundle's held-out cold items never are. buckets: the bundle's table (item, pop_bucket)."""
+    if split not in SPLITS:
+        raise ValueError(f"pseudo-cold split: expected one of {SPLITS}, got {split!r}")
+    buyers = train.drop_duplicates([columns.user, columns.item])[columns.item].value_counts()
+    eligible = buyers.index[buyers.to_numpy() >= MIN_BUYERS]
+    if split == "tail":
+        in_tail = pd.Index(buckets.loc[buckets["pop_bucket"].astype(str) == tail, "item"])
+        eligible = eligible[eligible.isin(in_tail)]
+    eligible = np.sort(eligible.to_numpy())
+    rng = np.random.default_rng(np.random.SeedSequence([seed, SPLITS.index(split), 19]))
+    return np.sort(rng.choice(eligible, size=min(n_items, len(eligible)), replace=False))
+
+
+def hide_items(train: pd.DataFrame, item_column: str, ids: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the training rows the refit and the recommenders see, the hidden rows of `ids`: the truth)."""
+    hidden = train[item_column].isin(ids).to_numpy()
+    return train[~hidden].reset_index(drop=True), train[hidden].reset_index(drop=True)
+
+
+def refit_taste(kept: pd.DataFrame, items: pd.DataFrame, columns: Columns, template: Any, dim: int,
+                seed: int) -> tuple[Any, Any]:
+    """(taste space, content->taste predictor) fitted on `kept` only, with the settings of the bundle's
+    predictor `template` (a `ContentTaste`); the predictor learns from items of the refit space alone."""
+    from tailsynth.models.content_taste import ContentTaste
+    from tailsynth.models.taste import fit_taste_space
+    from tailsynth.train.taste_fit import _ids
+
+    space = fit_taste_space(_ids(kept[columns.user]), _ids(kept[columns.item]), dim=dim, seed=seed)
+    content = ContentTaste.fit(items, template.item_column, list(template.features.feature_columns),
+                               template.features.text_column, space, seed, method=template.method,
+                               neighbours=template.neighbours, blend=template.blend)
+    return space, content
+
+
+def validation_view(bundle: Any, kept: pd.DataFrame, space: Any, content: Any) -> Any:
+    """The bundle as validation generation sees it: training table `kept`, the refit taste space and
+    predictor, empty holdout and cold_holdout tables (nothing held out is read, the hidden items are new)."""
+    empty = kept.iloc[:0]
+    tables = {name: bundle.table(name) for name in ("buckets", "users", "items")}
+    view = replace(bundle, _tables={**tables, "train": kept, "holdout": empty, "cold_holdout": empty})
+    view.__dict__["taste"], view.__dict__["content"] = space, content  # cached_property slots of the Bundle
+    return view
+
+
+def validation_frame(bundle: Any, kept: pd.DataFrame, hidden: pd.DataFrame, columns: Columns) -> UtilityData:
+    """The utility frame: `kept` is training, the hidden items are the cold items, their rows the relevance."""
+    items = bundle.table("items")
+    features = [name for name in bundle.role("item_feature") if name in items.columns]
+    return build_data(kept, kept.iloc[:0], hidden, bundle.table("buckets"), user_id=columns.user,
+                      item_id=columns.item, known_users=bundle.table("users")[columns.user],
+                      bucket_names=tuple(bundle.config["data"]["buckets"]["names"]),
+                      items=items[[columns.item, *features]])
+
+
+def cold_recall(data: UtilityData, training: TrainingSet, recommender: RecommenderConfig, alpha: float,
+                seed: int) -> tuple[dict[str, np.ndarray], Factors]:
+    """Per-user cold-only Recall@k of ALS and item-kNN trained on `training` (and ALS's factors)."""
+    matrix = training.matrix(len(data.users), len(data.items))
+    factors = fit_factors(matrix, recommender, alpha, seed)
+    knn = fit_item_knn(data, matrix, threads=recommender.threads)
+    return {"als": cold_only(data, _als_scorer(data, factors), recommender.k),
+            "item_knn": cold_only(data, knn.score_rows, recommender.k)}, factors
+
+
+def _als_scorer(data: UtilityData, factors: Factors) -> Any:
+    users = factors.users[data.eval_users]
+
+    def score_rows(rows: np.ndarray) -> np.ndarray:
+        block = users[rows] @ factors.items.T
+        block[:, ~factors.scored] = -np.inf
+        return block
+
+    return score_rows
+
+
+@dataclass(frozen=True)
+class Grid:
+    temperatures: tuple[float, ...] = (0.1, 0.25, 0.5)
+    shortlists: tuple[int, ...] = (1, 4)
+    evidence: tuple[float, ...] = (0.3,)
+
+    def settings(self) -> list[Any]:
+        from tailsynth.gen.items.taste_users import TasteSettings
+
+        return [TasteSettings(temperature=t, shortlist=s, evidence_weight=w)
+                for t, s, w in itertools.product(self.temperatures, self.shortlists, self.evidence)]
+
+
+def label(settings: Any) -> str:
+    return f"tau={settings.temperature:g} shortlist={settings.shortlist} evidence={settings.evidence_weight:g}"
+
+
+def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, seeds: int,
+              recommender: RecommenderConfig, progress: bool = True) -> dict[str, Any]:
+    """Every arm's per-user cold-only vectors on one split, seeds 0..seeds-1 (see module docstring)."""
+    from tailsynth import gen
+
+    columns = Columns(bundle.role("user_id")[0], bundle.role("item_id")[0])
+    train, names = bundle.table("train"), tuple(bundle.config["data"]["buckets"]["names"])
+    ids = draw_pseudo_cold(train, bundle.table("buckets"), columns, split=split, tail=names[-1], n_items=n_items,
+                           seed=bundle.seed)
+    kept, hidden = hide_items(train, columns.item, ids)
+    space, content = refit_taste(kept, bundle.table("items"), columns, bundle.content, bundle.taste.dim, bundle.seed)
+    view, data = validation_view(bundle, kept, space, content), validation_frame(bundle, kept, hidden, columns)
+    features = content_matrix(bundle.table("items"), data, columns.item, featuriser=content.features)
+    alpha = auto_alpha(real_only(data).matrix(len(data.users), len(data.items)))
+    new_items = bundle.table("items")[bundle.table("items")[columns.item].isin(ids)].reset_index(drop=True)
+    arms: dict[str, dict[str, list[np.ndarray]]] = {}
+    rows_kept: dict[str, list[int]] = {}
+
+    def add(arm: str, recall: dict[str, np.ndarray]) -> None:
+        for name, vector in recall.items():
+            arms.setdefault(arm, {}).setdefault(name, []).append(vector)
+
+    for seed in range(seeds):
+        base, factors = cold_recall(data, real_only(data), recommender, alpha, seed)
+        items = factors.items.copy()
+        items[data.cold] = knn_vectors(features, data, factors.items[:data.n_warm], factors.scored[:data.n_warm])
+        add("inject_knn", {"als": cold_only(data, _als_scorer(data, Factors(factors.users, items,
+                                                                            factors.scored | data.cold)),
+                                            recommender.k)})
+        users, item_rows = neighbour_transfer(features, data, np.full(int(data.cold.sum()), rows),
+                                              np.random.default_rng(np.random.SeedSequence([seed, 19])))
+        transfer = pd.DataFrame({columns.user: data.users[users], columns.item: data.items[item_rows]})
+        add("transfer", cold_recall(data, with_rows(data, transfer, COLD_SYNTHETIC, data.cold,
+                                                    (columns.user, columns.item))[0], recommender, alpha, seed)[0])
+        for settings in grid.settings():
+            started = time.monotonic()
+            result = gen.cold_start(view, new_items, per_item=rows, bucket=names[-1], seed=seed, gate=False,
+                                    progress=False, users="taste", taste=settings)
+            training, use = with_rows(data, result.rows, COLD_SYNTHETIC, data.cold, (columns.user, columns.item))
+            add(label(settings), cold_recall(data, training, recommender, alpha, seed)[0])
+            rows_kept.setdefault(label(settings), []).append(use["added"])
+            if progress:
+                print(f"  {split} seed {seed} {label(settings)}: {use['added']} rows, "
+                      f"{time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
+    info = {"items": int(len(ids)), "hidden_rows": int(len(hidden)), "kept_rows": int(len(kept)),
+            "evaluated_users": int((~np.isnan(arms["transfer"]["als"][0])).sum()),
+            "chance": cold_only_chance(int(data.cold.sum()), recommender.k), "alpha": alpha,
+            "space_items": int(len(space.item_ids)), "rows_added": rows_kept}
+    return {"info": info, "per_user": {arm: {name: seed_mean(v) for name, v in by.items()} for arm, by in arms.items()},
+            "per_seed": {arm: {name: [float(np.nanmean(x)) for x in v] for name, v in by.items()}
+                         for arm, by in arms.items()}}
+
+
+def summarise(splits: dict[str, dict[str, Any]], labels: list[str], resamples: int = 1000) -> dict[str, Any]:
+    """Per split and recommender (a cell): transfer's and injection's means; for each setting its mean, ratio
+    to transfer, and its difference to transfer and to the cell's best setting (95% paired bootstrap over
+    users of seed-averaged recall)."""
+    rng = np.random.default_rng(19)
+    out: dict[str, Any] = {}
+    for split, result in splits.items():
+        per_user = result["per_user"]
+        cells: dict[str, Any] = {}
+        for name in RECOMMENDERS:
+            reference = per_user["transfer"][name]
+            cell: dict[str, Any] = {"transfer": float(np.nanmean(reference))}
+            if name == "als":
+                cell["inject_knn"] = float(np.nanmean(per_user["inject_knn"]["als"]))
+            best = max(labels, key=lambda arm: float(np.nanmean(per_user[arm][name])))
+            cell["best"] = best
+            for arm in labels:
+                difference = paired_bootstrap(per_user[arm][name], reference, rng, resamples)
+                cell[arm] = {"mean": difference.first_mean, "minus_transfer": difference.as_dict(),
+                             "ratio_to_transfer": difference.first_mean / difference.second_mean,
+                             "minus_best": paired_bootstrap(per_user[arm][name], per_user[best][name], rng,
+                                                            resamples).as_dict()}
+            cells[name] = cell
+        out[split] = cells
+    return out
+
+
+def choose(summary: dict[str, Any], labels: list[str]) -> dict[str, Any]:
+    """Admissible: a setting whose interval against the cell's best setting reaches 0 in every (split,
+    recommender) cell (never measurably below the best anywhere). The choice: the admissible setting with the
+    highest mean ratio to transfer over the cells; with none admissible, the highest worst-case ratio."""
+    cells = [summary[s][r] for s in summary for r in RECOMMENDERS]
+    ratios = {arm: [cell[arm]["ratio_to_transfer"] for cell in cells] for arm in labels}
+    mean = {arm: float(np.mean(values)) for arm, values in ratios.items()}
+    worst = {arm: min(values) for arm, values in ratios.items()}
+    admissible = [arm for arm in labels if all(cell[arm]["minus_best"]["high"] >= 0 for cell in cells)]
+    chosen = max(admissible, key=mean.__getitem__) if admissible else max(labels, key=worst.__getitem__)
+    return {"rule": "admissible: the 95% interval of (setting - the cell's best setting) reaches 0 in every split x "
+                    "recommender cell; of those the highest mean ratio to neighbour transfer (none admissible: "
+                    "the highest worst-case ratio)", "chosen": chosen, "admissible": admissible,
+            "mean_ratio": mean, "worst_ratio": worst}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tailsynth.evaluate.bench.cold_choice",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", required=True, help="run directory written by tailsynth train")
+    parser.add_argument("--items", type=int, default=150, help="pseudo-cold items per split (default 150)")
+    parser.add_argument("--rows", type=int, default=50, help="rows per pseudo-cold item (default 50)")
+    parser.add_argument("--temperatures", type=float, nargs="+", default=list(Grid.temperatures))
+    parser.add_argument("--shortlists", type=int, nargs="+", default=list(Grid.shortlists))
+    parser.add_argument("--evidence", type=float, nargs="+", default=list(Grid.evidence))
+    parser.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS))
+    parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 of generation and the recommenders")
+    parser.add_argument("--threads", type=int, default=1, help="torch and implicit threads (default 1)")
+    parser.add_argument("--out", help="result JSON (default <run>/cold_choice.json)")
+    args = parser.parse_args(argv)
+    from pathlib import Path
+
+    from tailsynth import gen
+    from tailsynth.train.bundle_writer import package_versions
+
+    torch.set_num_threads(args.threads)
+    started = time.monotonic()
+    bundle = gen.load(args.bundle, device="cpu")
+    grid = Grid(tuple(args.temperatures), tuple(args.shortlists), tuple(args.evidence))
+    recommender = RecommenderConfig(threads=args.threads)
+    labels = [label(s) for s in grid.settings()]
+    splits = {split: run_split(bundle, split, grid, n_items=args.items, rows=args.rows, seeds=args.seeds,
+                               recommender=recommender) for split in args.splits}
+    summary = summarise(splits, labels)
+    result = {"bundle": str(bundle.path), "config": {**vars(args), "recommender": vars(recommender),
+                                                     "min_buyers": MIN_BUYERS},
+              "seeds": list(range(args.seeds)), "training_seed": bundle.seed, "versions": package_versions(),
+              "splits": {s: {"info": r["info"], "per_seed": r["per_seed"]} for s, r in splits.items()},
+              "summary": summary, "choice": choose(summary, labels), "seconds": time.monotonic() - started}
+    out = Path(args.out) if args.out else bundle.path.parent / "cold_choice.json"
+    write_json(out, result)
+    print(f"wrote {out}; chosen: {result['choice']['chosen']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""The cold chooser's validation benchmark (`evaluate.bench.cold_choice`): the pseudo-cold split reads training
+rows only, the hidden items' rows never reach the refit, and the choice rule. Fast (no generator)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tailsynth.evaluate.bench.cold_choice import (MIN_BUYERS, Columns, choose, draw_pseudo_cold, hide_items,
+                                                  refit_taste, validation_view)
+from tailsynth.gen.bundle import Bundle
+from tailsynth.models.content_taste import ContentTaste
+from tailsynth.models.taste import fit_taste_space
+
+COLUMNS = Columns("user", "item")
+
+
+def _planted() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """train, buckets, items, and the held-out cold items' rows (C0-C4, never in train). Users 0-29 buy red
+    items R0-R9, users 30-59 blue items B0-B9; R7-R9 and B7-B9 are tail items; user 60 buys only R9."""
+    rng = np.random.default_rng(0)
+    pairs = []
+    for user in range(60):
+        side = "R" if user < 30 else "B"
+        pairs += [(user, f"{side}{i}") for i in rng.choice(10, size=6, replace=False)] + [(user, f"{side}0")]
+    pairs.append((60, "R9"))
+    train = pd.DataFrame(pairs, columns=["user", "item"])
+    names = [f"{side}{i}" for side in "RB" for i in range(10)]
+    buckets = pd.DataFrame({"item": names, "pop_bucket": ["tail" if n[1] in "789" else "head" for n in names]})
+    items = pd.DataFrame({"item": names + [f"C{i}" for i in range(5)],
+                          "category": ["decor"] * 10 + ["garden"] * 10 + ["decor"] * 5,
+                          "text": [f"red heart {w}" for w in "abcdefghij"] + [f"blue tin {w}" for w in "abcdefghij"]
+                          + [f"red lace {w}" for w in "abcde"]})
+    cold = pd.DataFrame({"user": [1, 2, 3, 4, 5], "item": [f"C{i}" for i in range(5)]})
+    return train, buckets, items, cold
+
+
+def test_pseudo_cold_items_are_training_items_with_buyers_never_held_out_ones() -> None:
+    train, buckets, _, cold = _planted()
+    buyers = train.drop_duplicates().groupby("item")["user"].nunique()
+    for split in ("tail", "any"):
+        ids = draw_pseudo_cold(train, buckets, COLUMNS, split=split, tail="tail", n_items=4, seed=0)
+        assert len(ids) == 4 and len(set(ids)) == 4
+        assert set(ids) <= set(train["item"]) and not set(ids) & set(cold["item"])
+        assert (buyers[ids] >= MIN_BUYERS).all()
+        same = draw_pseudo_cold(train, buckets, COLUMNS, split=split, tail="tail", n_items=4, seed=0)
+        assert list(ids) == list(same)  # seeded
+    tail = draw_pseudo_cold(train, buckets, COLUMNS, split="tail", tail="tail", n_items=100, seed=0)
+    assert set(tail) <= {"R7", "R8", "R9", "B7", "B8", "B9"}
+    with pytest.raises(ValueError, match="split"):
+        draw_pseudo_cold(train, buckets, COLUMNS, split="head", tail="tail", n_items=4, seed=0)
+
+
+def test_hidden_rows_are_absent_from_the_refit_and_the_view() -> None:
+    train, buckets, items, _ = _planted()
+    ids = np.array(["B8", "R9"], dtype=object)
+    kept, hidden = hide_items(train, "item", ids)
+    assert set(hidden["item"]) == set(ids) and not kept["item"].isin(ids).any()
+    assert len(kept) + len(hidden) == len(train)
+    space0 = fit_taste_space(train["user"].to_numpy(), train["item"].to_numpy(dtype=object), dim=4, seed=0)
+    template = ContentTaste.fit(items, "item", ["category"], "text", space0, seed=0, neighbours=3)
+    space, content = refit_taste(kept, items, COLUMNS, template, dim=4, seed=0)
+    assert not set(ids) & set(space.item_ids)
+    assert 60 not in set(space.user_ids)  # user 60 bought only the hidden R9
+    assert (space.item_positions(np.asarray(ids)) < 0).all()
+    assert content.space is space and (content.space.item_positions(np.asarray(ids)) < 0).all()
+    bundle = Bundle(Path("run/bundle"), {}, None, None, None,  # type: ignore[arg-type]
+                    {"train": train, "holdout": train.iloc[:3], "cold_holdout": train.iloc[:3], "buckets": buckets,
+                     "users": pd.DataFrame({"user": range(61)}), "items": items})
+    view = validation_view(bundle, kept, space, content)
+    assert view.taste is space and view.content is content
+    assert view.table("holdout").empty and view.table("cold_holdout").empty
+    assert not view.table("train")["item"].isin(ids).any()
+    assert len(bundle.table("train")) == len(train) and len(bundle.table("holdout")) == 3  # the bundle untouched
+
+
+def test_choice_is_the_best_mean_ratio_among_settings_never_measurably_below_a_cell_best() -> None:
+    def cell(**arms: tuple[float, float]) -> dict:  # arm -> (ratio to transfer, high end of the interval vs best)
+        return {arm: {"ratio_to_transfer": ratio, "minus_best": {"high": high}} for arm, (ratio, high) in arms.items()}
+
+    # a: best mean ratio but measurably below the best on tail item-kNN; b and c admissible, c higher on average.
+    summary = {"tail": {"als": cell(a=(3.0, 0.0), b=(1.2, 0.01), c=(1.1, 0.0)),
+                        "item_knn": cell(a=(0.9, -0.02), b=(1.0, 0.0), c=(1.5, 0.0))},
+               "any": {"als": cell(a=(1.3, 0.0), b=(1.1, 0.0), c=(1.15, 0.01)),
+                       "item_knn": cell(a=(1.1, 0.0), b=(1.0, 0.0), c=(1.0, 0.0))}}
+    choice = choose(summary, ["a", "b", "c"])
+    assert choice["admissible"] == ["b", "c"] and choice["chosen"] == "c"
+    assert choice["worst_ratio"] == {"a": 0.9, "b": 1.0, "c": 1.0}
+    for arms in summary.values():  # none admissible: the highest worst-case ratio
+        for entry in arms.values():
+            for arm in entry.values():
+                arm["minus_best"]["high"] = -1.0
+    assert choose(summary, ["a", "b", "c"])["chosen"] in ("b", "c")
