@@ -77,6 +77,27 @@ def test_users_of_the_items_cluster_are_chosen_far_more_often() -> None:
     assert same.mean() > 0.9
 
 
+def test_stratified_shortlists_take_users_of_the_rows_generated_country_only() -> None:
+    from tailsynth.gen.items.taste_users import Strata, TasteUsers
+
+    space = planted_space()
+    rng = np.random.default_rng(0)
+    countries = pd.Series(rng.choice(["UK", "FR", "DE", "CY"], size=len(space.user_ids), p=[0.6, 0.25, 0.13, 0.02]))
+    chooser = TasteUsers(space, space.item_vectors, (np.zeros(0, np.int64), np.zeros(0, np.int64)),
+                         np.arange(len(space.user_ids)), TasteSettings(shortlist=2, stratify=True), "cpu")
+    items = np.repeat(np.arange(len(space.item_ids)), 6)
+    row_countries = pd.Series(rng.choice(["UK", "FR", "DE", "CY", "XX"], size=len(items)))
+    strata = Strata.of("Country", row_countries, countries, min_users=20)
+    assert sorted(set(strata.users)) == [0, 1, 2, 3]  # DE, FR, UK and one code for the rare CY with unseen XX
+    picks, stats = chooser.shortlist(items, np.random.default_rng(1), strata)
+    served = picks >= 0
+    assert served[:, 0].mean() > 0.95 and "generated Country" in stats["rule"]
+    rows = np.broadcast_to(strata.rows[:, None], picks.shape)
+    assert np.array_equal(strata.users[picks[served]], rows[served])
+    plain, _ = chooser.shortlist(items, np.random.default_rng(1))
+    assert (strata.users[plain[:, 0]] != strata.rows).mean() > 0.3  # without strata rows cross countries
+
+
 def test_drop_share_drops_the_least_certain_pairs() -> None:
     space = planted_space()
     counts = np.full(60, 8)

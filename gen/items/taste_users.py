@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 
@@ -106,6 +107,8 @@ class TasteSettings:
     neighbours: int = NEIGHBOURS
     shortlist: int = SHORTLIST
     cosine: bool = COSINE
+    stratify: bool = False
+    """Draw each row among the users of its generated country (the first categorical user feature): `Strata`."""
 
     def __post_init__(self) -> None:
         if not self.temperature > 0 or self.per_user_cap < 1 or not 0 <= self.drop_uncertain < 1 or \
@@ -117,7 +120,7 @@ class TasteSettings:
         return {"temperature": self.temperature, "activity_power": self.activity_power,
                 "per_user_cap": self.per_user_cap, "drop_uncertain": self.drop_uncertain,
                 "evidence_weight": self.evidence_weight, "neighbours": self.neighbours, "shortlist": self.shortlist,
-                "cosine": self.cosine}
+                "cosine": self.cosine, "stratify": self.stratify}
 
 
 @dataclass(frozen=True)
@@ -332,6 +335,32 @@ def _stats(items: np.ndarray, users: np.ndarray, counts: np.ndarray, space: Tast
     }
 
 
+MIN_STRATUM_USERS = 50
+"""Users a country needs to be a stratum of its own (`Strata.of`); rarer countries share one."""
+
+
+@dataclass(frozen=True)
+class Strata:
+    """Rows and users-table rows coded by one categorical user feature (rare values pooled into one code)."""
+
+    name: str
+    rows: np.ndarray
+    """[n] int64: each generated row's stratum."""
+    users: np.ndarray
+    """[users-table rows] int64: each user's stratum."""
+
+    @classmethod
+    def of(cls, column: str, rows: pd.Series, users: pd.Series, min_users: int = MIN_STRATUM_USERS) -> Strata:
+        """Strata of `column`: its values with at least `min_users` users, and one for all others (a generated
+        value no user has included)."""
+        sizes = users.astype(str).value_counts()
+        kept = pd.Index(sorted(sizes.index[sizes >= min_users]))
+        def code(values: pd.Series) -> np.ndarray:
+            at = kept.get_indexer(values.astype(str))
+            return np.where(at >= 0, at, len(kept)).astype(np.int64)
+        return cls(column, code(rows), code(users))
+
+
 class TasteUsers:
     """The Writer's side of `choose_users`: a shortlist of taste users for each candidate row of a call's items.
 
@@ -349,18 +378,40 @@ class TasteUsers:
         self.device = torch.device(device)
         self.table_positions = np.asarray(table_positions, dtype=np.int64)
 
-    def shortlist(self, item_codes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+    def shortlist(self, item_codes: np.ndarray, rng: np.random.Generator,
+                  strata: Strata | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """[n, shortlist] users-table positions for the rows of items `item_codes[n]` (-1 where the item ran
         out of eligible users; a row whose first entry is -1 has none), and summable stats.
 
         Row r of an item with n_i rows takes the item's draws r, r + n_i, r + 2 n_i, ...: every shortlist
-        spans the item's range of certainty."""
+        spans the item's range of certainty. strata: each row is drawn by taste among the users of its
+        stratum only (the row's generated country): the generator decides the rows' demographic mix, taste
+        who within it; one `choose_users` call per stratum, users of different strata are disjoint."""
         item_codes = np.asarray(item_codes, dtype=np.int64)
+        seed = int(rng.integers(0, 2**62))
+        eligible = self.table_positions >= 0
+        if strata is None:
+            out, choice = self._shortlist(item_codes, eligible, seed)
+        else:
+            user_strata = np.where(eligible, strata.users[np.maximum(self.table_positions, 0)], -1)
+            out = np.full((len(item_codes), self.settings.shortlist), -1, dtype=np.int64)
+            for stratum in np.unique(strata.rows):  # strata (a few dozen countries), not rows
+                mine = strata.rows == stratum
+                out[mine], choice = self._shortlist(item_codes[mine], eligible & (user_strata == stratum),
+                                                    seed + int(stratum))
+        rule = choice.stats["rule"] + (f"; {self.settings.shortlist} such users per row, the row's generated user "
+                                       "features pick one (users.nearest_of)")
+        if strata is not None:
+            rule += f"; each row drawn among the users of its generated {strata.name}"
+        return out, {"mode": "taste", "rows": len(item_codes), "rows_without_user": int((out[:, 0] < 0).sum()),
+                     "candidates": int((out >= 0).sum()), "rule": rule}
+
+    def _shortlist(self, item_codes: np.ndarray, eligible: np.ndarray, seed: int) -> tuple[np.ndarray, TasteChoice]:
         width = self.settings.shortlist
         counts = np.bincount(item_codes, minlength=len(self.vectors))
-        generator = torch.Generator(device=self.device).manual_seed(int(rng.integers(0, 2**62)))
+        generator = torch.Generator(device=self.device).manual_seed(seed)
         choice = choose_users(self.vectors, counts * width, self.space, owned=self.owned, settings=self.settings,
-                              evidence=self.evidence, eligible=self.table_positions >= 0, generator=generator,
+                              evidence=self.evidence, eligible=eligible, generator=generator,
                               device=self.device)
         order = np.argsort(item_codes, kind="stable")
         sorted_items = item_codes[order]
@@ -374,6 +425,4 @@ class TasteUsers:
                           if len(choice.users) else -1, -1)
         out = np.full((len(item_codes), width), -1, dtype=np.int64)
         out[order] = picked
-        return out, {"mode": "taste", "rows": len(item_codes), "rows_without_user": int((out[:, 0] < 0).sum()),
-                     "candidates": int((out >= 0).sum()), "rule": choice.stats["rule"] +
-                     f"; {width} such users per row, the row's generated user features pick one (users.nearest_of)"}
+        return out, choice

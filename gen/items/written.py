@@ -22,7 +22,7 @@ import torch
 
 from tailsynth.gen.items.item_values import ItemValues
 from tailsynth.gen.items.timestamps import Window, place_as_is, place_in_window, place_near
-from tailsynth.gen.items.taste_users import TasteUsers
+from tailsynth.gen.items.taste_users import Strata, TasteUsers
 from tailsynth.gen.items.users import UserMatch, choose_among, match_users, nearest_of, numeric_values
 from tailsynth.models.errors import BundleError
 from tailsynth.train.records import time_parts
@@ -68,6 +68,14 @@ class Writer:
         self.buyers = None if buyers_of is None else Buyers.fit(self.users, self.user_id, *buyers_of, len(items))
         self.taste = taste
 
+    def _strata(self, drafts: pd.DataFrame) -> Strata | None:
+        """The rows' generated country (first categorical user feature) when the taste settings stratify."""
+        if self.taste is None or not self.taste.settings.stratify:
+            return None
+        column = next((c for c in self.user_features if self.bundle.columns.get(c) == "categorical" and c in drafts),
+                      None)
+        return None if column is None else Strata.of(column, drafts[column], self.users[column])
+
     def write(self, drafts: pd.DataFrame, item_codes: np.ndarray, rng: np.random.Generator,
               pool: UserPool | None = None) -> tuple[pd.DataFrame, dict]:
         """drafts [n]: decoded generator rows; item_codes [n]: positions in `items`; pool: the real interactions
@@ -77,7 +85,7 @@ class Writer:
         user_rng, time_rng, value_rng = (np.random.default_rng(s) for s in rng.integers(0, 2**63, size=3))
         shortlist = None
         if self.taste is not None:  # taste users first: rows of an item that ran out of users are dropped
-            shortlist, taste_stats = self.taste.shortlist(item_codes, user_rng)
+            shortlist, taste_stats = self.taste.shortlist(item_codes, user_rng, self._strata(drafts))
             served = shortlist[:, 0] >= 0
             drafts, item_codes, shortlist = drafts[served].reset_index(drop=True), np.asarray(item_codes)[served], \
                 shortlist[served]
