@@ -94,3 +94,16 @@ def test_choice_is_the_best_mean_ratio_among_settings_never_measurably_below_a_c
             for arm in entry.values():
                 arm["minus_best"]["high"] = -1.0
     assert choose(summary, ["a", "b", "c"])["chosen"] in ("b", "c")
+
+
+def test_user_match_compares_the_generated_rows_users_with_the_hidden_buyers_one_per_pair() -> None:
+    from types import SimpleNamespace
+
+    from tailsynth.evaluate.bench.cold_choice import user_match
+
+    users = pd.DataFrame({"user": range(6), "frequency": [1, 1, 1, 50, 60, 70], "Country": ["UK"] * 6})
+    bundle = SimpleNamespace(table=lambda name: users, role=lambda role: ["frequency", "Country"],
+                             columns={"frequency": "numerical", "Country": "categorical"})
+    hidden = pd.DataFrame({"user": [0, 1, 2, 2, 2], "item": ["a", "a", "a", "a", "a"]})  # user 2's repeats count once
+    assert user_match(bundle, pd.DataFrame({"user": [0, 1, 2]}), hidden, COLUMNS) == {"frequency": 0.0}
+    assert user_match(bundle, pd.DataFrame({"user": [3, 4, 5]}), hidden, COLUMNS) == {"frequency": 1.0}

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import ks_2samp
 
 from tailsynth.evaluate.utility.arms import COLD_SYNTHETIC, TrainingSet, real_only, with_rows
 from tailsynth.evaluate.utility.content import content_matrix, knn_vectors, neighbour_transfer
@@ -142,16 +143,29 @@ class Grid:
     temperatures: tuple[float, ...] = (0.1, 0.25, 0.5)
     shortlists: tuple[int, ...] = (1, 4)
     evidence: tuple[float, ...] = (0.3,)
+    activity_powers: tuple[float, ...] = (1.0,)
 
     def settings(self) -> list[Any]:
         from tailsynth.gen.items.taste_users import TasteSettings
 
-        return [TasteSettings(temperature=t, shortlist=s, evidence_weight=w)
-                for t, s, w in itertools.product(self.temperatures, self.shortlists, self.evidence)]
+        return [TasteSettings(temperature=t, shortlist=s, evidence_weight=w, activity_power=p)
+                for t, s, w, p in itertools.product(self.temperatures, self.shortlists, self.evidence,
+                                                    self.activity_powers)]
 
 
 def label(settings: Any) -> str:
-    return f"tau={settings.temperature:g} shortlist={settings.shortlist} evidence={settings.evidence_weight:g}"
+    text = f"tau={settings.temperature:g} shortlist={settings.shortlist} evidence={settings.evidence_weight:g}"
+    return text if settings.activity_power == 1.0 else f"{text} power={settings.activity_power:g}"
+
+
+def user_match(bundle: Any, generated: pd.DataFrame, hidden: pd.DataFrame, columns: Columns) -> dict[str, float]:
+    """KS of each numerical user feature: the generated rows' users against the hidden real rows' users (one per
+    pair). What the fidelity gate will compare, read from training rows only."""
+    users = bundle.table("users").drop_duplicates(columns.user).set_index(columns.user)
+    numerical = [c for c in bundle.role("user_feature") if bundle.columns.get(c) == "numerical" and c in users]
+    real = hidden.drop_duplicates([columns.user, columns.item])[columns.user]
+    return {c: float(ks_2samp(users[c].reindex(generated[columns.user]).dropna(), users[c].reindex(real).dropna())
+                     .statistic) for c in numerical}
 
 
 def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, seeds: int,
@@ -171,6 +185,7 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
     new_items = bundle.table("items")[bundle.table("items")[columns.item].isin(ids)].reset_index(drop=True)
     arms: dict[str, dict[str, list[np.ndarray]]] = {}
     rows_kept: dict[str, list[int]] = {}
+    matches: dict[str, list[dict[str, float]]] = {}
 
     def add(arm: str, recall: dict[str, np.ndarray]) -> None:
         for name, vector in recall.items():
@@ -195,13 +210,15 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
             training, use = with_rows(data, result.rows, COLD_SYNTHETIC, data.cold, (columns.user, columns.item))
             add(label(settings), cold_recall(data, training, recommender, alpha, seed)[0])
             rows_kept.setdefault(label(settings), []).append(use["added"])
+            matches.setdefault(label(settings), []).append(user_match(bundle, result.rows, hidden, columns))
             if progress:
                 print(f"  {split} seed {seed} {label(settings)}: {use['added']} rows, "
                       f"{time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
     info = {"items": int(len(ids)), "hidden_rows": int(len(hidden)), "kept_rows": int(len(kept)),
             "evaluated_users": int((~np.isnan(arms["transfer"]["als"][0])).sum()),
             "chance": cold_only_chance(int(data.cold.sum()), recommender.k), "alpha": alpha,
-            "space_items": int(len(space.item_ids)), "rows_added": rows_kept}
+            "space_items": int(len(space.item_ids)), "rows_added": rows_kept,
+            "user_feature_ks": {arm: pd.DataFrame(v).mean().round(4).to_dict() for arm, v in matches.items()}}
     return {"info": info, "per_user": {arm: {name: seed_mean(v) for name, v in by.items()} for arm, by in arms.items()},
             "per_seed": {arm: {name: [float(np.nanmean(x)) for x in v] for name, v in by.items()}
                          for arm, by in arms.items()}}
@@ -259,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperatures", type=float, nargs="+", default=list(Grid.temperatures))
     parser.add_argument("--shortlists", type=int, nargs="+", default=list(Grid.shortlists))
     parser.add_argument("--evidence", type=float, nargs="+", default=list(Grid.evidence))
+    parser.add_argument("--activity-powers", type=float, nargs="+", default=list(Grid.activity_powers))
     parser.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS))
     parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 of generation and the recommenders")
     parser.add_argument("--threads", type=int, default=1, help="torch and implicit threads (default 1)")
@@ -272,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     started = time.monotonic()
     bundle = gen.load(args.bundle, device="cpu")
-    grid = Grid(tuple(args.temperatures), tuple(args.shortlists), tuple(args.evidence))
+    grid = Grid(tuple(args.temperatures), tuple(args.shortlists), tuple(args.evidence), tuple(args.activity_powers))
     recommender = RecommenderConfig(threads=args.threads)
     labels = [label(s) for s in grid.settings()]
     splits = {split: run_split(bundle, split, grid, n_items=args.items, rows=args.rows, seeds=args.seeds,
