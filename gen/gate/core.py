@@ -1,7 +1,7 @@
 """The fidelity gate: the only way synthetic rows of a bucket reach a user's training set.
 
 `run_gate(draw, n, ...)` draws candidate rows from the caller's generator and keeps those that pass three
-row-level filters, in this order (a row rejected by several counts under the FIRST that rejected it):
+row-level filters (the fill loop and screens shared with the item paths: `gen.gate.fill`), in this order (a row rejected by several counts under the FIRST that rejected it):
 
 1. support       - every value lies inside what the real training rows make possible (`gen.gate.support`);
 2. discriminator - a `RowDiscriminator` fitted on real training rows vs a first, discarded calibration chunk
@@ -29,10 +29,9 @@ Determinism: for a given `seed` and a deterministic `draw`, the accepted rows an
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,7 +42,7 @@ from tailsynth.evaluate.measures import fidelity
 from tailsynth.evaluate.measures import metrics
 from tailsynth.evaluate.measures import privacy
 from tailsynth.gen.gate import report as rep
-from tailsynth.gen.gate.adherence import LabelRanges
+from tailsynth.gen.gate.fill import ROW_REJECTIONS, Accounting, RowQuota, RowScreens, fill
 from tailsynth.gen.gate.filter import RowFilter
 from tailsynth.gen.gate.support import ColumnTypes, Support
 from tailsynth.models.errors import ConfigError, DataError, GateError
@@ -51,9 +50,6 @@ from tailsynth.train.config import GateConfig, to_dict
 
 EVAL_ROWS = 20_000
 """Most rows per side given to the measures, the final tests and the discriminators (keeps CPU runs fast)."""
-MIN_CHUNK = 256
-"""Smallest draw after calibration, so the last few missing rows do not cost one generator call each."""
-REJECTION_ORDER = ("support", "discriminator", "privacy")
 
 
 @dataclass(frozen=True)
@@ -63,31 +59,6 @@ class GateResult:
     """Exactly n accepted rows when passed, else None: nothing is emitted."""
     report: dict
     """Strict-JSON-able; every figure the gate used (see `run_gate`)."""
-
-
-@dataclass
-class Tally:
-    """Where every candidate went: candidates = calibration + accepted + sum(rejected) + unused."""
-
-    calibration: int = 0
-    candidates: int = 0
-    accepted: int = 0
-    unused: int = 0
-    """Rows of the last chunk that passed every filter but were not needed to reach n."""
-    rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECTION_ORDER, 0))
-    violations: dict[str, int] = field(default_factory=dict)
-
-    def accounting(self, budget: int) -> dict[str, Any]:
-        screened = self.candidates - self.calibration
-        return {
-            "budget": budget, "candidates": self.candidates, "calibration_rows": self.calibration,
-            "accepted": self.accepted, "unused": self.unused, "rejected": dict(self.rejected),
-            "rejection_order": list(self.rejected), "accounting": rep.ACCOUNTING_NOTE,
-            "support_violations": dict(self.violations),
-            "support_violations_note": "per column, over screened candidates; a row can violate several columns",
-            "acceptance_rate": (self.accepted + self.unused) / screened if screened else None,
-            "acceptance_rate_note": "share of screened (non-calibration) candidates that passed every filter",
-        }
 
 
 def run_gate(
@@ -109,7 +80,7 @@ def run_gate(
     train / holdout: real training / held-out rows of the same bucket; only `train` is used to fit filters.
     columns: the judged columns and their sdtypes; other columns of the drawn rows are carried through.
     Report keys: label, requested_rows, seed, config, verdict (passed|failed|cannot_judge), passed,
-    accounting (see `Tally.accounting`), discriminator_filter, eval_rows, before, after, floor, tests,
+    accounting (see `gen.gate.fill.Accounting`), discriminator_filter, eval_rows, before, after, floor, tests,
     auc, failures (dicts, each with a plain-sentence "message"), seconds.
     """
     started = time.monotonic()
@@ -124,7 +95,7 @@ def run_gate(
         judged, report["holdout_privacy_trim"] = privacy_trim(holdout, train, columns, config.rare_k)
         refusal = rep.cannot_judge(len(train), len(holdout), len(holdout) - len(judged), config.min_holdout_rows, n)
     if refusal:  # nothing drawn: the report still has every count (all zero) so readers need no special case
-        report.update(Tally(violations=dict.fromkeys(columns, 0)).accounting(budget), failures=[refusal])
+        report.update(Accounting.empty(ROW_REJECTIONS, list(columns)).to_dict(budget), failures=[refusal])
         return GateResult(False, None, rep.plain(report))
 
     cols, rng = list(columns), np.random.default_rng(seeds["sample"])
@@ -132,14 +103,16 @@ def run_gate(
     train_fit = subsample(train[cols], EVAL_ROWS, rng)
     # The calibration chunk matches the real side in size: the discriminator sees balanced classes.
     calibration = _draw(draw, max(1, min(config.chunk_rows, len(train_fit), budget // 2)), columns, label)
-    tally = Tally(calibration=len(calibration), candidates=len(calibration), violations=dict.fromkeys(cols, 0))
     # Fitted on the calibration rows inside the support: the filter only ever scores such rows.
     row_filter = RowFilter.fit(train_fit, calibration.loc[support.mask(calibration), cols], columns,
                                threshold=config.fake_threshold, seed=seeds["filter"], device=device,
                                selection=config.selection, ratio_quantile=config.ratio_quantile)
-    accepted, raw = _fill(draw, n, budget, support, row_filter, train, columns, config, tally,
-                          calibration, rep.Progress(label, n, enabled=progress))
-    report.update(tally.accounting(budget), discriminator_filter=row_filter.info)
+    screens = RowScreens(support, row_filter, privacy.CopyCounts(train, columns), columns, config.rare_k)
+    filled = fill(lambda k: _draw(draw, k, columns, label), RowQuota(n, config.chunk_rows), screens, budget,
+                  calibration=calibration, bar=rep.Progress(label, n, enabled=progress), reasons=ROW_REJECTIONS,
+                  raw_rows=min(n, EVAL_ROWS))
+    tally, accepted, raw = filled.accounting, filled.rows, filled.raw
+    report.update(tally.to_dict(budget), discriminator_filter=row_filter.info)
 
     holdout_eval = subsample(judged[cols], EVAL_ROWS, rng)
     size = min(n, EVAL_ROWS)
@@ -194,73 +167,6 @@ def privacy_trim(
              "note": f"held-out rows repeating a combination seen 1..{rare_k - 1} times in training are set aside "
                      "before judging, because the privacy rule never lets such rows through"}
     return holdout[~rare], entry
-
-
-def _fill(
-    draw: Callable[[int], pd.DataFrame], n: int, budget: int, support: Support, row_filter: RowFilter,
-    train: pd.DataFrame, columns: ColumnTypes, config: GateConfig, tally: Tally, calibration: pd.DataFrame,
-    bar: rep.Progress,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Draw chunks and keep filtered rows until n are accepted or the budget is spent.
-
-    Returns (accepted rows, at most n; raw candidates, calibration first, at least min(n, EVAL_ROWS) rows
-    when the budget allowed, for the "before" measures).
-    """
-    kept: list[pd.DataFrame] = []
-    raw, raw_rows = [calibration], len(calibration)
-    copies = privacy.CopyCounts(train, columns)
-    while tally.accepted < n and tally.candidates < budget:
-        screened = tally.candidates - tally.calibration
-        rate = (tally.accepted + tally.unused) / screened if screened else 1.0
-        # Ask for what the observed pass rate says is missing (+20%), within chunk_rows and the budget.
-        want = max(MIN_CHUNK, math.ceil((n - tally.accepted) / max(rate, 0.01) * 1.2))
-        chunk = _draw(draw, min(config.chunk_rows, budget - tally.candidates, want), columns, bar.label)
-        tally.candidates += len(chunk)
-        if raw_rows < min(n, EVAL_ROWS):
-            raw.append(chunk)
-            raw_rows += len(chunk)
-        good = screen(chunk, support, row_filter, copies, columns, config.rare_k, tally)
-        take = good.iloc[: n - tally.accepted]
-        kept.append(take)
-        tally.accepted += len(take)
-        tally.unused += len(good) - len(take)
-        bar.update(tally.accepted, tally.candidates)
-    bar.close(tally.accepted, tally.candidates)
-    accepted = pd.concat(kept, ignore_index=True) if kept else calibration.iloc[:0]
-    return accepted, pd.concat(raw, ignore_index=True)
-
-
-def screen(
-    chunk: pd.DataFrame, support: Support, row_filter: RowFilter, copies: privacy.CopyCounts, columns: ColumnTypes,
-    rare_k: int, tally: Tally, ranges: LabelRanges | None = None, events: privacy.CopyCounts | None = None,
-) -> pd.DataFrame:
-    """Support (-> adherence) -> discriminator -> privacy (-> event copy) on one chunk; each rejection counts
-    under its first reason. `copies`: the training rows' value counts over `columns`, fitted once per call.
-    `ranges`: the condition-adherence filter of item interactions (`gen.gate.adherence`). `events`: the
-    training rows' event tuples (item, time, event values) — a candidate repeating one is a real event with
-    another user attached, not a generated one, and is dropped."""
-    masks = support.column_masks(chunk)
-    for name, inside in masks.items():
-        tally.violations[name] += int((~inside).sum())
-    rows = chunk[np.logical_and.reduce(list(masks.values()))]
-    tally.rejected["support"] += len(chunk) - len(rows)
-    if ranges is not None and len(rows):
-        consistent = ranges.mask(rows)
-        tally.rejected["adherence"] += int((~consistent).sum())
-        rows = rows[consistent]
-    if len(rows):
-        fake = row_filter.drop(rows[list(columns)])
-        tally.rejected["discriminator"] += int(fake.sum())
-        rows = rows[~fake]
-    if len(rows):
-        copied = np.asarray(copies.rare(rows, rare_k), dtype=bool)
-        tally.rejected["privacy"] += int(copied.sum())
-        rows = rows[~copied]
-    if events is not None and len(rows):
-        repeated = events.of(rows) >= 1
-        tally.rejected["event_copy"] += int(repeated.sum())
-        rows = rows[~repeated]
-    return rows
 
 
 def column_verdicts(

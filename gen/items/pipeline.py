@@ -40,7 +40,8 @@ from tailsynth.evaluate.measures.privacy import CopyCounts, copy_rate, event_cop
 from tailsynth.gen.gate import report as rep
 from tailsynth.gen.gate.advice import advice
 from tailsynth.gen.gate.adherence import LabelRanges
-from tailsynth.gen.gate.core import Tally, privacy_trim, screen
+from tailsynth.gen.gate.core import privacy_trim
+from tailsynth.gen.gate.fill import ITEM_REJECTIONS, ItemQuota, KeptScreen, RowScreens, fill, scaled
 from tailsynth.gen.gate.filter import FilterChain, RowFilter
 from tailsynth.gen.gate.support import Support
 from tailsynth.gen.items.item_values import ItemValues
@@ -59,9 +60,6 @@ if TYPE_CHECKING:
 
 UNGATED = ("UNGATED: these rows were not judged by the fidelity gate. For inspection only; do not append "
            "them to training data.")
-MAX_BOOST = 64
-"""Most a short item's candidate count is multiplied by in the fill loop (`_Gate._fill`)."""
-REJECTIONS = ("support", "adherence", "discriminator", "privacy", "event_copy")
 
 
 @dataclass(frozen=True)
@@ -284,20 +282,25 @@ class _Gate:
         # As many calibration rows as a chunk holds, in the request's mix of items: the filter learns from a
         # full chunk even when few rows are asked for (within a quarter of the budget per filter stage).
         size = min(config.chunk_rows, max(1, budget // (4 * config.filter_stages)))
-        calibration_want = _scaled(np.ceil(counts * max(1.0, size / counts.sum())), size)
+        calibration_want = scaled(np.ceil(counts * max(1.0, size / counts.sum())), size)
         calibration = self.stream.draw(calibration_want)
-        tally = Tally(calibration=len(calibration), candidates=len(calibration),
-                      rejected=dict.fromkeys(REJECTIONS, 0), violations=dict.fromkeys(self.judged, 0))
+        calibration_rows = len(calibration)
         row_filter = FilterChain([self._filter(calibration, support, ranges)])
         for _ in range(config.filter_stages - 1):  # each further stage learns what the last ones left
             fresh = self.stream.draw(calibration_want)
-            tally.calibration += len(fresh)
-            tally.candidates += len(fresh)
+            calibration_rows += len(fresh)
             kept = fresh[~row_filter.drop(fresh[list(self.judged)])]
             row_filter = FilterChain([*row_filter.stages, self._filter(kept, support, ranges)])
-        accepted = self._fill(counts, budget, support, ranges, row_filter, tally, calibration)
+        screens = RowScreens(support, row_filter, CopyCounts(self.train, self.judged), self.judged, config.rare_k,
+                             ranges, None if self.events is None else CopyCounts(self.train, self.events))
+        fresh_pairs = [KeptScreen("repeat_pair", self._fresh_pairs)] if self.stream.writer.taste is not None else []
+        filled = fill(self.stream.draw, ItemQuota(counts, config.chunk_rows), screens, budget,
+                      calibration=calibration, calibration_rows=calibration_rows, reasons=ITEM_REJECTIONS,
+                      bar=rep.Progress(f"{self.request.bucket} items", int(counts.sum()), enabled=self.progress),
+                      kept_screens=fresh_pairs)
+        tally, accepted = filled.accounting, filled.rows
         self.accepted = accepted
-        report["gate"] = {**tally.accounting(budget), "discriminator_filter": row_filter.info,
+        report["gate"] = {**tally.to_dict(budget), "discriminator_filter": row_filter.info,
                           "adherence": self._adherence(ranges, calibration, accepted, judged_holdout),
                           "label_ranges": ranges.plain(), "judged_columns": list(self.judged),
                           "tested_columns": list(self.tested)}
@@ -368,41 +371,6 @@ class _Gate:
         return RowFilter.fit(real[list(self.judged)], inside[list(self.judged)].iloc[:EVAL_ROWS], self.judged,
                              threshold=self.config.fake_threshold, seed=self.seeds["filter"], device=device(self.bundle),
                              selection=self.config.selection, ratio_quantile=self.config.ratio_quantile)
-
-    def _fill(self, counts: np.ndarray, budget: int, support: Support, ranges: LabelRanges, row_filter: RowFilter,
-              tally: Tally, calibration: pd.DataFrame) -> pd.DataFrame:
-        """Draw until every item has its count of accepted rows or the budget is spent."""
-        kept = [calibration.iloc[:0]]
-        have = np.zeros(len(counts), dtype=np.int64)
-        # Items still short after a round get twice as many candidates the next (up to MAX_BOOST): the last
-        # few hard items otherwise took ~70 rounds of a handful of candidates each (60 s of a 100 s call).
-        boost = np.ones(len(counts))
-        copies = CopyCounts(self.train, self.judged)  # the training rows' value counts, once per call
-        events = None if self.events is None else CopyCounts(self.train, self.events)
-        bar = rep.Progress(f"{self.request.bucket} items", int(counts.sum()), enabled=self.progress)
-        while (have < counts).any() and tally.candidates < budget:
-            screened = tally.candidates - tally.calibration
-            rate = (tally.accepted + tally.unused) / screened if screened else 1.0
-            need = counts - have
-            want = np.where(need > 0, np.ceil(need / max(rate, 0.02) * 1.2 * boost), 0).astype(np.int64)
-            want = _scaled(want, min(int(want.sum()), budget - tally.candidates, 4 * self.config.chunk_rows))
-            chunk = self.stream.draw(want)
-            tally.candidates += len(chunk)
-            good = screen(chunk, support, row_filter, copies, self.judged, self.config.rare_k, tally, ranges, events)
-            if self.stream.writer.taste is not None:
-                fresh = self._fresh_pairs(good, kept)
-                tally.rejected["repeat_pair"] = tally.rejected.get("repeat_pair", 0) + len(good) - len(fresh)
-                good = fresh
-            rank = good.groupby("_item").cumcount().to_numpy() + have[good["_item"].to_numpy()]
-            take = good[rank < counts[good["_item"].to_numpy()]]
-            have += np.bincount(take["_item"].to_numpy(), minlength=len(counts))
-            boost = np.where(have < counts, np.minimum(boost * 2, MAX_BOOST), boost)
-            kept.append(take)
-            tally.accepted += len(take)
-            tally.unused += len(good) - len(take)
-            bar.update(tally.accepted, tally.candidates)
-        bar.close(tally.accepted, tally.candidates)
-        return pd.concat(kept, ignore_index=True)
 
     def _fresh_pairs(self, good: pd.DataFrame, kept: list[pd.DataFrame]) -> pd.DataFrame:
         """Taste users: rows whose (user, item) pair is already accepted or earlier in `good` are dropped, and
@@ -491,15 +459,6 @@ def _regroup(units: list[Unit], unjudged: dict[int, str]) -> list[Unit]:
         if unit.kind == "pooled" and 0 < rest.size < unit.groups.size:
             kept.append(Unit(unit.label, unit.kind, rest))
     return kept
-
-
-def _scaled(want: np.ndarray, total: int) -> np.ndarray:
-    """want scaled down to about `total` rows in all, every item with want > 0 keeping at least one."""
-    want = np.asarray(want, dtype=np.int64)
-    if want.sum() <= total:
-        return want
-    scaled = np.floor(want * (total / want.sum())).astype(np.int64)
-    return np.where(want > 0, np.maximum(scaled, 1), 0)
 
 
 def _in_item_order(records: pd.DataFrame) -> pd.DataFrame:
