@@ -1,7 +1,8 @@
 """The fidelity gate: the only way synthetic rows of a bucket reach a user's training set.
 
 `run_gate(draw, n, ...)` draws candidate rows from the caller's generator and keeps those that pass three
-row-level filters (the fill loop and screens shared with the item paths: `gen.gate.fill`), in this order (a row rejected by several counts under the FIRST that rejected it):
+row-level filters (the fill loop and screens shared with the item paths: `gen.gate.fill`), in this order
+(a row rejected by several counts under the FIRST that rejected it):
 
 1. support       - every value lies inside what the real training rows make possible (`gen.gate.support`);
 2. discriminator - a `RowDiscriminator` fitted on real training rows vs a first, discarded calibration chunk
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,12 +41,13 @@ import pandas as pd
 
 from tailsynth.evaluate.measures import detection
 from tailsynth.evaluate.measures import fidelity
-from tailsynth.evaluate.measures import metrics
 from tailsynth.evaluate.measures import privacy
 from tailsynth.gen.gate import report as rep
 from tailsynth.gen.gate.fill import ROW_REJECTIONS, Accounting, RowQuota, RowScreens, fill
 from tailsynth.gen.gate.filter import RowFilter
+from tailsynth.gen.gate.report import GateReport
 from tailsynth.gen.gate.support import ColumnTypes, Support
+from tailsynth.gen.gate.verdict import Verdict, budget_failure, cannot_judge, judge_rows, raw_diagnosis
 from tailsynth.models.errors import ConfigError, DataError, GateError
 from tailsynth.train.config import GateConfig, to_dict
 
@@ -86,17 +89,16 @@ def run_gate(
     started = time.monotonic()
     _check_arguments(n, holdout, train, columns, config)
     seeds = dict(zip(("sample", "filter", "auc", "measure"), np.random.SeedSequence(seed).generate_state(4).tolist()))
-    report: dict[str, Any] = {"label": label, "requested_rows": int(n), "seed": int(seed), "config": to_dict(config),
-                              "train_rows": len(train), "holdout_rows": len(holdout), "passed": False,
-                              "verdict": "cannot_judge"}
     budget = int(config.max_candidates_factor * n)
-    refusal = rep.cannot_judge(len(train), len(holdout), 0, config.min_holdout_rows, n)
+    report = partial(GateReport, label, int(n), int(seed), to_dict(config), len(train), len(holdout), budget=budget)
+    trim, refusal = None, cannot_judge(len(train), len(holdout), 0, config.min_holdout_rows, n)
     if not refusal:
-        judged, report["holdout_privacy_trim"] = privacy_trim(holdout, train, columns, config.rare_k)
-        refusal = rep.cannot_judge(len(train), len(holdout), len(holdout) - len(judged), config.min_holdout_rows, n)
+        judged, trim = privacy_trim(holdout, train, columns, config.rare_k)
+        refusal = cannot_judge(len(train), len(holdout), len(holdout) - len(judged), config.min_holdout_rows, n)
     if refusal:  # nothing drawn: the report still has every count (all zero) so readers need no special case
-        report.update(Accounting.empty(ROW_REJECTIONS, list(columns)).to_dict(budget), failures=[refusal])
-        return GateResult(False, None, rep.plain(report))
+        refused = report(Accounting.empty(ROW_REJECTIONS, list(columns)), failures=(refusal,),
+                         verdict="cannot_judge", holdout_privacy_trim=trim)
+        return GateResult(False, None, refused.to_dict())
 
     cols, rng = list(columns), np.random.default_rng(seeds["sample"])
     support = Support.fit(train, columns, config.range_margin)
@@ -111,44 +113,39 @@ def run_gate(
     filled = fill(lambda k: _draw(draw, k, columns, label), RowQuota(n, config.chunk_rows), screens, budget,
                   calibration=calibration, bar=rep.Progress(label, n, enabled=progress), reasons=ROW_REJECTIONS,
                   raw_rows=min(n, EVAL_ROWS))
-    tally, accepted, raw = filled.accounting, filled.rows, filled.raw
-    report.update(tally.to_dict(budget), discriminator_filter=row_filter.info)
+    tally = filled.accounting
 
     holdout_eval = subsample(judged[cols], EVAL_ROWS, rng)
     size = min(n, EVAL_ROWS)
-    report["eval_rows"] = {"holdout": len(holdout_eval), "synthetic": min(size, tally.accepted)}
-    report["before"] = _measure(holdout_eval, subsample(raw[cols], size, rng), train, columns, seeds, device)
-    report["floor"] = _floor(holdout_eval, subsample(train[cols], size, rng), train, columns, seeds, device)
+    drawn = {"discriminator_filter": row_filter.info,
+             "eval_rows": {"holdout": len(holdout_eval), "synthetic": min(size, tally.accepted)},
+             "before": _measure(holdout_eval, subsample(filled.raw[cols], size, rng), train, columns, seeds, device),
+             "floor": _floor(holdout_eval, subsample(train[cols], size, rng), train, columns, seeds, device)}
     if tally.accepted < n:
-        failures = [rep.budget_failure(tally.accepted, n, tally.candidates, budget, config.max_candidates_factor,
-                                       tally.rejected)]
-        failures += _raw_diagnosis(report["before"], config.alpha)
-        report.update(verdict="failed", after=None, tests=[], auc={"value": None, "max": config.max_auc},
-                      failures=failures, seconds=time.monotonic() - started)
-        return GateResult(False, None, rep.plain(report))
+        spent = budget_failure(tally.accepted, n, tally.candidates, budget, config.max_candidates_factor,
+                               tally.rejected)
+        failed = report(tally, failures=(spent, *raw_diagnosis(drawn["before"], config.alpha)), verdict="failed",
+                        holdout_privacy_trim=trim, drawn=drawn, seconds=time.monotonic() - started)
+        return GateResult(False, None, failed.to_dict())
 
-    verdict, failures = _judge(holdout_eval, subsample(accepted[cols], size, rng), train, columns, config, seeds,
-                               device)
-    report.update(verdict)
-    passed = not failures
-    report.update(passed=passed, verdict="passed" if passed else "failed", failures=failures,
-                  seconds=time.monotonic() - started)
-    return GateResult(passed, accepted if passed else None, rep.plain(report))
+    final, after = _judge(holdout_eval, subsample(filled.rows[cols], size, rng), train, columns, config, seeds,
+                          device)
+    judged_report = report(tally, failures=final.failures, verdict="passed" if final.passed else "failed",
+                           holdout_privacy_trim=trim, drawn=drawn, judged=final, after=after,
+                           seconds=time.monotonic() - started)
+    return GateResult(final.passed, filled.rows if final.passed else None, judged_report.to_dict())
 
 
 def _judge(
     holdout: pd.DataFrame, accepted: pd.DataFrame, train: pd.DataFrame, columns: ColumnTypes, config: GateConfig,
     seeds: dict, device: Any,
-) -> tuple[dict, list[dict]]:
-    """The final test of the accepted rows against held-out rows: ({tests, auc, after}, failures)."""
-    tests, failures = column_verdicts(holdout, accepted, train, columns, config.alpha)
+) -> tuple[Verdict, dict | None]:
+    """The final test of the accepted rows against held-out rows, and the "after" measures."""
     auc = float(detection.discriminator_auc(holdout, accepted, columns, seed=seeds["auc"], max_rows=EVAL_ROWS,
                                             device=device))
-    if not auc <= config.max_auc:  # written this way so a NaN AUC fails too
-        failures.append(rep.auc_failure(auc, config.max_auc))
+    final = judge_rows(holdout, accepted, train, columns, auc, config)
     # "after" reuses this AUC (same tables, same estimator) instead of fitting three more networks.
-    after = {**_measure(holdout, accepted, train, columns, seeds, device, auc=False), "auc": auc}
-    return {"tests": tests, "auc": {"value": auc, "max": config.max_auc}, "after": after}, failures
+    return final, {**_measure(holdout, accepted, train, columns, seeds, device, auc=False), "auc": auc}
 
 
 def privacy_trim(
@@ -167,39 +164,6 @@ def privacy_trim(
              "note": f"held-out rows repeating a combination seen 1..{rare_k - 1} times in training are set aside "
                      "before judging, because the privacy rule never lets such rows through"}
     return holdout[~rare], entry
-
-
-def column_verdicts(
-    holdout: pd.DataFrame, accepted: pd.DataFrame, train: pd.DataFrame, columns: ColumnTypes, alpha: float
-) -> tuple[list[dict], list[dict]]:
-    """Per-column tests with Holm correction: (the report's "tests" entries, failures for rejected columns)."""
-    # reference=train: a training label the (smaller) holdout happens to lack is not an "invented" category.
-    table = metrics.column_tests(holdout, accepted, columns, reference=train).reset_index(drop=True)
-    pvalues = table["pvalue"].to_numpy(dtype=float)
-    rejected = np.asarray(metrics.holm(pvalues, alpha), dtype=bool)
-    return rep.column_entries(table, rejected, _holm_thresholds(pvalues, alpha), alpha)
-
-
-def _holm_thresholds(pvalues: np.ndarray, alpha: float) -> np.ndarray:
-    """The Holm step-down threshold each p-value meets: alpha / (m - rank), rank 0 = smallest p (for messages)."""
-    order = np.argsort(np.where(np.isnan(pvalues), np.inf, pvalues), kind="stable")
-    ranks = np.empty(len(pvalues), dtype=int)
-    ranks[order] = np.arange(len(pvalues))
-    return alpha / (len(pvalues) - ranks)
-
-
-def _raw_diagnosis(before: dict | None, alpha: float) -> list[dict]:
-    """After a spent budget: the columns in which the RAW candidates differ from holdout (what to fix)."""
-    if not before:
-        return []
-    table = pd.DataFrame(before["columns"])
-    pvalues = table["pvalue"].to_numpy(dtype=float)  # None (a test that could not run) becomes NaN
-    rejected = np.asarray(metrics.holm(pvalues, alpha), dtype=bool)
-    _, failures = rep.column_entries(table, rejected, _holm_thresholds(pvalues, alpha), alpha)
-    for failure in failures:
-        failure["measure"] = "raw_candidates_column_test"
-        failure["message"] = "raw candidates vs holdout, " + failure["message"]
-    return failures
 
 
 def _measure(

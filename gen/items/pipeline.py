@@ -36,24 +36,26 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tailsynth.evaluate.measures.privacy import CopyCounts, copy_rate, event_copies
+from tailsynth.evaluate.measures.privacy import CopyCounts
 from tailsynth.gen.gate import report as rep
-from tailsynth.gen.gate.advice import advice
 from tailsynth.gen.gate.adherence import LabelRanges
 from tailsynth.gen.gate.core import privacy_trim
-from tailsynth.gen.gate.fill import ITEM_REJECTIONS, ItemQuota, KeptScreen, RowScreens, fill, scaled
+from tailsynth.gen.gate.fill import ITEM_REJECTIONS, Filled, ItemQuota, KeptScreen, RowScreens, fill, scaled
+from tailsynth.gen.gate.verdict import UnitVerdict, budget_failure
 from tailsynth.gen.gate.filter import FilterChain, RowFilter
 from tailsynth.gen.gate.support import Support
+from tailsynth.gen.items.gate_report import (base_report, event_copies_section, finish_report, gate_section,
+                                             short_items_section, taste_refusal_report, ungated_report)
 from tailsynth.gen.items.item_values import ItemValues
 from tailsynth.gen.items.judge import EVAL_ROWS, Unit, judge, plan_units
-from tailsynth.gen.items.taste_check import MIN_LIFT, TasteCheck
-from tailsynth.gen.items.taste_plan import UsersChoice, UsersRule, taste_gate, taste_section, taste_users, users_rule
+from tailsynth.gen.items.taste_check import MIN_LIFT
+from tailsynth.gen.items.taste_plan import UsersRule, taste_gate, taste_section, taste_users, users_rule
 from tailsynth.gen.items.taste_users import TasteSettings
 from tailsynth.gen.items.written import (Placement, UserPool, Writer, one, pair_repeats, pairs, user_pools,
                                          users_table)
 from tailsynth.gen.sampling import rows_where
 from tailsynth.models.synthesize import synthesize
-from tailsynth.train.config import GateConfig, to_dict
+from tailsynth.train.config import GateConfig
 
 if TYPE_CHECKING:
     from tailsynth.gen.bundle import Bundle
@@ -113,27 +115,39 @@ class Group:
     seed: int
 
 
+@dataclass(frozen=True)
+class Generated:
+    """What the callers measure beyond the result: the rows as records (with `_item` and `_group`)."""
+
+    records: pd.DataFrame | None
+    """The emitted records (all drawn rows when ungated); None when nothing was emitted."""
+    accepted: pd.DataFrame | None
+    """Every candidate the screens accepted (emitted or not); None when nothing was drawn."""
+
+
 def generate_items(
     bundle: Bundle, request: ItemsRequest, config: GateConfig | None, *, seed: int, progress: bool = True
-) -> tuple[ItemsResult, dict[str, Any]]:
-    """Generate, write, gate and judge (see module docstring). Returns (result, extras) where extras holds
-    the accepted records (`records`, with `_item`, for per-item measures) or None."""
+) -> tuple[ItemsResult, Generated]:
+    """Generate, write, gate and judge (see module docstring)."""
     started = time.monotonic()
     groups = make_groups(bundle, request.items, request.counts, request.bucket, seed)
     train = rows_where(bundle.table("train"), {bundle.spec.columns[0]: request.bucket}).reset_index(drop=True)
     train_groups = group_of(train, groups, bundle)
     train_items = item_codes(request.items, train) if request.match_items else None
     rule = users_rule(bundle, request.users, request.new_items)
+    user, item = one(bundle, "user_id"), one(bundle, "item_id")
     check, taste = None, None
     if rule.rule == "taste":
         if config is not None:  # the taste test first: a refusal costs no generation
             check = taste_gate(bundle, request.taste, request.counts, new_items=request.new_items, seed=seed,
                                min_lift=request.min_lift, device=device(bundle))
             if not check.passed:
-                return _taste_refusal(bundle, request, groups, config, rule, check, started), \
-                    {"records": None, "accepted": None}
-        taste = taste_users(bundle, request.items, request.content, request.taste, one(bundle, "user_id"),
-                            users_table(bundle), device(bundle))
+                report = taste_refusal_report(bundle, request, groups, config, check,
+                                              taste_section(rule, check, None, user, item, bundle))
+                report["seconds"] = time.monotonic() - started
+                return ItemsResult(False, None, rep.plain(report)), Generated(None, None)
+        taste = taste_users(bundle, request.items, request.content, request.taste, user, users_table(bundle),
+                            device(bundle))
     writer = Writer(bundle, request.items, request.placement, request.item_values, device(bundle),
                     buyers_of=None if train_items is None or taste is not None else (train, train_items), taste=taste)
     if taste is None:
@@ -144,17 +158,10 @@ def generate_items(
     stream = _Stream(bundle, groups, writer, config, seed, pools)
     if config is None:
         records = _in_item_order(stream.draw(request.counts))
-        report = _base_report(bundle, request, groups, config)
-        report["user_pools"] = pool_stats
-        report["taste"] = taste_section(rule, None, records, writer.user_id, writer.item_id, bundle)
-        report.update(verdict="ungated", passed=False, warning=UNGATED, **stream.stats,
-                      groups=[{"label": g.label, "conditions": g.conditions, "items": len(g.items), "rows": g.rows,
-                               "seed": g.seed, "gate": "UNGATED"} for g in groups],
-                      items=_item_entries(request.items, request.counts, groups, records))
-        report["totals"]["rows_emitted"] = len(records)
+        report = ungated_report(bundle, request, groups, records, UNGATED, stream.stats, pool_stats,
+                                taste_section(rule, None, records, writer.user_id, writer.item_id, bundle))
         report["seconds"] = time.monotonic() - started
-        return ItemsResult(False, writer.interactions(records), rep.plain(report)), {"records": records,
-                                                                                     "accepted": records}
+        return ItemsResult(False, writer.interactions(records), rep.plain(report)), Generated(records, records)
     gate = _Gate(bundle, request, groups, stream, config, seed, progress, train, train_groups, train_items)
     records, report = gate.run()
     report["user_pools"] = pool_stats
@@ -162,7 +169,7 @@ def generate_items(
     report["seconds"] = time.monotonic() - started
     passed = records is not None and report["totals"]["rows_emitted"] == int(request.counts.sum())
     rows = None if records is None else writer.interactions(records)
-    return ItemsResult(passed, rows, rep.plain(report)), {"records": records, "accepted": gate.accepted}
+    return ItemsResult(passed, rows, rep.plain(report)), Generated(records, gate.accepted)
 
 
 def make_groups(bundle: Bundle, items: pd.DataFrame, counts: np.ndarray, bucket: str, seed: int) -> list[Group]:
@@ -262,23 +269,48 @@ class _Gate:
         """Existing items: the event tuple a candidate must not repeat (new items' ids are in no real row)."""
 
     def run(self) -> tuple[pd.DataFrame | None, dict]:
+        """(the emitted records in item order, or None; the report)."""
         config, counts = self.config, self.request.counts
-        report = _base_report(self.bundle, self.request, self.groups, config)
+        report = base_report(self.bundle, self.request, self.groups, config)
         if self.reference is not None:
             report["reference"] = self.reference
         judged_holdout, report["holdout_privacy_trim"] = privacy_trim(self.holdout, self.train, self.judged,
                                                                       config.rare_k)
         judged_holdout = judged_holdout.reset_index(drop=True)
         holdout_groups = group_of(judged_holdout, self.groups, self.bundle)
-        requested = np.array([g.rows for g in self.groups])
         holdout_items = item_codes(self.request.items, judged_holdout)
-        holdout_rows = self._comparable(holdout_groups, holdout_items)
-        units, unjudged = plan_units([g.label for g in self.groups], holdout_rows, requested, config)
+        units, unjudged = plan_units([g.label for g in self.groups], self._comparable(holdout_groups, holdout_items),
+                                     np.array([g.rows for g in self.groups]), config)
+        filled, calibration, report["gate"] = self._fill(judged_holdout)
+        self.accepted = filled.rows
+        accepted, report["short_items"] = self._filled_items(filled, unjudged)
+        units = [u for u in units if not set(u.groups.tolist()) & set(unjudged)] + _regroup(units, unjudged)
+        accepted = accepted[~accepted["_group"].isin(list(unjudged)).to_numpy()].reset_index(drop=True)
+        strata = (accepted["_item"].to_numpy(), holdout_items) if self.request.match_items else None
+        verdicts, union = judge(units, accepted, accepted["_group"].to_numpy(), judged_holdout, holdout_groups,
+                                self.train, self.tested, self.judged, config, self.seeds["judge"],
+                                device(self.bundle), strata=strata)
+        emitted = self._emitted(verdicts, union, unjudged)
+        report.update(units=[v.to_dict() for v in verdicts], union=union and union.to_dict())
+        records = accepted[accepted["_group"].isin(emitted).to_numpy()]
+        report["pair_repeats"] = pair_repeats(records, self.train, self.holdout, self.stream.writer.user_id,
+                                              self.stream.writer.item_id)
+        if self.events is not None:
+            report["event_copies"] = event_copies_section(records, self.holdout, self.train, self.events, calibration)
+        finish_report(report, self.request, self.groups, verdicts, union, unjudged, emitted, records,
+                      self.stream.stats)
+        if records.empty:
+            return None, report
+        return _in_item_order(records), report
 
+    def _fill(self, judged_holdout: pd.DataFrame) -> tuple[Filled, pd.DataFrame, dict]:
+        """Fit the screens once per call and fill every item's count (`gen.gate.fill`): (the fill, the first
+        calibration rows, the report's "gate" section)."""
+        config, counts = self.config, self.request.counts
         support = Support.fit(self.train, self.judged, config.range_margin)
         numerical = [n for n, kind in self.tested.items() if kind == "numerical"]
         ranges = LabelRanges.fit(self.train, self.features, numerical, config.range_margin)
-        budget = int(math.ceil(config.max_candidates_factor * counts.sum()))
+        budget = self._budget()
         # As many calibration rows as a chunk holds, in the request's mix of items: the filter learns from a
         # full chunk even when few rows are asked for (within a quarter of the budget per filter stage).
         size = min(config.chunk_rows, max(1, budget // (4 * config.filter_stages)))
@@ -298,52 +330,33 @@ class _Gate:
                       calibration=calibration, calibration_rows=calibration_rows, reasons=ITEM_REJECTIONS,
                       bar=rep.Progress(f"{self.request.bucket} items", int(counts.sum()), enabled=self.progress),
                       kept_screens=fresh_pairs)
-        tally, accepted = filled.accounting, filled.rows
-        self.accepted = accepted
-        report["gate"] = {**tally.to_dict(budget), "discriminator_filter": row_filter.info,
-                          "adherence": self._adherence(ranges, calibration, accepted, judged_holdout),
-                          "label_ranges": ranges.plain(), "judged_columns": list(self.judged),
-                          "tested_columns": list(self.tested)}
+        section = gate_section(filled.accounting, budget, row_filter.info, ranges, calibration, filled.rows,
+                               judged_holdout, list(self.judged), list(self.tested))
+        return filled, calibration, section
 
-        # An item the budget left short of its count emits nothing (every emitted item gets exactly its
-        # count); its group is judged on its other items, and refused only when none was filled.
-        filled = np.bincount(accepted["_item"].to_numpy(), minlength=len(counts)) >= counts
+    def _budget(self) -> int:
+        """Most candidates the call may draw, calibration included."""
+        return int(math.ceil(self.config.max_candidates_factor * self.request.counts.sum()))
+
+    def _filled_items(self, filled: Filled, unjudged: dict[int, str]) -> tuple[pd.DataFrame, dict]:
+        """The accepted rows of the items that got their whole count, and the report's "short_items".
+
+        An item the budget left short of its count emits nothing (every emitted item gets exactly its
+        count); its group is judged on its other items, and refused (added to `unjudged`) only when none
+        was filled."""
+        config, counts, accepted, tally = self.config, self.request.counts, filled.rows, filled.accounting
+        whole = np.bincount(accepted["_item"].to_numpy(), minlength=len(counts)) >= counts
         # Groups refused before the fill (no held-out rows) do not count their items as short.
-        short_items = np.flatnonzero(~filled & ~np.isin(self.item_groups, list(unjudged)))
-        budget_message = rep.budget_failure(tally.accepted, int(counts.sum()), tally.candidates, budget,
-                                            config.max_candidates_factor, tally.rejected)["message"]
-        any_filled = np.bincount(self.item_groups, weights=filled, minlength=len(self.groups)) > 0
+        short_items = np.flatnonzero(~whole & ~np.isin(self.item_groups, list(unjudged)))
+        budget_message = budget_failure(tally.accepted, int(counts.sum()), tally.candidates, self._budget(),
+                                        config.max_candidates_factor, tally.rejected).message
+        any_filled = np.bincount(self.item_groups, weights=whole, minlength=len(self.groups)) > 0
         for g in np.flatnonzero(~any_filled):  # groups without one filled item (tens at most)
             unjudged.setdefault(int(g), f"{int((accepted['_group'] == g).sum())} of {self.groups[g].rows} rows "
                                         "accepted and no item filled when the call's candidate budget was spent; "
                                         + budget_message)
-        accepted = accepted[filled[accepted["_item"].to_numpy()]].reset_index(drop=True)
-        report["short_items"] = {
-            "items": int(short_items.size), "rows_requested": int(counts[short_items].sum()),
-            "rule": "items with fewer accepted rows than asked for when the candidate budget was spent emit nothing",
-            "first": self.request.items.iloc[short_items[:10], 0].tolist(),
-            "message": (f"{short_items.size} item(s) got fewer accepted rows than asked for and emit nothing; "
-                        + budget_message) if short_items.size else None}
-        units = [u for u in units if not set(u.groups.tolist()) & set(unjudged)] + _regroup(units, unjudged)
-        keep = ~accepted["_group"].isin(list(unjudged)).to_numpy()
-        accepted = accepted[keep].reset_index(drop=True)
-        strata = (accepted["_item"].to_numpy(), holdout_items) if self.request.match_items else None
-        entries, union = judge(units, accepted, accepted["_group"].to_numpy(), judged_holdout, holdout_groups,
-                               self.train, self.tested, self.judged, config, self.seeds["judge"], device(self.bundle),
-                               strata=strata)
-        emitted = self._emitted(entries, union, unjudged)
-        report.update(units=entries, union=union)
-        records = accepted[accepted["_group"].isin(emitted).to_numpy()]
-        report["pair_repeats"] = pair_repeats(records, self.train, self.holdout, self.stream.writer.user_id,
-                                              self.stream.writer.item_id)
-        if self.events is not None:
-            report["event_copies"] = {**event_copies(records, self.holdout, self.train, self.events),
-                                      "raw_candidates": copy_rate(calibration, self.train, self.events)}
-        _finish_report(report, self.request.items, counts, self.groups, entries, union, unjudged, emitted, records,
-                       self.stream.stats)
-        if records.empty:
-            return None, report
-        return _in_item_order(records), report
+        accepted = accepted[whole[accepted["_item"].to_numpy()]].reset_index(drop=True)
+        return accepted, short_items_section(self.request.items, counts, short_items, budget_message)
 
     def _comparable(self, holdout_groups: np.ndarray, holdout_items: np.ndarray) -> np.ndarray:
         """[groups] held-out rows a group's rows can be compared with: all its held-out rows, or (matched by
@@ -387,18 +400,13 @@ class _Gate:
             before.reindex(users.to_numpy()).fillna(0).to_numpy(dtype=np.int64)
         return good[rank < self.request.taste.per_user_cap]
 
-    def _adherence(self, ranges: LabelRanges, raw: pd.DataFrame, accepted: pd.DataFrame,
-                   holdout: pd.DataFrame) -> dict:
-        return {"rule": "share of rows whose numerical columns lie in the range real training rows of the same "
-                        "condition label take (gen.gate.adherence); inconsistent candidates are dropped",
-                "raw_candidates": ranges.rates(raw), "accepted": ranges.rates(accepted),
-                "real_holdout": ranges.rates(holdout)}
-
-    def _emitted(self, entries: list[dict], union: dict | None, unjudged: dict[int, str]) -> list[int]:
-        if union is None or not union["passed"]:
+    def _emitted(self, verdicts: list[UnitVerdict], union: UnitVerdict | None, unjudged: dict[int, str]) -> list[int]:
+        """The groups whose rows are emitted: those of passing units, once the union passed too (none, under
+        all_or_nothing, unless every group passed)."""
+        if union is None or not union.passed:
             return []
-        passed = [g for entry in entries if entry["passed"] for g in entry["groups"]]
-        if self.request.all_or_nothing and (unjudged or len(passed) < sum(len(e["groups"]) for e in entries)):
+        passed = [g for verdict in verdicts if verdict.passed for g in verdict.groups]
+        if self.request.all_or_nothing and (unjudged or len(passed) < sum(len(v.groups) for v in verdicts)):
             return []
         return passed
 
@@ -477,83 +485,6 @@ def _merge_stats(total: dict, new: dict) -> dict:
         else:
             merged[key] = value
     return merged
-
-
-def _base_report(bundle: Bundle, request: ItemsRequest, groups: list[Group], config: GateConfig | None) -> dict:
-    return {
-        "settings": {"bucket": request.bucket, "placement": request.placement.kind,
-                     "window": request.placement.window.plain(), "timestamp_unit": request.placement.unit,
-                     "timestamp_judged": request.judge_timestamp, "all_or_nothing": request.all_or_nothing,
-                     "gate": None if config is None else to_dict(config)},
-        "totals": {"items": len(request.items), "groups": len(groups), "rows_requested": int(request.counts.sum()),
-                   "rows_emitted": 0},
-        "item_values": None if request.item_values is None else request.item_values.info,
-        "provenance": bundle.provenance(),
-    }
-
-
-def _taste_refusal(bundle: Bundle, request: ItemsRequest, groups: list[Group], config: GateConfig,
-                   rule: UsersChoice, check: TasteCheck, started: float) -> ItemsResult:
-    """Nothing emitted: the users the chooser picks for validation items are too close to random."""
-    report = _base_report(bundle, request, groups, config)
-    user, item = one(bundle, "user_id"), one(bundle, "item_id")
-    failure = {"measure": "taste", "lift": check.lift, "min_lift": request.min_lift, "message": check.message}
-    report.update(verdict="refused", passed=False, failures=[failure], refusals=[check.message],
-                  advice=[TASTE_ADVICE], groups=[], units=[], union=None,
-                  items=_item_entries(request.items, request.counts, groups, pd.DataFrame({"_item": []})),
-                  taste=taste_section(rule, check, None, user, item, bundle), seconds=time.monotonic() - started)
-    report["totals"].update(items_emitted=0, groups_emitted=0, groups_refused=len(groups))
-    return ItemsResult(False, None, rep.plain(report))
-
-
-TASTE_ADVICE = ("the taste space predicts too little of who takes which item on this data (few interactions per "
-                "user or item, or item content that says little): train on more interactions, or give the items "
-                "richer content columns (data.items.text); users='demographic' makes no taste claim at all")
-
-
-def _item_entries(items: pd.DataFrame, counts: np.ndarray, groups: list[Group], records: pd.DataFrame) -> list[dict]:
-    """One report entry per item: id, rows requested and emitted, its group."""
-    label = np.empty(len(items), dtype=object)
-    for group in groups:  # groups, not rows
-        label[group.items] = group.label
-    emitted = np.bincount(records["_item"].to_numpy(dtype=np.int64), minlength=len(items)) if len(records) else \
-        np.zeros(len(items), dtype=np.int64)
-    table = pd.DataFrame({"item": items.iloc[:, 0].to_numpy(), "rows": counts, "emitted": emitted, "group": label})
-    return table.to_dict("records")
-
-
-def _finish_report(report: dict, items: pd.DataFrame, counts: np.ndarray, groups: list[Group], entries: list[dict],
-                   union: dict | None, unjudged: dict[int, str], emitted: list[int], records: pd.DataFrame,
-                   stats: dict) -> None:
-    unit_of = {g: entry for entry in entries for g in entry["groups"]}
-    failures, group_entries = [], []
-    for g, group in enumerate(groups):  # groups (tens)
-        entry = {"label": group.label, "conditions": group.conditions, "items": len(group.items), "rows": group.rows,
-                 "seed": group.seed, "emitted": g in emitted}
-        if g in unjudged:
-            entry.update(unit=None, reason=unjudged[g])
-            failures.append({"group": group.label, "message": f"group {group.label}: {unjudged[g]}"})
-        else:
-            unit = unit_of.get(g)
-            entry.update(unit=unit["label"] if unit else None, unit_passed=bool(unit and unit["passed"]))
-        group_entries.append(entry)
-    for unit in entries:
-        for failure in unit["failures"]:
-            failures.append({"unit": unit["label"], **failure, "message": f"{unit['label']}: {failure['message']}"})
-    if union is not None:
-        failures += [{"unit": "union", **f, "message": f"union of the passing groups: {f['message']}"}
-                     for f in union["failures"]]
-    short = report.get("short_items") or {}
-    if short.get("message"):
-        failures.append({"measure": "candidate_budget", "items": short["items"], "message": short["message"]})
-    emitted_items = int(pd.Series(records["_item"]).nunique()) if len(records) else 0
-    report["items"] = _item_entries(items, counts, groups, records)
-    verdict = "refused" if not emitted else ("passed" if len(emitted) == len(groups) else "partial")
-    reasons = [*failures, *(reason for reason in unjudged.values())]
-    report.update(verdict=verdict, passed=verdict == "passed", groups=group_entries, failures=failures,
-                  refusals=[f["message"] for f in failures], advice=advice(reasons), **stats)
-    report["totals"].update(rows_emitted=len(records), items_emitted=emitted_items, groups_emitted=len(emitted),
-                            groups_refused=len(groups) - len(emitted))
 
 
 def device(bundle: Bundle) -> torch.device:
