@@ -17,7 +17,7 @@ from tailsynth.gen.gate.fill import (ITEM_REJECTIONS, ROW_REJECTIONS, Accounting
                                      RowScreens, fill)
 from tailsynth.gen.gate.report import Progress
 from tailsynth.gen.gate.support import Support
-from tailsynth.gen.items import pipeline
+from tailsynth.gen.items import item_gate
 
 COLUMNS = {"price": "numerical", "quantity": "numerical"}
 
@@ -128,4 +128,4 @@ def test_the_budget_bounds_the_draws(budget: int) -> None:
 
 
 def test_sample_and_item_paths_share_the_one_fill_loop() -> None:
-    assert core.fill is fill_module.fill and pipeline.fill is fill_module.fill
+    assert core.fill is fill_module.fill and item_gate.fill is fill_module.fill

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from tailsynth.gen.items.cold_items import check_items, gate_config, gate_source, item_counts, known_bucket
-from tailsynth.gen.items.pipeline import ItemsRequest, ItemsResult, device, generate_items
+from tailsynth.gen.items.groups import device
+from tailsynth.gen.items.pipeline import ItemsRequest, ItemsResult, generate_items
 from tailsynth.gen.items.report import held_out_section
 from tailsynth.gen.items.taste_check import MIN_LIFT
 from tailsynth.gen.items.taste_plan import UsersRule

@@ -25,7 +25,8 @@ from tailsynth.train.config import GateConfig, to_dict
 
 if TYPE_CHECKING:
     from tailsynth.gen.bundle import Bundle
-    from tailsynth.gen.items.pipeline import Group, ItemsRequest
+    from tailsynth.gen.items.groups import Group
+    from tailsynth.gen.items.pipeline import ItemsRequest
 
 TASTE_ADVICE = ("the taste space predicts too little of who takes which item on this data (few interactions per "
                 "user or item, or item content that says little): train on more interactions, or give the items "
