@@ -43,7 +43,7 @@ from tailsynth.evaluate.measures import detection
 from tailsynth.evaluate.measures import fidelity
 from tailsynth.evaluate.measures import privacy
 from tailsynth.gen.gate import report as rep
-from tailsynth.gen.gate.fill import ROW_REJECTIONS, Accounting, RowQuota, RowScreens, fill
+from tailsynth.gen.gate.fill import ROW_REJECTIONS, Accounting, Filled, RowQuota, RowScreens, fill
 from tailsynth.gen.gate.filter import RowFilter
 from tailsynth.gen.gate.report import GateReport
 from tailsynth.gen.gate.support import ColumnTypes, Support
@@ -101,18 +101,8 @@ def run_gate(
         return GateResult(False, None, refused.to_dict())
 
     cols, rng = list(columns), np.random.default_rng(seeds["sample"])
-    support = Support.fit(train, columns, config.range_margin)
-    train_fit = subsample(train[cols], EVAL_ROWS, rng)
-    # The calibration chunk matches the real side in size: the discriminator sees balanced classes.
-    calibration = _draw(draw, max(1, min(config.chunk_rows, len(train_fit), budget // 2)), columns, label)
-    # Fitted on the calibration rows inside the support: the filter only ever scores such rows.
-    row_filter = RowFilter.fit(train_fit, calibration.loc[support.mask(calibration), cols], columns,
-                               threshold=config.fake_threshold, seed=seeds["filter"], device=device,
-                               selection=config.selection, ratio_quantile=config.ratio_quantile)
-    screens = RowScreens(support, row_filter, privacy.CopyCounts(train, columns), columns, config.rare_k)
-    filled = fill(lambda k: _draw(draw, k, columns, label), RowQuota(n, config.chunk_rows), screens, budget,
-                  calibration=calibration, bar=rep.Progress(label, n, enabled=progress), reasons=ROW_REJECTIONS,
-                  raw_rows=min(n, EVAL_ROWS))
+    filled, row_filter = _fill(draw, n, train, columns, config, budget, subsample(train[cols], EVAL_ROWS, rng),
+                               seeds["filter"], device, rep.Progress(label, n, enabled=progress), label)
     tally = filled.accounting
 
     holdout_eval = subsample(judged[cols], EVAL_ROWS, rng)
@@ -134,6 +124,25 @@ def run_gate(
                            holdout_privacy_trim=trim, drawn=drawn, judged=final, after=after,
                            seconds=time.monotonic() - started)
     return GateResult(final.passed, filled.rows if final.passed else None, judged_report.to_dict())
+
+
+def _fill(
+    draw: Callable[[int], pd.DataFrame], n: int, train: pd.DataFrame, columns: ColumnTypes, config: GateConfig,
+    budget: int, train_fit: pd.DataFrame, filter_seed: int, device: Any, bar: rep.Progress, label: str,
+) -> tuple[Filled, RowFilter]:
+    """Fit the screens (the filter on `train_fit` vs a first, discarded calibration chunk) and fill n rows."""
+    cols = list(columns)
+    support = Support.fit(train, columns, config.range_margin)
+    # The calibration chunk matches the real side in size: the discriminator sees balanced classes.
+    calibration = _draw(draw, max(1, min(config.chunk_rows, len(train_fit), budget // 2)), columns, label)
+    # Fitted on the calibration rows inside the support: the filter only ever scores such rows.
+    row_filter = RowFilter.fit(train_fit, calibration.loc[support.mask(calibration), cols], columns,
+                               threshold=config.fake_threshold, seed=filter_seed, device=device,
+                               selection=config.selection, ratio_quantile=config.ratio_quantile)
+    screens = RowScreens(support, row_filter, privacy.CopyCounts(train, columns), columns, config.rare_k)
+    filled = fill(lambda k: _draw(draw, k, columns, label), RowQuota(n, config.chunk_rows), screens, budget,
+                  calibration=calibration, bar=bar, reasons=ROW_REJECTIONS, raw_rows=min(n, EVAL_ROWS))
+    return filled, row_filter
 
 
 def _judge(

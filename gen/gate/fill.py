@@ -226,8 +226,9 @@ def fill(
     tally = Tally(spent, spent, dict.fromkeys(reasons, 0), dict.fromkeys(screens.columns, 0))
     kept, raw, raw_count = [calibration.iloc[:0]], [calibration], len(calibration)
     while not quota.done() and tally.candidates < budget:
-        rate = tally.freeze().pass_rate()
-        chunk = draw(quota.ask(1.0 if rate is None else rate, budget - tally.candidates))
+        screened = tally.candidates - tally.calibration
+        rate = (tally.accepted + tally.unused) / screened if screened else 1.0
+        chunk = draw(quota.ask(rate, budget - tally.candidates))
         tally.candidates += len(chunk)
         if raw_count < raw_rows:
             raw.append(chunk)
