@@ -1,7 +1,8 @@
 """The fidelity gate: the only way synthetic rows of a bucket reach a user's training set.
 
 `run_gate(draw, n, ...)` draws candidate rows from the caller's generator and keeps those that pass three
-row-level filters, in this order (a row rejected by several counts under the FIRST that rejected it):
+row-level filters (the fill loop and screens shared with the item paths: `gen.gate.fill`), in this order
+(a row rejected by several counts under the FIRST that rejected it):
 
 1. support       - every value lies inside what the real training rows make possible (`gen.gate.support`);
 2. discriminator - a `RowDiscriminator` fitted on real training rows vs a first, discarded calibration chunk
@@ -29,10 +30,10 @@ Determinism: for a given `seed` and a deterministic `draw`, the accepted rows an
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from functools import partial
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,20 +41,18 @@ import pandas as pd
 
 from tailsynth.evaluate.measures import detection
 from tailsynth.evaluate.measures import fidelity
-from tailsynth.evaluate.measures import metrics
 from tailsynth.evaluate.measures import privacy
 from tailsynth.gen.gate import report as rep
-from tailsynth.gen.gate.adherence import LabelRanges
+from tailsynth.gen.gate.fill import ROW_REJECTIONS, Accounting, Filled, RowQuota, RowScreens, fill
 from tailsynth.gen.gate.filter import RowFilter
+from tailsynth.gen.gate.report import GateReport
 from tailsynth.gen.gate.support import ColumnTypes, Support
+from tailsynth.gen.gate.verdict import Verdict, budget_failure, cannot_judge, judge_rows, raw_diagnosis
 from tailsynth.models.errors import ConfigError, DataError, GateError
 from tailsynth.train.config import GateConfig, to_dict
 
 EVAL_ROWS = 20_000
 """Most rows per side given to the measures, the final tests and the discriminators (keeps CPU runs fast)."""
-MIN_CHUNK = 256
-"""Smallest draw after calibration, so the last few missing rows do not cost one generator call each."""
-REJECTION_ORDER = ("support", "discriminator", "privacy")
 
 
 @dataclass(frozen=True)
@@ -63,31 +62,6 @@ class GateResult:
     """Exactly n accepted rows when passed, else None: nothing is emitted."""
     report: dict
     """Strict-JSON-able; every figure the gate used (see `run_gate`)."""
-
-
-@dataclass
-class Tally:
-    """Where every candidate went: candidates = calibration + accepted + sum(rejected) + unused."""
-
-    calibration: int = 0
-    candidates: int = 0
-    accepted: int = 0
-    unused: int = 0
-    """Rows of the last chunk that passed every filter but were not needed to reach n."""
-    rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECTION_ORDER, 0))
-    violations: dict[str, int] = field(default_factory=dict)
-
-    def accounting(self, budget: int) -> dict[str, Any]:
-        screened = self.candidates - self.calibration
-        return {
-            "budget": budget, "candidates": self.candidates, "calibration_rows": self.calibration,
-            "accepted": self.accepted, "unused": self.unused, "rejected": dict(self.rejected),
-            "rejection_order": list(self.rejected), "accounting": rep.ACCOUNTING_NOTE,
-            "support_violations": dict(self.violations),
-            "support_violations_note": "per column, over screened candidates; a row can violate several columns",
-            "acceptance_rate": (self.accepted + self.unused) / screened if screened else None,
-            "acceptance_rate_note": "share of screened (non-calibration) candidates that passed every filter",
-        }
 
 
 def run_gate(
@@ -109,73 +83,78 @@ def run_gate(
     train / holdout: real training / held-out rows of the same bucket; only `train` is used to fit filters.
     columns: the judged columns and their sdtypes; other columns of the drawn rows are carried through.
     Report keys: label, requested_rows, seed, config, verdict (passed|failed|cannot_judge), passed,
-    accounting (see `Tally.accounting`), discriminator_filter, eval_rows, before, after, floor, tests,
+    accounting (see `gen.gate.fill.Accounting`), discriminator_filter, eval_rows, before, after, floor, tests,
     auc, failures (dicts, each with a plain-sentence "message"), seconds.
     """
     started = time.monotonic()
     _check_arguments(n, holdout, train, columns, config)
     seeds = dict(zip(("sample", "filter", "auc", "measure"), np.random.SeedSequence(seed).generate_state(4).tolist()))
-    report: dict[str, Any] = {"label": label, "requested_rows": int(n), "seed": int(seed), "config": to_dict(config),
-                              "train_rows": len(train), "holdout_rows": len(holdout), "passed": False,
-                              "verdict": "cannot_judge"}
     budget = int(config.max_candidates_factor * n)
-    refusal = rep.cannot_judge(len(train), len(holdout), 0, config.min_holdout_rows, n)
+    report = partial(GateReport, label, int(n), int(seed), to_dict(config), len(train), len(holdout), budget=budget)
+    trim, refusal = None, cannot_judge(len(train), len(holdout), 0, config.min_holdout_rows, n)
     if not refusal:
-        judged, report["holdout_privacy_trim"] = privacy_trim(holdout, train, columns, config.rare_k)
-        refusal = rep.cannot_judge(len(train), len(holdout), len(holdout) - len(judged), config.min_holdout_rows, n)
+        judged, trim = privacy_trim(holdout, train, columns, config.rare_k)
+        refusal = cannot_judge(len(train), len(holdout), len(holdout) - len(judged), config.min_holdout_rows, n)
     if refusal:  # nothing drawn: the report still has every count (all zero) so readers need no special case
-        report.update(Tally(violations=dict.fromkeys(columns, 0)).accounting(budget), failures=[refusal])
-        return GateResult(False, None, rep.plain(report))
+        refused = report(Accounting.empty(ROW_REJECTIONS, list(columns)), failures=(refusal,),
+                         verdict="cannot_judge", holdout_privacy_trim=trim)
+        return GateResult(False, None, refused.to_dict())
 
     cols, rng = list(columns), np.random.default_rng(seeds["sample"])
-    support = Support.fit(train, columns, config.range_margin)
-    train_fit = subsample(train[cols], EVAL_ROWS, rng)
-    # The calibration chunk matches the real side in size: the discriminator sees balanced classes.
-    calibration = _draw(draw, max(1, min(config.chunk_rows, len(train_fit), budget // 2)), columns, label)
-    tally = Tally(calibration=len(calibration), candidates=len(calibration), violations=dict.fromkeys(cols, 0))
-    # Fitted on the calibration rows inside the support: the filter only ever scores such rows.
-    row_filter = RowFilter.fit(train_fit, calibration.loc[support.mask(calibration), cols], columns,
-                               threshold=config.fake_threshold, seed=seeds["filter"], device=device,
-                               selection=config.selection, ratio_quantile=config.ratio_quantile)
-    accepted, raw = _fill(draw, n, budget, support, row_filter, train, columns, config, tally,
-                          calibration, rep.Progress(label, n, enabled=progress))
-    report.update(tally.accounting(budget), discriminator_filter=row_filter.info)
+    filled, row_filter = _fill(draw, n, train, columns, config, budget, subsample(train[cols], EVAL_ROWS, rng),
+                               seeds["filter"], device, rep.Progress(label, n, enabled=progress), label)
+    tally = filled.accounting
 
     holdout_eval = subsample(judged[cols], EVAL_ROWS, rng)
     size = min(n, EVAL_ROWS)
-    report["eval_rows"] = {"holdout": len(holdout_eval), "synthetic": min(size, tally.accepted)}
-    report["before"] = _measure(holdout_eval, subsample(raw[cols], size, rng), train, columns, seeds, device)
-    report["floor"] = _floor(holdout_eval, subsample(train[cols], size, rng), train, columns, seeds, device)
+    drawn = {"discriminator_filter": row_filter.info,
+             "eval_rows": {"holdout": len(holdout_eval), "synthetic": min(size, tally.accepted)},
+             "before": _measure(holdout_eval, subsample(filled.raw[cols], size, rng), train, columns, seeds, device),
+             "floor": _floor(holdout_eval, subsample(train[cols], size, rng), train, columns, seeds, device)}
     if tally.accepted < n:
-        failures = [rep.budget_failure(tally.accepted, n, tally.candidates, budget, config.max_candidates_factor,
-                                       tally.rejected)]
-        failures += _raw_diagnosis(report["before"], config.alpha)
-        report.update(verdict="failed", after=None, tests=[], auc={"value": None, "max": config.max_auc},
-                      failures=failures, seconds=time.monotonic() - started)
-        return GateResult(False, None, rep.plain(report))
+        spent = budget_failure(tally.accepted, n, tally.candidates, budget, config.max_candidates_factor,
+                               tally.rejected)
+        failed = report(tally, failures=(spent, *raw_diagnosis(drawn["before"], config.alpha)), verdict="failed",
+                        holdout_privacy_trim=trim, drawn=drawn, seconds=time.monotonic() - started)
+        return GateResult(False, None, failed.to_dict())
 
-    verdict, failures = _judge(holdout_eval, subsample(accepted[cols], size, rng), train, columns, config, seeds,
-                               device)
-    report.update(verdict)
-    passed = not failures
-    report.update(passed=passed, verdict="passed" if passed else "failed", failures=failures,
-                  seconds=time.monotonic() - started)
-    return GateResult(passed, accepted if passed else None, rep.plain(report))
+    final, after = _judge(holdout_eval, subsample(filled.rows[cols], size, rng), train, columns, config, seeds,
+                          device)
+    judged_report = report(tally, failures=final.failures, verdict="passed" if final.passed else "failed",
+                           holdout_privacy_trim=trim, drawn=drawn, judged=final, after=after,
+                           seconds=time.monotonic() - started)
+    return GateResult(final.passed, filled.rows if final.passed else None, judged_report.to_dict())
+
+
+def _fill(
+    draw: Callable[[int], pd.DataFrame], n: int, train: pd.DataFrame, columns: ColumnTypes, config: GateConfig,
+    budget: int, train_fit: pd.DataFrame, filter_seed: int, device: Any, bar: rep.Progress, label: str,
+) -> tuple[Filled, RowFilter]:
+    """Fit the screens (the filter on `train_fit` vs a first, discarded calibration chunk) and fill n rows."""
+    cols = list(columns)
+    support = Support.fit(train, columns, config.range_margin)
+    # The calibration chunk matches the real side in size: the discriminator sees balanced classes.
+    calibration = _draw(draw, max(1, min(config.chunk_rows, len(train_fit), budget // 2)), columns, label)
+    # Fitted on the calibration rows inside the support: the filter only ever scores such rows.
+    row_filter = RowFilter.fit(train_fit, calibration.loc[support.mask(calibration), cols], columns,
+                               threshold=config.fake_threshold, seed=filter_seed, device=device,
+                               selection=config.selection, ratio_quantile=config.ratio_quantile)
+    screens = RowScreens(support, row_filter, privacy.CopyCounts(train, columns), columns, config.rare_k)
+    filled = fill(lambda k: _draw(draw, k, columns, label), RowQuota(n, config.chunk_rows), screens, budget,
+                  calibration=calibration, bar=bar, reasons=ROW_REJECTIONS, raw_rows=min(n, EVAL_ROWS))
+    return filled, row_filter
 
 
 def _judge(
     holdout: pd.DataFrame, accepted: pd.DataFrame, train: pd.DataFrame, columns: ColumnTypes, config: GateConfig,
     seeds: dict, device: Any,
-) -> tuple[dict, list[dict]]:
-    """The final test of the accepted rows against held-out rows: ({tests, auc, after}, failures)."""
-    tests, failures = column_verdicts(holdout, accepted, train, columns, config.alpha)
+) -> tuple[Verdict, dict | None]:
+    """The final test of the accepted rows against held-out rows, and the "after" measures."""
     auc = float(detection.discriminator_auc(holdout, accepted, columns, seed=seeds["auc"], max_rows=EVAL_ROWS,
                                             device=device))
-    if not auc <= config.max_auc:  # written this way so a NaN AUC fails too
-        failures.append(rep.auc_failure(auc, config.max_auc))
+    final = judge_rows(holdout, accepted, train, columns, auc, config)
     # "after" reuses this AUC (same tables, same estimator) instead of fitting three more networks.
-    after = {**_measure(holdout, accepted, train, columns, seeds, device, auc=False), "auc": auc}
-    return {"tests": tests, "auc": {"value": auc, "max": config.max_auc}, "after": after}, failures
+    return final, {**_measure(holdout, accepted, train, columns, seeds, device, auc=False), "auc": auc}
 
 
 def privacy_trim(
@@ -194,106 +173,6 @@ def privacy_trim(
              "note": f"held-out rows repeating a combination seen 1..{rare_k - 1} times in training are set aside "
                      "before judging, because the privacy rule never lets such rows through"}
     return holdout[~rare], entry
-
-
-def _fill(
-    draw: Callable[[int], pd.DataFrame], n: int, budget: int, support: Support, row_filter: RowFilter,
-    train: pd.DataFrame, columns: ColumnTypes, config: GateConfig, tally: Tally, calibration: pd.DataFrame,
-    bar: rep.Progress,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Draw chunks and keep filtered rows until n are accepted or the budget is spent.
-
-    Returns (accepted rows, at most n; raw candidates, calibration first, at least min(n, EVAL_ROWS) rows
-    when the budget allowed, for the "before" measures).
-    """
-    kept: list[pd.DataFrame] = []
-    raw, raw_rows = [calibration], len(calibration)
-    copies = privacy.CopyCounts(train, columns)
-    while tally.accepted < n and tally.candidates < budget:
-        screened = tally.candidates - tally.calibration
-        rate = (tally.accepted + tally.unused) / screened if screened else 1.0
-        # Ask for what the observed pass rate says is missing (+20%), within chunk_rows and the budget.
-        want = max(MIN_CHUNK, math.ceil((n - tally.accepted) / max(rate, 0.01) * 1.2))
-        chunk = _draw(draw, min(config.chunk_rows, budget - tally.candidates, want), columns, bar.label)
-        tally.candidates += len(chunk)
-        if raw_rows < min(n, EVAL_ROWS):
-            raw.append(chunk)
-            raw_rows += len(chunk)
-        good = screen(chunk, support, row_filter, copies, columns, config.rare_k, tally)
-        take = good.iloc[: n - tally.accepted]
-        kept.append(take)
-        tally.accepted += len(take)
-        tally.unused += len(good) - len(take)
-        bar.update(tally.accepted, tally.candidates)
-    bar.close(tally.accepted, tally.candidates)
-    accepted = pd.concat(kept, ignore_index=True) if kept else calibration.iloc[:0]
-    return accepted, pd.concat(raw, ignore_index=True)
-
-
-def screen(
-    chunk: pd.DataFrame, support: Support, row_filter: RowFilter, copies: privacy.CopyCounts, columns: ColumnTypes,
-    rare_k: int, tally: Tally, ranges: LabelRanges | None = None, events: privacy.CopyCounts | None = None,
-) -> pd.DataFrame:
-    """Support (-> adherence) -> discriminator -> privacy (-> event copy) on one chunk; each rejection counts
-    under its first reason. `copies`: the training rows' value counts over `columns`, fitted once per call.
-    `ranges`: the condition-adherence filter of item interactions (`gen.gate.adherence`). `events`: the
-    training rows' event tuples (item, time, event values) — a candidate repeating one is a real event with
-    another user attached, not a generated one, and is dropped."""
-    masks = support.column_masks(chunk)
-    for name, inside in masks.items():
-        tally.violations[name] += int((~inside).sum())
-    rows = chunk[np.logical_and.reduce(list(masks.values()))]
-    tally.rejected["support"] += len(chunk) - len(rows)
-    if ranges is not None and len(rows):
-        consistent = ranges.mask(rows)
-        tally.rejected["adherence"] += int((~consistent).sum())
-        rows = rows[consistent]
-    if len(rows):
-        fake = row_filter.drop(rows[list(columns)])
-        tally.rejected["discriminator"] += int(fake.sum())
-        rows = rows[~fake]
-    if len(rows):
-        copied = np.asarray(copies.rare(rows, rare_k), dtype=bool)
-        tally.rejected["privacy"] += int(copied.sum())
-        rows = rows[~copied]
-    if events is not None and len(rows):
-        repeated = events.of(rows) >= 1
-        tally.rejected["event_copy"] += int(repeated.sum())
-        rows = rows[~repeated]
-    return rows
-
-
-def column_verdicts(
-    holdout: pd.DataFrame, accepted: pd.DataFrame, train: pd.DataFrame, columns: ColumnTypes, alpha: float
-) -> tuple[list[dict], list[dict]]:
-    """Per-column tests with Holm correction: (the report's "tests" entries, failures for rejected columns)."""
-    # reference=train: a training label the (smaller) holdout happens to lack is not an "invented" category.
-    table = metrics.column_tests(holdout, accepted, columns, reference=train).reset_index(drop=True)
-    pvalues = table["pvalue"].to_numpy(dtype=float)
-    rejected = np.asarray(metrics.holm(pvalues, alpha), dtype=bool)
-    return rep.column_entries(table, rejected, _holm_thresholds(pvalues, alpha), alpha)
-
-
-def _holm_thresholds(pvalues: np.ndarray, alpha: float) -> np.ndarray:
-    """The Holm step-down threshold each p-value meets: alpha / (m - rank), rank 0 = smallest p (for messages)."""
-    order = np.argsort(np.where(np.isnan(pvalues), np.inf, pvalues), kind="stable")
-    ranks = np.empty(len(pvalues), dtype=int)
-    ranks[order] = np.arange(len(pvalues))
-    return alpha / (len(pvalues) - ranks)
-
-
-def _raw_diagnosis(before: dict | None, alpha: float) -> list[dict]:
-    """After a spent budget: the columns in which the RAW candidates differ from holdout (what to fix)."""
-    if not before:
-        return []
-    table = pd.DataFrame(before["columns"])
-    pvalues = table["pvalue"].to_numpy(dtype=float)  # None (a test that could not run) becomes NaN
-    rejected = np.asarray(metrics.holm(pvalues, alpha), dtype=bool)
-    _, failures = rep.column_entries(table, rejected, _holm_thresholds(pvalues, alpha), alpha)
-    for failure in failures:
-        failure["measure"] = "raw_candidates_column_test"
-        failure["message"] = "raw candidates vs holdout, " + failure["message"]
-    return failures
 
 
 def _measure(

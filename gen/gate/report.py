@@ -6,8 +6,8 @@ is removed: a rows file left at `out` by an earlier run stays, next to the new r
 refused (its `output.rows` is null). `format_refusal(report)` is the short explanation the command line
 prints.
 
-The other helpers build pieces of the report for `gen.gate` (which owns the decisions); nothing here
-judges anything.
+`GateReport` is the typed report of `run_gate` (its failures and verdict: `gen.gate.verdict`); nothing
+here judges anything.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +25,11 @@ import pandas as pd
 from tailsynth.gen.outputs import REPORT_SUFFIX, Output, claim_output, report_path  # noqa: F401 - re-exported
 from tailsynth.models.errors import GateError
 
-if TYPE_CHECKING:  # gen.gate imports this module; the result type is only needed for hints here
+if TYPE_CHECKING:  # gen.gate imports this module; these types are only needed for hints here
     from tailsynth.gen.gate import GateResult
+    from tailsynth.gen.gate.fill import Accounting
+    from tailsynth.gen.gate.verdict import Failure, Verdict
 
-MIN_JUDGED_ROWS = 6
-"""Fewest accepted rows the final test can judge: the 3-fold discriminator AUC needs 2 rows per fold."""
 ACCOUNTING_NOTE = (
     "candidates = calibration_rows + accepted + rejected.support + rejected.discriminator + rejected.privacy "
     "+ unused. Filters run in rejection_order and a row failing several counts under the first; unused rows "
@@ -79,71 +80,51 @@ def format_refusal(report: dict[str, Any]) -> str:
 # pieces of the report
 
 
-def column_entries(
-    table: pd.DataFrame, rejected: np.ndarray, thresholds: np.ndarray, alpha: float
-) -> tuple[list[dict], list[dict]]:
-    """`evaluate.metrics.column_tests` rows + Holm results -> (report "tests" entries, failures).
+@dataclass(frozen=True)
+class GateReport:
+    """The report of one `run_gate` call; `to_dict()` is its strict-JSON form (the keys `run_gate` lists)."""
 
-    table: one row per column (column, sdtype, test, statistic, pvalue, distance); rejected, thresholds: [m].
-    """
-    tests, failures = [], []
-    for i, row in enumerate(table.to_dict("records")):  # one entry per judged column, not per data row
-        entry = {"column": row["column"], "sdtype": row["sdtype"], "test": row["test"],
-                 "statistic": row["statistic"], "pvalue": row["pvalue"], "distance": row["distance"],
-                 "holm_threshold": float(thresholds[i]), "holm_rejected": bool(rejected[i])}
-        tests.append(entry)
-        if entry["holm_rejected"]:
-            message = (f"column {row['column']}: {str(row['test']).upper()} {_number(row['statistic'], '.3g')}, "
-                       f"p={_number(row['pvalue'], '.2g')} < Holm threshold {thresholds[i]:.2g} (alpha {alpha:g})")
-            failures.append({"measure": "column_test", **entry, "message": message})
-    return tests, failures
+    label: str
+    requested_rows: int
+    seed: int
+    config: dict[str, Any]
+    train_rows: int
+    holdout_rows: int
+    accounting: Accounting
+    budget: int
+    failures: tuple[Failure, ...]
+    verdict: str
+    """"passed", "failed" or "cannot_judge"."""
+    holdout_privacy_trim: dict[str, Any] | None = None
+    drawn: dict[str, Any] | None = None
+    """discriminator_filter, eval_rows, before, floor: None when nothing was drawn (cannot judge)."""
+    judged: Verdict | None = None
+    """The final test; None when the budget was spent before the requested rows were accepted."""
+    after: dict[str, Any] | None = None
+    seconds: float | None = None
 
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "passed"
 
-def _number(value: Any, spec: str) -> str:
-    """A figure for a sentence; "n/a" for a missing (None/NaN) value rather than a formatting error."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return format(value, spec)
-
-
-def auc_failure(auc: float, max_auc: float) -> dict:
-    return {"measure": "auc", "value": auc, "max": max_auc,
-            "message": f"discriminator AUC {auc:.3f} > max {max_auc:.3f} (a fresh classifier tells the accepted "
-                       "rows from real held-out rows)"}
-
-
-def budget_failure(accepted: int, n: int, candidates: int, budget: int, factor: float, rejected: dict) -> dict:
-    worst = max(rejected, key=rejected.get)
-    message = (f"candidate budget spent: {accepted:,} of {n:,} rows accepted after {candidates:,} candidates "
-               f"(budget {budget:,} = max_candidates_factor {factor:g} x {n:,}); most rejections by {worst} "
-               f"({rejected[worst]:,})")
-    return {"measure": "candidate_budget", "accepted": accepted, "requested": n, "candidates": candidates,
-            "budget": budget, "message": message}
-
-
-def cannot_judge(
-    train_rows: int, holdout_rows: int, set_aside: int, min_holdout_rows: int, requested: int
-) -> dict | None:
-    """The failure entry when the real rows (or the requested rows) are too few to judge by, else None.
-
-    set_aside: held-out rows excluded from judging by the privacy rule (see `gen.gate._privacy_trim`).
-    """
-    if requested < MIN_JUDGED_ROWS:
-        return {"measure": "requested_rows", "value": requested, "min": MIN_JUDGED_ROWS,
-                "message": f"{requested} rows are too few to judge: the cross-validated discriminator needs at "
-                           f"least {MIN_JUDGED_ROWS} accepted rows, so nothing is emitted"}
-    left = holdout_rows - set_aside
-    if left < min_holdout_rows:
-        trimmed = (f", {set_aside:,} of which repeat a rare training combination and are set aside, leaving "
-                   f"{left:,}") if set_aside else ""
-        return {"measure": "holdout_rows", "value": left, "min": min_holdout_rows,
-                "message": f"holdout has {holdout_rows:,} rows{trimmed}, fewer than min_holdout_rows "
-                           f"{min_holdout_rows:,}: too few real held-out rows to judge fidelity, so nothing is emitted"}
-    if train_rows == 0:
-        return {"measure": "train_rows", "value": 0,
-                "message": "there are no real training rows for this bucket: no support or discriminator can be "
-                           "fitted, so nothing is emitted"}
-    return None
+    def to_dict(self) -> dict[str, Any]:
+        report: dict[str, Any] = {"label": self.label, "requested_rows": self.requested_rows, "seed": self.seed,
+                                  "config": self.config, "train_rows": self.train_rows,
+                                  "holdout_rows": self.holdout_rows, "passed": self.passed, "verdict": self.verdict}
+        if self.holdout_privacy_trim is not None:
+            report["holdout_privacy_trim"] = self.holdout_privacy_trim
+        report.update(self.accounting.to_dict(self.budget))
+        failures = [failure.to_dict() for failure in self.failures]
+        if self.drawn is None:
+            return plain({**report, "failures": failures})
+        report.update(self.drawn)
+        # Key order as the report has always had it: a spent budget lists "after" first.
+        if self.judged is None:
+            report.update(after=None, tests=[], auc={"value": None, "max": self.config["max_auc"]})
+        else:
+            report.update(tests=[test.to_dict() for test in self.judged.tests], auc=self.judged.auc_entry(),
+                          after=self.after)
+        return plain({**report, "failures": failures, "seconds": self.seconds})
 
 
 def plain(value: Any) -> Any:

@@ -98,20 +98,20 @@ def augment(
     request = ItemsRequest(table, counts, bucket, placement, values,
                            judge_timestamp=True, all_or_nothing=all_or_nothing, match_items=True, users=users,
                            taste=taste or TasteSettings(), min_lift=min_lift)
-    result, extras = generate_items(bundle, request, config, seed=seed, progress=progress)
+    result, generated = generate_items(bundle, request, config, seed=seed, progress=progress)
     report = dict(result.report)
     report["settings"].update(gate_source=gate_source(gate), kind="augment", per_item=per_item, seed=seed, on_other_bucket=on_other_bucket,
                               item_signal=item_signal, users=(report.get("taste") or {}).get("users"),
                               counts_rule=("K rows per item" if per_item != "auto" else
                                            "max(1, bucket median count - item count) rows per item"))
     report["skipped"] = skipped
-    records = extras["records"] if extras["records"] is not None else extras["accepted"]
+    records = generated.records if generated.records is not None else generated.accepted
     if records is not None and len(records):  # the emitted rows, or (nothing emitted) the accepted candidates
         holdout = rows_where(bundle.table("holdout"), {bundle.spec.columns[0]: bucket}).reset_index(drop=True)
         report["closeness"] = closeness(records, train, holdout, item_column, numerical_events,
                                         np.random.default_rng(seed))
         report["closeness"] = report["closeness"] and {
-            **report["closeness"], "rows": "emitted" if extras["records"] is not None else "accepted (none emitted)"}
+            **report["closeness"], "rows": "emitted" if generated.records is not None else "accepted (none emitted)"}
     return ItemsResult(result.passed, result.rows, report)
 
 

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from tailsynth.gen.items.cold_items import check_items, gate_config, gate_source, item_counts, known_bucket
-from tailsynth.gen.items.pipeline import ItemsRequest, ItemsResult, device, generate_items
+from tailsynth.gen.items.groups import device
+from tailsynth.gen.items.pipeline import ItemsRequest, ItemsResult, generate_items
 from tailsynth.gen.items.report import held_out_section
 from tailsynth.gen.items.taste_check import MIN_LIFT
 from tailsynth.gen.items.taste_plan import UsersRule
@@ -87,14 +88,14 @@ def cold_start(
     request = ItemsRequest(table, counts, bucket, Placement("window", span, "min"),
                            None, judge_timestamp=False, all_or_nothing=all_or_nothing, new_items=True, users=users,
                            taste=taste or TasteSettings(), min_lift=min_lift, content=items)
-    result, extras = generate_items(bundle, request, config, seed=seed, progress=progress)
+    result, generated = generate_items(bundle, request, config, seed=seed, progress=progress)
     report = dict(result.report)
     report["settings"].update(gate_source=gate_source(gate), kind="cold_start", per_item=per_item, seed=seed,
                               on_invalid=on_invalid, users=(report.get("taste") or {}).get("users"))
     report["skipped"] = checked.skipped
     report["totals"].update(items_given=len(checked.valid) + len(checked.skipped), items_valid=len(checked.valid),
                             items_skipped=len(checked.skipped))
-    records = extras["records"]
+    records = generated.records
     if records is not None and len(records):
         held = held_out_section(bundle, records, checked.valid, bucket, seed=seed, device=device(bundle))
         if held is not None:

@@ -39,9 +39,8 @@ import numpy as np
 import pandas as pd
 
 from tailsynth.evaluate.measures.detection import cross_fitted_logits, roc_auc
-from tailsynth.gen.gate import report as rep
-from tailsynth.gen.gate.core import column_verdicts
 from tailsynth.gen.gate.support import ColumnTypes
+from tailsynth.gen.gate.verdict import UnitVerdict, Verdict, judge_rows, too_few_to_compare
 from tailsynth.train.config import GateConfig
 
 EVAL_ROWS = 20_000
@@ -148,9 +147,9 @@ def judge(
     units: list[Unit], accepted: pd.DataFrame, accepted_groups: np.ndarray, holdout: pd.DataFrame,
     holdout_groups: np.ndarray, train: pd.DataFrame, tested: ColumnTypes, discriminated: ColumnTypes,
     config: GateConfig, seed: int, device: Any, strata: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[list[dict], dict | None]:
-    """(one entry per unit, the union's entry or None if no unit passed). Entries: label, kind, groups,
-    eval_rows, tests, auc, passed, failures.
+) -> tuple[list[UnitVerdict], UnitVerdict | None]:
+    """(one verdict per unit, the union's verdict or None if no unit passed); `UnitVerdict.to_dict()` gives
+    the report's entries: label, kind, groups, eval_rows, auc, tests, passed, failures.
 
     strata: (of the accepted rows, of the held-out rows) finer labels to match within a unit — the item, for
     rows of existing items (`matched`; held-out rows of items not requested: -1); None matches the groups'
@@ -166,7 +165,7 @@ def judge(
         auc = _subset_auc(real_all, real_logits, real, synth_all, synth_logits, synth)
         entries.append(_verdict(unit.label, unit.kind, unit.groups, holdout.iloc[real], accepted.iloc[synth],
                                 train, tested, auc, config))
-    passed = [unit for unit, entry in zip(units, entries) if entry["passed"]]
+    passed = [unit for unit, entry in zip(units, entries) if entry.passed]
     if not passed:
         return entries, None
     groups = np.concatenate([unit.groups for unit in passed])
@@ -228,18 +227,10 @@ def _auc(real_logits: np.ndarray | None, synth_logits: np.ndarray | None) -> flo
 
 
 def _verdict(label: str, kind: str, groups: np.ndarray, real: pd.DataFrame, synth: pd.DataFrame,
-             train: pd.DataFrame, tested: ColumnTypes, auc: float | None, config: GateConfig) -> dict:
-    entry: dict[str, Any] = {"label": label, "kind": kind, "groups": [int(g) for g in groups],
-                             "eval_rows": {"holdout": len(real), "synthetic": len(synth)},
-                             "auc": {"value": auc, "max": config.max_auc}}
+             train: pd.DataFrame, tested: ColumnTypes, auc: float | None, config: GateConfig) -> UnitVerdict:
     if min(len(real), len(synth)) < MIN_SIDE_ROWS or auc is None:
-        failure = {"measure": "eval_rows", "value": len(synth), "min": MIN_SIDE_ROWS,
-                   "message": (f"{label}: only {len(synth)} synthetic and {len(real)} held-out rows can be compared "
-                               f"in the held-out mix of feature values (at least {MIN_SIDE_ROWS} each needed)")}
-        entry.update(tests=[], passed=False, failures=[failure])
-        return entry
-    tests, failures = column_verdicts(real, synth, train, tested, config.alpha)
-    if not auc <= config.max_auc:
-        failures.append(rep.auc_failure(auc, config.max_auc))
-    entry.update(tests=tests, passed=not failures, failures=failures)
-    return entry
+        failure = too_few_to_compare(label, len(synth), len(real), MIN_SIDE_ROWS)
+        verdict = Verdict((), auc, config.max_auc, (failure,))
+    else:
+        verdict = judge_rows(real, synth, train, tested, auc, config)
+    return UnitVerdict(label, kind, tuple(int(g) for g in groups), len(real), len(synth), verdict)

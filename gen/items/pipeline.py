@@ -26,9 +26,7 @@ and why. Ungated (`config=None`): rows come back with passed False and the repor
 
 from __future__ import annotations
 
-import math
 import time
-import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,32 +34,24 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tailsynth.evaluate.measures.privacy import CopyCounts, copy_rate, event_copies
 from tailsynth.gen.gate import report as rep
-from tailsynth.gen.gate.advice import advice
-from tailsynth.gen.gate.adherence import LabelRanges
-from tailsynth.gen.gate.core import Tally, privacy_trim, screen
-from tailsynth.gen.gate.filter import FilterChain, RowFilter
-from tailsynth.gen.gate.support import Support
+from tailsynth.gen.items.gate_report import taste_refusal_report, ungated_report
+from tailsynth.gen.items.groups import Group, device, group_of, in_item_order, item_codes, make_groups
+from tailsynth.gen.items.item_gate import ItemGate
 from tailsynth.gen.items.item_values import ItemValues
-from tailsynth.gen.items.judge import EVAL_ROWS, Unit, judge, plan_units
-from tailsynth.gen.items.taste_check import MIN_LIFT, TasteCheck
-from tailsynth.gen.items.taste_plan import UsersChoice, UsersRule, taste_gate, taste_section, taste_users, users_rule
+from tailsynth.gen.items.taste_check import MIN_LIFT
+from tailsynth.gen.items.taste_plan import UsersRule, taste_gate, taste_section, taste_users, users_rule
 from tailsynth.gen.items.taste_users import TasteSettings
-from tailsynth.gen.items.written import (Placement, UserPool, Writer, one, pair_repeats, pairs, user_pools,
-                                         users_table)
+from tailsynth.gen.items.written import Placement, UserPool, Writer, one, user_pools, users_table
 from tailsynth.gen.sampling import rows_where
 from tailsynth.models.synthesize import synthesize
-from tailsynth.train.config import GateConfig, to_dict
+from tailsynth.train.config import GateConfig
 
 if TYPE_CHECKING:
     from tailsynth.gen.bundle import Bundle
 
 UNGATED = ("UNGATED: these rows were not judged by the fidelity gate. For inspection only; do not append "
            "them to training data.")
-MAX_BOOST = 64
-"""Most a short item's candidate count is multiplied by in the fill loop (`_Gate._fill`)."""
-REJECTIONS = ("support", "adherence", "discriminator", "privacy", "event_copy")
 
 
 @dataclass(frozen=True)
@@ -106,36 +96,38 @@ class ItemsResult:
 
 
 @dataclass(frozen=True)
-class Group:
-    label: str
-    conditions: dict[str, Any]
-    items: np.ndarray
-    """Positions of the group's items in the request's items table."""
-    rows: int
-    seed: int
+class Generated:
+    """What the callers measure beyond the result: the rows as records (with `_item` and `_group`)."""
+
+    records: pd.DataFrame | None
+    """The emitted records (all drawn rows when ungated); None when nothing was emitted."""
+    accepted: pd.DataFrame | None
+    """Every candidate the screens accepted (emitted or not); None when nothing was drawn."""
 
 
 def generate_items(
     bundle: Bundle, request: ItemsRequest, config: GateConfig | None, *, seed: int, progress: bool = True
-) -> tuple[ItemsResult, dict[str, Any]]:
-    """Generate, write, gate and judge (see module docstring). Returns (result, extras) where extras holds
-    the accepted records (`records`, with `_item`, for per-item measures) or None."""
+) -> tuple[ItemsResult, Generated]:
+    """Generate, write, gate and judge (see module docstring)."""
     started = time.monotonic()
     groups = make_groups(bundle, request.items, request.counts, request.bucket, seed)
     train = rows_where(bundle.table("train"), {bundle.spec.columns[0]: request.bucket}).reset_index(drop=True)
     train_groups = group_of(train, groups, bundle)
     train_items = item_codes(request.items, train) if request.match_items else None
     rule = users_rule(bundle, request.users, request.new_items)
+    user, item = one(bundle, "user_id"), one(bundle, "item_id")
     check, taste = None, None
     if rule.rule == "taste":
         if config is not None:  # the taste test first: a refusal costs no generation
             check = taste_gate(bundle, request.taste, request.counts, new_items=request.new_items, seed=seed,
                                min_lift=request.min_lift, device=device(bundle))
             if not check.passed:
-                return _taste_refusal(bundle, request, groups, config, rule, check, started), \
-                    {"records": None, "accepted": None}
-        taste = taste_users(bundle, request.items, request.content, request.taste, one(bundle, "user_id"),
-                            users_table(bundle), device(bundle))
+                report = taste_refusal_report(bundle, request, groups, config, check,
+                                              taste_section(rule, check, None, user, item, bundle))
+                report["seconds"] = time.monotonic() - started
+                return ItemsResult(False, None, rep.plain(report)), Generated(None, None)
+        taste = taste_users(bundle, request.items, request.content, request.taste, user, users_table(bundle),
+                            device(bundle))
     writer = Writer(bundle, request.items, request.placement, request.item_values, device(bundle),
                     buyers_of=None if train_items is None or taste is not None else (train, train_items), taste=taste)
     if taste is None:
@@ -143,50 +135,24 @@ def generate_items(
                                        writer.timestamp)
     else:
         pools, pool_stats = [None] * len(groups), None
-    stream = _Stream(bundle, groups, writer, config, seed, pools)
+    stream = ItemStream(bundle, groups, writer, config, seed, pools)
     if config is None:
-        records = _in_item_order(stream.draw(request.counts))
-        report = _base_report(bundle, request, groups, config)
-        report["user_pools"] = pool_stats
-        report["taste"] = taste_section(rule, None, records, writer.user_id, writer.item_id, bundle)
-        report.update(verdict="ungated", passed=False, warning=UNGATED, **stream.stats,
-                      groups=[{"label": g.label, "conditions": g.conditions, "items": len(g.items), "rows": g.rows,
-                               "seed": g.seed, "gate": "UNGATED"} for g in groups],
-                      items=_item_entries(request.items, request.counts, groups, records))
-        report["totals"]["rows_emitted"] = len(records)
+        records = in_item_order(stream.draw(request.counts))
+        report = ungated_report(bundle, request, groups, records, UNGATED, stream.stats, pool_stats,
+                                taste_section(rule, None, records, writer.user_id, writer.item_id, bundle))
         report["seconds"] = time.monotonic() - started
-        return ItemsResult(False, writer.interactions(records), rep.plain(report)), {"records": records,
-                                                                                     "accepted": records}
-    gate = _Gate(bundle, request, groups, stream, config, seed, progress, train, train_groups, train_items)
+        return ItemsResult(False, writer.interactions(records), rep.plain(report)), Generated(records, records)
+    gate = ItemGate(bundle, request, groups, stream, config, seed, progress, train, train_groups, train_items)
     records, report = gate.run()
     report["user_pools"] = pool_stats
     report["taste"] = taste_section(rule, check, records, writer.user_id, writer.item_id, bundle)
     report["seconds"] = time.monotonic() - started
     passed = records is not None and report["totals"]["rows_emitted"] == int(request.counts.sum())
     rows = None if records is None else writer.interactions(records)
-    return ItemsResult(passed, rows, rep.plain(report)), {"records": records, "accepted": gate.accepted}
+    return ItemsResult(passed, rows, rep.plain(report)), Generated(records, gate.accepted)
 
 
-def make_groups(bundle: Bundle, items: pd.DataFrame, counts: np.ndarray, bucket: str, seed: int) -> list[Group]:
-    """Items with equal feature values form one group (first appearance order); each gets its own seed,
-    which depends on the run seed and the group's label only, so a group's rows do not change when other
-    items are added."""
-    features = list(bundle.spec.columns[1:])
-    keys = items[features].astype(object).where(items[features].notna(), None) if features else None
-    index = keys.groupby(features, sort=False, dropna=False).indices if features else {(): np.arange(len(items))}
-    groups = []
-    # First-appearance order whatever pandas does: with several keys, pandas 2 ignores sort=False here.
-    for key, members in sorted(index.items(), key=lambda entry: entry[1].min()):  # combinations (tens), not rows
-        key = key if isinstance(key, tuple) else (key,)
-        values = {feature: (None if pd.isna(value) else value) for feature, value in zip(features, key)}
-        conditions = {bundle.spec.columns[0]: bucket, **values}
-        label = ", ".join(f"{name}={value}" for name, value in conditions.items())
-        group_seed = int(np.random.SeedSequence([seed, zlib.crc32(label.encode())]).generate_state(1)[0])
-        groups.append(Group(label, conditions, np.sort(members), int(counts[members].sum()), group_seed))
-    return groups
-
-
-class _Stream:
+class ItemStream:
     """Candidates per group, on demand, written as interactions (each group has its own generators)."""
 
     def __init__(self, bundle: Bundle, groups: list[Group], writer: Writer, config: GateConfig | None,
@@ -233,280 +199,6 @@ class _Stream:
         return pd.concat(parts, ignore_index=True)
 
 
-class _Gate:
-    """The gate of one call: filters fitted once, the fill loop, the judgement, the report."""
-
-    def __init__(self, bundle: Bundle, request: ItemsRequest, groups: list[Group], stream: _Stream,
-                 config: GateConfig, seed: int, progress: bool, train: pd.DataFrame, train_groups: np.ndarray,
-                 train_items: np.ndarray | None) -> None:
-        """train: the bucket's real training rows; train_groups / train_items [len(train)]: their group and
-        (`match_items`) their item's position in the request (-1: none)."""
-        self.bundle, self.request, self.groups, self.stream, self.config = bundle, request, groups, stream, config
-        self.seeds = dict(zip(("filter", "judge", "mix"), np.random.SeedSequence(seed).generate_state(3).tolist()))
-        self.progress = progress
-        self.accepted: pd.DataFrame | None = None
-        bucket_column = bundle.spec.columns[0]
-        self.train, self.train_groups, self.train_items = train, train_groups, train_items
-        self.item_groups = np.zeros(len(request.counts), dtype=np.int64)
-        """[items] each requested item's group."""
-        for g, group in enumerate(groups):  # groups (tens)
-            self.item_groups[group.items] = g
-        self.holdout = rows_where(bundle.table("holdout"), {bucket_column: request.bucket}).reset_index(drop=True)
-        self.reference = None
-        if stream.writer.taste is not None:
-            self.holdout, self.reference = first_purchases(self.holdout, bundle.table("train"), stream.writer.user_id,
-                                                           stream.writer.item_id)
-        excluded = {bucket_column} | (set() if request.judge_timestamp else set(bundle.role("timestamp")))
-        self.judged = {name: kind for name, kind in bundle.columns.items() if name not in excluded}
-        self.features = list(bundle.spec.columns[1:])
-        self.tested = {name: kind for name, kind in self.judged.items() if name not in self.features}
-        self.events = None if request.new_items else event_tuple(bundle)
-        """Existing items: the event tuple a candidate must not repeat (new items' ids are in no real row)."""
-
-    def run(self) -> tuple[pd.DataFrame | None, dict]:
-        config, counts = self.config, self.request.counts
-        report = _base_report(self.bundle, self.request, self.groups, config)
-        if self.reference is not None:
-            report["reference"] = self.reference
-        judged_holdout, report["holdout_privacy_trim"] = privacy_trim(self.holdout, self.train, self.judged,
-                                                                      config.rare_k)
-        judged_holdout = judged_holdout.reset_index(drop=True)
-        holdout_groups = group_of(judged_holdout, self.groups, self.bundle)
-        requested = np.array([g.rows for g in self.groups])
-        holdout_items = item_codes(self.request.items, judged_holdout)
-        holdout_rows = self._comparable(holdout_groups, holdout_items)
-        units, unjudged = plan_units([g.label for g in self.groups], holdout_rows, requested, config)
-
-        support = Support.fit(self.train, self.judged, config.range_margin)
-        numerical = [n for n, kind in self.tested.items() if kind == "numerical"]
-        ranges = LabelRanges.fit(self.train, self.features, numerical, config.range_margin)
-        budget = int(math.ceil(config.max_candidates_factor * counts.sum()))
-        # As many calibration rows as a chunk holds, in the request's mix of items: the filter learns from a
-        # full chunk even when few rows are asked for (within a quarter of the budget per filter stage).
-        size = min(config.chunk_rows, max(1, budget // (4 * config.filter_stages)))
-        calibration_want = _scaled(np.ceil(counts * max(1.0, size / counts.sum())), size)
-        calibration = self.stream.draw(calibration_want)
-        tally = Tally(calibration=len(calibration), candidates=len(calibration),
-                      rejected=dict.fromkeys(REJECTIONS, 0), violations=dict.fromkeys(self.judged, 0))
-        row_filter = FilterChain([self._filter(calibration, support, ranges)])
-        for _ in range(config.filter_stages - 1):  # each further stage learns what the last ones left
-            fresh = self.stream.draw(calibration_want)
-            tally.calibration += len(fresh)
-            tally.candidates += len(fresh)
-            kept = fresh[~row_filter.drop(fresh[list(self.judged)])]
-            row_filter = FilterChain([*row_filter.stages, self._filter(kept, support, ranges)])
-        accepted = self._fill(counts, budget, support, ranges, row_filter, tally, calibration)
-        self.accepted = accepted
-        report["gate"] = {**tally.accounting(budget), "discriminator_filter": row_filter.info,
-                          "adherence": self._adherence(ranges, calibration, accepted, judged_holdout),
-                          "label_ranges": ranges.plain(), "judged_columns": list(self.judged),
-                          "tested_columns": list(self.tested)}
-
-        # An item the budget left short of its count emits nothing (every emitted item gets exactly its
-        # count); its group is judged on its other items, and refused only when none was filled.
-        filled = np.bincount(accepted["_item"].to_numpy(), minlength=len(counts)) >= counts
-        # Groups refused before the fill (no held-out rows) do not count their items as short.
-        short_items = np.flatnonzero(~filled & ~np.isin(self.item_groups, list(unjudged)))
-        budget_message = rep.budget_failure(tally.accepted, int(counts.sum()), tally.candidates, budget,
-                                            config.max_candidates_factor, tally.rejected)["message"]
-        any_filled = np.bincount(self.item_groups, weights=filled, minlength=len(self.groups)) > 0
-        for g in np.flatnonzero(~any_filled):  # groups without one filled item (tens at most)
-            unjudged.setdefault(int(g), f"{int((accepted['_group'] == g).sum())} of {self.groups[g].rows} rows "
-                                        "accepted and no item filled when the call's candidate budget was spent; "
-                                        + budget_message)
-        accepted = accepted[filled[accepted["_item"].to_numpy()]].reset_index(drop=True)
-        report["short_items"] = {
-            "items": int(short_items.size), "rows_requested": int(counts[short_items].sum()),
-            "rule": "items with fewer accepted rows than asked for when the candidate budget was spent emit nothing",
-            "first": self.request.items.iloc[short_items[:10], 0].tolist(),
-            "message": (f"{short_items.size} item(s) got fewer accepted rows than asked for and emit nothing; "
-                        + budget_message) if short_items.size else None}
-        units = [u for u in units if not set(u.groups.tolist()) & set(unjudged)] + _regroup(units, unjudged)
-        keep = ~accepted["_group"].isin(list(unjudged)).to_numpy()
-        accepted = accepted[keep].reset_index(drop=True)
-        strata = (accepted["_item"].to_numpy(), holdout_items) if self.request.match_items else None
-        entries, union = judge(units, accepted, accepted["_group"].to_numpy(), judged_holdout, holdout_groups,
-                               self.train, self.tested, self.judged, config, self.seeds["judge"], device(self.bundle),
-                               strata=strata)
-        emitted = self._emitted(entries, union, unjudged)
-        report.update(units=entries, union=union)
-        records = accepted[accepted["_group"].isin(emitted).to_numpy()]
-        report["pair_repeats"] = pair_repeats(records, self.train, self.holdout, self.stream.writer.user_id,
-                                              self.stream.writer.item_id)
-        if self.events is not None:
-            report["event_copies"] = {**event_copies(records, self.holdout, self.train, self.events),
-                                      "raw_candidates": copy_rate(calibration, self.train, self.events)}
-        _finish_report(report, self.request.items, counts, self.groups, entries, union, unjudged, emitted, records,
-                       self.stream.stats)
-        if records.empty:
-            return None, report
-        return _in_item_order(records), report
-
-    def _comparable(self, holdout_groups: np.ndarray, holdout_items: np.ndarray) -> np.ndarray:
-        """[groups] held-out rows a group's rows can be compared with: all its held-out rows, or (matched by
-        item) the sum over its items of min(the item's held-out rows, the rows asked for it)."""
-        if not self.request.match_items:
-            return np.bincount(holdout_groups[holdout_groups >= 0], minlength=len(self.groups))
-        per_item = np.minimum(np.bincount(holdout_items[holdout_items >= 0], minlength=len(self.request.counts)),
-                              self.request.counts)
-        return np.bincount(self.item_groups, weights=per_item, minlength=len(self.groups)).astype(np.int64)
-
-    def _filter(self, calibration: pd.DataFrame, support: Support, ranges: LabelRanges) -> RowFilter:
-        """The discriminator filter of a stage, fitted on real training rows drawn in the calibration rows' mix
-        of feature groups — or of items (`match_items`) — with replacement where a group's (item's) training
-        rows are fewer, vs that stage's calibration rows. Every stage uses the same seeds; only its
-        calibration rows differ."""
-        inside = calibration[support.mask(calibration) & ranges.mask(calibration)]
-        if self.request.match_items:
-            labels, wanted_of = self.train_items, inside["_item"].to_numpy()
-            size = len(self.request.counts)
-        else:
-            labels, wanted_of, size = self.train_groups, inside["_group"].to_numpy(), len(self.groups)
-        real = self.train.iloc[_draw_like(labels, np.bincount(wanted_of, minlength=size),
-                                          np.random.default_rng(self.seeds["mix"]))]
-        real = real.iloc[: EVAL_ROWS]
-        return RowFilter.fit(real[list(self.judged)], inside[list(self.judged)].iloc[:EVAL_ROWS], self.judged,
-                             threshold=self.config.fake_threshold, seed=self.seeds["filter"], device=device(self.bundle),
-                             selection=self.config.selection, ratio_quantile=self.config.ratio_quantile)
-
-    def _fill(self, counts: np.ndarray, budget: int, support: Support, ranges: LabelRanges, row_filter: RowFilter,
-              tally: Tally, calibration: pd.DataFrame) -> pd.DataFrame:
-        """Draw until every item has its count of accepted rows or the budget is spent."""
-        kept = [calibration.iloc[:0]]
-        have = np.zeros(len(counts), dtype=np.int64)
-        # Items still short after a round get twice as many candidates the next (up to MAX_BOOST): the last
-        # few hard items otherwise took ~70 rounds of a handful of candidates each (60 s of a 100 s call).
-        boost = np.ones(len(counts))
-        copies = CopyCounts(self.train, self.judged)  # the training rows' value counts, once per call
-        events = None if self.events is None else CopyCounts(self.train, self.events)
-        bar = rep.Progress(f"{self.request.bucket} items", int(counts.sum()), enabled=self.progress)
-        while (have < counts).any() and tally.candidates < budget:
-            screened = tally.candidates - tally.calibration
-            rate = (tally.accepted + tally.unused) / screened if screened else 1.0
-            need = counts - have
-            want = np.where(need > 0, np.ceil(need / max(rate, 0.02) * 1.2 * boost), 0).astype(np.int64)
-            want = _scaled(want, min(int(want.sum()), budget - tally.candidates, 4 * self.config.chunk_rows))
-            chunk = self.stream.draw(want)
-            tally.candidates += len(chunk)
-            good = screen(chunk, support, row_filter, copies, self.judged, self.config.rare_k, tally, ranges, events)
-            if self.stream.writer.taste is not None:
-                fresh = self._fresh_pairs(good, kept)
-                tally.rejected["repeat_pair"] = tally.rejected.get("repeat_pair", 0) + len(good) - len(fresh)
-                good = fresh
-            rank = good.groupby("_item").cumcount().to_numpy() + have[good["_item"].to_numpy()]
-            take = good[rank < counts[good["_item"].to_numpy()]]
-            have += np.bincount(take["_item"].to_numpy(), minlength=len(counts))
-            boost = np.where(have < counts, np.minimum(boost * 2, MAX_BOOST), boost)
-            kept.append(take)
-            tally.accepted += len(take)
-            tally.unused += len(good) - len(take)
-            bar.update(tally.accepted, tally.candidates)
-        bar.close(tally.accepted, tally.candidates)
-        return pd.concat(kept, ignore_index=True)
-
-    def _fresh_pairs(self, good: pd.DataFrame, kept: list[pd.DataFrame]) -> pd.DataFrame:
-        """Taste users: rows whose (user, item) pair is already accepted or earlier in `good` are dropped, and
-        a user's rows beyond the per-user cap of the accepted rows (candidates repeat pairs across rounds;
-        the emitted rows must not). Vectorised over the chunk's rows."""
-        user, item = self.stream.writer.user_id, self.stream.writer.item_id
-        accepted = pd.concat([part[[user, item]] for part in kept], ignore_index=True)
-        keys = pairs(good, user, item)
-        fresh = ~keys.isin(pairs(accepted, user, item)) & ~keys.duplicated()
-        good = good[fresh]
-        before = accepted[user].astype(str).value_counts()
-        users = good[user].astype(str)
-        rank = users.groupby(users.to_numpy()).cumcount().to_numpy() + \
-            before.reindex(users.to_numpy()).fillna(0).to_numpy(dtype=np.int64)
-        return good[rank < self.request.taste.per_user_cap]
-
-    def _adherence(self, ranges: LabelRanges, raw: pd.DataFrame, accepted: pd.DataFrame,
-                   holdout: pd.DataFrame) -> dict:
-        return {"rule": "share of rows whose numerical columns lie in the range real training rows of the same "
-                        "condition label take (gen.gate.adherence); inconsistent candidates are dropped",
-                "raw_candidates": ranges.rates(raw), "accepted": ranges.rates(accepted),
-                "real_holdout": ranges.rates(holdout)}
-
-    def _emitted(self, entries: list[dict], union: dict | None, unjudged: dict[int, str]) -> list[int]:
-        if union is None or not union["passed"]:
-            return []
-        passed = [g for entry in entries if entry["passed"] for g in entry["groups"]]
-        if self.request.all_or_nothing and (unjudged or len(passed) < sum(len(e["groups"]) for e in entries)):
-            return []
-        return passed
-
-
-def event_tuple(bundle: Bundle) -> dict[str, str]:
-    """The columns that make one real event: item id and timestamp, then the event columns (quantity, price),
-    with the kinds exact matching compares them as (ids as labels, numbers and times as numbers)."""
-    kinds = {one(bundle, "item_id"): "categorical"}
-    kinds.update({name: "numerical" for name in bundle.role("timestamp")})
-    kinds.update({name: bundle.columns.get(name, "numerical") for name in bundle.role("event")})
-    return kinds
-
-
-def first_purchases(holdout: pd.DataFrame, train: pd.DataFrame, user: str, item: str) -> tuple[pd.DataFrame, dict]:
-    """The held-out rows whose (user, item) pair is not in training: the reference for rows of taste-chosen
-    users, which are new pairs by construction (never a user who already has the item). Repeat purchases are
-    a different population (their buyers are far heavier: on the built-in tail, frequency median 14 against 5),
-    so judging new pairs against them would test the repeat share, not the rows."""
-    repeat = pairs(holdout, user, item).isin(pairs(train, user, item))
-    note = {"rows": "held-out rows whose (user, item) pair is new (first purchases): taste rows are new pairs",
-            "held_out_rows": len(holdout), "repeat_purchases_left_out": int(repeat.sum())}
-    return holdout.loc[~repeat].reset_index(drop=True), note
-
-
-def group_of(table: pd.DataFrame, groups: list[Group], bundle: Bundle) -> np.ndarray:
-    """[n] group index of each real row by its feature values (-1: no group has them)."""
-    features = list(bundle.spec.columns[1:])
-    if not features:
-        return np.zeros(len(table), dtype=np.int64)
-    keys = pd.MultiIndex.from_frame(table[features].astype(object).where(table[features].notna(), None))
-    labels = pd.MultiIndex.from_tuples([tuple(g.conditions[f] for f in features) for g in groups], names=features)
-    return labels.get_indexer(keys).astype(np.int64)
-
-
-def item_codes(items: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
-    """[len(table)] position of each real row's item in the request's items table (-1: not requested)."""
-    item = items.columns[0]
-    return pd.Index(items[item]).get_indexer(table[item]).astype(np.int64)
-
-
-def _draw_like(labels: np.ndarray, wanted: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Shuffled positions of `labels` [n]: wanted[k] of label k each, drawn with replacement (labels without any
-    row are skipped). Vectorised: one sort, no loop over labels."""
-    order = np.argsort(labels, kind="stable")
-    starts = np.searchsorted(labels[order], np.arange(len(wanted)))
-    sizes = np.searchsorted(labels[order], np.arange(len(wanted)), side="right") - starts
-    wanted = np.where(sizes > 0, wanted, 0).astype(np.int64)
-    label = np.repeat(np.arange(len(wanted)), wanted)
-    picks = order[starts[label] + (rng.random(len(label)) * sizes[label]).astype(np.int64)]
-    return rng.permutation(picks)
-
-
-def _regroup(units: list[Unit], unjudged: dict[int, str]) -> list[Unit]:
-    """A pooled unit that lost some groups (refused for their budget) keeps judging the rest."""
-    kept = []
-    for unit in units:
-        rest = np.array([g for g in unit.groups if g not in unjudged])
-        if unit.kind == "pooled" and 0 < rest.size < unit.groups.size:
-            kept.append(Unit(unit.label, unit.kind, rest))
-    return kept
-
-
-def _scaled(want: np.ndarray, total: int) -> np.ndarray:
-    """want scaled down to about `total` rows in all, every item with want > 0 keeping at least one."""
-    want = np.asarray(want, dtype=np.int64)
-    if want.sum() <= total:
-        return want
-    scaled = np.floor(want * (total / want.sum())).astype(np.int64)
-    return np.where(want > 0, np.maximum(scaled, 1), 0)
-
-
-def _in_item_order(records: pd.DataFrame) -> pd.DataFrame:
-    order = np.argsort(records["_item"].to_numpy(), kind="stable")
-    return records.iloc[order].reset_index(drop=True)
-
-
 def _merge_stats(total: dict, new: dict) -> dict:
     """Sum the users / timestamps counters over chunks (non-numbers: the latest)."""
     merged = dict(total)
@@ -518,85 +210,3 @@ def _merge_stats(total: dict, new: dict) -> dict:
         else:
             merged[key] = value
     return merged
-
-
-def _base_report(bundle: Bundle, request: ItemsRequest, groups: list[Group], config: GateConfig | None) -> dict:
-    return {
-        "settings": {"bucket": request.bucket, "placement": request.placement.kind,
-                     "window": request.placement.window.plain(), "timestamp_unit": request.placement.unit,
-                     "timestamp_judged": request.judge_timestamp, "all_or_nothing": request.all_or_nothing,
-                     "gate": None if config is None else to_dict(config)},
-        "totals": {"items": len(request.items), "groups": len(groups), "rows_requested": int(request.counts.sum()),
-                   "rows_emitted": 0},
-        "item_values": None if request.item_values is None else request.item_values.info,
-        "provenance": bundle.provenance(),
-    }
-
-
-def _taste_refusal(bundle: Bundle, request: ItemsRequest, groups: list[Group], config: GateConfig,
-                   rule: UsersChoice, check: TasteCheck, started: float) -> ItemsResult:
-    """Nothing emitted: the users the chooser picks for validation items are too close to random."""
-    report = _base_report(bundle, request, groups, config)
-    user, item = one(bundle, "user_id"), one(bundle, "item_id")
-    failure = {"measure": "taste", "lift": check.lift, "min_lift": request.min_lift, "message": check.message}
-    report.update(verdict="refused", passed=False, failures=[failure], refusals=[check.message],
-                  advice=[TASTE_ADVICE], groups=[], units=[], union=None,
-                  items=_item_entries(request.items, request.counts, groups, pd.DataFrame({"_item": []})),
-                  taste=taste_section(rule, check, None, user, item, bundle), seconds=time.monotonic() - started)
-    report["totals"].update(items_emitted=0, groups_emitted=0, groups_refused=len(groups))
-    return ItemsResult(False, None, rep.plain(report))
-
-
-TASTE_ADVICE = ("the taste space predicts too little of who takes which item on this data (few interactions per "
-                "user or item, or item content that says little): train on more interactions, or give the items "
-                "richer content columns (data.items.text); users='demographic' makes no taste claim at all")
-
-
-def _item_entries(items: pd.DataFrame, counts: np.ndarray, groups: list[Group], records: pd.DataFrame) -> list[dict]:
-    """One report entry per item: id, rows requested and emitted, its group."""
-    label = np.empty(len(items), dtype=object)
-    for group in groups:  # groups, not rows
-        label[group.items] = group.label
-    emitted = np.bincount(records["_item"].to_numpy(dtype=np.int64), minlength=len(items)) if len(records) else \
-        np.zeros(len(items), dtype=np.int64)
-    table = pd.DataFrame({"item": items.iloc[:, 0].to_numpy(), "rows": counts, "emitted": emitted, "group": label})
-    return table.to_dict("records")
-
-
-def _finish_report(report: dict, items: pd.DataFrame, counts: np.ndarray, groups: list[Group], entries: list[dict],
-                   union: dict | None, unjudged: dict[int, str], emitted: list[int], records: pd.DataFrame,
-                   stats: dict) -> None:
-    unit_of = {g: entry for entry in entries for g in entry["groups"]}
-    failures, group_entries = [], []
-    for g, group in enumerate(groups):  # groups (tens)
-        entry = {"label": group.label, "conditions": group.conditions, "items": len(group.items), "rows": group.rows,
-                 "seed": group.seed, "emitted": g in emitted}
-        if g in unjudged:
-            entry.update(unit=None, reason=unjudged[g])
-            failures.append({"group": group.label, "message": f"group {group.label}: {unjudged[g]}"})
-        else:
-            unit = unit_of.get(g)
-            entry.update(unit=unit["label"] if unit else None, unit_passed=bool(unit and unit["passed"]))
-        group_entries.append(entry)
-    for unit in entries:
-        for failure in unit["failures"]:
-            failures.append({"unit": unit["label"], **failure, "message": f"{unit['label']}: {failure['message']}"})
-    if union is not None:
-        failures += [{"unit": "union", **f, "message": f"union of the passing groups: {f['message']}"}
-                     for f in union["failures"]]
-    short = report.get("short_items") or {}
-    if short.get("message"):
-        failures.append({"measure": "candidate_budget", "items": short["items"], "message": short["message"]})
-    emitted_items = int(pd.Series(records["_item"]).nunique()) if len(records) else 0
-    report["items"] = _item_entries(items, counts, groups, records)
-    verdict = "refused" if not emitted else ("passed" if len(emitted) == len(groups) else "partial")
-    reasons = [*failures, *(reason for reason in unjudged.values())]
-    report.update(verdict=verdict, passed=verdict == "passed", groups=group_entries, failures=failures,
-                  refusals=[f["message"] for f in failures], advice=advice(reasons), **stats)
-    report["totals"].update(rows_emitted=len(records), items_emitted=emitted_items, groups_emitted=len(emitted),
-                            groups_refused=len(groups) - len(emitted))
-
-
-def device(bundle: Bundle) -> torch.device:
-    return next(bundle.module.parameters()).device
-

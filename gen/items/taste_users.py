@@ -72,7 +72,7 @@ the grid was run: of the powers within 0.04 of the best recall in every cell, th
 (0 falls out on item-kNN any, -0.095)."""
 PER_USER_CAP = 50
 """Most rows one user gets: per `choose_users` call, and on the accepted rows of a generation call
-(`pipeline._Gate._fresh_pairs`)."""
+(`item_gate.ItemGate._fresh_pairs`)."""
 DROP_UNCERTAIN = 0.2
 """Share of each item's drawn pairs dropped as least certain (UCC)."""
 EVIDENCE_WEIGHT = 0.3
@@ -373,7 +373,7 @@ class TasteUsers:
 
     Each `shortlist` call is one draw without replacement per item (no user twice in an item's shortlists,
     never a training buyer); which candidate a row takes is the Writer's (`users.nearest_of`). Pairs emitted
-    twice across the gate's rounds and the per-user cap on emitted rows are the gate's (`pipeline._Gate`).
+    twice across the gate's rounds and the per-user cap on emitted rows are the gate's (`gen.items.item_gate.ItemGate`).
     """
 
     def __init__(self, space: TasteSpace, vectors: torch.Tensor, owned: tuple[np.ndarray, np.ndarray],

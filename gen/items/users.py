@@ -212,7 +212,7 @@ MIN_WITHIN = 1
 (else: from the whole pool). Measured on the built-in tail at 3 rows per item: 30 (a buyer or two count as
 none) -> the union's Country test fails (p 6e-4); 1 -> passes (p 0.14). Rows whose only same-country users
 are the item's own buyers then copy their purchases and the privacy check refuses them (the budget refuses
-their items, `pipeline._Gate.run`)."""
+their items, `item_gate.ItemGate.run`)."""
 
 
 def _draw_within(row_keys: np.ndarray, entry_keys: np.ndarray, candidates: int,
