@@ -39,6 +39,7 @@ import torch
 from scipy.stats import ks_2samp
 
 from tailsynth.evaluate.utility.arms import COLD_SYNTHETIC, TrainingSet, real_only, with_rows
+from tailsynth.evaluate.utility.cold_study import als_scorer
 from tailsynth.evaluate.utility.content import content_matrix, knn_vectors, neighbour_transfer
 from tailsynth.evaluate.utility.data import UtilityData, build_data
 from tailsynth.evaluate.utility.intervals import paired_bootstrap, seed_mean
@@ -123,19 +124,8 @@ def cold_recall(data: UtilityData, training: TrainingSet, recommender: Recommend
     matrix = training.matrix(len(data.users), len(data.items))
     factors = fit_factors(matrix, recommender, alpha, seed)
     knn = fit_item_knn(data, matrix, threads=recommender.threads)
-    return {"als": cold_only(data, _als_scorer(data, factors), recommender.k),
+    return {"als": cold_only(data, als_scorer(data, factors), recommender.k),
             "item_knn": cold_only(data, knn.score_rows, recommender.k)}, factors
-
-
-def _als_scorer(data: UtilityData, factors: Factors) -> Any:
-    users = factors.users[data.eval_users]
-
-    def score_rows(rows: np.ndarray) -> np.ndarray:
-        block = users[rows] @ factors.items.T
-        block[:, ~factors.scored] = -np.inf
-        return block
-
-    return score_rows
 
 
 @dataclass(frozen=True)
@@ -195,7 +185,7 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
         base, factors = cold_recall(data, real_only(data), recommender, alpha, seed)
         items = factors.items.copy()
         items[data.cold] = knn_vectors(features, data, factors.items[:data.n_warm], factors.scored[:data.n_warm])
-        add("inject_knn", {"als": cold_only(data, _als_scorer(data, Factors(factors.users, items,
+        add("inject_knn", {"als": cold_only(data, als_scorer(data, Factors(factors.users, items,
                                                                             factors.scored | data.cold)),
                                             recommender.k)})
         users, item_rows = neighbour_transfer(features, data, np.full(int(data.cold.sum()), rows),

@@ -81,7 +81,7 @@ def cold_seed(bundle: Any, data: UtilityData, content: np.ndarray, settings: Col
             items[data.cold] = vectors(content, data, factors.items[:data.n_warm], usable)
             injected = Factors(factors.users, items, factors.scored | data.cold)
             outcomes[arm] = {"status": "ok", "rows": {"added": 0},
-                             "per_user": {"als": protocols(data, _als_scorer(data, injected), recommender.k)}}
+                             "per_user": {"als": protocols(data, als_scorer(data, injected), recommender.k)}}
     kept: np.ndarray | None = None
     matched = ""
     for arm, (rule, gated) in GENERATED.items():
@@ -125,11 +125,12 @@ def _scored(data: UtilityData, training: TrainingSet, factors: Factors, settings
     knn = fit_item_knn(data, _matrix(data, training), settings.knn_neighbours)
     return {"status": "ok", "generation": generation,
             "rows": {"added": int((training.real_row < 0).sum()), "hits": held_out_hits(data, training)},
-            "per_user": {"als": protocols(data, _als_scorer(data, factors), k),
+            "per_user": {"als": protocols(data, als_scorer(data, factors), k),
                          "item_knn": protocols(data, knn.score_rows, k)}}
 
 
-def _als_scorer(data: UtilityData, factors: Factors) -> Any:
+def als_scorer(data: UtilityData, factors: Factors) -> Any:
+    """score_rows(rows) for `protocols`: the evaluated users' ALS scores over the items, unscored items -inf."""
     users = factors.users[data.eval_users]
 
     def score_rows(rows: np.ndarray) -> np.ndarray:
