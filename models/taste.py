@@ -124,7 +124,12 @@ def fit_taste_space(users: np.ndarray, items: np.ndarray, *, dim: int = 64, seed
     if rank < 1:
         raise DataError(f"taste space: dim must be at least 1, got {dim}")
     device = torch.device(device)
-    matrix = _normalised_matrix(user_rows, item_rows, len(user_ids), len(item_ids), device, normalisation)
+    # The binarised matrix's pairs and degrees: the degrees are also the space's activity and item counts.
+    pairs = np.unique(user_rows.astype(np.int64) * len(item_ids) + item_rows)
+    pair_users, pair_items = pairs // len(item_ids), pairs % len(item_ids)
+    user_degree = np.bincount(pair_users, minlength=len(user_ids)).astype(np.int64)
+    item_degree = np.bincount(pair_items, minlength=len(item_ids)).astype(np.int64)
+    matrix = _normalised_matrix(pair_users, pair_items, user_degree, item_degree, device, normalisation)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         left, singular, right = torch.svd_lowrank(matrix, q=rank, niter=POWER_ITERATIONS)
@@ -134,28 +139,21 @@ def fit_taste_space(users: np.ndarray, items: np.ndarray, *, dim: int = 64, seed
     return TasteSpace(
         user_ids=user_ids, item_ids=item_ids,
         user_vectors=(left * scale).float().cpu(), item_vectors=(right * scale).float().cpu(),
-        user_activity=_distinct_counts(user_rows, item_rows, len(user_ids), len(item_ids)),
-        item_counts=_distinct_counts(item_rows, user_rows, len(item_ids), len(user_ids)),
+        # Distinct items per user and buyers per item, as in the validation split (`gen.items.taste_check`,
+        # fitted on unique pairs) the chooser's defaults were chosen with; row counts weighted repeat buyers.
+        user_activity=user_degree, item_counts=item_degree,
     )
 
 
-def _distinct_counts(rows: np.ndarray, others: np.ndarray, n_rows: int, n_others: int) -> np.ndarray:
-    """[n_rows] int64: distinct `others` per row id. The validation split (`gen.items.taste_check`) fits its
-    space on unique pairs, so the chooser's defaults were chosen with these counts; row counts weighted repeat
-    buyers (the built-in data's heaviest users buy one item dozens of times)."""
-    pairs = np.unique(rows.astype(np.int64) * n_others + others)
-    return np.bincount(pairs // n_others, minlength=n_rows).astype(np.int64)
-
-
-def _normalised_matrix(user_rows: np.ndarray, item_rows: np.ndarray, n_users: int, n_items: int,
-                       device: torch.device, exponent: float) -> torch.Tensor:
-    """D_u^-e B D_i^-e as a sparse COO tensor, B the binarised user x item matrix (float32)."""
-    pairs = np.unique(user_rows.astype(np.int64) * n_items + item_rows, axis=None)
-    rows, cols = torch.as_tensor(pairs // n_items, device=device), torch.as_tensor(pairs % n_items, device=device)
-    user_degree = torch.bincount(rows, minlength=n_users).float()
-    item_degree = torch.bincount(cols, minlength=n_items).float()
-    values = user_degree[rows].pow(-exponent) * item_degree[cols].pow(-exponent)
-    return torch.sparse_coo_tensor(torch.stack([rows, cols]), values, (n_users, n_items),
+def _normalised_matrix(pair_users: np.ndarray, pair_items: np.ndarray, user_degree: np.ndarray,
+                       item_degree: np.ndarray, device: torch.device, exponent: float) -> torch.Tensor:
+    """D_u^-e B D_i^-e as a sparse COO tensor (float32); B the binarised user x item matrix, given by its
+    distinct (user, item) pairs and their degrees."""
+    rows, cols = torch.as_tensor(pair_users, device=device), torch.as_tensor(pair_items, device=device)
+    users = torch.as_tensor(user_degree, device=device).float()
+    items = torch.as_tensor(item_degree, device=device).float()
+    values = users[rows].pow(-exponent) * items[cols].pow(-exponent)
+    return torch.sparse_coo_tensor(torch.stack([rows, cols]), values, (len(user_degree), len(item_degree)),
                                    check_invariants=False).coalesce()
 
 
