@@ -1,7 +1,8 @@
 """Choosing the cold chooser's defaults by downstream recall on validation items from the training rows.
 
     python -m tailsynth.evaluate.bench.cold_choice --bundle runs/util_cold150 [--items 150] [--rows 50] \
-        [--temperatures 0.1 0.25 0.5] [--shortlists 1 4] [--evidence 0 0.3] [--seeds 1] [--threads 1] [--out FILE]
+        [--temperatures 0.1 0.25 0.5] [--shortlists 1 4] [--evidence 0 0.3] [--activity-powers 0.5] [--seeds 1] \
+        [--threads 1] [--out FILE]
 
 Never reads the bundle's held-out rows or its cold items (the utility benchmark scores those). From the
 bundle's TRAINING rows only:
@@ -13,9 +14,9 @@ bundle's TRAINING rows only:
    space and predictor, and no held-out table. The generator's weights and the users table are the bundle's
    (they saw the hidden rows: the network is conditioned on item features, not ids, and the users table's
    frequency / monetary / recency include the hidden purchases; both only pick among taste users).
-3. For every setting (temperature x shortlist x evidence weight) `gen.cold_start(view, users="taste",
-   gate=False)` writes `--rows` rows per pseudo-cold item; ALS and item-kNN (`evaluate.utility`, the utility
-   benchmark's recommenders and settings) are trained on the remaining training rows + those rows and scored
+3. For every setting (temperature x shortlist x evidence weight x activity power)
+   `gen.cold_start(view, users="taste", gate=False)` writes `--rows` rows per pseudo-cold item; ALS and
+   item-kNN (`evaluate.utility`, the utility benchmark's recommenders and settings) are trained on the remaining training rows + those rows and scored
    by cold-only Recall@20 on the pseudo-cold items' own (hidden) training buyers (`evaluate.utility.protocols`).
    References: neighbour transfer (the same rows per item), content-kNN vectors injected into ALS.
 4. The choice (`choose`): of the settings never measurably below the best one in any of the four cells
@@ -46,6 +47,7 @@ from tailsynth.evaluate.utility.intervals import paired_bootstrap, seed_mean
 from tailsynth.evaluate.utility.knn import fit_item_knn
 from tailsynth.evaluate.utility.protocols import cold_only, cold_only_chance
 from tailsynth.evaluate.utility.recommenders import Factors, RecommenderConfig, auto_alpha, fit_factors
+from tailsynth.gen.items.taste_users import ACTIVITY_POWER, TasteSettings
 from tailsynth.models.atomic import write_json
 
 SPLITS = ("tail", "any")
@@ -133,19 +135,17 @@ class Grid:
     temperatures: tuple[float, ...] = (0.1, 0.25, 0.5)
     shortlists: tuple[int, ...] = (1, 4)
     evidence: tuple[float, ...] = (0.3,)
-    activity_powers: tuple[float, ...] = (1.0,)
+    activity_powers: tuple[float, ...] = (ACTIVITY_POWER,)
 
-    def settings(self) -> list[Any]:
-        from tailsynth.gen.items.taste_users import TasteSettings
-
+    def settings(self) -> list[TasteSettings]:
         return [TasteSettings(temperature=t, shortlist=s, evidence_weight=w, activity_power=p)
                 for t, s, w, p in itertools.product(self.temperatures, self.shortlists, self.evidence,
                                                     self.activity_powers)]
 
 
 def label(settings: Any) -> str:
-    text = f"tau={settings.temperature:g} shortlist={settings.shortlist} evidence={settings.evidence_weight:g}"
-    return text if settings.activity_power == 1.0 else f"{text} power={settings.activity_power:g}"
+    return (f"tau={settings.temperature:g} shortlist={settings.shortlist} evidence={settings.evidence_weight:g} "
+            f"power={settings.activity_power:g}")
 
 
 def user_match(bundle: Any, generated: pd.DataFrame, hidden: pd.DataFrame, columns: Columns) -> dict[str, float]:

@@ -88,9 +88,9 @@ def augment(
     # generator's: never drawn from the item's rows. A whole-number one (a quantity: decimals 0) is moved to
     # the nearest value the item was sold at, its pack sizes (`ItemValues`, snapped columns).
     relative = [condition for condition in bundle.spec.continuous if condition.scales is not None]
-    generated = {condition.scales for condition in relative}
     snap = [condition.scales for condition in relative if condition.decimals == 0]
-    numerical_events = [c for c in bundle.role("event") if bundle.columns.get(c) == "numerical" and c not in generated]
+    numerical_events = [c for c in bundle.role("event") if bundle.columns.get(c) == "numerical"
+                        and c not in {condition.scales for condition in relative}]
     candidates = [*numerical_events, *[c for c in bundle.role("timestamp") if c in bundle.columns]]
     values = ItemValues.fit(train, item_column, table[item_column], candidates, snap=snap) if item_signal else None
     own_time = values is not None and one(bundle, "timestamp") in values.columns

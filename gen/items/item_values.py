@@ -144,6 +144,7 @@ def _nearest(column: _Column, item_codes: np.ndarray, generated: np.ndarray, rng
     at = np.searchsorted(keys, item_codes * span + np.searchsorted(grid, np.nan_to_num(generated, nan=-np.inf)))
     above = np.clip(at, low, np.maximum(high - 1, low))
     below = np.clip(at - 1, low, np.maximum(high - 1, low))
-    upper, lower = column.values[np.minimum(above, column.values.size - 1)], column.values[np.minimum(below, column.values.size - 1)]
+    last = column.values.size - 1
+    upper, lower = column.values[np.minimum(above, last)], column.values[np.minimum(below, last)]
     best = np.where(np.abs(upper - generated) < np.abs(generated - lower), upper, lower)
     return np.where((high > low) & ~np.isnan(generated), best, generated)
