@@ -16,8 +16,9 @@ bundle's TRAINING rows only:
    frequency / monetary / recency include the hidden purchases; both only pick among taste users).
 3. For every setting (temperature x shortlist x evidence weight x activity power)
    `gen.cold_start(view, users="taste", gate=False)` writes `--rows` rows per pseudo-cold item; ALS and
-   item-kNN (`evaluate.utility`, the utility benchmark's recommenders and settings) are trained on the remaining training rows + those rows and scored
-   by cold-only Recall@20 on the pseudo-cold items' own (hidden) training buyers (`evaluate.utility.protocols`).
+   item-kNN (`evaluate.utility`, the utility benchmark's recommenders and settings) are trained on the
+   remaining training rows + those rows and scored by cold-only Recall@20 on the pseudo-cold items' own
+   (hidden) training buyers (`evaluate.utility.protocols`).
    References: neighbour transfer (the same rows per item), content-kNN vectors injected into ALS.
 4. The choice (`choose`): of the settings never measurably below the best one in any of the four cells
    (split x recommender: the 95% paired-bootstrap interval of the difference to the cell's best reaches 0),
