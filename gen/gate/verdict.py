@@ -13,7 +13,6 @@ refusal's plain sentence.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -204,7 +203,3 @@ def cannot_judge(
         return Failure("train_rows", "there are no real training rows for this bucket: no support or discriminator "
                                      "can be fitted, so nothing is emitted", {"value": 0})
     return None
-
-
-def failure_dicts(failures: Sequence[Failure]) -> list[dict[str, Any]]:
-    return [failure.to_dict() for failure in failures]
