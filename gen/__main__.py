@@ -97,9 +97,9 @@ def _common_options(parser: argparse.ArgumentParser, conditions: bool) -> None:
 def _item_options(parser: argparse.ArgumentParser) -> None:
     _common_options(parser, conditions=False)
     parser.add_argument("--users", choices=("taste", "demographic"),
-                        help="how rows get their users: by taste in the bundle's taste space (the default for "
-                             "cold-start), or matched on the generated user features like the item's buyers "
-                             "(demographic: the default for augment, whose taste rows do not pass the gate yet)")
+                        help="how rows get their users: by taste in the bundle's taste space (the default when the "
+                             "bundle has one), or matched on the generated user features like the item's buyers "
+                             "(demographic: no taste claim)")
     parser.add_argument("--all-or-nothing", action="store_true",
                         help="emit nothing unless every feature group passes the gate (default: emit the groups that pass)")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when every group was refused and nothing was emitted (demos)")

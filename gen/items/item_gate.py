@@ -25,7 +25,7 @@ from tailsynth.gen.items.gate_report import (base_report, event_copies_section, 
                                              short_items_section)
 from tailsynth.gen.items.groups import Group, device, group_of, in_item_order, item_codes
 from tailsynth.gen.items.judge import EVAL_ROWS, Unit, judge, plan_units
-from tailsynth.gen.items.written import one, pair_repeats, pairs
+from tailsynth.gen.items.written import one, one_off, pair_repeats, pairs
 from tailsynth.gen.sampling import rows_where
 from tailsynth.train.config import GateConfig
 
@@ -57,6 +57,15 @@ class ItemGate:
         if stream.writer.taste is not None:
             self.holdout, self.reference = first_purchases(self.holdout, bundle.table("train"), stream.writer.user_id,
                                                            stream.writer.item_id)
+        self.one_off = None if stream.writer.taste is None or not request.taste.like_first_buyers else \
+            one_off(train, stream.writer.user_id, stream.writer.item_id)
+        """[len(train)] bool, taste users matched to one-off buyers (`TasteSettings.like_first_buyers`): the training rows
+        the discriminator filter learns real rows from."""
+        taste = stream.writer.taste
+        self.user_cap = request.taste.per_user_cap if taste is None or taste.weights is None else \
+            max(request.taste.per_user_cap, taste.weights.mix.row_cap(int(request.counts.sum())))
+        """Most emitted rows per user: the taste settings' cap, or (users matched to one-off buyers) as many
+        as the heaviest one-off buyer's share of the rows, when more (the real data's own heaviest user)."""
         excluded = {bucket_column} | (set() if request.judge_timestamp else set(bundle.role("timestamp")))
         self.judged = {name: kind for name, kind in bundle.columns.items() if name not in excluded}
         self.features = list(bundle.spec.columns[1:])
@@ -174,6 +183,8 @@ class ItemGate:
             size = len(self.request.counts)
         else:
             labels, wanted_of, size = self.train_groups, inside["_group"].to_numpy(), len(self.groups)
+        if self.one_off is not None:  # taste rows are first purchases: so are the real rows they are told from
+            labels = np.where(self.one_off, labels, -1)
         real = self.train.iloc[_draw_like(labels, np.bincount(wanted_of, minlength=size),
                                           np.random.default_rng(self.seeds["mix"]))]
         real = real.iloc[: EVAL_ROWS]
@@ -194,7 +205,7 @@ class ItemGate:
         users = good[user].astype(str)
         rank = users.groupby(users.to_numpy()).cumcount().to_numpy() + \
             before.reindex(users.to_numpy()).fillna(0).to_numpy(dtype=np.int64)
-        return good[rank < self.request.taste.per_user_cap]
+        return good[rank < self.user_cap]
 
     def _emitted(self, verdicts: list[UnitVerdict], union: UnitVerdict | None, unjudged: dict[int, str]) -> list[int]:
         """The groups whose rows are emitted: those of passing units, once the union passed too (none, under

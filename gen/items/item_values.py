@@ -86,12 +86,20 @@ class ItemValues:
                 "item_share": shares, "item_level_columns": list(columns), "snapped_columns": list(snapped)}
         return cls(columns, info, snapped)
 
-    def apply(self, rows: pd.DataFrame, item_codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-        """A copy of `rows` whose item-level columns hold values drawn from each row's own item's rows."""
+    def apply(self, rows: pd.DataFrame, item_codes: np.ndarray, rng: np.random.Generator,
+              tilts: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+        """A copy of `rows` whose item-level columns hold values drawn from each row's own item's rows.
+        tilts: per column, each row's tilt (`user_values.UserTilt.of`): the draw favours the item's values on
+        the row's user's side of the item's median (exponential tilting, `_tilted`)."""
         rows = rows.copy()
+        tilts = tilts or {}
         for name, column in [*self._columns.items(), *self._snapped.items()]:
-            pick = _nearest if name in self._snapped else _drawn
-            drawn = pd.Series(pick(column, item_codes, numeric_values(rows[name]), rng), index=rows.index)
+            if name in tilts and name not in self._snapped:
+                values = _tilted(column, item_codes, numeric_values(rows[name]), tilts[name], rng)
+            else:
+                values = (_nearest if name in self._snapped else _drawn)(column, item_codes, numeric_values(rows[name]),
+                                                                         rng)
+            drawn = pd.Series(values, index=rows.index)
             if pd.api.types.is_datetime64_any_dtype(rows[name].dtype):
                 rows[name] = pd.to_datetime(drawn, unit="s").astype(rows[name].dtype)
             else:
@@ -127,6 +135,35 @@ def _drawn(column: _Column, item_codes: np.ndarray, generated: np.ndarray, rng: 
     at = low + np.floor(rng.random(len(item_codes)) * np.maximum(high - low, 1)).astype(np.int64)
     values = column.values[np.minimum(at, max(column.values.size - 1, 0))] if column.values.size else generated
     return np.where(has, values, generated)
+
+
+TILT_DRAWS = 16
+"""Values drawn per row (uniformly from its item's rows, with replacement) among which the tilted draw picks."""
+
+
+def _tilted(column: _Column, item_codes: np.ndarray, generated: np.ndarray, tilt: np.ndarray,
+            rng: np.random.Generator) -> np.ndarray:
+    """[n]: per row, one of its item's observed values drawn with probability proportional to the item's
+    frequency of it times exp(tilt x (log value - log item median)): TILT_DRAWS uniform draws of the item's
+    values, then one of them by the Gumbel-max trick on the tilt. With log values roughly normal within an
+    item (variance s2), a tilt of f / s2 moves the row's expected log value by f (`user_values`). Values <= 0
+    (no log) are drawn untilted."""
+    item_codes = np.asarray(item_codes, dtype=np.int64)
+    low, high = column.bounds[item_codes], column.bounds[item_codes + 1]
+    has = high > low
+    if not column.values.size:
+        return generated
+    last = column.values.size - 1
+    at = low[:, None] + np.floor(rng.random((len(item_codes), TILT_DRAWS)) *
+                                 np.maximum(high - low, 1)[:, None]).astype(np.int64)
+    values = column.values[np.minimum(at, last)]
+    median = column.values[np.minimum(low + (np.maximum(high - low, 1) - 1) // 2, last)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        offset = np.log(values) - np.log(median)[:, None]
+    offset = np.where(np.isfinite(offset), offset, 0.0)
+    keys = np.asarray(tilt, dtype=np.float64)[:, None] * offset - np.log(-np.log(rng.random(values.shape) + 1e-300))
+    picked = values[np.arange(len(values)), keys.argmax(axis=1)]
+    return np.where(has, picked, generated)
 
 
 def _nearest(column: _Column, item_codes: np.ndarray, generated: np.ndarray, rng: np.random.Generator) -> np.ndarray:

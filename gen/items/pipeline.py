@@ -127,7 +127,7 @@ def generate_items(
                 report["seconds"] = time.monotonic() - started
                 return ItemsResult(False, None, rep.plain(report)), Generated(None, None)
         taste = taste_users(bundle, request.items, request.content, request.taste, user, users_table(bundle),
-                            device(bundle))
+                            device(bundle), request.counts, seed)
     writer = Writer(bundle, request.items, request.placement, request.item_values, device(bundle),
                     buyers_of=None if train_items is None or taste is not None else (train, train_items), taste=taste)
     if taste is None:
@@ -146,6 +146,8 @@ def generate_items(
     records, report = gate.run()
     report["user_pools"] = pool_stats
     report["taste"] = taste_section(rule, check, records, writer.user_id, writer.item_id, bundle)
+    if taste is not None and taste.mix_stats is not None:  # TasteSettings.like_first_buyers
+        report["taste"]["like_first_buyers"] = {**taste.mix_stats, "per_user_cap": gate.user_cap}
     report["seconds"] = time.monotonic() - started
     passed = records is not None and report["totals"]["rows_emitted"] == int(request.counts.sum())
     rows = None if records is None else writer.interactions(records)

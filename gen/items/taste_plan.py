@@ -1,7 +1,7 @@
 """Which rule chooses a generation call's users, and what the taste rule takes from the bundle.
 
-`users="taste"` (the default for new items when the bundle has a taste space; asked for explicitly for
-existing items, see `users_rule`): `choose_users` with each item's vector
+`users="taste"` (the default when the bundle has a taste space and, for new items, a content predictor;
+`users_rule`): `choose_users` with each item's vector
 from the bundle's content->taste predictor (`ContentTaste.vectors_for`: an existing item's own vector
 blended with its content prediction by its interaction count; a new item's prediction), checked first by
 the gate's taste test (`taste_check`). `users="demographic"`: today's matching on the generated user
@@ -19,7 +19,9 @@ import pandas as pd
 import torch
 
 from tailsynth.gen.items.taste_check import check_taste, content_rows, validation_split
+from tailsynth.gen.items.taste_mix import UserMix
 from tailsynth.gen.items.taste_users import Evidence, TasteSettings, TasteUsers, distribution
+from tailsynth.gen.items.written import one_off
 from tailsynth.models.errors import BundleError
 
 if TYPE_CHECKING:
@@ -38,20 +40,13 @@ class UsersChoice:
     note: str | None
 
 
-EXISTING_ITEMS_NOTE = ("existing items: users matched on the generated user features (the default: rows of taste-"
-                       "chosen users do not pass the fidelity gate on the built-in tail yet; users='taste' / "
-                       "--users taste asks for them)")
-
-
 def users_rule(bundle: Bundle, asked: UsersRule | None, new_items: bool) -> UsersChoice:
-    """`asked`, or (None) taste for new items when the bundle can do it, demographic for existing items
-    (see `EXISTING_ITEMS_NOTE`) or when the bundle cannot, with the reason."""
+    """`asked`, or (None) taste when the bundle can do it (a taste space; for new items also a content
+    predictor), else demographic with the reason."""
     if asked is not None and asked not in USERS_RULES:
         raise ValueError(f"users: expected one of {USERS_RULES} or None, got {asked!r}")
     if asked == "demographic":
         return UsersChoice("demographic", "users matched on the generated user features, as asked (no taste claim)")
-    if asked is None and not new_items:
-        return UsersChoice("demographic", EXISTING_ITEMS_NOTE)
     try:
         _ = bundle.content if new_items else bundle.taste  # loads (and checks) what the rule needs
     except BundleError as exc:
@@ -62,9 +57,11 @@ def users_rule(bundle: Bundle, asked: UsersRule | None, new_items: bool) -> User
 
 
 def taste_users(bundle: Bundle, items: pd.DataFrame, content_table: pd.DataFrame | None, settings: TasteSettings,
-                user_column: str, users: pd.DataFrame, device: torch.device) -> TasteUsers:
+                user_column: str, users: pd.DataFrame, device: torch.device, counts_wanted: np.ndarray,
+                seed: int) -> TasteUsers:
     """The chooser for the request's `items` (id first). content_table: the items' content columns (new items:
-    the caller's table); None: the bundle's items table. Existing items exclude their training buyers."""
+    the caller's table); None: the bundle's items table. Existing items exclude their training buyers. With
+    `settings.like_first_buyers` its prior is fitted to the items' buyers' feature mix for `counts_wanted` rows per item."""
     space = bundle.taste
     ids = items.iloc[:, 0].to_numpy()
     at = space.item_positions(_as_space_ids(ids, space.item_ids))
@@ -95,7 +92,25 @@ def taste_users(bundle: Bundle, items: pd.DataFrame, content_table: pd.DataFrame
         item_rows = space.item_positions(_as_space_ids(train[item_column].to_numpy(), space.item_ids))
         both = (user_rows >= 0) & (item_rows >= 0)
         evidence = Evidence.fit(space, user_rows[both], item_rows[both], settings.neighbours)
-    return TasteUsers(space, vectors, owned, table_positions, settings, device, evidence)
+    chooser = TasteUsers(space, vectors, owned, table_positions, settings, device, evidence)
+    if settings.like_first_buyers:
+        chooser.match(user_mix(bundle, users, user_column, ids, train), counts_wanted, seed)
+    return chooser
+
+
+def user_mix(bundle: Bundle, users: pd.DataFrame, user_column: str, ids: np.ndarray, train: pd.DataFrame) -> UserMix:
+    """The users' feature mix the taste draw matches (`taste_mix`): the users of the request items' one-off
+    training pairs (`written.one_off`), or, for items without any (new items), of every one-off training
+    pair. Built-in tail: the items' training buyers against their held-out first purchases, frequency KS
+    0.049; their one-off pairs' users 0.013."""
+    features = [c for c in bundle.role("user_feature") if c in users.columns]
+    categorical = [c for c in features if bundle.columns.get(c) == "categorical"]
+    numerical = [c for c in features if c not in categorical]
+    item_column = bundle.role("item_id")[0]
+    rows = train[one_off(train, user_column, item_column)]
+    mine = rows[item_column].astype(str).isin(pd.Series(ids).astype(str)).to_numpy()
+    target = pd.Index(users[user_column]).get_indexer((rows[mine] if mine.any() else rows)[user_column])
+    return UserMix.of(users, categorical, numerical, target[target >= 0])
 
 
 def taste_gate(bundle: Bundle, settings: TasteSettings, counts: np.ndarray, *, new_items: bool, seed: int,

@@ -22,6 +22,8 @@ import torch
 
 from tailsynth.gen.items.item_values import ItemValues
 from tailsynth.gen.items.timestamps import Window, place_as_is, place_in_window, place_near
+from tailsynth.gen.items.user_times import UserTimes
+from tailsynth.gen.items.user_values import UserTilt
 from tailsynth.gen.items.taste_users import Strata, TasteUsers
 from tailsynth.gen.items.users import UserMatch, choose_among, match_users, nearest_of, numeric_values
 from tailsynth.models.errors import BundleError
@@ -67,6 +69,18 @@ class Writer:
         self.output_columns = [c["name"] for c in bundle.manifest["schema"] if c["role"] in OUTPUT_ROLES]
         self.buyers = None if buyers_of is None else Buyers.fit(self.users, self.user_id, *buyers_of, len(items))
         self.taste = taste
+        self.user_times = UserTimes.fit(bundle.table("train"), self.user_id, self.timestamp, self.users) \
+            if taste is not None and taste.settings.like_first_buyers and placement.kind != "window" else None
+        """Existing items' taste rows: each row at its user's purchase time nearest to the item's (`user_times`)."""
+        self.tilts: dict[str, UserTilt] = {}
+        """Existing items' taste rows: item-level values tilted toward the row's user (`user_values`)."""
+        if self.user_times is not None and item_values is not None:
+            train = bundle.table("train")
+            for name in item_values.columns:  # a few event columns
+                tilt = None if name == self.timestamp else UserTilt.fit(train, self.user_id, self.item_id, name,
+                                                                        self.users)
+                if tilt is not None:
+                    self.tilts[name] = tilt
 
     def _strata(self, drafts: pd.DataFrame) -> Strata | None:
         """The rows' generated country (first categorical user feature) when the taste settings stratify."""
@@ -91,7 +105,9 @@ class Writer:
                 shortlist[served]
         rows = drafts
         if self.item_values is not None and self.item_values.columns:
-            rows = self.item_values.apply(drafts, item_codes, value_rng)
+            tilts = {name: tilt.of(shortlist[:, 0]) for name, tilt in self.tilts.items()} \
+                if shortlist is not None and shortlist.shape[1] == 1 else None
+            rows = self.item_values.apply(drafts, item_codes, value_rng, tilts)
             for name in self.item_values.columns:
                 rows[DRAFT_PREFIX + name] = drafts[name].to_numpy()
         categorical = [c for c in self.user_features if self.bundle.columns.get(c) == "categorical" and c in rows]
@@ -100,6 +116,8 @@ class Writer:
         if shortlist is not None:
             match = nearest_of(rows, self.users, shortlist, categorical=categorical, numerical=numerical)
             match = UserMatch(match.positions, {**taste_stats, **match.stats})  # rows: those served
+            if self.user_times is not None:
+                stamps, time_stats["user_time"] = self.user_times.place(stamps, match.positions)
         elif pool is None:
             match = match_users(rows, self.users, categorical=categorical, numerical=numerical, rng=user_rng,
                                 device=self.device)
@@ -310,6 +328,12 @@ def user_pools(users: pd.DataFrame, user_column: str, train: pd.DataFrame, group
 def pairs(rows: pd.DataFrame, user: str, item: str) -> pd.MultiIndex:
     """The rows' (user, item) pairs as text keys: what "the same pair" means wherever pairs are compared."""
     return pd.MultiIndex.from_frame(rows[[user, item]].astype(str))
+
+
+def one_off(rows: pd.DataFrame, user: str, item: str) -> np.ndarray:
+    """[n] bool: rows whose (user, item) pair occurs once in `rows`, the training analogue of a first purchase
+    (a synthetic row is always a user's first purchase of the item; repeated pairs belong to heavier users)."""
+    return ~pairs(rows, user, item).duplicated(keep=False)
 
 
 def pair_repeats(emitted: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame, user: str,
