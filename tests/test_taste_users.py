@@ -192,8 +192,9 @@ def test_augment_on_the_tiny_bundle_chooses_users_by_taste(bundle: gen.Bundle) -
     assert refused.rows is None and refused.report["failures"][0]["measure"] == "taste"
     demographic = gen.augment(bundle, per_item=3, seed=0, gate=False, progress=False, users="demographic")
     assert demographic.report["taste"]["users"] == "demographic"
-    default = gen.augment(bundle, per_item=3, seed=0, gate=False, progress=False)  # existing items: demographic
-    assert default.report["taste"]["users"] == "demographic" and "--users taste" in default.report["taste"]["note"]
+    default = gen.augment(bundle, per_item=3, seed=0, gate=False, progress=False)  # taste, like first buyers
+    assert default.report["taste"]["users"] == "taste" and default.report["taste"]["note"] is None
+    assert default.report["taste"]["like_first_buyers"]["features"]
 
 
 @pytest.mark.slow

@@ -140,6 +140,8 @@ def generate_items(
         records = in_item_order(stream.draw(request.counts))
         report = ungated_report(bundle, request, groups, records, UNGATED, stream.stats, pool_stats,
                                 taste_section(rule, None, records, writer.user_id, writer.item_id, bundle))
+        if taste is not None and taste.mix_stats is not None:  # TasteSettings.like_first_buyers
+            report["taste"]["like_first_buyers"] = {**taste.mix_stats, "per_user_cap": request.taste.per_user_cap}
         report["seconds"] = time.monotonic() - started
         return ItemsResult(False, writer.interactions(records), rep.plain(report)), Generated(records, records)
     gate = ItemGate(bundle, request, groups, stream, config, seed, progress, train, train_groups, train_items)

@@ -1,0 +1,121 @@
+"""Taste rows made like the items' first buyers (`TasteSettings.like_first_buyers`): the users' feature mix
+raked to a target (`taste_mix`), each row at its user's nearest purchase time (`user_times`), item-level values
+tilted toward the user's scale (`user_values`), one-off pairs (`written.one_off`); on hand-made tables with
+known answers, then end to end on the tiny bundle."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tailsynth import gen
+from tailsynth.gen.items.item_values import ItemValues
+from tailsynth.gen.items.taste_mix import UserMix, calibrate
+from tailsynth.gen.items.user_times import UserTimes
+from tailsynth.gen.items.user_values import UserTilt
+from tailsynth.gen.items.written import one_off
+from tailsynth.train.config import GateConfig, load_config
+from tailsynth.train.fit import fit
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _users(n: int = 2000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"user": np.arange(n), "frequency": rng.integers(1, 200, n).astype(float),
+                         "Country": rng.choice(["UK", "DE", "FR"], n, p=[0.8, 0.1, 0.1])})
+
+
+def test_raking_brings_a_biased_draw_to_the_target_mix() -> None:
+    """A draw that favours frequent UK users (weight frequency, UK x3) is raked to a target of infrequent,
+    mostly foreign users: every feature's binned KS falls below 0.05, from well above it."""
+    users = _users()
+    rng = np.random.default_rng(1)
+    light = np.flatnonzero((users["frequency"] < 60).to_numpy())
+    foreign = np.flatnonzero((users["Country"] != "UK").to_numpy())
+    target = np.concatenate([rng.choice(light, 3000), rng.choice(foreign, 2000)])
+    mix = UserMix.of(users, ["Country"], ["frequency"], target)
+    base = np.log(users["frequency"].to_numpy()) + np.log(np.where(users["Country"] == "UK", 3.0, 1.0))
+
+    def draw(weights):  # noqa: ANN001, ANN202
+        logits = base + weights.offsets(np.arange(len(users)))
+        p = np.exp(logits - logits.max())
+        return np.random.default_rng(2).choice(len(users), 5000, p=p / p.sum())
+
+    weights = calibrate(draw, mix, rounds=12)
+    before, after = weights.stats["binned_ks_before"], weights.stats["binned_ks_after"]
+    assert min(before.values()) > 0.2
+    assert max(after.values()) < 0.05
+    assert mix.distances(draw(weights)) == after  # the stats describe the returned weights' draw
+
+
+def test_mix_bins_cover_missing_and_rare_values() -> None:
+    users = pd.DataFrame({"user": range(6), "Country": ["UK", "UK", "UK", "DE", None, "XX"],
+                          "frequency": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0]})
+    mix = UserMix.of(users, ["Country"], ["frequency"], np.array([0, 1, 3, 4]))
+    country, frequency = mix.codes
+    assert country[4] != country[0] and country[4] != country[3]  # a missing value is a bin of its own
+    assert frequency[2] == frequency.max()  # so is a missing number
+    assert mix.row_cap(100) == 25 and mix.top_share == 0.25
+
+
+def test_a_row_takes_its_users_nearest_purchase_time() -> None:
+    stamps = pd.to_datetime(["2011-01-01 10:00", "2011-01-10 09:00", "2011-03-01 12:00",   # user 7
+                             "2011-02-01 08:00"])                                            # user 8
+    train = pd.DataFrame({"user": [7, 7, 7, 8], "when": stamps})
+    users = pd.DataFrame({"user": [8, 7, 9]})  # user 9 never bought
+    times = UserTimes.fit(train, "user", "when", users)
+    rows = pd.Series(pd.to_datetime(["2011-01-08", "2011-02-25", "2011-12-01", "2010-06-01", "2011-05-05"]))
+    placed, stats = times.place(rows, np.array([1, 1, 1, 0, 2]))
+    assert list(placed) == [stamps[1], stamps[2], stamps[2], stamps[3], rows[4]]
+    assert stats["rows_moved"] == 4 and stats["after_last_purchase_before"] == 1
+
+
+def test_quantities_tilt_toward_the_users_scale_among_the_items_own_values() -> None:
+    """User 0 buys 4x an item's median, user 1 a quarter of it: drawn for item 0 (sold as 1, 4, 16), user 0's
+    rows take larger quantities than user 1's, always one the item was sold at."""
+    train = pd.DataFrame({"user": [0, 0, 0, 1, 1, 1, 2, 2, 2], "item": ["a", "b", "c"] * 3,
+                          "Quantity": [16, 16, 16, 1, 1, 1, 4, 4, 4]})
+    users = pd.DataFrame({"user": [0, 1, 2]})
+    tilt = UserTilt.fit(train, "user", "item", "Quantity", users)
+    assert tilt is not None and tilt.tilt[0] > 0 > tilt.tilt[1]
+    values = ItemValues.fit(train, "item", pd.Series(["a"]), ["Quantity"], min_share=-1.0)
+    rows = pd.DataFrame({"Quantity": np.zeros(2000, dtype=np.int64)})
+    who = np.repeat([0, 1], 1000)
+    drawn = values.apply(rows, np.zeros(2000, dtype=np.int64), np.random.default_rng(0),
+                         {"Quantity": tilt.of(who)})["Quantity"].to_numpy()
+    assert set(drawn) <= {1, 4, 16}
+    assert drawn[who == 0].mean() > 2 * drawn[who == 1].mean()
+    untilted = values.apply(rows, np.zeros(2000, dtype=np.int64), np.random.default_rng(0))["Quantity"].to_numpy()
+    assert abs(untilted[who == 0].mean() - untilted[who == 1].mean()) < 2
+
+
+def test_one_off_marks_pairs_bought_once() -> None:
+    rows = pd.DataFrame({"u": [1, 1, 2, 3, 3], "i": ["a", "a", "a", "b", "c"]})
+    assert one_off(rows, "u", "i").tolist() == [False, False, True, True, True]
+
+
+TEST_GATE = GateConfig(alpha=1e-100, max_auc=1.0, min_holdout_rows=10, max_candidates_factor=50, chunk_rows=2000)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> gen.Bundle:
+    config = load_config(REPO / "configs" / "tiny.yaml", ["monitor.enabled=false"])
+    return gen.load(fit(replace(config, out_dir=str(tmp_path_factory.mktemp("runs")), name="first")), device="cpu")
+
+
+def test_augment_rows_sit_in_their_users_baskets_and_report_the_mix(bundle) -> None:  # noqa: ANN001
+    result = gen.augment(bundle, per_item=2, seed=0, gate=TEST_GATE, min_lift=1.0, progress=False)
+    rows = result.rows
+    assert rows is not None and len(rows) > 0
+    train = bundle.table("train")
+    baskets = set(zip(train["CustomerID"].astype(int), pd.to_datetime(train["InvoiceDate"])))
+    assert all((int(u), t) in baskets for u, t in zip(rows["CustomerID"], pd.to_datetime(rows["InvoiceDate"])))
+    assert not set(zip(rows["CustomerID"], rows["StockCode"])) & set(zip(train["CustomerID"], train["StockCode"]))
+    section = result.report["taste"]["like_first_buyers"]
+    assert section["features"] and section["per_user_cap"] >= 50
+    assert max(section["binned_ks_after"].values()) <= max(section["binned_ks_before"].values())
