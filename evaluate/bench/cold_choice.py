@@ -1,8 +1,8 @@
 """Choosing the cold chooser's defaults by downstream recall on validation items from the training rows.
 
     python -m tailsynth.evaluate.bench.cold_choice --bundle runs/util_cold150 [--items 150] [--rows 50] \
-        [--temperatures 0.1 0.25 0.5] [--shortlists 1 4] [--evidence 0 0.3] [--activity-powers 0.5] [--seeds 1] \
-        [--threads 1] [--out FILE]
+        [--temperatures 0.1 0.25 0.5] [--shortlists 1 4] [--evidence 0 0.3] [--activity-powers 0.5] \
+        [--first-buyers 0 1] [--seeds 1] [--threads 1] [--out FILE]
 
 Never reads the bundle's held-out rows or its cold items (the utility benchmark scores those). From the
 bundle's TRAINING rows only:
@@ -137,16 +137,17 @@ class Grid:
     shortlists: tuple[int, ...] = (1, 4)
     evidence: tuple[float, ...] = (0.3,)
     activity_powers: tuple[float, ...] = (ACTIVITY_POWER,)
+    first_buyers: tuple[bool, ...] = (False,)
 
     def settings(self) -> list[TasteSettings]:
-        return [TasteSettings(temperature=t, shortlist=s, evidence_weight=w, activity_power=p)
-                for t, s, w, p in itertools.product(self.temperatures, self.shortlists, self.evidence,
-                                                    self.activity_powers)]
+        return [TasteSettings(temperature=t, shortlist=s, evidence_weight=w, activity_power=p, like_first_buyers=f)
+                for t, s, w, p, f in itertools.product(self.temperatures, self.shortlists, self.evidence,
+                                                       self.activity_powers, self.first_buyers)]
 
 
 def label(settings: Any) -> str:
     return (f"tau={settings.temperature:g} shortlist={settings.shortlist} evidence={settings.evidence_weight:g} "
-            f"power={settings.activity_power:g}")
+            f"power={settings.activity_power:g}" + (" first_buyers" if settings.like_first_buyers else ""))
 
 
 def user_match(bundle: Any, generated: pd.DataFrame, hidden: pd.DataFrame, columns: Columns) -> dict[str, float]:
@@ -268,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shortlists", type=int, nargs="+", default=list(Grid.shortlists))
     parser.add_argument("--evidence", type=float, nargs="+", default=list(Grid.evidence))
     parser.add_argument("--activity-powers", type=float, nargs="+", default=list(Grid.activity_powers))
+    parser.add_argument("--first-buyers", type=int, nargs="+", choices=(0, 1), default=[0],
+                        help="TasteSettings.like_first_buyers off (0) / on (1): users raked to one-off buyers' mix")
     parser.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS))
     parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 of generation and the recommenders")
     parser.add_argument("--threads", type=int, default=1, help="torch and implicit threads (default 1)")
@@ -281,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     started = time.monotonic()
     bundle = gen.load(args.bundle, device="cpu")
-    grid = Grid(tuple(args.temperatures), tuple(args.shortlists), tuple(args.evidence), tuple(args.activity_powers))
+    grid = Grid(tuple(args.temperatures), tuple(args.shortlists), tuple(args.evidence), tuple(args.activity_powers),
+                tuple(bool(f) for f in args.first_buyers))
     recommender = RecommenderConfig(threads=args.threads)
     labels = [label(s) for s in grid.settings()]
     splits = {split: run_split(bundle, split, grid, n_items=args.items, rows=args.rows, seeds=args.seeds,

@@ -73,7 +73,8 @@ the grid was run: of the powers within 0.04 of the best recall in every cell, th
 (0 falls out on item-kNN any, -0.095)."""
 PER_USER_CAP = 50
 """Most rows one user gets: per `choose_users` call, and on the accepted rows of a generation call
-(`item_gate.ItemGate._fresh_pairs`)."""
+(`item_gate.ItemGate._fresh_pairs`; with `like_first_buyers`, raised to the heaviest one-off buyer's share of
+the rows when that is more: `ItemGate.user_cap`)."""
 DROP_UNCERTAIN = 0.2
 """Share of each item's drawn pairs dropped as least certain (UCC)."""
 EVIDENCE_WEIGHT = 0.3
