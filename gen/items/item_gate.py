@@ -59,8 +59,8 @@ class ItemGate:
                                                            stream.writer.item_id)
         self.one_off = None if stream.writer.taste is None or not request.taste.like_first_buyers else \
             one_off(train, stream.writer.user_id, stream.writer.item_id)
-        """[len(train)] bool, taste users matched to one-off buyers (`TasteSettings.like_first_buyers`): the training rows
-        the discriminator filter learns real rows from."""
+        """[len(train)] bool, taste users like first buyers (`TasteSettings.like_first_buyers`): the training rows the
+        discriminator filter learns real rows from."""
         taste = stream.writer.taste
         self.user_cap = request.taste.per_user_cap if taste is None or taste.weights is None else \
             max(request.taste.per_user_cap, taste.weights.mix.row_cap(int(request.counts.sum())))

@@ -15,7 +15,7 @@ by the damped log ratio, draw again. The target is the distinct training pairs o
 the held-out rows the gate judges against. Within a bin, taste still decides who: the weights change how
 many rows go to, say, users with 5-10 purchases, not which of them.
 
-Bins: a numerical feature's deciles over the target's users (ties merged), a categorical feature's values
+Bins: a numerical feature's `BINS` quantiles over the target's users (ties merged), a categorical feature's values
 with at least `MIN_SHARE` of the target (the rest pooled); a missing value is a bin of its own.
 """
 
@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 BINS = 20
-"""Quantile bins per numerical feature (deciles of the target)."""
+"""Quantile bins per numerical feature (the target's 5% quantiles; ties merged). 10 left a frequency KS of 0.035
+to the built-in tail's first buyers inside the bins, 20 gave 0.019."""
 MIN_SHARE = 0.01
 """A categorical value needs this share of the target's rows to be a bin of its own."""
 ROUNDS = 6
@@ -115,8 +116,9 @@ class MixWeights:
 
 
 def calibrate(draw: Callable[[MixWeights], np.ndarray], mix: UserMix, rounds: int = ROUNDS) -> MixWeights:
-    """Raking: `draw(weights)` returns the users-table positions of one draw's rows under `weights`; each round moves every feature's bin weights by STEP x log(target / drawn) shares. The
-    returned weights are those of the round whose draw was closest to the target (largest binned KS)."""
+    """Raking: `draw(weights)` returns the users-table positions of one draw's rows under `weights`; each
+    round moves every feature's bin weights by STEP x log(target / drawn) shares. The returned weights are
+    those of the round whose draw was closest to the target (largest binned KS)."""
     weights = [np.zeros(len(target)) for target in mix.target]
     best: tuple[float, list[np.ndarray]] | None = None
     history = []

@@ -61,7 +61,8 @@ def taste_users(bundle: Bundle, items: pd.DataFrame, content_table: pd.DataFrame
                 seed: int) -> TasteUsers:
     """The chooser for the request's `items` (id first). content_table: the items' content columns (new items:
     the caller's table); None: the bundle's items table. Existing items exclude their training buyers. With
-    `settings.like_first_buyers` its prior is fitted to the items' buyers' feature mix for `counts_wanted` rows per item."""
+    `settings.like_first_buyers` its prior is fitted to the one-off buyers' feature mix for `counts_wanted` rows
+    per item (`user_mix`)."""
     space = bundle.taste
     ids = items.iloc[:, 0].to_numpy()
     at = space.item_positions(_as_space_ids(ids, space.item_ids))
