@@ -6,7 +6,8 @@ under 10 s on the 2-core CPU).
 Synthetic vectors of the built-in data's size (64 factors, ~4,000 users, ~2,500 tail items, 3-50 rows each,
 long-tailed activity, 20 training pairs per item to exclude) -- the timing depends on the sizes, not on the
 values. Times `choose_users` with the default settings, once with the co-occurrence evidence and once
-without (best of `--repeats`), and writes a JSON record (`models.atomic.write_json`).
+without, and the fitting of existing items' mix weights (`TasteUsers.match`, `like_first_buyers`) (best of
+`--repeats`), and writes a JSON record (`models.atomic.write_json`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import platform
 import time
 
 import numpy as np
+import pandas as pd
 import torch
 
-from tailsynth.gen.items.taste_users import Evidence, TasteSettings, choose_users
+from tailsynth.gen.items.taste_mix import ROUNDS, UserMix
+from tailsynth.gen.items.taste_users import Evidence, TasteSettings, TasteUsers, choose_users
 from tailsynth.models.atomic import write_json
 from tailsynth.models.taste import TasteSpace
 
@@ -57,6 +60,25 @@ def run(users: int, items: int, dim: int, device: str, repeats: int, seed: int) 
                          "rows": int(len(choice.users)), "rows_per_second": round(len(choice.users) / min(times)),
                          "rounds": choice.stats["rounds"], "rows_missing": choice.stats["rows_missing"],
                          "settings": settings.plain()}
+    # Existing items' default (`TasteSettings.like_first_buyers`): the draw's prior raked to a users' feature mix,
+    # ROUNDS + 1 uncapped draws of every item, done once per generation call before its first row.
+    rng = np.random.default_rng(seed + 2)
+    users_table = pd.DataFrame({"user": space.user_ids, "frequency": space.user_activity.astype(float),
+                                "Country": rng.choice(["A", "B", "C"], users, p=[0.8, 0.15, 0.05])})
+    light = space.user_activity <= np.median(space.user_activity)
+    target = rng.choice(np.flatnonzero(light), int(counts.sum()))
+    mix = UserMix.of(users_table, ["Country"], ["frequency"], target)
+    times = []
+    for _ in range(repeats):
+        chooser = TasteUsers(space, space.item_vectors, (pair_items, pair_users), np.arange(users),
+                             TasteSettings(like_first_buyers=True), device, evidence)
+        started = time.perf_counter()
+        chooser.match(mix, counts, seed)
+        times.append(time.perf_counter() - started)
+    results["like_first_buyers: fitting the mix weights (once per call)"] = {
+        "seconds": round(min(times), 3), "all_seconds": [round(t, 3) for t in times], "draws": ROUNDS + 1,
+        "binned_ks_before": chooser.mix_stats["binned_ks_before"],
+        "binned_ks_after": chooser.mix_stats["binned_ks_after"]}
     return {"benchmark": "taste_users", "users": users, "items": items, "dim": dim, "rows_requested": int(counts.sum()),
             "device": device, "threads": torch.get_num_threads(), "torch": torch.__version__,
             "machine": platform.processor() or platform.machine(), "target_seconds": 10.0, "results": results}
