@@ -92,6 +92,11 @@ def test_quantities_tilt_toward_the_users_scale_among_the_items_own_values() -> 
     assert drawn[who == 0].mean() > 2 * drawn[who == 1].mean()
     untilted = values.apply(rows, np.zeros(2000, dtype=np.int64), np.random.default_rng(0))["Quantity"].to_numpy()
     assert abs(untilted[who == 0].mean() - untilted[who == 1].mean()) < 2
+    # Centred on the users the rows will go to (here mostly user 0, the big buyer): their mean tilt is 0, so the
+    # rows' overall level stays the item's and user 1 is tilted further down than before.
+    centred = UserTilt.fit(train, "user", "item", "Quantity", users, centre_on=np.array([0, 0, 0, 1]))
+    assert centred is not None and abs(centred.of(np.array([0, 0, 0, 1])).mean()) < 1e-9
+    assert centred.tilt[1] < tilt.tilt[1] and centred.info["centre"] > 0
 
 
 def test_one_off_marks_pairs_bought_once() -> None:

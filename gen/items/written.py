@@ -76,9 +76,12 @@ class Writer:
         """Existing items' taste rows: item-level values tilted toward the row's user (`user_values`)."""
         if self.user_times is not None and item_values is not None:
             train = bundle.table("train")
+            mine = train[self.item_id].astype(str).isin(items[self.item_id].astype(str)).to_numpy()
+            first = train[mine & one_off(train, self.user_id, self.item_id)]  # whom the rows go to: like them
+            centre_on = pd.Index(self.users[self.user_id]).get_indexer(first[self.user_id])
             for name in item_values.columns:  # a few event columns
                 tilt = None if name == self.timestamp else UserTilt.fit(train, self.user_id, self.item_id, name,
-                                                                        self.users)
+                                                                        self.users, centre_on[centre_on >= 0])
                 if tilt is not None:
                     self.tilts[name] = tilt
 
