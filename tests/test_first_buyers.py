@@ -20,6 +20,7 @@ from tailsynth.gen.items.user_values import UserTilt
 from tailsynth.gen.items.written import one_off
 from tailsynth.train.config import GateConfig, load_config
 from tailsynth.train.fit import fit
+from helpers import TINY_MIN_LIFT
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -114,7 +115,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> gen.Bundle:
 
 
 def test_augment_rows_sit_in_their_users_baskets_and_report_the_mix(bundle) -> None:  # noqa: ANN001
-    result = gen.augment(bundle, per_item=2, seed=0, gate=TEST_GATE, min_lift=1.0, progress=False)
+    result = gen.augment(bundle, per_item=2, seed=0, gate=TEST_GATE, min_lift=TINY_MIN_LIFT, progress=False)
     rows = result.rows
     assert rows is not None and len(rows) > 0
     train = bundle.table("train")

@@ -17,6 +17,7 @@ from tailsynth.gen.items.taste_users import Evidence, TasteSettings, choose_user
 from tailsynth.models.taste import TasteSpace
 from tailsynth.train.config import GateConfig, load_config
 from tailsynth.train.fit import fit
+from helpers import TINY_MIN_LIFT
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -166,9 +167,9 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> gen.Bundle:
 
 @pytest.mark.slow
 def test_augment_on_the_tiny_bundle_chooses_users_by_taste(bundle: gen.Bundle) -> None:
-    # The tiny data's users buy 1.8 items on average: its pseudo-tail lift is below 3 and the default gate
-    # refuses (checked below); min_lift=1 lets the rows through to check who they went to.
-    result = gen.augment(bundle, per_item=3, seed=0, gate=TEST_GATE, progress=False, min_lift=1.0,
+    # The tiny data's pseudo-tail lift is below 3 and the default gate refuses (checked below);
+    # TINY_MIN_LIFT lets the rows through to check who they went to.
+    result = gen.augment(bundle, per_item=3, seed=0, gate=TEST_GATE, progress=False, min_lift=TINY_MIN_LIFT,
                          users="taste")
     taste = result.report["taste"]
     assert taste["users"] == "taste" and taste["check"]["passed"]
@@ -186,7 +187,7 @@ def test_augment_on_the_tiny_bundle_chooses_users_by_taste(bundle: gen.Bundle) -
     score = (user_vectors * vectors).sum(1)
     mean = (vectors @ space.user_vectors.T).mean(1)
     assert (score > mean).float().mean() > 0.8
-    again = gen.augment(bundle, per_item=3, seed=0, gate=TEST_GATE, progress=False, min_lift=1.0, users="taste")
+    again = gen.augment(bundle, per_item=3, seed=0, gate=TEST_GATE, progress=False, min_lift=TINY_MIN_LIFT, users="taste")
     assert again.rows.equals(rows)
     refused = gen.augment(bundle, per_item=3, seed=0, gate=TEST_GATE, progress=False, users="taste")
     assert refused.rows is None and refused.report["failures"][0]["measure"] == "taste"

@@ -75,7 +75,7 @@ class ItemGate:
 
     def run(self) -> tuple[pd.DataFrame | None, dict]:
         """(the emitted records in item order, or None; the report)."""
-        config, counts = self.config, self.request.counts
+        config = self.config
         report = base_report(self.bundle, self.request, self.groups, config)
         if self.reference is not None:
             report["reference"] = self.reference

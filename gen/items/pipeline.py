@@ -118,16 +118,16 @@ def generate_items(
     user, item = one(bundle, "user_id"), one(bundle, "item_id")
     check, taste = None, None
     if rule.rule == "taste":
-        if config is not None:  # the taste test first: a refusal costs no generation
+        taste = taste_users(bundle, request.items, request.content, request.taste, user, users_table(bundle),
+                            device(bundle), request.counts, seed)
+        if config is not None:  # the taste test before generation (a refusal costs none), of this very chooser
             check = taste_gate(bundle, request.taste, request.counts, new_items=request.new_items, seed=seed,
-                               min_lift=request.min_lift, device=device(bundle))
+                               min_lift=request.min_lift, device=device(bundle), chooser=taste)
             if not check.passed:
                 report = taste_refusal_report(bundle, request, groups, config, check,
                                               taste_section(rule, check, None, user, item, bundle))
                 report["seconds"] = time.monotonic() - started
                 return ItemsResult(False, None, rep.plain(report)), Generated(None, None)
-        taste = taste_users(bundle, request.items, request.content, request.taste, user, users_table(bundle),
-                            device(bundle), request.counts, seed)
     writer = Writer(bundle, request.items, request.placement, request.item_values, device(bundle),
                     buyers_of=None if train_items is None or taste is not None else (train, train_items), taste=taste)
     if taste is None:

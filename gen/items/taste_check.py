@@ -151,15 +151,17 @@ def content_rows(content: ContentTaste, ids: np.ndarray, table: pd.DataFrame | N
 
 
 def validation_lift(split: ValidationSplit, settings: TasteSettings, rows_per_item: int, seed: int,
-                    device: str | torch.device = "cpu") -> dict[str, dict]:
+                    device: str | torch.device = "cpu", offsets: np.ndarray | None = None) -> dict[str, dict]:
     """pair_lift of the users `choose_users` picks for each validation set: rows_per_item x shortlist per
-    item, all of them scored (the generated features' pick among a shortlist is not made here)."""
+    item, all of them scored (the generated features' pick among a shortlist is not made here). offsets
+    [refitted space users]: the call's prior log-weights (`TasteUsers.match`)."""
     out = {}
     for name, one in split.sets.items():  # two sets
         generator = torch.Generator(device=device).manual_seed(seed)
         choice = choose_users(one.vectors, np.full(len(one.vectors), rows_per_item * settings.shortlist), split.space,
                               owned=one.owned,
-                              settings=settings, evidence=split.evidence, generator=generator, device=device)
+                              settings=settings, evidence=split.evidence, offsets=offsets, generator=generator,
+                              device=device)
         out[name] = pair_lift(choice.users, choice.items, one.heldout[1], one.heldout[0], split.space.user_activity,
                               len(split.space.user_ids), seed, owned_users=one.owned[1], owned_items=one.owned[0])
     return out
@@ -187,13 +189,15 @@ class TasteCheck:
 
 
 def check_taste(split: ValidationSplit, settings: TasteSettings, *, new_items: bool, rows_per_item: int, seed: int,
-                min_lift: float = MIN_LIFT, device: str | torch.device = "cpu") -> TasteCheck:
+                min_lift: float = MIN_LIFT, device: str | torch.device = "cpu",
+                offsets: np.ndarray | None = None) -> TasteCheck:
     """Lift on both validation sets; the verdict reads pseudo-cold for new items, pseudo-tail for existing
-    ones (pseudo-tail when there is no content predictor)."""
-    lifts = validation_lift(split, settings, rows_per_item, seed, device)
+    ones (pseudo-tail when there is no content predictor). offsets: see `validation_lift`."""
+    lifts = validation_lift(split, settings, rows_per_item, seed, device, offsets)
     judged = "pseudo_cold" if new_items and "pseudo_cold" in lifts else ("pseudo_tail" if "pseudo_tail" in lifts
                                                                          else None)
-    info = {**split.info, "settings": settings.plain(), "rows_per_item": rows_per_item}
+    info = {**split.info, "settings": settings.plain(), "rows_per_item": rows_per_item,
+            "mix_offsets": offsets is not None}
     if judged is None:
         return TasteCheck(False, None, lifts, info, "taste: no validation items (no warm item has "
                                                     f">= {MIN_ROWS} buyers); the users' taste cannot be checked",

@@ -115,8 +115,10 @@ def user_mix(bundle: Bundle, users: pd.DataFrame, user_column: str, ids: np.ndar
 
 
 def taste_gate(bundle: Bundle, settings: TasteSettings, counts: np.ndarray, *, new_items: bool, seed: int,
-               min_lift: float, device: torch.device) -> TasteCheck:
-    """The gate's taste test on validation items from the bundle's training rows (`taste_check`)."""
+               min_lift: float, device: torch.device, chooser: TasteUsers | None = None) -> TasteCheck:
+    """The gate's taste test on validation items from the bundle's training rows (`taste_check`). chooser:
+    the call's own, whose prior offsets (`TasteUsers.match`, the users' feature mix) the validation draw
+    uses too, so the lift judged is that of the rule that chooses the emitted rows."""
     train = bundle.table("train")
     user_column, item_column = bundle.role("user_id")[0], bundle.role("item_id")[0]
     try:
@@ -129,8 +131,12 @@ def taste_gate(bundle: Bundle, settings: TasteSettings, counts: np.ndarray, *, n
                              items_table=_items_table(bundle) if content is not None else None,
                              neighbours=settings.neighbours, device=device)
     rows = max(1, int(np.median(counts))) if len(counts) else 1
+    offsets = None
+    if chooser is not None and chooser.offsets is not None:  # the call's offsets, by user id, in the refitted space
+        at = pd.Index(bundle.taste.user_ids).get_indexer(pd.Index(split.space.user_ids))
+        offsets = np.where(at >= 0, chooser.offsets[np.maximum(at, 0)], 0.0).astype(np.float32)
     return check_taste(split, settings, new_items=new_items, rows_per_item=rows, seed=seed, min_lift=min_lift,
-                       device=device)
+                       device=device, offsets=offsets)
 
 
 def taste_section(choice: UsersChoice, check: TasteCheck | None, records: pd.DataFrame | None, user_column: str,
