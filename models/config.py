@@ -86,6 +86,9 @@ class EncoderConfig:
     unit price); evaluate/bench/README.md, "What moved the CTGAN's tail fidelity"."""
     max_spikes: int = ranged(32, 0)
     """At most this many spike modes per column, the most frequent values first."""
+    spike_columns: tuple[str, ...] | None = None
+    """The numerical columns `spike_share` applies to (None: every one). Spikes help a column of pack sizes
+    (a quantity of 1, 12, 24) and hurt a smooth one (recency_days), so a config can name the first kind."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.spike_share <= 1.0 or self.max_spikes < 0:

@@ -115,7 +115,9 @@ class TableEncoder:
         if not names:
             return {}
         raw = np.stack([raw_values(name, sdtypes[name], table[name].iloc[rows]) for name in names])
-        spikes = [spike_values(column, self.config.spike_share, self.config.max_spikes) for column in raw]
+        chosen = self.config.spike_columns
+        spikes = [spike_values(column, self.config.spike_share if chosen is None or name in chosen else 0.0,
+                               self.config.max_spikes) for name, column in zip(names, raw)]
         # The mixtures model what the spikes leave; a column that is all spikes keeps every value (its
         # Gaussian modes then go unused, but the fit stays well defined).
         gaussian = ~np.isnan(raw) & ~np.stack([np.isin(column, peaks) for column, peaks in zip(raw, spikes)])

@@ -9,6 +9,7 @@ round-trip tests exclude those rows and check they are rare; `test_clipping_...`
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,9 @@ from tailsynth.models.config import EncoderConfig
 from tailsynth.models.encoder import TableEncoder
 from tailsynth.models.errors import BundleError, ConfigError, EncodingError
 from tailsynth.models.layout import all_spans
+from tailsynth.train.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
 
 N_ROWS = 300
 COLUMNS = {
@@ -327,6 +331,20 @@ def test_spike_share_zero_turns_spikes_off() -> None:
     assert all(not c.get("spikes") for c in encoder.state()["columns"])
     decoded = encoder.inverse_transform(encoder.transform(table))
     assert decoded["quantity"].between(table["quantity"].min(), table["quantity"].max()).all()
+
+
+def test_spike_columns_limit_spikes_to_the_named_columns() -> None:
+    table = _spiky()
+    named = TableEncoder(EncoderConfig(gmm_iterations=5, spike_share=0.05, spike_columns=("price",))).fit(table, SPIKY)
+    assert all(not c.get("spikes") for c in named.state()["columns"])  # quantity's spikes are not asked for
+    both = TableEncoder(EncoderConfig(gmm_iterations=5, spike_share=0.05, spike_columns=("quantity", "price")))
+    spikes = {c["name"]: c.get("spikes") for c in both.fit(table, SPIKY).state()["columns"]}
+    assert spikes["quantity"] == [1.0, 12.0] and not spikes["price"]
+
+
+def test_spike_columns_must_be_numerical_columns_of_the_records() -> None:
+    with pytest.raises(ConfigError, match="spike_columns: 'Country' is not a numerical column"):
+        load_config(REPO / "configs" / "online_retail_tvae.yaml", ["model.encoder.spike_columns=[Country]"])
 
 
 def test_decoded_values_keep_the_precision_seen_at_fit() -> None:

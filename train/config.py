@@ -270,7 +270,8 @@ def _check_condition_columns(config: RunConfig) -> None:
 
 def _check_continuous_conditions(config: RunConfig, columns: typing.Sequence[Any]) -> None:
     """model.condition.continuous must name numerical item-table columns, and model.condition.item_level
-    numerical interaction columns (`train.item_levels`): checked at load, from the data config alone."""
+    numerical interaction columns (`train.item_levels`); model.encoder.spike_columns numerical columns of the
+    records: checked at load, from the data config alone."""
     condition = config.model.condition
     kinds = {column.name: (column.role, column.sdtype) for column in columns}
     for key, names, role, where in (
@@ -289,6 +290,11 @@ def _check_continuous_conditions(config: RunConfig, columns: typing.Sequence[Any
         if name not in condition.item_level or list(condition.relative).count(name) > 1:
             raise ConfigError(f"model.condition.relative: {name!r} must be listed once and be a key of "
                               f"model.condition.item_level {list(condition.item_level)} (its level)")
+    numerical = [column.name for column in columns if column.sdtype == "numerical"]
+    for name in config.model.encoder.spike_columns or ():
+        if name not in numerical:
+            raise ConfigError(f"model.encoder.spike_columns: {name!r} is not a numerical column of the records; "
+                              f"expected one of {numerical}")
 
 
 # ---------------------------------------------------------------------------------------------------------
