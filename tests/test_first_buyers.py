@@ -125,3 +125,4 @@ def test_augment_rows_sit_in_their_users_baskets_and_report_the_mix(bundle) -> N
     section = result.report["taste"]["like_first_buyers"]
     assert section["features"] and section["per_user_cap"] >= 50
     assert max(section["binned_ks_after"].values()) <= max(section["binned_ks_before"].values())
+    assert result.report["taste"]["check"]["split"]["mix_offsets"] is True  # the gate judged this very chooser

@@ -155,6 +155,18 @@ def test_taste_check_passes_a_planted_structure_and_refuses_noise() -> None:
     assert not refused.passed and "nothing emitted" in refused.message and refused.plain()["lift"] < 3
 
 
+def test_taste_check_draws_with_the_calls_prior_offsets() -> None:
+    users, items = planted_interactions()
+    split = validation_split(users, items, dim=8, seed=0)
+    plain = check_taste(split, TasteSettings(), new_items=False, rows_per_item=5, seed=0)
+    # Offsets that all but forbid every user with a hidden pair: the same taste, but no pair can hit.
+    offsets = np.zeros(len(split.space.user_ids), dtype=np.float32)
+    offsets[np.unique(split.sets["pseudo_tail"].heldout[1])] = -30.0
+    shifted = check_taste(split, TasteSettings(), new_items=False, rows_per_item=5, seed=0, offsets=offsets)
+    assert plain.passed and plain.info["mix_offsets"] is False
+    assert shifted.info["mix_offsets"] is True and not shifted.passed and shifted.lift < 0.5
+
+
 # Lenient fidelity on purpose (as tests/test_augment.py): these tests check who the rows go to.
 TEST_GATE = GateConfig(alpha=1e-100, max_auc=1.0, min_holdout_rows=10, max_candidates_factor=50, chunk_rows=2000)
 
