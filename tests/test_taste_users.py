@@ -199,7 +199,8 @@ def test_augment_on_the_tiny_bundle_chooses_users_by_taste(bundle: gen.Bundle) -
     score = (user_vectors * vectors).sum(1)
     mean = (vectors @ space.user_vectors.T).mean(1)
     assert (score > mean).float().mean() > 0.8
-    again = gen.augment(bundle, per_item=3, seed=0, gate=TEST_GATE, progress=False, min_lift=TINY_MIN_LIFT, users="taste")
+    again = gen.augment(bundle, per_item=3, seed=0, gate=TEST_GATE, progress=False, min_lift=TINY_MIN_LIFT,
+                        users="taste")
     assert again.rows.equals(rows)
     refused = gen.augment(bundle, per_item=3, seed=0, gate=TEST_GATE, progress=False, users="taste")
     assert refused.rows is None and refused.report["failures"][0]["measure"] == "taste"

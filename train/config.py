@@ -250,12 +250,14 @@ def _check_condition_columns(config: RunConfig) -> None:
     config alone, so a typo fails at load (and `--summary`) instead of after the data build and encoder fit."""
     from tailsynth.train.records import schema  # train.records imports this module
 
-    _check_continuous_conditions(config, schema(config.data))
+    records = schema(config.data)
+    _check_continuous_conditions(config, records)
+    _check_spike_columns(config, records)
     wanted = config.model.condition.columns
     if not wanted:
         return
     ids = ("user_id", "item_id")
-    columns = [c for c in schema(config.data) if config.model.encoder.include_ids or c.role not in ids]
+    columns = [c for c in records if config.model.encoder.include_ids or c.role not in ids]
     categorical = [c.name for c in columns if c.sdtype == "categorical" or c.role in ids]
     for name in wanted:
         if name == "pop_bucket":
@@ -270,8 +272,7 @@ def _check_condition_columns(config: RunConfig) -> None:
 
 def _check_continuous_conditions(config: RunConfig, columns: typing.Sequence[Any]) -> None:
     """model.condition.continuous must name numerical item-table columns, and model.condition.item_level
-    numerical interaction columns (`train.item_levels`); model.encoder.spike_columns numerical columns of the
-    records: checked at load, from the data config alone."""
+    numerical interaction columns (`train.item_levels`): checked at load, from the data config alone."""
     condition = config.model.condition
     kinds = {column.name: (column.role, column.sdtype) for column in columns}
     for key, names, role, where in (
@@ -290,6 +291,10 @@ def _check_continuous_conditions(config: RunConfig, columns: typing.Sequence[Any
         if name not in condition.item_level or list(condition.relative).count(name) > 1:
             raise ConfigError(f"model.condition.relative: {name!r} must be listed once and be a key of "
                               f"model.condition.item_level {list(condition.item_level)} (its level)")
+
+
+def _check_spike_columns(config: RunConfig, columns: typing.Sequence[Any]) -> None:
+    """model.encoder.spike_columns must name numerical columns of the records: checked at load."""
     numerical = [column.name for column in columns if column.sdtype == "numerical"]
     for name in config.model.encoder.spike_columns or ():
         if name not in numerical:

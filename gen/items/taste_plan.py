@@ -133,7 +133,7 @@ def taste_gate(bundle: Bundle, settings: TasteSettings, counts: np.ndarray, *, n
     rows = max(1, int(np.median(counts))) if len(counts) else 1
     offsets = None
     if chooser is not None and chooser.offsets is not None:  # the call's offsets, by user id, in the refitted space
-        at = pd.Index(bundle.taste.user_ids).get_indexer(pd.Index(split.space.user_ids))
+        at = bundle.taste.user_positions(split.space.user_ids)
         offsets = np.where(at >= 0, chooser.offsets[np.maximum(at, 0)], 0.0).astype(np.float32)
     return check_taste(split, settings, new_items=new_items, rows_per_item=rows, seed=seed, min_lift=min_lift,
                        device=device, offsets=offsets)
