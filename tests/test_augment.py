@@ -100,8 +100,12 @@ def test_item_level_price_comes_from_the_items_own_rows(bundle, gated) -> None:
 
     info = gated.report["item_values"]
     assert "UnitPrice" in info["item_level_columns"]
-    assert all((share >= MIN_SHARE) == (name in info["item_level_columns"]) for name, share in info["item_share"].items())
+    level = info["item_level_columns"] + info["snapped_columns"]  # item-level: drawn, or (whole numbers) snapped
+    assert all((share >= MIN_SHARE) == (name in level) for name, share in info["item_share"].items())
     train = bundle.table("train")
+    for name in info["snapped_columns"]:  # the generator's value at one of the item's own values
+        values = train.groupby("StockCode")[name].apply(set)
+        assert all(v in values[item] for item, v in zip(gated.rows["StockCode"], gated.rows[name]))
     own = train.groupby("StockCode")["UnitPrice"].apply(set)
     rows = gated.rows
     assert all(price in own[item] for item, price in zip(rows["StockCode"], rows["UnitPrice"]))
@@ -228,6 +232,23 @@ def test_snapped_columns_take_their_items_nearest_own_value() -> None:
     # item a sells 1, 6, 12, 24; item b 2, 50, 100; c has no rows (kept); a missing value stays missing
     assert out[:9] == [1, 1, 6, 12, 24, 2, 50, 100, 7]
     assert np.isnan(out[9])
+
+
+def test_item_level_whole_number_columns_are_snapped_not_drawn_when_asked() -> None:
+    """gen.augment's quantity: the generator's value at the item's nearest pack size, never a drawn one; an
+    item-level column with fractions (a price) is still drawn."""
+    train = pd.DataFrame({"item": ["a"] * 4 + ["b"] * 4, "price": [1.5, 1.5, 2.5, 2.5, 10.5, 10.5, 12.5, 12.5],
+                          "qty": [1, 1, 12, 12, 50, 50, 100, 100]})
+    values = ItemValues.fit(train, "item", pd.Series(["a", "b"]), ["price", "qty"], snap_whole=True)
+    assert values.columns == ["price", "qty"] and values.info["snapped_columns"] == ["qty"]
+    codes = np.r_[np.zeros(200, dtype=np.int64), np.ones(200, dtype=np.int64)]
+    rows = pd.DataFrame({"price": np.zeros(400), "qty": np.r_[np.full(100, 2), np.full(100, 9), np.full(200, 60)]})
+    out = values.apply(rows, codes, np.random.default_rng(0))
+    assert out["qty"].tolist() == [1] * 100 + [12] * 100 + [50] * 200  # nearest, so the generator decides
+    assert set(out["price"][:200]) == {1.5, 2.5} and set(out["price"][200:]) == {10.5, 12.5}  # drawn
+    drawn = ItemValues.fit(train, "item", pd.Series(["a", "b"]), ["price", "qty"])
+    assert drawn.info["snapped_columns"] == [] and set(drawn.apply(rows, codes, np.random.default_rng(0))["qty"][:100]) \
+        == {1, 12}
 
 
 def test_matched_sides_have_equal_counts_per_stratum() -> None:

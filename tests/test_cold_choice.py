@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tailsynth.evaluate.bench.cold_choice import (MIN_BUYERS, Columns, choose, draw_pseudo_cold, hide_items,
-                                                  refit_taste, validation_view)
+from tailsynth.evaluate.bench.cold_choice import (GATE_HOLDOUT, MIN_BUYERS, Columns, choose, draw_pseudo_cold,
+                                                  gate_rows, hide_items, refit_taste, validation_view)
+from tailsynth.evaluate.utility.data import gate_view
 from tailsynth.gen.bundle import Bundle
 from tailsynth.models.content_taste import ContentTaste
 from tailsynth.models.taste import fit_taste_space
@@ -75,6 +76,21 @@ def test_hidden_rows_are_absent_from_the_refit_and_the_view() -> None:
     assert view.table("holdout").empty and view.table("cold_holdout").empty
     assert not view.table("train")["item"].isin(ids).any()
     assert len(bundle.table("train")) == len(train) and len(bundle.table("holdout")) == 3  # the bundle untouched
+
+
+def test_gated_validation_judges_against_the_gate_half_without_the_hidden_items() -> None:
+    train, buckets, items, _ = _planted()
+    holdout = train.sample(frac=1.0, random_state=1).reset_index(drop=True).assign(row=lambda t: range(len(t)))
+    bundle = Bundle(Path("run/bundle"), {}, None, None, None,  # type: ignore[arg-type]
+                    {"train": train, "holdout": holdout, "cold_holdout": holdout.iloc[:0], "buckets": buckets,
+                     "users": pd.DataFrame({"user": range(61)}), "items": items})
+    ids = np.array(["R0", "B8"], dtype=object)
+    rows = gate_rows(bundle, "item", ids)
+    gate_half, scored, _ = gate_view(bundle, GATE_HOLDOUT)
+    assert not rows["item"].isin(ids).any() and len(rows) > 0
+    assert set(rows["row"]) <= set(gate_half.table("holdout")["row"]) and not set(rows["row"]) & set(scored["row"])
+    view = validation_view(bundle, hide_items(train, "item", ids)[0], None, None, rows)
+    assert view.table("holdout") is rows and view.table("cold_holdout").empty
 
 
 def test_choice_is_the_best_mean_ratio_among_settings_never_measurably_below_a_cell_best() -> None:

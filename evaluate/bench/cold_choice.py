@@ -2,20 +2,24 @@
 
     python -m tailsynth.evaluate.bench.cold_choice --bundle runs/util_cold150 [--items 150] [--rows 50] \
         [--temperatures 0.1 0.25 0.5] [--shortlists 1 4] [--evidence 0 0.3] [--activity-powers 0.5] \
-        [--first-buyers 0 1] [--seeds 1] [--threads 1] [--out FILE]
+        [--first-buyers 0 1] [--user-caps 50] [--gated] [--seeds 1] [--threads 1] [--out FILE]
 
-Never reads the bundle's held-out rows or its cold items (the utility benchmark scores those). From the
-bundle's TRAINING rows only:
+Never reads the bundle's scored held-out rows or its cold items (the utility benchmark scores those). From the
+bundle's TRAINING rows only (`--gated`: and the gate's half of the holdout, which the utility benchmark's gated
+arms see too):
 1. Pseudo-cold items (`draw_pseudo_cold`): two splits, `--items` warm items each, seeded: "tail" draws from
    the tail bucket, "any" from every bucket; an item needs `MIN_BUYERS` distinct training buyers.
 2. Their training rows are hidden (`hide_items`): the taste space and the content->taste predictor are refitted
    on the rest (`refit_taste`, the calls and settings `train.taste_fit` and `gen.items.taste_check` use), and
    a view of the bundle (`validation_view`) holds the rest as its training table, the refit as its taste
-   space and predictor, and no held-out table. The generator's weights and the users table are the bundle's
+   space and predictor, and no held-out table (`--gated`: the utility benchmark's gate half of the holdout,
+   `evaluate.utility.data.gate_view`, less the pseudo-cold items' rows, as new items have none). The generator's weights and the users table are the bundle's
    (they saw the hidden rows: the network is conditioned on item features, not ids, and the users table's
    frequency / monetary / recency include the hidden purchases; both only pick among taste users).
-3. For every setting (temperature x shortlist x evidence weight x activity power)
-   `gen.cold_start(view, users="taste", gate=False)` writes `--rows` rows per pseudo-cold item; ALS and
+3. For every setting (temperature x shortlist x evidence weight x activity power x first buyers x per-user cap)
+   `gen.cold_start(view, users="taste", gate=False)` writes `--rows` rows per pseudo-cold item (`--gated`: the
+   default gated call, fidelity gate and taste test included; a refused call adds no rows, so its items score
+   0: what the product's default call delivers); ALS and
    item-kNN (`evaluate.utility`, the utility benchmark's recommenders and settings) are trained on the
    remaining training rows + those rows and scored by cold-only Recall@20 on the pseudo-cold items' own
    (hidden) training buyers (`evaluate.utility.protocols`).
@@ -43,18 +47,20 @@ from scipy.stats import ks_2samp
 from tailsynth.evaluate.utility.arms import COLD_SYNTHETIC, TrainingSet, real_only, with_rows
 from tailsynth.evaluate.utility.cold_study import als_scorer
 from tailsynth.evaluate.utility.content import content_matrix, knn_vectors, neighbour_transfer
-from tailsynth.evaluate.utility.data import UtilityData, build_data
+from tailsynth.evaluate.utility.data import UtilityData, build_data, gate_view
 from tailsynth.evaluate.utility.intervals import paired_bootstrap, seed_mean
 from tailsynth.evaluate.utility.knn import fit_item_knn
 from tailsynth.evaluate.utility.protocols import cold_only, cold_only_chance
 from tailsynth.evaluate.utility.recommenders import Factors, RecommenderConfig, auto_alpha, fit_factors
-from tailsynth.gen.items.taste_users import ACTIVITY_POWER, TasteSettings
+from tailsynth.gen.items.taste_users import ACTIVITY_POWER, NEW_ITEMS_PER_USER_CAP, TasteSettings
 from tailsynth.models.atomic import write_json
 
 SPLITS = ("tail", "any")
 MIN_BUYERS = 3
 """Distinct training buyers a pseudo-cold item needs: something to find once its rows are hidden."""
 RECOMMENDERS = ("als", "item_knn")
+GATE_HOLDOUT = 0.5
+"""`--gated`: the share of the holdout the gate reads, the utility benchmark's default (`gate_view`, seed 0)."""
 
 
 @dataclass(frozen=True)
@@ -101,14 +107,23 @@ def refit_taste(kept: pd.DataFrame, items: pd.DataFrame, columns: Columns, templ
     return space, content
 
 
-def validation_view(bundle: Any, kept: pd.DataFrame, space: Any, content: Any) -> Any:
+def validation_view(bundle: Any, kept: pd.DataFrame, space: Any, content: Any, holdout: pd.DataFrame | None = None) -> Any:
     """The bundle as validation generation sees it: training table `kept`, the refit taste space and
-    predictor, empty holdout and cold_holdout tables (nothing held out is read, the hidden items are new)."""
+    predictor, the holdout table `holdout` (default empty: nothing held out is read) and an empty cold_holdout
+    (the hidden items are new)."""
     empty = kept.iloc[:0]
     tables = {name: bundle.table(name) for name in ("buckets", "users", "items")}
-    view = replace(bundle, _tables={**tables, "train": kept, "holdout": empty, "cold_holdout": empty})
+    view = replace(bundle, _tables={**tables, "train": kept, "holdout": empty if holdout is None else holdout,
+                                    "cold_holdout": empty})
     view.__dict__["taste"], view.__dict__["content"] = space, content  # cached_property slots of the Bundle
     return view
+
+
+def gate_rows(bundle: Any, item_column: str, ids: np.ndarray) -> pd.DataFrame:
+    """`--gated`: the held-out rows the gate judges against, the utility benchmark's gate half of the holdout
+    (`gate_view`, never its scored half) less the pseudo-cold items' rows (a new item has none)."""
+    holdout = gate_view(bundle, GATE_HOLDOUT)[0].table("holdout")
+    return holdout[~holdout[item_column].isin(ids)].reset_index(drop=True)
 
 
 def validation_frame(bundle: Any, kept: pd.DataFrame, hidden: pd.DataFrame, columns: Columns) -> UtilityData:
@@ -138,16 +153,19 @@ class Grid:
     evidence: tuple[float, ...] = (0.3,)
     activity_powers: tuple[float, ...] = (ACTIVITY_POWER,)
     first_buyers: tuple[bool, ...] = (False,)
+    user_caps: tuple[int, ...] = (NEW_ITEMS_PER_USER_CAP,)
 
     def settings(self) -> list[TasteSettings]:
-        return [TasteSettings(temperature=t, shortlist=s, evidence_weight=w, activity_power=p, like_first_buyers=f)
-                for t, s, w, p, f in itertools.product(self.temperatures, self.shortlists, self.evidence,
-                                                       self.activity_powers, self.first_buyers)]
+        return [TasteSettings(temperature=t, shortlist=s, evidence_weight=w, activity_power=p, like_first_buyers=f,
+                              per_user_cap=c)
+                for t, s, w, p, f, c in itertools.product(self.temperatures, self.shortlists, self.evidence,
+                                                          self.activity_powers, self.first_buyers, self.user_caps)]
 
 
 def label(settings: Any) -> str:
     return (f"tau={settings.temperature:g} shortlist={settings.shortlist} evidence={settings.evidence_weight:g} "
-            f"power={settings.activity_power:g}" + (" first_buyers" if settings.like_first_buyers else ""))
+            f"power={settings.activity_power:g}" + (" first_buyers" if settings.like_first_buyers else "")
+            + (f" cap={settings.per_user_cap}" if settings.per_user_cap != NEW_ITEMS_PER_USER_CAP else ""))
 
 
 def user_match(bundle: Any, generated: pd.DataFrame, hidden: pd.DataFrame, columns: Columns) -> dict[str, float]:
@@ -160,8 +178,13 @@ def user_match(bundle: Any, generated: pd.DataFrame, hidden: pd.DataFrame, colum
                      .statistic) for c in numerical}
 
 
+def refusal_reasons(report: dict[str, Any]) -> list[str]:
+    """What a gated call refused, in words (empty: every group emitted): the report's refusal lines."""
+    return [str(message) for message in report.get("refusals", [])]
+
+
 def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, seeds: int,
-              recommender: RecommenderConfig, progress: bool = True) -> dict[str, Any]:
+              recommender: RecommenderConfig, gated: bool = False, progress: bool = True) -> dict[str, Any]:
     """Every arm's per-user cold-only vectors on one split, seeds 0..seeds-1 (see module docstring)."""
     from tailsynth import gen
 
@@ -171,13 +194,15 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
                            seed=bundle.seed)
     kept, hidden = hide_items(train, columns.item, ids)
     space, content = refit_taste(kept, bundle.table("items"), columns, bundle.content, bundle.taste.dim, bundle.seed)
-    view, data = validation_view(bundle, kept, space, content), validation_frame(bundle, kept, hidden, columns)
+    view = validation_view(bundle, kept, space, content, gate_rows(bundle, columns.item, ids) if gated else None)
+    data = validation_frame(bundle, kept, hidden, columns)
     features = content_matrix(bundle.table("items"), data, columns.item, featuriser=content.features)
     alpha = auto_alpha(real_only(data).matrix(len(data.users), len(data.items)))
     new_items = bundle.table("items")[bundle.table("items")[columns.item].isin(ids)].reset_index(drop=True)
     arms: dict[str, dict[str, list[np.ndarray]]] = {}
     rows_kept: dict[str, list[int]] = {}
     matches: dict[str, list[dict[str, float]]] = {}
+    refusals: dict[str, list[list[str]]] = {}
 
     def add(arm: str, recall: dict[str, np.ndarray]) -> None:
         for name, vector in recall.items():
@@ -197,12 +222,16 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
                                                     (columns.user, columns.item))[0], recommender, alpha, seed)[0])
         for settings in grid.settings():
             started = time.monotonic()
-            result = gen.cold_start(view, new_items, per_item=rows, bucket=names[-1], seed=seed, gate=False,
-                                    progress=False, users="taste", taste=settings)
-            training, use = with_rows(data, result.rows, COLD_SYNTHETIC, data.cold, (columns.user, columns.item))
+            result = gen.cold_start(view, new_items, per_item=rows, bucket=names[-1], seed=seed,
+                                    gate=None if gated else False, progress=False, users="taste", taste=settings)
+            made = result.rows if result.rows is not None else kept.iloc[:0]  # refused: no rows, its items score 0
+            training, use = with_rows(data, made, COLD_SYNTHETIC, data.cold, (columns.user, columns.item))
             add(label(settings), cold_recall(data, training, recommender, alpha, seed)[0])
             rows_kept.setdefault(label(settings), []).append(use["added"])
-            matches.setdefault(label(settings), []).append(user_match(bundle, result.rows, hidden, columns))
+            if len(made):
+                matches.setdefault(label(settings), []).append(user_match(bundle, made, hidden, columns))
+            if gated:
+                refusals.setdefault(label(settings), []).append(refusal_reasons(result.report))
             if progress:
                 print(f"  {split} seed {seed} {label(settings)}: {use['added']} rows, "
                       f"{time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
@@ -210,7 +239,8 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
             "evaluated_users": int((~np.isnan(arms["transfer"]["als"][0])).sum()),
             "chance": cold_only_chance(int(data.cold.sum()), recommender.k), "alpha": alpha,
             "space_items": int(len(space.item_ids)), "rows_added": rows_kept,
-            "user_feature_ks": {arm: pd.DataFrame(v).mean().round(4).to_dict() for arm, v in matches.items()}}
+            "user_feature_ks": {arm: pd.DataFrame(v).mean().round(4).to_dict() for arm, v in matches.items()},
+            "gated": gated, "refusals": refusals}
     return {"info": info, "per_user": {arm: {name: seed_mean(v) for name, v in by.items()} for arm, by in arms.items()},
             "per_seed": {arm: {name: [float(np.nanmean(x)) for x in v] for name, v in by.items()}
                          for arm, by in arms.items()}}
@@ -271,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--activity-powers", type=float, nargs="+", default=list(Grid.activity_powers))
     parser.add_argument("--first-buyers", type=int, nargs="+", choices=(0, 1), default=[0],
                         help="TasteSettings.like_first_buyers off (0) / on (1): users raked to one-off buyers' mix")
+    parser.add_argument("--user-caps", type=int, nargs="+", default=[NEW_ITEMS_PER_USER_CAP],
+                        help="TasteSettings.per_user_cap values (most rows per user; default gen.cold_start's)")
+    parser.add_argument("--gated", action="store_true",
+                        help="the default gated call (fidelity gate, taste test) against the gate half of the holdout")
     parser.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS))
     parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 of generation and the recommenders")
     parser.add_argument("--threads", type=int, default=1, help="torch and implicit threads (default 1)")
@@ -285,11 +319,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     bundle = gen.load(args.bundle, device="cpu")
     grid = Grid(tuple(args.temperatures), tuple(args.shortlists), tuple(args.evidence), tuple(args.activity_powers),
-                tuple(bool(f) for f in args.first_buyers))
+                tuple(bool(f) for f in args.first_buyers), tuple(args.user_caps))
     recommender = RecommenderConfig(threads=args.threads)
     labels = [label(s) for s in grid.settings()]
     splits = {split: run_split(bundle, split, grid, n_items=args.items, rows=args.rows, seeds=args.seeds,
-                               recommender=recommender) for split in args.splits}
+                               recommender=recommender, gated=args.gated) for split in args.splits}
     summary = summarise(splits, labels)
     result = {"bundle": str(bundle.path), "config": {**vars(args), "recommender": vars(recommender),
                                                      "min_buyers": MIN_BUYERS},

@@ -95,7 +95,10 @@ def augment(
     numerical_events = [c for c in bundle.role("event") if bundle.columns.get(c) == "numerical"
                         and c not in {condition.scales for condition in relative}]
     candidates = [*numerical_events, *[c for c in bundle.role("timestamp") if c in bundle.columns]]
-    values = ItemValues.fit(train, item_column, table[item_column], candidates, snap=snap) if item_signal else None
+    # An item-level whole-number column (the quantity) is the generator's too, moved to the item's pack sizes
+    # (evaluate/bench/README.md, "Existing items' quantity from the generator").
+    values = ItemValues.fit(train, item_column, table[item_column], candidates, snap=snap,
+                            snap_whole=True) if item_signal else None
     own_time = values is not None and one(bundle, "timestamp") in values.columns
     placement = Placement("as_is" if own_time else "near_generated", window, resolution(stamps))
     request = ItemsRequest(table, counts, bucket, placement, values,

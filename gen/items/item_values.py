@@ -66,11 +66,13 @@ class ItemValues:
     @classmethod
     def fit(
         cls, train: pd.DataFrame, item_column: str, item_ids: pd.Series, candidates: list[str],
-        min_share: float = MIN_SHARE, snap: list[str] | None = None,
+        min_share: float = MIN_SHARE, snap: list[str] | None = None, snap_whole: bool = False,
     ) -> ItemValues:
         """train: real training rows of the bucket; item_ids [items]: the items rows will be generated for
         (their positions are the item codes passed to `apply`); candidates: numerical event columns drawn
-        when item-level; snap: generated columns moved to the nearest value of the item's own rows."""
+        when item-level; snap: generated columns moved to the nearest value of the item's own rows;
+        snap_whole: an item-level candidate whose training values are all whole numbers (a quantity) is
+        snapped too, not drawn (`gen.augment`: the generator's quantity at the item's pack sizes)."""
         codes = pd.Index(item_ids).get_indexer(train[item_column])
         snapped = {name: _index(numeric_values(train[name]), codes, len(item_ids)) for name in snap or []}
         shares, columns = {}, {}
@@ -78,12 +80,17 @@ class ItemValues:
             values = numeric_values(train[name])
             share = _item_share(values, train[item_column].to_numpy())
             shares[name] = share
-            if share is not None and share >= min_share:
-                columns[name] = _index(values, codes, len(item_ids))
+            if share is None or share < min_share:
+                continue
+            known = values[~np.isnan(values)]
+            whole = snap_whole and not pd.api.types.is_datetime64_any_dtype(train[name].dtype) and \
+                bool(np.all(known == np.round(known)))
+            (snapped if whole else columns)[name] = _index(values, codes, len(item_ids))
         info = {"rule": (f"a numerical or datetime column is item-level when the item explains >= {min_share:g} of the "
                          "variance of its percentile rank in the bucket's training rows; an augmented row takes "
                          "a value drawn from its item's own training rows (each column independently)"),
-                "item_share": shares, "item_level_columns": list(columns), "snapped_columns": list(snapped)}
+                "item_share": shares, "item_level_columns": list(columns), "snapped_columns": list(snapped),
+                "snapped_rule": "the generator's value moved to the nearest value of the item's own training rows"}
         return cls(columns, info, snapped)
 
     def apply(self, rows: pd.DataFrame, item_codes: np.ndarray, rng: np.random.Generator,

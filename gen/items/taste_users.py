@@ -75,6 +75,15 @@ PER_USER_CAP = 50
 """Most rows one user gets: per `choose_users` call, and on the accepted rows of a generation call
 (`item_gate.ItemGate._fresh_pairs`; with `like_first_buyers`, raised to the heaviest one-off buyer's share of
 the rows when that is more: `ItemGate.user_cap`)."""
+NEW_ITEMS_PER_USER_CAP = 150
+"""`gen.cold_start`'s cap. Chosen on gated validation items from the training rows (`evaluate.bench.cold_choice
+--gated`: the default gated call against the gate's half of the holdout; 150 pseudo-cold items x 2 splits, 50
+rows each, 3 seeds; cold_spq bundle): with 50, the fill loop moves a strong taste user's rows beyond the cap to
+others, the union's frequency / monetary tests refuse 2 calls of 6 (rows tail 0 / 7,500 / 7,500, any 6,950 /
+1,550 / 7,500); with 150 every call emits (7,500 x 5, 6,950), cold-only Recall@20 ALS 0.400 / 0.391 against
+0.264 / 0.321, item-kNN 0.268 / 0.162 against 0.178 / 0.142 (tail / any; refused calls score 0). The rule, the
+validation's own (`cold_choice.choose`): the highest worst-case ratio to neighbour transfer (1.18 against 0.80).
+Existing items keep `PER_USER_CAP` (raised to the heaviest one-off buyer's share: `ItemGate.user_cap`)."""
 DROP_UNCERTAIN = 0.2
 """Share of each item's drawn pairs dropped as least certain (UCC)."""
 EVIDENCE_WEIGHT = 0.3
