@@ -10,15 +10,16 @@
 - Counts: `per_item=K` gives exactly K rows per item; `"auto"` brings each item up to the bucket's median
   interaction count: max(1, median - count) rows, where count is the item's real interaction count and the
   median is over the bucket's items with at least one interaction.
-- Each item's rows are generated conditioned on the bucket and the item's own features; the item-level
-  columns (on the built-in data: quantity and the timestamp; the price is generated relative to the item's
-  median) start from values drawn from the item's own training rows (`item_values`; an item-level timestamp
+- Each item's rows are generated conditioned on the bucket and the item's own features; the price is generated
+  relative to the item's median, an item-level whole-number column (the quantity) is the generator's value
+  moved to the nearest value the item was sold at (its pack sizes), and an item-level timestamp starts from
+  one drawn from the item's own training rows (`item_values`; an item-level timestamp
   is moved by whole weeks, `timestamps.place_as_is`, else the generated date moves to the generated weekday
   and hour, `timestamps.place_near`), and each row goes to a real user chosen by taste
   (`taste_users.choose_users`: the item's vector, its own blended with its content prediction, against every
   user's; never one of its buyers), made like the items' real first buyers by default
   (`TasteSettings.like_first_buyers`: the users' feature mix, the row at its user's nearest purchase time,
-  quantities tilted toward the user); or with `users="demographic"` like one of the item's own buyers, active
+  drawn values tilted toward the user); or with `users="demographic"` like one of the item's own buyers, active
   at that time (`written.Buyers`).
 - Judged against held-out rows of the SAME items (`judge.matched`): rows for item X must look like X's
   real interactions, not like its feature group's (a per-item copier of real rows fails the group-mix
