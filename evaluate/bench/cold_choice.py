@@ -154,21 +154,18 @@ class Grid:
     activity_powers: tuple[float, ...] = (ACTIVITY_POWER,)
     first_buyers: tuple[bool, ...] = (False,)
     user_caps: tuple[int, ...] = (NEW_ITEMS_PER_USER_CAP,)
-    filter_users: tuple[bool, ...] = (True,)
 
     def settings(self) -> list[TasteSettings]:
         return [TasteSettings(temperature=t, shortlist=s, evidence_weight=w, activity_power=p, like_first_buyers=f,
-                              per_user_cap=c, filter_users=u)
-                for t, s, w, p, f, c, u in itertools.product(self.temperatures, self.shortlists, self.evidence,
-                                                             self.activity_powers, self.first_buyers, self.user_caps,
-                                                             self.filter_users)]
+                              per_user_cap=c)
+                for t, s, w, p, f, c in itertools.product(self.temperatures, self.shortlists, self.evidence,
+                                                          self.activity_powers, self.first_buyers, self.user_caps)]
 
 
 def label(settings: Any) -> str:
     return (f"tau={settings.temperature:g} shortlist={settings.shortlist} evidence={settings.evidence_weight:g} "
             f"power={settings.activity_power:g}" + (" first_buyers" if settings.like_first_buyers else "")
-            + (f" cap={settings.per_user_cap}" if settings.per_user_cap != NEW_ITEMS_PER_USER_CAP else "")
-            + ("" if settings.filter_users else " filter_without_users"))
+            + (f" cap={settings.per_user_cap}" if settings.per_user_cap != NEW_ITEMS_PER_USER_CAP else ""))
 
 
 def user_match(bundle: Any, generated: pd.DataFrame, hidden: pd.DataFrame, columns: Columns) -> dict[str, float]:
@@ -306,8 +303,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="TasteSettings.like_first_buyers off (0) / on (1): users raked to one-off buyers' mix")
     parser.add_argument("--user-caps", type=int, nargs="+", default=[NEW_ITEMS_PER_USER_CAP],
                         help="TasteSettings.per_user_cap values (most rows per user; default gen.cold_start's)")
-    parser.add_argument("--filter-users", type=int, nargs="+", choices=(0, 1), default=[1],
-                        help="TasteSettings.filter_users: the gate's discriminator filter reads user features (1) or not")
     parser.add_argument("--gated", action="store_true",
                         help="the default gated call (fidelity gate, taste test) against the gate half of the holdout")
     parser.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS))
@@ -324,8 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     bundle = gen.load(args.bundle, device="cpu")
     grid = Grid(tuple(args.temperatures), tuple(args.shortlists), tuple(args.evidence), tuple(args.activity_powers),
-                tuple(bool(f) for f in args.first_buyers), tuple(args.user_caps),
-                tuple(bool(u) for u in args.filter_users))
+                tuple(bool(f) for f in args.first_buyers), tuple(args.user_caps))
     recommender = RecommenderConfig(threads=args.threads)
     labels = [label(s) for s in grid.settings()]
     splits = {split: run_split(bundle, split, grid, n_items=args.items, rows=args.rows, seeds=args.seeds,

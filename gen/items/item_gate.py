@@ -70,9 +70,6 @@ class ItemGate:
         self.judged = {name: kind for name, kind in bundle.columns.items() if name not in excluded}
         self.features = list(bundle.spec.columns[1:])
         self.tested = {name: kind for name, kind in self.judged.items() if name not in self.features}
-        users = set(bundle.role("user_feature")) if taste is not None and not request.taste.filter_users else set()
-        self.filtered = {name: kind for name, kind in self.judged.items() if name not in users}
-        """The columns the discriminator filter reads (`TasteSettings.filter_users`)."""
         self.events = None if request.new_items else event_tuple(bundle)
         """Existing items: the event tuple a candidate must not repeat (new items' ids are in no real row)."""
 
@@ -191,7 +188,7 @@ class ItemGate:
         real = self.train.iloc[_draw_like(labels, np.bincount(wanted_of, minlength=size),
                                           np.random.default_rng(self.seeds["mix"]))]
         real = real.iloc[: EVAL_ROWS]
-        return RowFilter.fit(real[list(self.filtered)], inside[list(self.filtered)].iloc[:EVAL_ROWS], self.filtered,
+        return RowFilter.fit(real[list(self.judged)], inside[list(self.judged)].iloc[:EVAL_ROWS], self.judged,
                              threshold=self.config.fake_threshold, seed=self.seeds["filter"], device=device(self.bundle),
                              selection=self.config.selection, ratio_quantile=self.config.ratio_quantile)
 

@@ -136,10 +136,6 @@ class TasteSettings:
     heaviest one-off buyer's share of the rows. New items keep it off: their defaults were chosen on validation
     items without it, and their rows lie in a window after the training data."""
 
-    filter_users: bool = True
-    """The gate's discriminator filter reads the rows' user features (False: taste alone decides the user; the
-    judgement still tests every column)."""
-
     def __post_init__(self) -> None:
         if not self.temperature > 0 or self.per_user_cap < 1 or not 0 <= self.drop_uncertain < 1 or \
                 not 0 <= self.evidence_weight <= 1 or self.neighbours < 1 or self.shortlist < 1:
@@ -150,8 +146,7 @@ class TasteSettings:
         return {"temperature": self.temperature, "activity_power": self.activity_power,
                 "per_user_cap": self.per_user_cap, "drop_uncertain": self.drop_uncertain,
                 "evidence_weight": self.evidence_weight, "neighbours": self.neighbours, "shortlist": self.shortlist,
-                "cosine": self.cosine, "stratify": self.stratify, "like_first_buyers": self.like_first_buyers,
-                "filter_users": self.filter_users}
+                "cosine": self.cosine, "stratify": self.stratify, "like_first_buyers": self.like_first_buyers}
 
 
 @dataclass(frozen=True)
