@@ -125,7 +125,8 @@ def generate_items(
                                min_lift=request.min_lift, device=device(bundle), chooser=taste)
             if not check.passed:
                 report = taste_refusal_report(bundle, request, groups, config, check,
-                                              taste_section(rule, check, None, user, item, bundle))
+                                              taste_section(rule, check, None, user, item, bundle,
+                                                            request.taste))
                 report["seconds"] = time.monotonic() - started
                 return ItemsResult(False, None, rep.plain(report)), Generated(None, None)
     writer = Writer(bundle, request.items, request.placement, request.item_values, device(bundle),
@@ -139,7 +140,8 @@ def generate_items(
     if config is None:
         records = in_item_order(stream.draw(request.counts))
         report = ungated_report(bundle, request, groups, records, UNGATED, stream.stats, pool_stats,
-                                taste_section(rule, None, records, writer.user_id, writer.item_id, bundle))
+                                taste_section(rule, None, records, writer.user_id, writer.item_id, bundle,
+                                              request.taste))
         if taste is not None and taste.mix_stats is not None:  # TasteSettings.like_first_buyers
             report["taste"]["like_first_buyers"] = {**taste.mix_stats, "per_user_cap": request.taste.per_user_cap}
         report["seconds"] = time.monotonic() - started
@@ -147,7 +149,7 @@ def generate_items(
     gate = ItemGate(bundle, request, groups, stream, config, seed, progress, train, train_groups, train_items)
     records, report = gate.run()
     report["user_pools"] = pool_stats
-    report["taste"] = taste_section(rule, check, records, writer.user_id, writer.item_id, bundle)
+    report["taste"] = taste_section(rule, check, records, writer.user_id, writer.item_id, bundle, request.taste)
     if taste is not None and taste.mix_stats is not None:  # TasteSettings.like_first_buyers
         report["taste"]["like_first_buyers"] = {**taste.mix_stats, "per_user_cap": gate.user_cap}
     report["seconds"] = time.monotonic() - started

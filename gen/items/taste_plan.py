@@ -140,13 +140,14 @@ def taste_gate(bundle: Bundle, settings: TasteSettings, counts: np.ndarray, *, n
 
 
 def taste_section(choice: UsersChoice, check: TasteCheck | None, records: pd.DataFrame | None, user_column: str,
-                  item_column: str, bundle: Bundle) -> dict[str, Any]:
-    """The report's `taste` entry: rule, the gate's taste test, and the emitted rows' per-user and per-item
-    counts next to the real training ones."""
+                  item_column: str, bundle: Bundle, settings: TasteSettings) -> dict[str, Any]:
+    """The report's `taste` entry: rule, the chooser's settings, the gate's taste test, and the emitted rows'
+    per-user and per-item counts next to the real training ones."""
     section: dict[str, Any] = {"users": choice.rule, "note": choice.note,
                                "check": None if check is None else check.plain(), "summary": summary(choice, check)}
     if choice.rule != "taste":
         return section
+    section["settings"] = settings.plain()
     space = bundle.taste
     emitted = records if records is not None else pd.DataFrame({user_column: [], item_column: []})
     section["emitted_rows_per_user"] = distribution(emitted[user_column].value_counts().to_numpy())
