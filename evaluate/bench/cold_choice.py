@@ -2,7 +2,7 @@
 
     python -m tailsynth.evaluate.bench.cold_choice --bundle runs/util_cold150 [--items 150] [--rows 50] \
         [--temperatures 0.1 0.25 0.5] [--shortlists 1 4] [--evidence 0 0.3] [--activity-powers 0.5] \
-        [--first-buyers 0 1] [--user-caps 50] [--gated] [--seeds 1] [--threads 1] [--out FILE]
+        [--first-buyers 0 1] [--user-caps 150] [--gated] [--seeds 1] [--threads 1] [--out FILE]
 
 Never reads the bundle's scored held-out rows or its cold items (the utility benchmark scores those). From the
 bundle's TRAINING rows only (`--gated`: and the gate's half of the holdout, which the utility benchmark's gated
