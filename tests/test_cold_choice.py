@@ -3,6 +3,7 @@ rows only, the hidden items' rows never reach the refit, and the choice rule. Fa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ import pandas as pd
 import pytest
 
 from tailsynth.evaluate.bench.cold_choice import (GATE_HOLDOUT, MIN_BUYERS, Columns, choose, draw_pseudo_cold,
-                                                  gate_rows, hide_items, refit_taste, validation_view)
+                                                  gate_rows, hide_items, refit_taste, users_without_hidden,
+                                                  validation_view, with_users)
 from tailsynth.evaluate.utility.data import gate_view
 from tailsynth.gen.bundle import Bundle
 from tailsynth.models.content_taste import ContentTaste
@@ -123,3 +125,22 @@ def test_user_match_compares_the_generated_rows_users_with_the_hidden_buyers_one
     hidden = pd.DataFrame({"user": [0, 1, 2, 2, 2], "item": ["a", "a", "a", "a", "a"]})  # user 2's repeats count once
     assert user_match(bundle, pd.DataFrame({"user": [0, 1, 2]}), hidden, COLUMNS) == {"frequency": 0.0}
     assert user_match(bundle, pd.DataFrame({"user": [3, 4, 5]}), hidden, COLUMNS) == {"frequency": 1.0}
+
+
+def test_validation_users_are_rederived_without_the_hidden_purchases_where_built_in() -> None:
+    """A hidden buyer's features must not count the hidden purchase (a scored cold item's buyers' do not)."""
+    at = pd.Timestamp("2011-01-01")
+    train = pd.DataFrame({"CustomerID": [1, 1, 2], "StockCode": ["A", "H", "H"], "Quantity": [1, 2, 3],
+                          "UnitPrice": [1.0, 10.0, 2.0], "InvoiceDate": [at, at + pd.Timedelta(days=4), at],
+                          "monetary": [21.0, 21.0, 6.0]})
+    users = pd.DataFrame({"CustomerID": [1, 2], "recency_days": [0, 4], "frequency": [2, 1], "monetary": [21.0, 6.0]})
+    kept, hidden = hide_items(train, "StockCode", np.array(["H"], dtype=object))
+    given = Bundle(Path("run/bundle"), {"meta": {"config": {"data": {"users": {"path": "users.csv"}}}}},  # type: ignore[arg-type]
+                   None, None, None, {"train": train, "users": users})
+    assert users_without_hidden(given, kept, hidden) is None  # a table the user supplies is taken as given
+    built_in = replace(given, manifest={"meta": {"config": {"data": {"users": {"path": "builtin:online_retail"}}}}})
+    derived = users_without_hidden(built_in, kept, hidden)
+    assert derived.set_index("CustomerID")["monetary"].tolist() == [1.0, 0.0]
+    assert derived.set_index("CustomerID")["frequency"].tolist() == [1, 0]
+    assert with_users(kept, derived, "CustomerID", ["monetary"])["monetary"].tolist() == [1.0]
+    assert users["monetary"].tolist() == [21.0, 6.0]  # the bundle's table untouched

@@ -16,7 +16,7 @@ from tailsynth.train.config import load_config
 from tailsynth.train.io import read_table
 from tailsynth.train.records import Records, build_records
 from tailsynth.train.retail import (CATEGORY_RULES, DATA_FILE, OTHER_CATEGORY, PRICE_BANDS, PRODUCT_CODE, RetailTables,
-                          categorise, clean_purchases, load_online_retail)
+                          categorise, clean_purchases, load_online_retail, training_tables, users_without)
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "online_retail_ctgan.yaml"
 RAW_ROWS = 541_909
@@ -108,6 +108,33 @@ def test_clean_purchases_on_a_hand_made_frame() -> None:
     assert [step["dropped"] for step in steps] == [1, 1, 1, 1, 1]
     assert [step["remaining"] for step in steps] == [6, 5, 4, 3, 2]
     assert kept["InvoiceNo"].tolist() == ["1", "7"]
+
+
+def test_users_without_removed_purchases_equal_the_table_derived_without_them() -> None:
+    """The validation's leak-free users (`evaluate.bench.cold_choice`): taking purchases out of the training-derived
+    users table gives what `training_tables` derives from the rest (an invoice is one customer's purchase time)."""
+    at = pd.Timestamp("2011-01-01")
+    purchases = pd.DataFrame({
+        "InvoiceNo": ["1", "1", "2", "3", "4", "4", "5", "6", "7"],
+        "StockCode": ["A", "B", "A", "C", "B", "C", "A", "C", "C"],
+        "Description": ["a", "b", "a", "c", "b", "c", "a", "c", "c"],
+        "Quantity": [1, 2, 3, 4, 5, 6, 7, 8, 9],
+        "InvoiceDate": [at, at, at + pd.Timedelta(days=3), at + pd.Timedelta(days=9), at + pd.Timedelta(days=5),
+                        at + pd.Timedelta(days=5), at + pd.Timedelta(days=2), at + pd.Timedelta(days=20),
+                        at + pd.Timedelta(days=1)],
+        "UnitPrice": [1.0, 2.5, 1.0, 0.5, 2.0, 3.0, 1.5, 4.0, 1.0],
+        "CustomerID": [1, 1, 1, 2, 2, 2, 3, 3, 4],
+        "Country": ["UK"] * 9,
+    })
+    training = purchases["InvoiceNo"] != "6"  # invoice 6 is held out
+    users, _ = training_tables(purchases, training.to_numpy())
+    train = purchases[training]
+    removed = train["StockCode"] == "C"  # the hidden item: customer 2 loses invoice 3 and half of invoice 4
+    got = users_without(users, train[~removed], train[removed])
+    want, _ = training_tables(purchases, (training & (purchases["StockCode"] != "C")).to_numpy())
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False)
+    assert got.set_index("CustomerID").loc[2, "frequency"] == 1 and users.set_index("CustomerID").loc[2, "frequency"] == 2
+    assert got.set_index("CustomerID").loc[4, ["frequency", "monetary"]].tolist() == [0, 0.0]  # only bought C
 
 
 def test_builtin_records_show_the_long_tail(retail_records: Records) -> None:

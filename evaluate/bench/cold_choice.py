@@ -13,9 +13,11 @@ arms see too):
    on the rest (`refit_taste`, the calls and settings `train.taste_fit` and `gen.items.taste_check` use), and
    a view of the bundle (`validation_view`) holds the rest as its training table, the refit as its taste
    space and predictor, and no held-out table (`--gated`: the utility benchmark's gate half of the holdout,
-   `evaluate.utility.data.gate_view`, less the pseudo-cold items' rows, as new items have none). The generator's weights and the users table are the bundle's
-   (they saw the hidden rows: the network is conditioned on item features, not ids, and the users table's
-   frequency / monetary / recency include the hidden purchases; both only pick among taste users).
+   `evaluate.utility.data.gate_view`, less the pseudo-cold items' rows, as new items have none). The built-in
+   users table's frequency / monetary / recency are re-derived without the hidden purchases and joined again
+   onto every row the view holds (`users_without_hidden`: a hidden buyer must not carry the purchase the
+   chooser is asked to find; a table the user supplies is taken as given). The generator's weights are the
+   bundle's (they saw the hidden rows; the network is conditioned on item features, not ids).
 3. For every setting (temperature x shortlist x evidence weight x activity power x first buyers x per-user cap)
    `gen.cold_start(view, users="taste", gate=False)` writes `--rows` rows per pseudo-cold item (`--gated`: the
    default gated call, fidelity gate and taste test included; a refused call adds no rows, so its items score
@@ -107,16 +109,43 @@ def refit_taste(kept: pd.DataFrame, items: pd.DataFrame, columns: Columns, templ
     return space, content
 
 
-def validation_view(bundle: Any, kept: pd.DataFrame, space: Any, content: Any, holdout: pd.DataFrame | None = None) -> Any:
+def validation_view(bundle: Any, kept: pd.DataFrame, space: Any, content: Any, holdout: pd.DataFrame | None = None,
+                    users: pd.DataFrame | None = None) -> Any:
     """The bundle as validation generation sees it: training table `kept`, the refit taste space and
-    predictor, the holdout table `holdout` (default empty: nothing held out is read) and an empty cold_holdout
-    (the hidden items are new)."""
+    predictor, the holdout table `holdout` (default empty: nothing held out is read), an empty cold_holdout
+    (the hidden items are new) and the users table `users` (default the bundle's)."""
     empty = kept.iloc[:0]
     tables = {name: bundle.table(name) for name in ("buckets", "users", "items")}
+    if users is not None:
+        tables["users"] = users
     view = replace(bundle, _tables={**tables, "train": kept, "holdout": empty if holdout is None else holdout,
                                     "cold_holdout": empty})
     view.__dict__["taste"], view.__dict__["content"] = space, content  # cached_property slots of the Bundle
     return view
+
+
+def users_without_hidden(bundle: Any, kept: pd.DataFrame, hidden: pd.DataFrame) -> pd.DataFrame | None:
+    """The users table with its features re-derived without the hidden purchases, or None where that cannot be
+    done. The bundle's users table is derived from every training purchase, the hidden items' included, so a
+    hidden buyer's frequency / monetary / recency count the very purchase the validation asks the chooser to
+    find (the built-in hidden buyers' median monetary 1,569 against 1,377 for held-out first buyers, whose
+    purchase is not counted); a scored cold item's buyers do not carry theirs. Built-in users table only
+    (`train.retail.users_without`): a table the user supplies is taken as given."""
+    from tailsynth.train.retail import BUILTIN_NAME, BUILTIN_PREFIX, users_without
+
+    users_config = (bundle.config.get("data") or {}).get("users") or {}
+    if users_config.get("path") != BUILTIN_PREFIX + BUILTIN_NAME:
+        return None
+    return users_without(bundle.table("users"), kept, hidden)
+
+
+def with_users(rows: pd.DataFrame, users: pd.DataFrame, user_column: str, features: list[str]) -> pd.DataFrame:
+    """`rows` whose user feature columns are taken again from `users` (one row per user id)."""
+    table = users.drop_duplicates(user_column).set_index(user_column)
+    rows = rows.copy()
+    for name in features:  # a few columns
+        rows[name] = pd.Series(table[name].reindex(rows[user_column]).to_numpy(), index=rows.index).astype(rows[name].dtype)
+    return rows
 
 
 def gate_rows(bundle: Any, item_column: str, ids: np.ndarray) -> pd.DataFrame:
@@ -170,7 +199,8 @@ def label(settings: Any) -> str:
 
 def user_match(bundle: Any, generated: pd.DataFrame, hidden: pd.DataFrame, columns: Columns) -> dict[str, float]:
     """KS of each numerical user feature: the generated rows' users against the hidden real rows' users (one per
-    pair). What the fidelity gate will compare, read from training rows only."""
+    pair). What the fidelity gate will compare, read from training rows only (`bundle`: the validation view,
+    whose users table is re-derived without the hidden purchases where it can be)."""
     users = bundle.table("users").drop_duplicates(columns.user).set_index(columns.user)
     numerical = [c for c in bundle.role("user_feature") if bundle.columns.get(c) == "numerical" and c in users]
     real = hidden.drop_duplicates([columns.user, columns.item])[columns.user]
@@ -194,7 +224,14 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
                            seed=bundle.seed)
     kept, hidden = hide_items(train, columns.item, ids)
     space, content = refit_taste(kept, bundle.table("items"), columns, bundle.content, bundle.taste.dim, bundle.seed)
-    view = validation_view(bundle, kept, space, content, gate_rows(bundle, columns.item, ids) if gated else None)
+    holdout = gate_rows(bundle, columns.item, ids) if gated else None
+    users = users_without_hidden(bundle, kept, hidden)
+    if users is not None:  # every row the view holds carries the re-derived user features
+        features = [c for c in bundle.role("user_feature") if c in users.columns and c in kept.columns
+                    and bundle.columns.get(c) == "numerical"]  # the derived ones (the country is as given)
+        kept = with_users(kept, users, columns.user, features)
+        holdout = None if holdout is None else with_users(holdout, users, columns.user, features)
+    view = validation_view(bundle, kept, space, content, holdout, users)
     data = validation_frame(bundle, kept, hidden, columns)
     features = content_matrix(bundle.table("items"), data, columns.item, featuriser=content.features)
     alpha = auto_alpha(real_only(data).matrix(len(data.users), len(data.items)))
@@ -229,7 +266,7 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
             add(label(settings), cold_recall(data, training, recommender, alpha, seed)[0])
             rows_kept.setdefault(label(settings), []).append(use["added"])
             if len(made):
-                matches.setdefault(label(settings), []).append(user_match(bundle, made, hidden, columns))
+                matches.setdefault(label(settings), []).append(user_match(view, made, hidden, columns))
             if gated:
                 refusals.setdefault(label(settings), []).append(refusal_reasons(result.report))
             if progress:
@@ -240,7 +277,9 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
             "chance": cold_only_chance(int(data.cold.sum()), recommender.k), "alpha": alpha,
             "space_items": int(len(space.item_ids)), "rows_added": rows_kept,
             "user_feature_ks": {arm: pd.DataFrame(v).mean().round(4).to_dict() for arm, v in matches.items()},
-            "gated": gated, "refusals": refusals}
+            "gated": gated, "refusals": refusals,
+            "user_features": ("re-derived without the hidden purchases (built-in users table)" if users is not None
+                              else "as the bundle holds them (they may count the hidden purchases)")}
     return {"info": info, "per_user": {arm: {name: seed_mean(v) for name, v in by.items()} for arm, by in arms.items()},
             "per_seed": {arm: {name: [float(np.nanmean(x)) for x in v] for name, v in by.items()}
                          for arm, by in arms.items()}}
