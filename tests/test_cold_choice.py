@@ -135,8 +135,8 @@ def test_validation_users_are_rederived_without_the_hidden_purchases_where_built
                           "monetary": [21.0, 21.0, 6.0]})
     users = pd.DataFrame({"CustomerID": [1, 2], "recency_days": [0, 4], "frequency": [2, 1], "monetary": [21.0, 6.0]})
     kept, hidden = hide_items(train, "StockCode", np.array(["H"], dtype=object))
-    given = Bundle(Path("run/bundle"), {"meta": {"config": {"data": {"users": {"path": "users.csv"}}}}},  # type: ignore[arg-type]
-                   None, None, None, {"train": train, "users": users})
+    manifest = {"meta": {"config": {"data": {"users": {"path": "users.csv"}}}}}
+    given = Bundle(Path("run/bundle"), manifest, None, None, None, {"train": train, "users": users})  # type: ignore[arg-type]
     assert users_without_hidden(given, kept, hidden) is None  # a table the user supplies is taken as given
     built_in = replace(given, manifest={"meta": {"config": {"data": {"users": {"path": "builtin:online_retail"}}}}})
     derived = users_without_hidden(built_in, kept, hidden)

@@ -144,7 +144,8 @@ def with_users(rows: pd.DataFrame, users: pd.DataFrame, user_column: str, featur
     table = users.drop_duplicates(user_column).set_index(user_column)
     rows = rows.copy()
     for name in features:  # a few columns
-        rows[name] = pd.Series(table[name].reindex(rows[user_column]).to_numpy(), index=rows.index).astype(rows[name].dtype)
+        values = table[name].reindex(rows[user_column]).to_numpy()
+        rows[name] = pd.Series(values, index=rows.index).astype(rows[name].dtype)
     return rows
 
 

@@ -88,7 +88,8 @@ def cold_start(
     table.insert(1, bundle.spec.columns[0], bucket)
     request = ItemsRequest(table, counts, bucket, Placement("window", span, "min"),
                            None, judge_timestamp=False, all_or_nothing=all_or_nothing, new_items=True, users=users,
-                           taste=taste or TasteSettings(per_user_cap=NEW_ITEMS_PER_USER_CAP), min_lift=min_lift, content=items)
+                           taste=taste or TasteSettings(per_user_cap=NEW_ITEMS_PER_USER_CAP), min_lift=min_lift,
+                           content=items)
     result, generated = generate_items(bundle, request, config, seed=seed, progress=progress)
     report = dict(result.report)
     report["settings"].update(gate_source=gate_source(gate), kind="cold_start", per_item=per_item, seed=seed,
