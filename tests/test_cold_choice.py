@@ -114,6 +114,19 @@ def test_choice_is_the_best_mean_ratio_among_settings_never_measurably_below_a_c
     assert choose(summary, ["a", "b", "c"])["chosen"] in ("b", "c")
 
 
+def test_a_setting_that_costs_more_than_the_overall_budget_is_not_chosen() -> None:
+    def cell(**arms: float) -> dict:  # arm -> ratio to transfer, never measurably below the cell's best
+        return {arm: {"ratio_to_transfer": ratio, "minus_best": {"high": 0.0}} for arm, ratio in arms.items()}
+
+    summary = {split: {"als": cell(a=1.5, b=1.2), "item_knn": cell(a=1.5, b=1.2),
+                       "overall": {"none": 0.16, "a": {"ratio_to_none": 0.95}, "b": {"ratio_to_none": 0.99}}}
+               for split in ("tail", "any")}
+    choice = choose(summary, ["a", "b"])
+    assert choice["chosen"] == "b" and choice["admissible"] == ["b"] and choice["within_overall_budget"] == ["b"]
+    summary["any"]["overall"]["a"]["ratio_to_none"] = 1.0  # within on one split only: still out
+    assert choose(summary, ["a", "b"])["chosen"] == "b"
+
+
 def test_user_match_compares_the_generated_rows_users_with_the_hidden_buyers_one_per_pair() -> None:
     from types import SimpleNamespace
 
