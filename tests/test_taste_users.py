@@ -13,8 +13,8 @@ import torch
 
 from tailsynth import gen
 from tailsynth.gen.items.taste_check import check_taste, validation_split
-from tailsynth.gen.items.taste_users import (NEW_ITEMS_PER_USER_CAP, PER_USER_CAP, Evidence, TasteSettings,
-                                             choose_users)
+from tailsynth.gen.items.taste_users import (ACTIVITY_POWER, NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_PER_USER_CAP,
+                                             PER_USER_CAP, Evidence, TasteSettings, choose_users)
 from tailsynth.models.taste import TasteSpace
 from tailsynth.train.config import GateConfig, load_config
 from tailsynth.train.fit import fit
@@ -212,6 +212,7 @@ def test_augment_on_the_tiny_bundle_chooses_users_by_taste(bundle: gen.Bundle) -
     assert default.report["taste"]["like_first_buyers"]["features"]
     settings = default.report["taste"]["settings"]  # the chooser's settings are recorded
     assert settings["like_first_buyers"] and settings["per_user_cap"] == PER_USER_CAP
+    assert settings["activity_power"] == ACTIVITY_POWER
 
 
 @pytest.mark.slow
@@ -226,6 +227,7 @@ def test_cold_start_takes_users_by_predicted_taste_and_reports_the_held_out_lift
     assert result.report["taste"]["users"] == "taste" and result.report["taste"]["check"] is None  # ungated
     settings = result.report["taste"]["settings"]  # new items: their own cap, not first-buyer raking
     assert settings["per_user_cap"] == NEW_ITEMS_PER_USER_CAP != PER_USER_CAP and not settings["like_first_buyers"]
+    assert settings["activity_power"] == NEW_ITEMS_ACTIVITY_POWER != ACTIVITY_POWER
     rows = result.rows
     assert rows.groupby("StockCode").size().to_dict() == dict.fromkeys(held["StockCode"], 7)
     assert not pd.MultiIndex.from_frame(rows[["CustomerID", "StockCode"]].astype(str)).duplicated().any()

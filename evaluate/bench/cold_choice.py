@@ -57,7 +57,7 @@ from tailsynth.evaluate.utility.intervals import paired_bootstrap, seed_mean
 from tailsynth.evaluate.utility.knn import fit_item_knn
 from tailsynth.evaluate.utility.protocols import cold_only, cold_only_chance, full_catalogue
 from tailsynth.evaluate.utility.recommenders import Factors, RecommenderConfig, auto_alpha, fit_factors
-from tailsynth.gen.items.taste_users import ACTIVITY_POWER, NEW_ITEMS_PER_USER_CAP, TasteSettings
+from tailsynth.gen.items.taste_users import NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_PER_USER_CAP, TasteSettings
 from tailsynth.models.atomic import write_json
 
 SPLITS = ("tail", "any")
@@ -192,7 +192,7 @@ class Grid:
     temperatures: tuple[float, ...] = (0.1, 0.25, 0.5)
     shortlists: tuple[int, ...] = (1, 4)
     evidence: tuple[float, ...] = (0.3,)
-    activity_powers: tuple[float, ...] = (ACTIVITY_POWER,)
+    activity_powers: tuple[float, ...] = (NEW_ITEMS_ACTIVITY_POWER,)
     first_buyers: tuple[bool, ...] = (False,)
     user_caps: tuple[int, ...] = (NEW_ITEMS_PER_USER_CAP,)
 

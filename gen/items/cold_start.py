@@ -31,7 +31,7 @@ from tailsynth.gen.items.pipeline import ItemsRequest, ItemsResult, generate_ite
 from tailsynth.gen.items.report import held_out_section
 from tailsynth.gen.items.taste_check import MIN_LIFT
 from tailsynth.gen.items.taste_plan import UsersRule
-from tailsynth.gen.items.taste_users import NEW_ITEMS_PER_USER_CAP, TasteSettings
+from tailsynth.gen.items.taste_users import NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_PER_USER_CAP, TasteSettings
 from tailsynth.gen.items.timestamps import default_window, parse_window
 from tailsynth.gen.items.written import Placement, one
 from tailsynth.models.errors import ColdStartError
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 SHOWN_SKIPPED = 20
 """Skipped items quoted in the warning; the report lists them all."""
+
+NEW_ITEMS_TASTE = TasteSettings(per_user_cap=NEW_ITEMS_PER_USER_CAP, activity_power=NEW_ITEMS_ACTIVITY_POWER)
+"""The chooser's default for new items: chosen on gated validation items (see both constants)."""
 
 ColdStartResult = ItemsResult
 """Cold start returns the result every gated call of `gen` returns."""
@@ -68,7 +71,7 @@ def cold_start(
     gate: None - the gate settings the model was trained with; a GateConfig - those; False - no gate.
     users: "taste" / "demographic" / None (taste when the bundle has a taste space and a content predictor:
     each item's vector predicted from the content columns of `items`); taste: the chooser's settings (default
-    `TasteSettings(per_user_cap=NEW_ITEMS_PER_USER_CAP)`);
+    `NEW_ITEMS_TASTE`);
     min_lift: the gate's taste test (pseudo-cold validation items).
     """
     config = gate_config(bundle, gate)
@@ -88,8 +91,7 @@ def cold_start(
     table.insert(1, bundle.spec.columns[0], bucket)
     request = ItemsRequest(table, counts, bucket, Placement("window", span, "min"),
                            None, judge_timestamp=False, all_or_nothing=all_or_nothing, new_items=True, users=users,
-                           taste=taste or TasteSettings(per_user_cap=NEW_ITEMS_PER_USER_CAP), min_lift=min_lift,
-                           content=items)
+                           taste=taste or NEW_ITEMS_TASTE, min_lift=min_lift, content=items)
     result, generated = generate_items(bundle, request, config, seed=seed, progress=progress)
     report = dict(result.report)
     report["settings"].update(gate_source=gate_source(gate), kind="cold_start", per_item=per_item, seed=seed,

@@ -85,6 +85,18 @@ against 0.80); with those features re-derived without the hidden purchases (the 
 caps are within noise (rows tail 1,950 / 6,750 / 6,750 for both, any 6,550 / 7,500 / 7,500 against 6,950 /
 7,500 / 7,500; ALS 0.316 / 0.394 against 0.314 / 0.397; ratio 0.954 against 0.948). Existing items keep
 `PER_USER_CAP` (raised to the heaviest one-off buyer's share: `ItemGate.user_cap`)."""
+NEW_ITEMS_ACTIVITY_POWER = 1.0
+"""`gen.cold_start`'s activity power: chosen on the gated validation (`evaluate.bench.cold_choice --gated`, user
+features re-derived without the hidden purchases; tau 0.5 and 1 x power 0 / 0.5 / 1, cap 150, 150 pseudo-cold
+items x 2 splits, 50 rows each, 3 seeds; cold_spq bundle) by the validation's rule (`cold_choice.choose`): the
+only setting never measurably below a cell's best. Cold-only Recall@20 tail ALS / item-kNN, any ALS / item-kNN:
+power 1 0.356 / 0.230, 0.390 / 0.175 (rows 6,200 / 6,750 / 7,500 and 7,100 / 6,500 / 7,500); power 0.5 0.316 /
+0.212, 0.394 / 0.155 (1,950 / 6,750 / 6,750 and 6,550 / 7,500 / 7,500); power 0 0.357 / 0.233, 0.194 / 0.126
+(any: 1,550 / 7,500 / 0); tau 1 refused or partial on most calls. ALS overall Recall@20 against no rows (the
+rule's 2% budget): power 1 -1.2% / -0.8%, power 0.5 -0.6% / -0.8%. `ACTIVITY_POWER` (0.5) was chosen ungated, by
+the users' feature distance from the hidden buyers as a stand-in for the gate; the gated call measures the gate
+itself. Scored once after the choice (evaluate/bench/README.md): worse than 0.5 there (one seed of three refused;
+overall -5.1% against -2.6%), which the validation did not foresee. Existing items keep `ACTIVITY_POWER`."""
 DROP_UNCERTAIN = 0.2
 """Share of each item's drawn pairs dropped as least certain (UCC)."""
 EVIDENCE_WEIGHT = 0.3
