@@ -136,10 +136,11 @@ def users_without_hidden(bundle: Any, kept: pd.DataFrame, hidden: pd.DataFrame) 
     find (the built-in hidden buyers' median monetary 1,569 against 1,377 for held-out first buyers, whose
     purchase is not counted); a scored cold item's buyers do not carry theirs. Built-in users table only
     (`train.retail.users_without`): a table the user supplies is taken as given."""
-    from tailsynth.train.retail import BUILTIN_NAME, BUILTIN_PREFIX, users_without
+    from tailsynth.train.retail import users_without
+    from tailsynth.train.split_features import BUILTIN
 
     users_config = (bundle.config.get("data") or {}).get("users") or {}
-    if users_config.get("path") != BUILTIN_PREFIX + BUILTIN_NAME:
+    if users_config.get("path") != BUILTIN:
         return None
     return users_without(bundle.table("users"), kept, hidden)
 
@@ -167,8 +168,8 @@ def validation_frame(bundle: Any, kept: pd.DataFrame, hidden: pd.DataFrame, colu
     `warm` (held-out rows of the remaining items) the relevance of the overall figure."""
     items = bundle.table("items")
     features = [name for name in bundle.role("item_feature") if name in items.columns]
-    return build_data(kept, kept.iloc[:0] if warm is None else warm, hidden, bundle.table("buckets"), user_id=columns.user,
-                      item_id=columns.item, known_users=bundle.table("users")[columns.user],
+    return build_data(kept, kept.iloc[:0] if warm is None else warm, hidden, bundle.table("buckets"),
+                      user_id=columns.user, item_id=columns.item, known_users=bundle.table("users")[columns.user],
                       bucket_names=tuple(bundle.config["data"]["buckets"]["names"]),
                       items=items[[columns.item, *features]])
 
@@ -180,10 +181,11 @@ def cold_recall(data: UtilityData, training: TrainingSet, recommender: Recommend
     matrix = training.matrix(len(data.users), len(data.items))
     factors = fit_factors(matrix, recommender, alpha, seed)
     knn = fit_item_knn(data, matrix, threads=recommender.threads)
+    als = als_scorer(data, factors)
     overall = {}
     if data.relevant[:, ~data.cold].nnz:
-        overall["overall"] = full_catalogue(data, als_scorer(data, factors), recommender.k)["full_overall"]
-    return {**overall, "als": cold_only(data, als_scorer(data, factors), recommender.k),
+        overall["overall"] = full_catalogue(data, als, recommender.k)["full_overall"]
+    return {**overall, "als": cold_only(data, als, recommender.k),
             "item_knn": cold_only(data, knn.score_rows, recommender.k)}, factors
 
 
@@ -218,11 +220,6 @@ def user_match(bundle: Any, generated: pd.DataFrame, hidden: pd.DataFrame, colum
     real = hidden.drop_duplicates([columns.user, columns.item])[columns.user]
     return {c: float(ks_2samp(users[c].reindex(generated[columns.user]).dropna(), users[c].reindex(real).dropna())
                      .statistic) for c in numerical}
-
-
-def refusal_reasons(report: dict[str, Any]) -> list[str]:
-    """What a gated call refused, in words (empty: every group emitted): the report's refusal lines."""
-    return [str(message) for message in report.get("refusals", [])]
 
 
 def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, seeds: int,
@@ -281,7 +278,7 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
             if len(made):
                 matches.setdefault(label(settings), []).append(user_match(view, made, hidden, columns))
             if gated:
-                refusals.setdefault(label(settings), []).append(refusal_reasons(result.report))
+                refusals.setdefault(label(settings), []).append(list(result.report.get("refusals", [])))
             if progress:
                 print(f"  {split} seed {seed} {label(settings)}: {use['added']} rows, "
                       f"{time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
