@@ -125,6 +125,10 @@ def test_a_setting_that_costs_more_than_the_overall_budget_is_not_chosen() -> No
     assert choice["chosen"] == "b" and choice["admissible"] == ["b"] and choice["within_overall_budget"] == ["b"]
     summary["any"]["overall"]["a"]["ratio_to_none"] = 1.0  # within on one split only: still out
     assert choose(summary, ["a", "b"])["chosen"] == "b"
+    summary["tail"]["overall"]["a"]["ratio_to_none"] = 1.0  # within on both pseudo-cold splits ...
+    summary["new_items"] = {"overall": {"none": 0.16, "a": {"ratio_to_none": 0.97}, "b": {"ratio_to_none": 0.99}}}
+    assert choose(summary, ["a", "b"])["chosen"] == "b"  # ... but not on the new items: out
+    assert choose({"new_items": summary["new_items"]}, ["a", "b"])["chosen"] is None  # costs only: no choice
 
 
 def test_user_match_compares_the_generated_rows_users_with_the_hidden_buyers_one_per_pair() -> None:

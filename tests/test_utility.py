@@ -321,3 +321,23 @@ def test_goal_compares_arms_on_their_common_seeds() -> None:
     assert checks["(b) overall Recall within 2% of (a)"]["met"] is True  # -1.0%
     assert checks["(h) cold-start Recall > (g)"]["met"] is True
     assert "random ranking 0.0100" in checks["(h) cold-start Recall > (g)"]["detail"]
+
+
+@pytest.mark.slow
+def test_new_items_cost_reads_the_gate_half_and_never_the_new_items_rows(bundle) -> None:
+    from tailsynth.evaluate.bench.cold_choice import Grid, label, run_new_items
+    from tailsynth.evaluate.utility.recommenders import RecommenderConfig
+
+    grid = Grid(temperatures=(0.5,), shortlists=(1,), evidence=(0.3,), activity_powers=(1.0,))
+    recommender = RecommenderConfig(factors=8, iterations=3, threads=1)
+    first = run_new_items(bundle, grid, rows=5, seeds=1, recommender=recommender, gate=False, progress=False)
+    arms = ["none", "transfer", label(grid.settings()[0])]
+    assert list(first["per_user"]) == arms and first["info"]["items"] == 5
+    assert first["info"]["evaluated_users"] > 0 and first["info"]["rows_added"][arms[2]][0] > 0
+    for arm in arms:
+        assert 0.0 <= first["per_seed"][arm]["overall"][0] <= 1.0
+    cold, user, item = bundle.table("cold_holdout"), bundle.role("user_id")[0], bundle.role("item_id")[0]
+    other = cold.assign(**{user: cold[user].sample(frac=1.0, random_state=3).to_numpy()}).drop_duplicates(item)
+    moved = replace(bundle, _tables={**bundle._tables, "cold_holdout": other})  # other rows, the same items
+    again = run_new_items(moved, grid, rows=5, seeds=1, recommender=recommender, gate=False, progress=False)
+    assert again["per_seed"] == first["per_seed"]  # the new items' held-out rows are never read, only their ids

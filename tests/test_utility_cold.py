@@ -36,6 +36,14 @@ def frame() -> UtilityData:
                       bucket_names=("head", "tail"), items=ITEMS[["item", "kind"]])
 
 
+def test_named_cold_items_are_ranked_without_relevance() -> None:
+    buckets = pd.DataFrame({"item": ITEMS["item"], "pop_bucket": ["head", "tail", "head", "tail", "tail", "tail"]})
+    frame = build_data(_table(TRAIN), _table(HOLDOUT), _table(COLD).iloc[:0], buckets, user_id="user",
+                       item_id="item", bucket_names=("head", "tail"), cold_items=pd.Series(["C2", "W1", "C1"]))
+    assert list(frame.items[frame.n_warm:]) == ["C1", "C2"]  # a warm item named is not made cold
+    assert frame.relevant[:, frame.cold].nnz == 0 and frame.relevant.nnz == 1  # (u3, W2) only
+
+
 @pytest.fixture
 def content(frame: UtilityData) -> np.ndarray:
     return content_matrix(ITEMS, frame, "item", feature_columns=["kind"], text_column="text")

@@ -2,11 +2,12 @@
 
     python -m tailsynth.evaluate.bench.cold_choice --bundle runs/util_cold150 [--items 150] [--rows 50] \
         [--temperatures 0.1 0.25 0.5] [--shortlists 1 4] [--evidence 0 0.3] [--activity-powers 0.5] \
-        [--first-buyers 0 1] [--user-caps 150] [--gated] [--seeds 1] [--threads 1] [--out FILE]
+        [--first-buyers 0 1] [--user-caps 150] [--gated] [--splits tail any new_items] [--seeds 1] \
+        [--threads 1] [--out FILE]
 
-Never reads the bundle's scored held-out rows or its cold items (the utility benchmark scores those). From the
-bundle's TRAINING rows only (`--gated`: and the gate's half of the holdout, which the utility benchmark's gated
-arms see too):
+Never reads the bundle's scored held-out rows or its cold items' rows (the utility benchmark scores those).
+From the bundle's TRAINING rows only (`--gated`: and the gate's half of the holdout, which the utility
+benchmark's gated arms see too, and the ids and features of the bundle's new items):
 1. Pseudo-cold items (`draw_pseudo_cold`): two splits, `--items` warm items each, seeded: "tail" draws from
    the tail bucket, "any" from every bucket; an item needs `MIN_BUYERS` distinct training buyers.
 2. Their training rows are hidden (`hide_items`): the taste space and the content->taste predictor are refitted
@@ -28,9 +29,13 @@ arms see too):
    remaining items ("overall"), with the gate's half of the holdout (less the hidden items' rows) as their
    relevance, against ALS trained on no rows ("none": the cost of the rows to everything else).
    References: neighbour transfer (the same rows per item), content-kNN vectors injected into ALS.
+   `--gated` on a bundle with new items adds the split "new_items" (`run_new_items`): the overall cost of
+   each setting's rows for the bundle's own new items, the rows the utility benchmark scores, with the
+   gate's half of the holdout as the warm relevance. The pseudo-cold splits' overall cost is reported but
+   misleads: their hidden buyers miss a real purchase, which rows near it restore.
 4. The choice (`choose`): of the settings never measurably below the best one in any of the four cells
    (split x recommender: the 95% paired-bootstrap interval of the difference to the cell's best reaches 0)
-   and within `OVERALL_BUDGET` of no rows on the overall figure, the one with the highest mean ratio to
+   and within `OVERALL_BUDGET` of no rows on the overall figure of every split, the one with the highest mean ratio to
    neighbour transfer. The JSON holds every figure, the intervals of each setting against transfer and
    against the cell's best, the config, seeds and versions.
 """
@@ -61,6 +66,8 @@ from tailsynth.gen.items.taste_users import NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_
 from tailsynth.models.atomic import write_json
 
 SPLITS = ("tail", "any")
+NEW_ITEMS = "new_items"
+"""The split `run_new_items` adds: the overall cost of rows for the bundle's own new items, no cold-only figure."""
 MIN_BUYERS = 3
 """Distinct training buyers a pseudo-cold item needs: something to find once its rows are hidden."""
 RECOMMENDERS = ("als", "item_knn")
@@ -295,6 +302,64 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
                          for arm, by in arms.items()}}
 
 
+def run_new_items(bundle: Any, grid: Grid, *, rows: int, seeds: int, recommender: RecommenderConfig,
+                  gate: Any = None, progress: bool = True) -> dict[str, Any] | None:
+    """`--gated`, on a bundle holding new items (`data.split.cold_items`): what each setting's rows cost ALS's
+    overall Recall@20 (full catalogue, warm items), with the gate half of the holdout as the warm relevance,
+    against ALS trained on no rows; None without new items. The rows are the product's default gated call for
+    the bundle's new items through the gate's view (`gate_view`), the call the utility benchmark scores, so the
+    figure is that benchmark's overall cost on the other half of the same holdout. Only the new items' ids are
+    read, never their held-out rows (they have no relevance here: cold-only recall is not measured). The
+    pseudo-cold splits cannot measure this cost: their hidden buyers lose a real purchase from their history and
+    rows near it restore it (warm recall with the cold items masked rose 1.0% there and fell 2.1% on the
+    scored new items, seed 0). gate: gen.cold_start's (None: the default gated call; False for tests)."""
+    from tailsynth import gen
+
+    if not (bundle.path / "cold_holdout.parquet").is_file():
+        return None
+    columns = Columns(bundle.role("user_id")[0], bundle.role("item_id")[0])
+    names = tuple(bundle.config["data"]["buckets"]["names"])
+    ids = pd.unique(bundle.table("cold_holdout")[columns.item])
+    generator = gate_view(bundle, GATE_HOLDOUT)[0]
+    train, warm = generator.table("train"), generator.table("holdout")
+    data = build_data(train, warm, train.iloc[:0], bundle.table("buckets"), user_id=columns.user,
+                      item_id=columns.item, known_users=bundle.table("users")[columns.user],
+                      bucket_names=names, cold_items=pd.Series(ids))
+    items = bundle.table("items")
+    new_items = items[items[columns.item].isin(ids)].reset_index(drop=True)
+    features = content_matrix(items, data, columns.item, featuriser=bundle.content.features)
+    alpha = auto_alpha(real_only(data).matrix(len(data.users), len(data.items)))
+    arms: dict[str, list[np.ndarray]] = {}
+    rows_kept: dict[str, list[int]] = {}
+
+    def overall(training: TrainingSet, seed: int) -> np.ndarray:
+        factors = fit_factors(training.matrix(len(data.users), len(data.items)), recommender, alpha, seed)
+        return full_catalogue(data, als_scorer(data, factors), recommender.k)["full_overall"]
+
+    for seed in range(seeds):
+        arms.setdefault("none", []).append(overall(real_only(data), seed))
+        users, item_rows = neighbour_transfer(features, data, np.full(int(data.cold.sum()), rows),
+                                              np.random.default_rng(np.random.SeedSequence([seed, 19])))
+        transfer = pd.DataFrame({columns.user: data.users[users], columns.item: data.items[item_rows]})
+        arms.setdefault("transfer", []).append(overall(with_rows(data, transfer, COLD_SYNTHETIC, data.cold,
+                                                                 (columns.user, columns.item))[0], seed))
+        for settings in grid.settings():
+            started = time.monotonic()
+            result = gen.cold_start(generator, new_items, per_item=rows, bucket=names[-1], seed=seed, gate=gate,
+                                    progress=False, users="taste", taste=settings)
+            made = result.rows if result.rows is not None else train.iloc[:0]  # refused: no rows, no cost
+            training, use = with_rows(data, made, COLD_SYNTHETIC, data.cold, (columns.user, columns.item))
+            arms.setdefault(label(settings), []).append(overall(training, seed))
+            rows_kept.setdefault(label(settings), []).append(use["added"])
+            if progress:
+                print(f"  new items seed {seed} {label(settings)}: {use['added']} rows, "
+                      f"{time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
+    info = {"items": int(len(ids)), "evaluated_users": int((~np.isnan(arms["none"][0])).sum()), "alpha": alpha,
+            "rows_added": rows_kept, "gated": gate is not False, "relevance": "gate half of the holdout, warm items"}
+    return {"info": info, "per_user": {arm: {"overall": seed_mean(v)} for arm, v in arms.items()},
+            "per_seed": {arm: {"overall": [float(np.nanmean(x)) for x in v]} for arm, v in arms.items()}}
+
+
 def summarise(splits: dict[str, dict[str, Any]], labels: list[str], resamples: int = 1000) -> dict[str, Any]:
     """Per split and recommender (a cell): transfer's and injection's means; for each setting its mean, ratio
     to transfer, and its difference to transfer and to the cell's best setting (95% paired bootstrap over
@@ -305,6 +370,8 @@ def summarise(splits: dict[str, dict[str, Any]], labels: list[str], resamples: i
         per_user = result["per_user"]
         cells: dict[str, Any] = {}
         for name in RECOMMENDERS:
+            if name not in per_user["transfer"]:  # the new-items split measures the overall cost only
+                continue
             reference = per_user["transfer"][name]
             cell: dict[str, Any] = {"transfer": float(np.nanmean(reference))}
             if name == "als":
@@ -335,12 +402,14 @@ def choose(summary: dict[str, Any], labels: list[str]) -> dict[str, Any]:
     is within `OVERALL_BUDGET` of no rows on every split (the issue's budget). The choice: the admissible setting
     with the highest mean ratio to transfer over the cells; with none admissible, the highest worst-case ratio
     among those within the budget (all settings when none is)."""
-    cells = [summary[s][r] for s in summary for r in RECOMMENDERS]
+    cells = [summary[s][r] for s in summary for r in RECOMMENDERS if r in summary[s]]
+    overall = [summary[s]["overall"] for s in summary if "overall" in summary[s]]
+    within = [arm for arm in labels if all(o[arm]["ratio_to_none"] >= 1.0 - OVERALL_BUDGET for o in overall)]
+    if not cells:  # only the new-items split ran: costs, nothing to choose by
+        return {"rule": "no pseudo-cold split ran: nothing chosen", "chosen": None, "within_overall_budget": within}
     ratios = {arm: [cell[arm]["ratio_to_transfer"] for cell in cells] for arm in labels}
     mean = {arm: float(np.mean(values)) for arm, values in ratios.items()}
     worst = {arm: min(values) for arm, values in ratios.items()}
-    overall = [summary[s]["overall"] for s in summary if "overall" in summary[s]]
-    within = [arm for arm in labels if all(o[arm]["ratio_to_none"] >= 1.0 - OVERALL_BUDGET for o in overall)]
     admissible = [arm for arm in within if all(cell[arm]["minus_best"]["high"] >= 0 for cell in cells)]
     chosen = max(admissible, key=mean.__getitem__) if admissible else max(within or labels, key=worst.__getitem__)
     return {"rule": "admissible: the 95% interval of (setting - the cell's best setting) reaches 0 in every split x "
@@ -366,7 +435,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="TasteSettings.per_user_cap values (most rows per user; default gen.cold_start's)")
     parser.add_argument("--gated", action="store_true",
                         help="the default gated call (fidelity gate, taste test) against the gate half of the holdout")
-    parser.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS))
+    parser.add_argument("--splits", nargs="+", choices=(*SPLITS, NEW_ITEMS), default=[*SPLITS, NEW_ITEMS],
+                        help=f"pseudo-cold splits, and {NEW_ITEMS} (with --gated, on a bundle with new items: the "
+                             "overall cost of rows for those items)")
     parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 of generation and the recommenders")
     parser.add_argument("--threads", type=int, default=1, help="torch and implicit threads (default 1)")
     parser.add_argument("--out", help="result JSON (default <run>/cold_choice.json)")
@@ -384,7 +455,11 @@ def main(argv: list[str] | None = None) -> int:
     recommender = RecommenderConfig(threads=args.threads)
     labels = [label(s) for s in grid.settings()]
     splits = {split: run_split(bundle, split, grid, n_items=args.items, rows=args.rows, seeds=args.seeds,
-                               recommender=recommender, gated=args.gated) for split in args.splits}
+                               recommender=recommender, gated=args.gated) for split in args.splits if split in SPLITS}
+    if NEW_ITEMS in args.splits and args.gated:  # ungated rows are not what the product emits
+        new = run_new_items(bundle, grid, rows=args.rows, seeds=args.seeds, recommender=recommender)
+        if new is not None:
+            splits[NEW_ITEMS] = new
     summary = summarise(splits, labels)
     result = {"bundle": str(bundle.path), "config": {**vars(args), "recommender": vars(recommender),
                                                      "min_buyers": MIN_BUYERS},

@@ -124,11 +124,15 @@ def from_bundle(bundle: Bundle, holdout: pd.DataFrame | None = None) -> UtilityD
 def build_data(
     train: pd.DataFrame, holdout: pd.DataFrame, cold: pd.DataFrame, buckets: pd.DataFrame, *,
     user_id: str, item_id: str, bucket_names: tuple[str, ...], known_users: pd.Series | None = None,
-    items: pd.DataFrame | None = None,
+    items: pd.DataFrame | None = None, cold_items: pd.Series | None = None,
 ) -> UtilityData:
-    """The frame from plain tables (see module docstring). buckets: item, pop_bucket (the bundle's table)."""
+    """The frame from plain tables (see module docstring). buckets: item, pop_bucket (the bundle's table).
+    cold_items: more cold-start item ids, ranked like the others but without held-out rows (a frame that
+    measures what rows for new items cost the warm items, never reading the new items' own held-out rows)."""
     warm = np.sort(pd.unique(train[item_id]))
-    cold_ids = np.sort(pd.unique(cold[item_id][~cold[item_id].isin(warm)]))
+    named = cold[item_id] if cold_items is None else pd.concat([cold[item_id], pd.Series(cold_items)],
+                                                                ignore_index=True)
+    cold_ids = np.sort(pd.unique(named[~named.isin(warm)]))
     # pd.Index takes the column's dtype as is: numpy's astype cannot read pandas 3's string dtype.
     item_index = pd.Index(np.concatenate([warm, cold_ids]), dtype=train[item_id].dtype)
     id_parts = [train[user_id], holdout[user_id], cold[user_id]] + ([known_users] if known_users is not None else [])
