@@ -13,8 +13,9 @@ import torch
 
 from tailsynth import gen
 from tailsynth.gen.items.taste_check import check_taste, validation_split
-from tailsynth.gen.items.taste_users import (ACTIVITY_POWER, NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_PER_USER_CAP,
-                                             PER_USER_CAP, Evidence, TasteSettings, choose_users)
+from tailsynth.gen.items.taste_users import (ACTIVITY_POWER, NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_LIKE_FIRST_BUYERS,
+                                             NEW_ITEMS_PER_USER_CAP, PER_USER_CAP, Evidence, TasteSettings,
+                                             choose_users)
 from tailsynth.models.taste import TasteSpace
 from tailsynth.train.config import GateConfig, load_config
 from tailsynth.train.fit import fit
@@ -225,8 +226,9 @@ def test_cold_start_takes_users_by_predicted_taste_and_reports_the_held_out_lift
     held = items[items["StockCode"].isin(cold_ids)].reset_index(drop=True)
     result = gen.cold_start(bundle, held, per_item=7, seed=1, gate=False, progress=False)
     assert result.report["taste"]["users"] == "taste" and result.report["taste"]["check"] is None  # ungated
-    settings = result.report["taste"]["settings"]  # new items: their own cap, not first-buyer raking
-    assert settings["per_user_cap"] == NEW_ITEMS_PER_USER_CAP != PER_USER_CAP and not settings["like_first_buyers"]
+    settings = result.report["taste"]["settings"]  # new items: their own cap, power and first-buyer raking
+    assert settings["per_user_cap"] == NEW_ITEMS_PER_USER_CAP != PER_USER_CAP
+    assert settings["like_first_buyers"] == NEW_ITEMS_LIKE_FIRST_BUYERS
     assert settings["activity_power"] == NEW_ITEMS_ACTIVITY_POWER != ACTIVITY_POWER
     rows = result.rows
     assert rows.groupby("StockCode").size().to_dict() == dict.fromkeys(held["StockCode"], 7)

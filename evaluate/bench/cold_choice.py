@@ -62,7 +62,8 @@ from tailsynth.evaluate.utility.intervals import paired_bootstrap, seed_mean
 from tailsynth.evaluate.utility.knn import fit_item_knn
 from tailsynth.evaluate.utility.protocols import cold_only, cold_only_chance, full_catalogue
 from tailsynth.evaluate.utility.recommenders import Factors, RecommenderConfig, auto_alpha, fit_factors
-from tailsynth.gen.items.taste_users import NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_PER_USER_CAP, TasteSettings
+from tailsynth.gen.items.taste_users import (NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_LIKE_FIRST_BUYERS, NEW_ITEMS_PER_USER_CAP,
+                                             TasteSettings)
 from tailsynth.models.atomic import write_json
 
 SPLITS = ("tail", "any")
@@ -202,7 +203,7 @@ class Grid:
     shortlists: tuple[int, ...] = (1, 4)
     evidence: tuple[float, ...] = (0.3,)
     activity_powers: tuple[float, ...] = (NEW_ITEMS_ACTIVITY_POWER,)
-    first_buyers: tuple[bool, ...] = (False,)
+    first_buyers: tuple[bool, ...] = (NEW_ITEMS_LIKE_FIRST_BUYERS,)
     user_caps: tuple[int, ...] = (NEW_ITEMS_PER_USER_CAP,)
 
     def settings(self) -> list[TasteSettings]:
@@ -429,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shortlists", type=int, nargs="+", default=list(Grid.shortlists))
     parser.add_argument("--evidence", type=float, nargs="+", default=list(Grid.evidence))
     parser.add_argument("--activity-powers", type=float, nargs="+", default=list(Grid.activity_powers))
-    parser.add_argument("--first-buyers", type=int, nargs="+", choices=(0, 1), default=[0],
+    parser.add_argument("--first-buyers", type=int, nargs="+", choices=(0, 1),
+                        default=[int(NEW_ITEMS_LIKE_FIRST_BUYERS)],
                         help="TasteSettings.like_first_buyers off (0) / on (1): users raked to one-off buyers' mix")
     parser.add_argument("--user-caps", type=int, nargs="+", default=[NEW_ITEMS_PER_USER_CAP],
                         help="TasteSettings.per_user_cap values (most rows per user; default gen.cold_start's)")

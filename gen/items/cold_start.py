@@ -31,7 +31,8 @@ from tailsynth.gen.items.pipeline import ItemsRequest, ItemsResult, generate_ite
 from tailsynth.gen.items.report import held_out_section
 from tailsynth.gen.items.taste_check import MIN_LIFT
 from tailsynth.gen.items.taste_plan import UsersRule
-from tailsynth.gen.items.taste_users import NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_PER_USER_CAP, TasteSettings
+from tailsynth.gen.items.taste_users import (NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_LIKE_FIRST_BUYERS, NEW_ITEMS_PER_USER_CAP,
+                                             TasteSettings)
 from tailsynth.gen.items.timestamps import default_window, parse_window
 from tailsynth.gen.items.written import Placement, one
 from tailsynth.models.errors import ColdStartError
@@ -43,8 +44,9 @@ if TYPE_CHECKING:
 SHOWN_SKIPPED = 20
 """Skipped items quoted in the warning; the report lists them all."""
 
-NEW_ITEMS_TASTE = TasteSettings(per_user_cap=NEW_ITEMS_PER_USER_CAP, activity_power=NEW_ITEMS_ACTIVITY_POWER)
-"""The chooser's default for new items: chosen on gated validation items (see both constants)."""
+NEW_ITEMS_TASTE = TasteSettings(per_user_cap=NEW_ITEMS_PER_USER_CAP, activity_power=NEW_ITEMS_ACTIVITY_POWER,
+                                like_first_buyers=NEW_ITEMS_LIKE_FIRST_BUYERS)
+"""The chooser's default for new items: chosen on gated validation items (see the three constants)."""
 
 ColdStartResult = ItemsResult
 """Cold start returns the result every gated call of `gen` returns."""
