@@ -341,3 +341,16 @@ def test_new_items_cost_reads_the_gate_half_and_never_the_new_items_rows(bundle)
     moved = replace(bundle, _tables={**bundle._tables, "cold_holdout": other})  # other rows, the same items
     again = run_new_items(moved, grid, rows=5, seeds=1, recommender=recommender, gate=False, progress=False)
     assert again["per_seed"] == first["per_seed"]  # the new items' held-out rows are never read, only their ids
+
+
+@pytest.mark.slow
+def test_pass_rate_counts_the_gated_new_items_call_on_seeds_no_benchmark_scores(bundle) -> None:
+    from tailsynth.evaluate.bench.cold_choice import PASS_SEEDS_FROM, Grid, label, pass_rates
+
+    grid = Grid(temperatures=(0.5,), shortlists=(1,), evidence=(0.3,), activity_powers=(1.0,))
+    out = pass_rates(bundle, grid, rows=5, calls=2, progress=False)
+    entry = out[label(grid.settings()[0])]
+    assert out["seeds"] == [PASS_SEEDS_FROM, PASS_SEEDS_FROM + 1] and out["asked"] == 5 * 5
+    assert len(entry["rows"]) == 2 and entry["refused"] == sum(n == 0 for n in entry["rows"])
+    assert entry["share"] == pytest.approx(sum(entry["rows"]) / 2 / 25)
+    assert all(entry["failures"][k] for k, n in enumerate(entry["rows"]) if n == 0)  # a refusal says why

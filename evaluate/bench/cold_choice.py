@@ -3,7 +3,7 @@
     python -m tailsynth.evaluate.bench.cold_choice --bundle runs/util_cold150 [--items 150] [--rows 50] \
         [--temperatures 0.1 0.25 0.5] [--shortlists 1 4] [--evidence 0 0.3] [--activity-powers 0.5] \
         [--first-buyers 0 1] [--user-caps 150] [--gated] [--splits tail any new_items] [--seeds 1] \
-        [--threads 1] [--out FILE]
+        [--pass-rate 12] [--threads 1] [--out FILE]
 
 Never reads the bundle's scored held-out rows or its cold items' rows (the utility benchmark scores those).
 From the bundle's TRAINING rows only (`--gated`: and the gate's half of the holdout, which the utility
@@ -361,6 +361,41 @@ def run_new_items(bundle: Any, grid: Grid, *, rows: int, seeds: int, recommender
             "per_seed": {arm: {"overall": [float(np.nanmean(x)) for x in v]} for arm, v in arms.items()}}
 
 
+PASS_SEEDS_FROM = 10
+"""`--pass-rate`: its seeds start here, away from the seeds the utility benchmark scores (0, 1, 2, ...)."""
+
+
+def pass_rates(bundle: Any, grid: Grid, *, rows: int, calls: int, progress: bool = True) -> dict[str, Any] | None:
+    """`--pass-rate N`: how much of what the product's default gated call for the bundle's new items is asked for
+    it emits, per setting, over N seeds from `PASS_SEEDS_FROM` (the calls of `run_new_items`, no recommender):
+    rows per seed, the mean share of the rows asked for, the refused calls and each call's first failures. None
+    without new items. The gate's verdicts on a few seeds decide most cold-only figures; this measures them on
+    seeds no benchmark scores."""
+    from tailsynth import gen
+
+    if not (bundle.path / "cold_holdout.parquet").is_file():
+        return None
+    item = bundle.role("item_id")[0]
+    ids = pd.unique(bundle.table("cold_holdout")[item])
+    items = bundle.table("items")
+    new_items = items[items[item].isin(ids)].reset_index(drop=True)
+    generator = gate_view(bundle, GATE_HOLDOUT)[0]
+    bucket = tuple(bundle.config["data"]["buckets"]["names"])[-1]
+    out: dict[str, Any] = {"seeds": list(range(PASS_SEEDS_FROM, PASS_SEEDS_FROM + calls)), "asked": rows * len(ids)}
+    for settings in grid.settings():
+        emitted, failures = [], []
+        for seed in out["seeds"]:
+            result = gen.cold_start(generator, new_items, per_item=rows, bucket=bucket, seed=seed, gate=None,
+                                    progress=False, users="taste", taste=settings)
+            emitted.append(0 if result.rows is None else len(result.rows))
+            failures.append(list(result.report.get("refusals", []))[:3])
+            if progress:
+                print(f"  pass rate seed {seed} {label(settings)}: {emitted[-1]} rows", file=sys.stderr, flush=True)
+        out[label(settings)] = {"rows": emitted, "share": float(np.mean(emitted)) / out["asked"],
+                                "refused": sum(n == 0 for n in emitted), "failures": failures}
+    return out
+
+
 def summarise(splits: dict[str, dict[str, Any]], labels: list[str], resamples: int = 1000) -> dict[str, Any]:
     """Per split and recommender (a cell): transfer's and injection's means; for each setting its mean, ratio
     to transfer, and its difference to transfer and to the cell's best setting (95% paired bootstrap over
@@ -441,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"pseudo-cold splits, and {NEW_ITEMS} (with --gated, on a bundle with new items: the "
                              "overall cost of rows for those items)")
     parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 of generation and the recommenders")
+    parser.add_argument("--pass-rate", type=int, default=0,
+                        help=f"also the gated new-items call's rows on N seeds from {PASS_SEEDS_FROM} (`pass_rates`)")
     parser.add_argument("--threads", type=int, default=1, help="torch and implicit threads (default 1)")
     parser.add_argument("--out", help="result JSON (default <run>/cold_choice.json)")
     args = parser.parse_args(argv)
@@ -463,11 +500,13 @@ def main(argv: list[str] | None = None) -> int:
         if new is not None:
             splits[NEW_ITEMS] = new
     summary = summarise(splits, labels)
+    passing = pass_rates(bundle, grid, rows=args.rows, calls=args.pass_rate) if args.pass_rate else None
     result = {"bundle": str(bundle.path), "config": {**vars(args), "recommender": vars(recommender),
                                                      "min_buyers": MIN_BUYERS},
               "seeds": list(range(args.seeds)), "training_seed": bundle.seed, "versions": package_versions(),
               "splits": {s: {"info": r["info"], "per_seed": r["per_seed"]} for s, r in splits.items()},
-              "summary": summary, "choice": choose(summary, labels), "seconds": time.monotonic() - started}
+              "summary": summary, "choice": choose(summary, labels), "pass_rate": passing,
+              "seconds": time.monotonic() - started}
     out = Path(args.out) if args.out else bundle.path.parent / "cold_choice.json"
     write_json(out, result)
     print(f"wrote {out}; chosen: {result['choice']['chosen']}")
