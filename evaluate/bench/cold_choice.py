@@ -35,9 +35,9 @@ benchmark's gated arms see too, and the ids and features of the bundle's new ite
    misleads: their hidden buyers miss a real purchase, which rows near it restore.
 4. The choice (`choose`): of the settings never measurably below the best one in any of the four cells
    (split x recommender: the 95% paired-bootstrap interval of the difference to the cell's best reaches 0)
-   and within `OVERALL_BUDGET` of no rows on the overall figure of every split, the one with the highest mean ratio to
-   neighbour transfer. The JSON holds every figure, the intervals of each setting against transfer and
-   against the cell's best, the config, seeds and versions.
+   and within `OVERALL_BUDGET` of no rows on the overall figure of every split, the one with the highest mean
+   ratio to neighbour transfer. The JSON holds every figure, the intervals of each setting against transfer
+   and against the cell's best, the config, seeds and versions.
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ from tailsynth.evaluate.utility.intervals import paired_bootstrap, seed_mean
 from tailsynth.evaluate.utility.knn import fit_item_knn
 from tailsynth.evaluate.utility.protocols import cold_only, cold_only_chance, full_catalogue
 from tailsynth.evaluate.utility.recommenders import Factors, RecommenderConfig, auto_alpha, fit_factors
-from tailsynth.gen.items.taste_users import (NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_LIKE_FIRST_BUYERS, NEW_ITEMS_PER_USER_CAP,
-                                             TasteSettings)
+from tailsynth.gen.items.taste_users import (NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_LIKE_FIRST_BUYERS,
+                                             NEW_ITEMS_PER_USER_CAP, TasteSettings)
 from tailsynth.models.atomic import write_json
 
 SPLITS = ("tail", "any")
@@ -303,6 +303,37 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
                          for arm, by in arms.items()}}
 
 
+@dataclass(frozen=True)
+class NewItemsCall:
+    """The product's default call for the bundle's new items (`data.split.cold_items`) through the gate's view
+    (`gate_view`): the call the utility benchmark scores. Only the new items' ids are read from their held-out
+    table, never their rows."""
+
+    generator: Any
+    """The bundle as generation sees it: the gate half of the holdout."""
+    items: pd.DataFrame
+    """The new items' rows of the items table (id and content)."""
+    bucket: str
+
+    @classmethod
+    def of(cls, bundle: Any) -> NewItemsCall | None:
+        """None for a bundle without new items."""
+        if not (bundle.path / "cold_holdout.parquet").is_file():
+            return None
+        item = bundle.role("item_id")[0]
+        ids = pd.unique(bundle.table("cold_holdout")[item])
+        items = bundle.table("items")
+        return cls(gate_view(bundle, GATE_HOLDOUT)[0], items[items[item].isin(ids)].reset_index(drop=True),
+                   tuple(bundle.config["data"]["buckets"]["names"])[-1])
+
+    def rows(self, settings: TasteSettings, seed: int, per_item: int, gate: Any = None) -> Any:
+        """The call's result (`ItemsResult`: rows None when refused). gate: gen.cold_start's (None: the bundle's)."""
+        from tailsynth import gen
+
+        return gen.cold_start(self.generator, self.items, per_item=per_item, bucket=self.bucket, seed=seed,
+                              gate=gate, progress=False, users="taste", taste=settings)
+
+
 def run_new_items(bundle: Any, grid: Grid, *, rows: int, seeds: int, recommender: RecommenderConfig,
                   gate: Any = None, progress: bool = True) -> dict[str, Any] | None:
     """`--gated`, on a bundle holding new items (`data.split.cold_items`): what each setting's rows cost ALS's
@@ -314,21 +345,16 @@ def run_new_items(bundle: Any, grid: Grid, *, rows: int, seeds: int, recommender
     pseudo-cold splits cannot measure this cost: their hidden buyers lose a real purchase from their history and
     rows near it restore it (warm recall with the cold items masked rose 1.0% there and fell 2.1% on the
     scored new items, seed 0). gate: gen.cold_start's (None: the default gated call; False for tests)."""
-    from tailsynth import gen
-
-    if not (bundle.path / "cold_holdout.parquet").is_file():
+    call = NewItemsCall.of(bundle)
+    if call is None:
         return None
     columns = Columns(bundle.role("user_id")[0], bundle.role("item_id")[0])
-    names = tuple(bundle.config["data"]["buckets"]["names"])
-    ids = pd.unique(bundle.table("cold_holdout")[columns.item])
-    generator = gate_view(bundle, GATE_HOLDOUT)[0]
-    train, warm = generator.table("train"), generator.table("holdout")
+    train, warm = call.generator.table("train"), call.generator.table("holdout")
     data = build_data(train, warm, train.iloc[:0], bundle.table("buckets"), user_id=columns.user,
                       item_id=columns.item, known_users=bundle.table("users")[columns.user],
-                      bucket_names=names, cold_items=pd.Series(ids))
-    items = bundle.table("items")
-    new_items = items[items[columns.item].isin(ids)].reset_index(drop=True)
-    features = content_matrix(items, data, columns.item, featuriser=bundle.content.features)
+                      bucket_names=tuple(bundle.config["data"]["buckets"]["names"]),
+                      cold_items=call.items[columns.item])
+    features = content_matrix(bundle.table("items"), data, columns.item, featuriser=bundle.content.features)
     alpha = auto_alpha(real_only(data).matrix(len(data.users), len(data.items)))
     arms: dict[str, list[np.ndarray]] = {}
     rows_kept: dict[str, list[int]] = {}
@@ -346,8 +372,7 @@ def run_new_items(bundle: Any, grid: Grid, *, rows: int, seeds: int, recommender
                                                                  (columns.user, columns.item))[0], seed))
         for settings in grid.settings():
             started = time.monotonic()
-            result = gen.cold_start(generator, new_items, per_item=rows, bucket=names[-1], seed=seed, gate=gate,
-                                    progress=False, users="taste", taste=settings)
+            result = call.rows(settings, seed, rows, gate)
             made = result.rows if result.rows is not None else train.iloc[:0]  # refused: no rows, no cost
             training, use = with_rows(data, made, COLD_SYNTHETIC, data.cold, (columns.user, columns.item))
             arms.setdefault(label(settings), []).append(overall(training, seed))
@@ -355,7 +380,7 @@ def run_new_items(bundle: Any, grid: Grid, *, rows: int, seeds: int, recommender
             if progress:
                 print(f"  new items seed {seed} {label(settings)}: {use['added']} rows, "
                       f"{time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
-    info = {"items": int(len(ids)), "evaluated_users": int((~np.isnan(arms["none"][0])).sum()), "alpha": alpha,
+    info = {"items": len(call.items), "evaluated_users": int((~np.isnan(arms["none"][0])).sum()), "alpha": alpha,
             "rows_added": rows_kept, "gated": gate is not False, "relevance": "gate half of the holdout, warm items"}
     return {"info": info, "per_user": {arm: {"overall": seed_mean(v)} for arm, v in arms.items()},
             "per_seed": {arm: {"overall": [float(np.nanmean(x)) for x in v]} for arm, v in arms.items()}}
@@ -371,22 +396,15 @@ def pass_rates(bundle: Any, grid: Grid, *, rows: int, calls: int, progress: bool
     rows per seed, the mean share of the rows asked for, the refused calls and each call's first failures. None
     without new items. The gate's verdicts on a few seeds decide most cold-only figures; this measures them on
     seeds no benchmark scores."""
-    from tailsynth import gen
-
-    if not (bundle.path / "cold_holdout.parquet").is_file():
+    call = NewItemsCall.of(bundle)
+    if call is None:
         return None
-    item = bundle.role("item_id")[0]
-    ids = pd.unique(bundle.table("cold_holdout")[item])
-    items = bundle.table("items")
-    new_items = items[items[item].isin(ids)].reset_index(drop=True)
-    generator = gate_view(bundle, GATE_HOLDOUT)[0]
-    bucket = tuple(bundle.config["data"]["buckets"]["names"])[-1]
-    out: dict[str, Any] = {"seeds": list(range(PASS_SEEDS_FROM, PASS_SEEDS_FROM + calls)), "asked": rows * len(ids)}
+    out: dict[str, Any] = {"seeds": list(range(PASS_SEEDS_FROM, PASS_SEEDS_FROM + calls)),
+                           "asked": rows * len(call.items)}
     for settings in grid.settings():
         emitted, failures = [], []
         for seed in out["seeds"]:
-            result = gen.cold_start(generator, new_items, per_item=rows, bucket=bucket, seed=seed, gate=None,
-                                    progress=False, users="taste", taste=settings)
+            result = call.rows(settings, seed, rows)
             emitted.append(0 if result.rows is None else len(result.rows))
             failures.append(list(result.report.get("refusals", []))[:3])
             if progress:

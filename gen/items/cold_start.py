@@ -31,8 +31,8 @@ from tailsynth.gen.items.pipeline import ItemsRequest, ItemsResult, generate_ite
 from tailsynth.gen.items.report import held_out_section
 from tailsynth.gen.items.taste_check import MIN_LIFT
 from tailsynth.gen.items.taste_plan import UsersRule
-from tailsynth.gen.items.taste_users import (NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_LIKE_FIRST_BUYERS, NEW_ITEMS_PER_USER_CAP,
-                                             TasteSettings)
+from tailsynth.gen.items.taste_users import (NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_LIKE_FIRST_BUYERS,
+                                             NEW_ITEMS_PER_USER_CAP, TasteSettings)
 from tailsynth.gen.items.timestamps import default_window, parse_window
 from tailsynth.gen.items.written import Placement, one
 from tailsynth.models.errors import ColdStartError
