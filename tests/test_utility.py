@@ -345,12 +345,40 @@ def test_new_items_cost_reads_the_gate_half_and_never_the_new_items_rows(bundle)
 
 @pytest.mark.slow
 def test_pass_rate_counts_the_gated_new_items_call_on_seeds_no_benchmark_scores(bundle) -> None:
-    from tailsynth.evaluate.bench.cold_choice import PASS_SEEDS_FROM, Grid, label, pass_rates
+    from tailsynth.evaluate.bench.cold_choice import Grid, label, pass_rates
+    from tailsynth.evaluate.bench.pass_rate import PASS_SEEDS_FROM
 
     grid = Grid(temperatures=(0.5,), shortlists=(1,), evidence=(0.3,), activity_powers=(1.0,))
-    out = pass_rates(bundle, grid, rows=5, calls=2, progress=False)
-    entry = out[label(grid.settings()[0])]
-    assert out["seeds"] == [PASS_SEEDS_FROM, PASS_SEEDS_FROM + 1] and out["asked"] == 5 * 5
+    entry = pass_rates(bundle, grid, rows=5, calls=2, progress=False)[label(grid.settings()[0])]
+    assert entry["seeds"] == [PASS_SEEDS_FROM, PASS_SEEDS_FROM + 1] and entry["asked"] == 5 * 5
     assert len(entry["rows"]) == 2 and entry["refused"] == sum(n == 0 for n in entry["rows"])
     assert entry["share"] == pytest.approx(sum(entry["rows"]) / 2 / 25)
     assert all(entry["failures"][k] for k, n in enumerate(entry["rows"]) if n == 0)  # a refusal says why
+
+
+@pytest.mark.slow
+def test_pass_rate_command_writes_the_rows_of_each_augment_call(bundle, tmp_path: Path) -> None:
+    from tailsynth.evaluate.bench.pass_rate import main
+
+    out = tmp_path / "pass.json"
+    assert main(["--bundle", str(bundle.path.parent), "--call", "augment", "--per-item", "2", "--seeds", "2",
+                 "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["seeds"] == [10, 11] and result["asked"] > 0 and len(result["rows"]) == 2
+    assert result["config"]["call"] == "augment" and "torch" in result["versions"]
+    assert 0.0 <= result["share"] <= 1.0
+
+
+def test_pass_rate_sums_rows_over_what_each_call_asked_for() -> None:
+    from types import SimpleNamespace
+
+    from tailsynth.evaluate.bench.pass_rate import emitted
+
+    def call(seed: int) -> SimpleNamespace:
+        rows = None if seed == 1 else pd.DataFrame({"x": range(seed * 10)})
+        return SimpleNamespace(rows=rows, report={"totals": {"rows_requested": 40},
+                                                  "refusals": ["union: KS"] if rows is None else []})
+
+    result = emitted(call, [1, 2, 4])
+    assert result["rows"] == [0, 20, 40] and result["refused"] == 1 and result["share"] == pytest.approx(0.5)
+    assert result["failures"] == [["union: KS"], [], []] and result["asked"] == 40

@@ -54,6 +54,7 @@ import pandas as pd
 import torch
 from scipy.stats import ks_2samp
 
+from tailsynth.evaluate.bench.pass_rate import GATE_HOLDOUT, PASS_SEEDS_FROM, NewItemsCall, emitted
 from tailsynth.evaluate.utility.arms import COLD_SYNTHETIC, TrainingSet, real_only, with_rows
 from tailsynth.evaluate.utility.cold_study import als_scorer
 from tailsynth.evaluate.utility.content import content_matrix, knn_vectors, neighbour_transfer
@@ -74,8 +75,6 @@ MIN_BUYERS = 3
 RECOMMENDERS = ("als", "item_knn")
 OVERALL_BUDGET = 0.02
 """Most a setting may cost ALS's overall Recall@20 (full catalogue, warm items) against no rows: the issue's budget."""
-GATE_HOLDOUT = 0.5
-"""`--gated`: the share of the holdout the gate reads, the utility benchmark's default (`gate_view`, seed 0)."""
 
 
 @dataclass(frozen=True)
@@ -303,37 +302,6 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
                          for arm, by in arms.items()}}
 
 
-@dataclass(frozen=True)
-class NewItemsCall:
-    """The product's default call for the bundle's new items (`data.split.cold_items`) through the gate's view
-    (`gate_view`): the call the utility benchmark scores. Only the new items' ids are read from their held-out
-    table, never their rows."""
-
-    generator: Any
-    """The bundle as generation sees it: the gate half of the holdout."""
-    items: pd.DataFrame
-    """The new items' rows of the items table (id and content)."""
-    bucket: str
-
-    @classmethod
-    def of(cls, bundle: Any) -> NewItemsCall | None:
-        """None for a bundle without new items."""
-        if not (bundle.path / "cold_holdout.parquet").is_file():
-            return None
-        item = bundle.role("item_id")[0]
-        ids = pd.unique(bundle.table("cold_holdout")[item])
-        items = bundle.table("items")
-        return cls(gate_view(bundle, GATE_HOLDOUT)[0], items[items[item].isin(ids)].reset_index(drop=True),
-                   tuple(bundle.config["data"]["buckets"]["names"])[-1])
-
-    def rows(self, settings: TasteSettings, seed: int, per_item: int, gate: Any = None) -> Any:
-        """The call's result (`ItemsResult`: rows None when refused). gate: gen.cold_start's (None: the bundle's)."""
-        from tailsynth import gen
-
-        return gen.cold_start(self.generator, self.items, per_item=per_item, bucket=self.bucket, seed=seed,
-                              gate=gate, progress=False, users="taste", taste=settings)
-
-
 def run_new_items(bundle: Any, grid: Grid, *, rows: int, seeds: int, recommender: RecommenderConfig,
                   gate: Any = None, progress: bool = True) -> dict[str, Any] | None:
     """`--gated`, on a bundle holding new items (`data.split.cold_items`): what each setting's rows cost ALS's
@@ -386,32 +354,17 @@ def run_new_items(bundle: Any, grid: Grid, *, rows: int, seeds: int, recommender
             "per_seed": {arm: {"overall": [float(np.nanmean(x)) for x in v]} for arm, v in arms.items()}}
 
 
-PASS_SEEDS_FROM = 10
-"""`--pass-rate`: its seeds start here, away from the seeds the utility benchmark scores (0, 1, 2, ...)."""
-
-
 def pass_rates(bundle: Any, grid: Grid, *, rows: int, calls: int, progress: bool = True) -> dict[str, Any] | None:
-    """`--pass-rate N`: how much of what the product's default gated call for the bundle's new items is asked for
-    it emits, per setting, over N seeds from `PASS_SEEDS_FROM` (the calls of `run_new_items`, no recommender):
-    rows per seed, the mean share of the rows asked for, the refused calls and each call's first failures. None
-    without new items. The gate's verdicts on a few seeds decide most cold-only figures; this measures them on
-    seeds no benchmark scores."""
+    """`--pass-rate N`: per setting, what the product's default gated call for the bundle's new items emits on N
+    seeds no benchmark scores (`pass_rate.emitted`). None without new items. The gate's verdicts on a few seeds
+    decide most cold-only figures; this measures them on many."""
     call = NewItemsCall.of(bundle)
     if call is None:
         return None
-    out: dict[str, Any] = {"seeds": list(range(PASS_SEEDS_FROM, PASS_SEEDS_FROM + calls)),
-                           "asked": rows * len(call.items)}
-    for settings in grid.settings():
-        emitted, failures = [], []
-        for seed in out["seeds"]:
-            result = call.rows(settings, seed, rows)
-            emitted.append(0 if result.rows is None else len(result.rows))
-            failures.append(list(result.report.get("refusals", []))[:3])
-            if progress:
-                print(f"  pass rate seed {seed} {label(settings)}: {emitted[-1]} rows", file=sys.stderr, flush=True)
-        out[label(settings)] = {"rows": emitted, "share": float(np.mean(emitted)) / out["asked"],
-                                "refused": sum(n == 0 for n in emitted), "failures": failures}
-    return out
+    seeds = list(range(PASS_SEEDS_FROM, PASS_SEEDS_FROM + calls))
+    return {label(settings): emitted(lambda seed, settings=settings: call.rows(settings, seed, rows), seeds,
+                                     label(settings) if progress else None)
+            for settings in grid.settings()}
 
 
 def summarise(splits: dict[str, dict[str, Any]], labels: list[str], resamples: int = 1000) -> dict[str, Any]:
