@@ -223,10 +223,6 @@ def prepare_interactions(table: _Table, cfg: InteractionsConfig, config: DataCon
     return _Table(with_columns(frame, parsed), source, written_as, file_dtypes)
 
 
-def _is_number(column: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
-
-
 def prepare_features(table: _Table, cfg: TableConfig, role: str, config: DataConfig,
                      cleaning: list[dict]) -> _Table:
     """Id column present, non-null and unique; declared columns present, not all null, parsed."""
@@ -303,6 +299,7 @@ def _mixed(ids: pd.Series) -> bool:
 
 
 def _is_number(dtype: object) -> bool:
+    """A numeric, non-boolean dtype (or a column, whose dtype is read)."""
     return bool(pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype))
 
 
