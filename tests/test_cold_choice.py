@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tailsynth.evaluate.bench.cold_choice import (GATE_HOLDOUT, MIN_BUYERS, Columns, choose, draw_pseudo_cold,
+from tailsynth.evaluate.bench.cold_choice import (MIN_BUYERS, Columns, choose, draw_pseudo_cold,
                                                   gate_rows, hide_items, refit_taste, users_without_hidden,
                                                   validation_view, with_users)
-from tailsynth.evaluate.utility.data import gate_view
+from tailsynth.evaluate.utility.data import GATE_SHARE, gate_view
 from tailsynth.gen.bundle import Bundle
 from tailsynth.models.content_taste import ContentTaste
 from tailsynth.models.taste import fit_taste_space
@@ -88,7 +88,7 @@ def test_gated_validation_judges_against_the_gate_half_without_the_hidden_items(
                      "users": pd.DataFrame({"user": range(61)}), "items": items})
     ids = np.array(["R0", "B8"], dtype=object)
     rows = gate_rows(bundle, "item", ids)
-    gate_half, scored, _ = gate_view(bundle, GATE_HOLDOUT)
+    gate_half, scored, _ = gate_view(bundle, GATE_SHARE)
     assert not rows["item"].isin(ids).any() and len(rows) > 0
     assert set(rows["row"]) <= set(gate_half.table("holdout")["row"]) and not set(rows["row"]) & set(scored["row"])
     view = validation_view(bundle, hide_items(train, "item", ids)[0], None, None, rows)

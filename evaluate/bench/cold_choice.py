@@ -54,11 +54,11 @@ import pandas as pd
 import torch
 from scipy.stats import ks_2samp
 
-from tailsynth.evaluate.bench.pass_rate import GATE_HOLDOUT, PASS_SEEDS_FROM, NewItemsCall, emitted
+from tailsynth.evaluate.bench.pass_rate import PASS_SEEDS_FROM, NewItemsCall, emitted
 from tailsynth.evaluate.utility.arms import COLD_SYNTHETIC, TrainingSet, real_only, with_rows
-from tailsynth.evaluate.utility.cold_study import als_scorer
-from tailsynth.evaluate.utility.content import content_matrix, knn_vectors, neighbour_transfer
-from tailsynth.evaluate.utility.data import UtilityData, build_data, gate_view
+from tailsynth.evaluate.utility.cold_study import als_scorer, transfer_set
+from tailsynth.evaluate.utility.content import content_matrix, knn_vectors
+from tailsynth.evaluate.utility.data import GATE_SHARE, UtilityData, build_data, gate_view
 from tailsynth.evaluate.utility.intervals import paired_bootstrap, seed_mean
 from tailsynth.evaluate.utility.knn import fit_item_knn
 from tailsynth.evaluate.utility.protocols import cold_only, cold_only_chance, full_catalogue
@@ -165,7 +165,7 @@ def with_users(rows: pd.DataFrame, users: pd.DataFrame, user_column: str, featur
 def gate_rows(bundle: Any, item_column: str, ids: np.ndarray) -> pd.DataFrame:
     """`--gated`: the held-out rows the gate judges against, the utility benchmark's gate half of the holdout
     (`gate_view`, never its scored half) less the pseudo-cold items' rows (a new item has none)."""
-    holdout = gate_view(bundle, GATE_HOLDOUT)[0].table("holdout")
+    holdout = gate_view(bundle, GATE_SHARE)[0].table("holdout")
     return holdout[~holdout[item_column].isin(ids)].reset_index(drop=True)
 
 
@@ -269,11 +269,9 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
         add("inject_knn", {"als": cold_only(data, als_scorer(data, Factors(factors.users, items,
                                                                             factors.scored | data.cold)),
                                             recommender.k)})
-        users, item_rows = neighbour_transfer(features, data, np.full(int(data.cold.sum()), rows),
-                                              np.random.default_rng(np.random.SeedSequence([seed, 19])))
-        transfer = pd.DataFrame({columns.user: data.users[users], columns.item: data.items[item_rows]})
-        add("transfer", cold_recall(data, with_rows(data, transfer, COLD_SYNTHETIC, data.cold,
-                                                    (columns.user, columns.item))[0], recommender, alpha, seed)[0])
+        transfer = transfer_set(features, data, np.full(int(data.cold.sum()), rows),
+                                np.random.default_rng(np.random.SeedSequence([seed, 19])))[0]
+        add("transfer", cold_recall(data, transfer, recommender, alpha, seed)[0])
         for settings in grid.settings():
             started = time.monotonic()
             result = gen.cold_start(view, new_items, per_item=rows, bucket=names[-1], seed=seed,
@@ -333,11 +331,9 @@ def run_new_items(bundle: Any, grid: Grid, *, rows: int, seeds: int, recommender
 
     for seed in range(seeds):
         arms.setdefault("none", []).append(overall(real_only(data), seed))
-        users, item_rows = neighbour_transfer(features, data, np.full(int(data.cold.sum()), rows),
-                                              np.random.default_rng(np.random.SeedSequence([seed, 19])))
-        transfer = pd.DataFrame({columns.user: data.users[users], columns.item: data.items[item_rows]})
-        arms.setdefault("transfer", []).append(overall(with_rows(data, transfer, COLD_SYNTHETIC, data.cold,
-                                                                 (columns.user, columns.item))[0], seed))
+        transfer = transfer_set(features, data, np.full(int(data.cold.sum()), rows),
+                                np.random.default_rng(np.random.SeedSequence([seed, 19])))[0]
+        arms.setdefault("transfer", []).append(overall(transfer, seed))
         for settings in grid.settings():
             started = time.monotonic()
             result = call.rows(settings, seed, rows, gate)

@@ -29,10 +29,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tailsynth.evaluate.utility.data import gate_view
+from tailsynth.evaluate.utility.data import GATE_SHARE, gate_view
 
-GATE_HOLDOUT = 0.5
-"""The share of the holdout the gate reads in the utility benchmark (its default; `gate_view`, seed 0)."""
 PASS_SEEDS_FROM = 10
 """The first seed counted: away from the seeds the benchmarks score (0, 1, 2, ...)."""
 SHOWN_FAILURES = 3
@@ -59,7 +57,7 @@ class NewItemsCall:
         item = bundle.role("item_id")[0]
         ids = pd.unique(bundle.table("cold_holdout")[item])
         items = bundle.table("items")
-        return cls(gate_view(bundle, GATE_HOLDOUT)[0], items[items[item].isin(ids)].reset_index(drop=True),
+        return cls(gate_view(bundle, GATE_SHARE)[0], items[items[item].isin(ids)].reset_index(drop=True),
                    tuple(bundle.config["data"]["buckets"]["names"])[-1])
 
     def rows(self, settings: Any, seed: int, per_item: int, gate: Any = None) -> Any:

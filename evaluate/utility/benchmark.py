@@ -39,7 +39,7 @@ from tailsynth.evaluate.utility.cold_study import COLD_ARMS, ColdSettings, cold_
 from tailsynth.evaluate.utility.content import content_matrix
 from tailsynth.evaluate.utility.intervals import RESAMPLES
 from tailsynth.evaluate.utility.protocols import cold_only_chance, per_user_recall
-from tailsynth.evaluate.utility.data import UtilityData, from_bundle, gate_view
+from tailsynth.evaluate.utility.data import GATE_SHARE, UtilityData, from_bundle, gate_view
 from tailsynth.evaluate.utility.ranking import chance_recall, coverage, ranking_metrics
 from tailsynth.evaluate.utility.recommenders import (INSTALL_HINT, Factors, RecommenderConfig, auto_alpha, content_factors, fit_factors,
                                     popularity_ranked, ranked)
@@ -56,7 +56,7 @@ class UtilitySettings:
     arms: tuple[str, ...] = tuple(ARMS)
     cold_per_item: int | str = "auto"
     """Rows per cold-start item for (h): a number, or "auto" (drawn from the tail's real item counts)."""
-    gate_holdout: float = 0.5
+    gate_holdout: float = GATE_SHARE
     """Share of the bundle's holdout rows the gate judges against; the arms are scored on the rest
     (`utility_data.gate_view`). 0: the gate sees the scored rows too (reported as an overlap)."""
     gate: dict[str, Any] = field(default_factory=dict)

@@ -98,13 +98,20 @@ def cold_seed(bundle: Any, data: UtilityData, content: np.ndarray, settings: Col
             kept, matched = per_cold_item(data, training), arm
     if "transfer" in wanted:
         counts = kept if kept is not None else np.full(int(data.cold.sum()), settings.rows_per_item)
-        users, items = neighbour_transfer(content, data, counts, rng)
-        rows = pd.DataFrame({"user": data.users[users], "item": data.items[items]})
-        training, use = with_rows(data, rows, COLD_SYNTHETIC, data.cold, ("user", "item"))
+        training, use = transfer_set(content, data, counts, rng)
         note = f"rows per item as {matched} kept" if kept is not None else f"{settings.rows_per_item} rows per item"
         outcomes["transfer"] = _fit_both(data, training, settings, recommender, alpha, seed,
                                          {"use": use, "counts": note})
     return outcomes
+
+
+def transfer_set(content: np.ndarray, data: UtilityData, counts: np.ndarray,
+                 rng: np.random.Generator) -> tuple[TrainingSet, dict[str, int]]:
+    """Real rows + neighbour-transfer rows (`content.neighbour_transfer`, `counts[c]` for cold item c), and
+    `with_rows`' counts: the transfer arm's training set."""
+    users, items = neighbour_transfer(content, data, counts, rng)
+    rows = pd.DataFrame({"user": data.users[users], "item": data.items[items]})
+    return with_rows(data, rows, COLD_SYNTHETIC, data.cold, ("user", "item"))
 
 
 def per_cold_item(data: UtilityData, training: TrainingSet) -> np.ndarray:

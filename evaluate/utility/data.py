@@ -75,6 +75,11 @@ class UtilityData:
         return self.users.get_indexer(users), self.items.get_indexer(items)
 
 
+GATE_SHARE = 0.5
+"""The utility benchmark's default share of the holdout the gate reads (`UtilitySettings.gate_holdout`); the
+validation and pass-rate benchmarks generate through the same view."""
+
+
 def gate_view(bundle: Bundle, share: float, seed: int = 0) -> tuple[Bundle, pd.DataFrame, dict[str, Any]]:
     """(the bundle as generation sees it, the held-out rows the arms are scored on, their counts).
 
