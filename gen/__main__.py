@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     cold = commands.add_parser("cold-start", help="interactions for new items from their features alone")
     cold.add_argument("--bundle", required=True, help="run directory written by tailsynth train (or its bundle/ folder)")
     cold.add_argument("--items", required=True, help="new items table (.csv or .parquet): item id + conditioned item features")
-    cold.add_argument("--per-item", default="auto", help="rows per item, or 'auto' to draw counts like real items of the bucket")
+    cold.add_argument("--per-item", default="auto",
+                      help="rows per item, or 'auto': each item's predicted popularity (its content neighbours' "
+                           "training counts, within the bucket's real range)")
     cold.add_argument("--bucket", default="tail", help="the bucket the new items are generated as (default tail)")
     cold.add_argument("--skip-invalid", action="store_true", help="skip invalid items with a warning instead of failing")
     cold.add_argument("--window", nargs=2, metavar=("START", "END"),

@@ -20,6 +20,7 @@ from tailsynth.models.content_features import ContentFeatures
 from tailsynth.models.content_taste import ContentTaste
 from tailsynth.models.errors import BundleError, ColdStartError, ConfigError, DataError
 from tailsynth.models.taste import TasteSpace, fit_taste_space
+from tailsynth.models.taste_generator import GeneratorSettings
 from tailsynth.train.config import load_config
 from tailsynth.train.fit import fit
 
@@ -119,6 +120,24 @@ def test_predictor_round_trip_without_pickle(content: ContentTaste, space: Taste
     assert torch.equal(back.predict(items), content.predict(items))
     ridge = ContentTaste.fit(items, "item", ["category"], "text", space, seed=0, method="ridge")
     assert torch.allclose(ContentTaste.from_state(reloaded(ridge.state()), space).predict(items), ridge.predict(items))
+
+
+def test_generator_method_is_seeded_stored_without_pickle_and_finds_the_taste(space: TasteSpace) -> None:
+    """The Lightning generator (models.taste_generator): same seed, same vectors; through torch.save/load
+    (weights_only) it predicts the same; a new item's vector ranks its side's users above the other's."""
+    users, items, catalogue = planted()
+    quick = GeneratorSettings(hidden=32, latent=4, steps=150, batch=128, learning_rate=1e-2)
+    first, second = (ContentTaste.fit(catalogue, "item", ["category"], "text", space, seed=5, method="generator",
+                                      pairs=(users, items), generator=quick) for _ in range(2))
+    new = pd.DataFrame({"item": ["N1", "N2"], "category": ["decor", "garden"],
+                        "text": ["red heart lace lantern", "blue garden tin bucket"]})
+    assert torch.equal(first.predict(new), second.predict(new))
+    back = ContentTaste.from_state(reloaded(first.state()), space)
+    assert back.method == "generator" and torch.equal(back.predict(new), first.predict(new))
+    scores = space.user_vectors @ first.predict(new).T
+    assert (scores[:30, 0] > scores[:30, 1]).float().mean() > 0.9 and (scores[30:, 1] > scores[30:, 0]).float().mean() > 0.9
+    with pytest.raises(DataError, match="training pairs"):
+        ContentTaste.fit(catalogue, "item", ["category"], "text", space, seed=5, method="generator")
 
 
 def test_text_features_match_scikit_learn() -> None:

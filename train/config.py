@@ -212,8 +212,9 @@ class TasteConfig:
     enabled: bool = True
     dim: int = ranged(64, 1)
     """Factors of the taste space (fewer when there are fewer users or items)."""
-    method: Literal["knn", "ridge"] = "knn"
-    """Content->taste predictor: content-kNN over warm items (measured best) or ridge regression."""
+    method: Literal["knn", "ridge", "generator"] = "knn"
+    """Content->taste predictor: content-kNN over warm items (measured best), ridge regression, or the
+    Lightning generator (`models.taste_generator`)."""
     neighbours: int = ranged(10, 1)
     """Warm items averaged by the content-kNN."""
     blend: float = ranged(5.0, 0.0)

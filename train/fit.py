@@ -13,14 +13,11 @@ A run directory holds:
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import time
-import warnings
 from datetime import timedelta
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
@@ -36,6 +33,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from tailsynth.models.atomic import write_text
 from tailsynth.models.encoder import TableEncoder
 from tailsynth.models.errors import ConfigError, TrainingInterrupted
+from tailsynth.models.quiet import quiet_third_party
 from tailsynth.models.registry import build_module
 from tailsynth.train.bundle_writer import write_run_bundle
 from tailsynth.train.checkpoint_io import AtomicCheckpointIO, EncoderInCheckpoint, check_checkpoint_matches, encoder_state_from
@@ -138,7 +136,7 @@ def _fit(config: RunConfig, run_dir: Path, last: Path, resume: bool, on_stage: C
     started = time.perf_counter()
     sigint = signal.getsignal(signal.SIGINT)
     try:
-        with _quiet_third_party():
+        with quiet_third_party():
             trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
     except SIGTERMException:
         # Lightning ends a SIGTERMed run with SystemExit(0); a stopped run must not look like a finished one.
@@ -262,7 +260,7 @@ def _trainer(config: RunConfig, run_dir: Path, encoder, spec, codes, train_rows,
         callbacks.append(FidelityMonitor(config.monitor, encoder, spec, codes, holdout_rows, columns, seed=config.seed,
                                          pool_values=values))
     try:
-        with _quiet_third_party():
+        with quiet_third_party():
             return _build_trainer(config, run_dir, callbacks)
     except (MisconfigurationException, ValueError, RuntimeError) as exc:
         raise ConfigError(
@@ -325,29 +323,6 @@ def _say(message: str) -> None:
     """A stage of the run, printed at once (rank 0 only), so a long data build is not silence."""
     if _is_rank_zero() and _global_rank() == 0:
         print(message, flush=True)
-
-
-class _DropLitLoggerTip(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in record.getMessage()
-
-
-@contextmanager
-def _quiet_third_party() -> Iterator[None]:
-    """Hide what Lightning and torch print that tells a user nothing: the litlogger advert and the
-    deprecation notices raised inside those libraries about their own internals. Warnings from our code,
-    and every other Lightning message, still show."""
-    tip = _DropLitLoggerTip()
-    rank_zero_log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    rank_zero_log.addFilter(tip)
-    try:
-        with warnings.catch_warnings():
-            for category in (DeprecationWarning, FutureWarning):
-                warnings.filterwarnings("ignore", category=category,
-                                        module=r"(lightning|lightning_utilities|torch)(\.|$)")
-            yield
-    finally:
-        rank_zero_log.removeFilter(tip)
 
 
 def _synced(started: float, device: torch.device) -> float:

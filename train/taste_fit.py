@@ -43,8 +43,8 @@ def fit_taste(config: RunConfig, records: Records, train_rows: pd.DataFrame,
     feature columns or a text column, `ContentTaste` on its warm items."""
     started = time.perf_counter()
     user_column, item_column = records.column("user_id")[0], records.column("item_id")[0]
-    space = fit_taste_space(_ids(train_rows[user_column]), _ids(train_rows[item_column]), dim=config.taste.dim,
-                            seed=config.seed, device=device)
+    users, items = _ids(train_rows[user_column]), _ids(train_rows[item_column])
+    space = fit_taste_space(users, items, dim=config.taste.dim, seed=config.seed, device=device)
     space_s = time.perf_counter() - started
     content = None
     items_config = config.data.items
@@ -53,7 +53,8 @@ def fit_taste(config: RunConfig, records: Records, train_rows: pd.DataFrame,
     if records.items is not None and (feature_columns or items_config.text):
         content = ContentTaste.fit(records.items, items_config.id, feature_columns, items_config.text or None,
                                    space, config.seed, method=config.taste.method,
-                                   neighbours=config.taste.neighbours, blend=config.taste.blend)
+                                   neighbours=config.taste.neighbours, blend=config.taste.blend,
+                                   pairs=(users, items), device=device)
     summary = {"file": TASTE_FILE, "dim": space.dim, "users": len(space.user_ids), "items": len(space.item_ids),
                "predictor": content.method if content else None,
                "predictor_features": [*feature_columns, *([items_config.text] if content and items_config.text else [])],

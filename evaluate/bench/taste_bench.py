@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from tailsynth.models.content_taste import ContentTaste
 from tailsynth.models.taste import TasteSpace, fit_taste_space
@@ -140,8 +141,22 @@ def ranking_mlp(knn: ContentTaste, pairs: torch.Tensor, held_content: torch.Tens
         return net(held_content)
 
 
-def predictor(interactions: pd.DataFrame, items_table: pd.DataFrame, seed: int, device: str,
-              with_mlp: bool = False) -> list[dict]:
+@dataclass(frozen=True)
+class ColdSplit:
+    """15% of the warm items with >= 5 interactions held out of the predictor's fit, and a space refitted
+    without their rows (the cold protocol)."""
+
+    space: TasteSpace
+    cold_space: TasteSpace
+    held: np.ndarray
+    held_items: pd.DataFrame
+    warm: pd.DataFrame
+    pairs: tuple[np.ndarray, np.ndarray]
+    """(users, items) of the rows the cold space was fitted on."""
+    truth: torch.Tensor
+
+
+def cold_split(interactions: pd.DataFrame, items_table: pd.DataFrame, seed: int, device: str) -> ColdSplit:
     users = interactions["CustomerID"].to_numpy("int64")
     item_ids = interactions["StockCode"].to_numpy()
     space = fit_taste_space(users, item_ids, dim=64, seed=seed, device=device)
@@ -150,16 +165,22 @@ def predictor(interactions: pd.DataFrame, items_table: pd.DataFrame, seed: int, 
     held = np.sort(rng.choice(eligible, size=int(0.15 * len(eligible)), replace=False))
     held_ids = pd.Index(space.item_ids[held])
     catalogue = items_table.set_index("StockCode").loc[space.item_ids].reset_index()
-    held_items = catalogue.iloc[held].reset_index(drop=True)
-    true_vectors = space.item_vectors[torch.as_tensor(held)]
-    # Cold protocol: the space is refitted without the held items' rows, so no user vector has seen them.
     cold_rows = np.asarray(pd.Index(item_ids).isin(held_ids))
     cold_space = fit_taste_space(users[~cold_rows], item_ids[~cold_rows], dim=64, seed=seed, device=device)
     truth = dense(cold_space.user_positions(users[cold_rows]), held_ids.get_indexer(item_ids[cold_rows]),
                   len(cold_space.user_ids), len(held))
+    return ColdSplit(space, cold_space, held, catalogue.iloc[held].reset_index(drop=True),
+                     catalogue[~catalogue["StockCode"].isin(held_ids)], (users[~cold_rows], item_ids[~cold_rows]), truth)
+
+
+def predictor(interactions: pd.DataFrame, items_table: pd.DataFrame, seed: int, device: str,
+              with_mlp: bool = False, with_generator: bool = False) -> list[dict]:
+    split = cold_split(interactions, items_table, seed, device)
+    space, cold_space, held, held_items, warm, truth = (split.space, split.cold_space, split.held, split.held_items,
+                                                         split.warm, split.truth)
+    true_vectors = space.item_vectors[torch.as_tensor(held)]
     no_seen = torch.zeros_like(truth)
     rows = [{"seed": seed, "method": "chance", "cosine": 0.0, "cold-only recall@20": TOP / len(held), "fit_s": 0.0}]
-    warm = catalogue[~catalogue["StockCode"].isin(held_ids)]
     for method, neighbours in (("knn", 5), ("knn", 10), ("knn", 20), ("knn", 50), ("ridge", 0)):
         started = time.perf_counter()
         content = ContentTaste.fit(warm, "StockCode", ["category", "price_band"], "description", space, seed=seed,
@@ -172,17 +193,43 @@ def predictor(interactions: pd.DataFrame, items_table: pd.DataFrame, seed: int, 
         rows.append({"seed": seed, "method": name, "cosine": float(cosine),
                      "cold-only recall@20": recall_at(cold_space.user_vectors @ cold.predict(held_items).T, no_seen,
                                                       truth), "fit_s": fit_s})
+    knn = ContentTaste.fit(warm, "StockCode", ["category", "price_band"], "description", cold_space, seed=seed)
     if with_mlp:
-        knn = ContentTaste.fit(warm, "StockCode", ["category", "price_band"], "description", cold_space, seed=seed)
-        warm_rows = ~cold_rows
-        pairs = torch.as_tensor(np.unique(np.stack([cold_space.user_positions(users[warm_rows]),
-                                                    cold_space.item_positions(item_ids[warm_rows])], axis=1), axis=0))
+        pairs = torch.as_tensor(np.unique(np.stack([cold_space.user_positions(split.pairs[0]),
+                                                    cold_space.item_positions(split.pairs[1])], axis=1), axis=0))
         started = time.perf_counter()
         predicted = ranking_mlp(knn, pairs, knn.features.transform(held_items), seed)
         rows.append({"seed": seed, "method": "ranking MLP (BPR, GAR-style)", "cosine": float("nan"),
                      "cold-only recall@20": recall_at(cold_space.user_vectors @ predicted.T, no_seen, truth),
                      "fit_s": time.perf_counter() - started})
+    if with_generator:
+        started = time.perf_counter()
+        generator = ContentTaste.fit(warm, "StockCode", ["category", "price_band"], "description", cold_space,
+                                     seed=seed, method="generator", pairs=split.pairs, device=device)
+        fit_s = time.perf_counter() - started
+        predicted = generator.predict(held_items)
+        for name, vectors in (("generator (CVAR + BPR, Lightning)", predicted),
+                              ("mean of generator and content-kNN k=10", (predicted + knn.predict(held_items)) / 2)):
+            rows.append({"seed": seed, "method": name, "cosine": float("nan"),
+                         "cold-only recall@20": recall_at(cold_space.user_vectors @ vectors.T, no_seen, truth),
+                         "fit_s": fit_s})
     return rows
+
+
+def popularity(interactions: pd.DataFrame, items_table: pd.DataFrame, seed: int, device: str) -> list[dict]:
+    """How many buyers a held item has, predicted from content (`ContentTaste.predicted_counts`, what
+    `gen cold-start --per-item auto` gives a new item) against a draw from the warm items' counts (the
+    earlier rule): Spearman rho with the true count and the median |log2(predicted / true)|."""
+    split = cold_split(interactions, items_table, seed, device)
+    true = split.space.item_counts[split.held].astype(np.float64)
+    knn = ContentTaste.fit(split.warm, "StockCode", ["category", "price_band"], "description", split.cold_space,
+                           seed=seed)
+    warm_counts = split.cold_space.item_counts[split.cold_space.item_counts >= 5]
+    draw = np.random.default_rng([seed, 13]).choice(warm_counts, size=len(true))
+    return [{"seed": seed, "rule": rule, "spearman rho": float(stats.spearmanr(counts, true).statistic),
+             "median |log2 ratio|": float(np.median(np.abs(np.log2(counts / true))))}
+            for rule, counts in (("content neighbours (auto)", knn.predicted_counts(split.held_items).astype(float)),
+                                 ("draw from warm counts", draw.astype(float)))]
 
 
 def blend(interactions: pd.DataFrame, items_table: pd.DataFrame, seed: int, device: str) -> list[dict]:
@@ -227,18 +274,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", choices=["random", "time"], default="random",
                         help="factorisation: 20%% of rows at random, or the latest 20%%")
     parser.add_argument("--with-mlp", action="store_true", help="also train the ranking MLP (about 15 s a seed)")
-    parser.add_argument("--part", choices=["all", "factorisation", "predictor", "blend"], default="all")
+    parser.add_argument("--with-generator", action="store_true",
+                        help="also train the Lightning content->taste generator (models.taste_generator)")
+    parser.add_argument("--part", choices=["all", "factorisation", "predictor", "popularity", "blend"], default="all")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     retail = load_online_retail()
     interactions = retail.interactions
     for part, run in (("factorisation", lambda s: factorisation(interactions, s, args.device, args.split)),
-                      ("predictor", lambda s: predictor(interactions, retail.items, s, args.device, args.with_mlp)),
+                      ("predictor", lambda s: predictor(interactions, retail.items, s, args.device, args.with_mlp,
+                                                                   args.with_generator)),
+                      ("popularity", lambda s: popularity(interactions, retail.items, s, args.device)),
                       ("blend", lambda s: blend(interactions, retail.items, s, args.device))):
         if args.part not in ("all", part):
             continue
         table = pd.DataFrame([row for seed in args.seeds for row in run(seed)])
-        keys = ["n", "m"] if part == "blend" else ["method"]
+        keys = {"blend": ["n", "m"], "popularity": ["rule"]}.get(part, ["method"])
         summary = table.groupby(keys, sort=False).agg(["mean", "std"]).drop(columns="seed")
         print(f"\n## {part} ({len(args.seeds)} seeds)\n{summary.round(4).to_string()}", flush=True)
 

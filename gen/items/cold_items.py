@@ -7,8 +7,14 @@ item id or feature column, an empty table, null or duplicate item ids. Errors, o
 encoder's categories; a null only where the model saw nulls), and an id that already has real
 interactions (in the bundle's training or holdout rows: the item is not cold).
 
-`item_counts` gives each item its number of rows: a fixed int, or "auto" - a seeded draw from the
-interaction counts of the real items of the chosen bucket (bundle table `buckets`, count >= 1).
+`item_counts` gives each item its number of rows: a fixed int, or "auto" - the item's predicted
+popularity (`ContentTaste.predicted_counts`: the similarity-weighted geometric mean of its content
+neighbours' training counts, on the training's user base, the users rows are drawn from), kept within the
+range of the bucket's real counts (bundle table `buckets`, count >= 1) since the rows are generated as that
+bucket's. A bundle without a content predictor draws the counts from the bucket's real ones instead (seeded).
+On the built-in data's validation items (`evaluate/bench/taste_bench.py --part popularity`, 3 seeds) the
+prediction ranks items by their real buyer count with Spearman rho 0.54 and is off by a median factor of
+1.9; a draw from the warm items' counts: rho 0.0, a factor of 3.0.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
+from tailsynth.gen.items.taste_check import content_rows
+from tailsynth.gen.items.taste_plan import as_space_ids
 from tailsynth.models.errors import BundleError, ColdStartError
 from tailsynth.train.config import GateConfig, from_dict
 
@@ -73,20 +81,32 @@ def check_items(bundle: Bundle, items: pd.DataFrame, on_invalid: Literal["error"
 
 
 def item_counts(
-    bundle: Bundle, n_items: int, per_item: int | Literal["auto"], bucket: str, rng: np.random.Generator
-) -> np.ndarray:
-    """Rows per item, int64 [n_items]: `per_item` each, or drawn from the bucket's real item counts."""
-    if per_item == "auto":
-        buckets = bundle.table("buckets")
-        counts = buckets.loc[(buckets["pop_bucket"] == bucket).to_numpy() & (buckets["count"] >= 1).to_numpy(),
-                             "count"].to_numpy(dtype=np.int64)
-        if counts.size == 0:
-            raise ColdStartError(f"per_item='auto': the bundle has no real {bucket!r} items with interactions "
-                                 "to draw counts from; give per_item as a number")
-        return rng.choice(counts, size=n_items, replace=True)
-    if isinstance(per_item, bool) or not isinstance(per_item, (int, np.integer)) or per_item < 1:
-        raise ColdStartError(f"per_item: expected a whole number >= 1 or 'auto', got {per_item!r}")
-    return np.full(n_items, int(per_item), dtype=np.int64)
+    bundle: Bundle, ids: pd.Series, per_item: int | Literal["auto"], bucket: str, rng: np.random.Generator,
+    content_table: pd.DataFrame | None = None,
+) -> tuple[np.ndarray, str]:
+    """Rows per item of `ids`, int64, and how they were set: `per_item` each, or (auto) predicted from the
+    items' content in `content_table` (see module docstring)."""
+    if per_item != "auto":
+        if isinstance(per_item, bool) or not isinstance(per_item, (int, np.integer)) or per_item < 1:
+            raise ColdStartError(f"per_item: expected a whole number >= 1 or 'auto', got {per_item!r}")
+        return np.full(len(ids), int(per_item), dtype=np.int64), f"{int(per_item)} per item, as asked"
+    buckets = bundle.table("buckets")
+    real = buckets.loc[(buckets["pop_bucket"] == bucket).to_numpy() & (buckets["count"] >= 1).to_numpy(),
+                       "count"].to_numpy(dtype=np.int64)
+    if real.size == 0:
+        raise ColdStartError(f"per_item='auto': the bundle has no real {bucket!r} items with interactions "
+                             "to set counts from; give per_item as a number")
+    try:
+        content = bundle.content
+    except BundleError:
+        content = None
+    if content is None or content_table is None:
+        return rng.choice(real, size=len(ids), replace=True), f"drawn from the real {bucket} items' counts"
+    rows = content_rows(content, as_space_ids(ids.to_numpy(), content.space.item_ids), content_table)
+    predicted = content.predicted_counts(rows)
+    return (np.clip(predicted, real.min(), real.max()).astype(np.int64),
+            f"predicted from the content neighbours' training counts, within the real {bucket} items' "
+            f"{int(real.min())}-{int(real.max())}")
 
 
 def _as_training_ids(ids: pd.Series, train_ids: pd.Series, column: str) -> pd.Series:

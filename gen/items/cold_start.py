@@ -6,7 +6,7 @@
 
 1. The items table is checked (`gen.items.cold_items`): item id + the item features the model was conditioned
    on; unseen feature values, known ids, duplicate ids, missing columns are errors (or skipped items).
-2. Each item gets its row count: `per_item`, or "auto" - drawn from the real counts of the bucket's items.
+2. Each item gets its row count: `per_item`, or "auto" - its predicted popularity (`cold_items.item_counts`).
 3. The rows are made, written and gated by the path augmentation shares (`gen.items.pipeline`): users
    chosen by taste (each item's vector predicted from its content, `gen.items.taste_plan`; or, with
    `users="demographic"`, matched on the generated user features), timestamps inside the window (default: the last 30 days of the
@@ -88,7 +88,8 @@ def cold_start(
                       f"'skipped'): {shown}{more}", stacklevel=2)
     if len(checked.valid) == 0:
         raise ColdStartError(f"items table: none of the {len(items)} item(s) is valid; nothing to generate")
-    counts = item_counts(bundle, len(checked.valid), per_item, bucket, np.random.default_rng(seed))
+    counts, counts_rule = item_counts(bundle, checked.valid.iloc[:, 0], per_item, bucket, np.random.default_rng(seed),
+                                      items)
     table = checked.valid.copy()
     table.insert(1, bundle.spec.columns[0], bucket)
     request = ItemsRequest(table, counts, bucket, Placement("window", span, "min"),
@@ -96,7 +97,8 @@ def cold_start(
                            taste=taste or NEW_ITEMS_TASTE, min_lift=min_lift, content=items)
     result, generated = generate_items(bundle, request, config, seed=seed, progress=progress)
     report = dict(result.report)
-    report["settings"].update(gate_source=gate_source(gate), kind="cold_start", per_item=per_item, seed=seed,
+    report["settings"].update(gate_source=gate_source(gate), kind="cold_start", per_item=per_item,
+                              rows_per_item=counts_rule, seed=seed,
                               on_invalid=on_invalid, users=(report.get("taste") or {}).get("users"))
     report["skipped"] = checked.skipped
     report["totals"].update(items_given=len(checked.valid) + len(checked.skipped), items_valid=len(checked.valid),

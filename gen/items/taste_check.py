@@ -88,7 +88,8 @@ def validation_split(users: np.ndarray, items: np.ndarray, *, dim: int, seed: in
     if content is not None and items_table is not None and len(cold_items):
         refit = ContentTaste.fit(items_table, content.item_column, list(content.features.feature_columns),
                                  content.features.text_column, space, seed, method=content.method,
-                                 neighbours=content.neighbours, blend=content.blend)
+                                 neighbours=content.neighbours, blend=content.blend, pairs=(fit_users, fit_items),
+                                 device=device)
     sets = {}
     for name, members in (("pseudo_cold", cold_items), ("pseudo_tail", tail_items)):  # two sets
         if len(members) == 0:

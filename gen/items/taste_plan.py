@@ -65,7 +65,7 @@ def taste_users(bundle: Bundle, items: pd.DataFrame, content_table: pd.DataFrame
     per item (`user_mix`)."""
     space = bundle.taste
     ids = items.iloc[:, 0].to_numpy()
-    at = space.item_positions(_as_space_ids(ids, space.item_ids))
+    at = space.item_positions(as_space_ids(ids, space.item_ids))
     counts = np.where(at >= 0, space.item_counts[np.maximum(at, 0)], 0)
     try:
         content = bundle.content
@@ -73,7 +73,7 @@ def taste_users(bundle: Bundle, items: pd.DataFrame, content_table: pd.DataFrame
         content = None
     if content is not None:
         table = content_table if content_table is not None else _items_table(bundle)
-        rows = content_rows(content, _as_space_ids(ids, space.item_ids), table)
+        rows = content_rows(content, as_space_ids(ids, space.item_ids), table)
         vectors = content.vectors_for(rows, counts)
     elif (at >= 0).all():
         vectors = space.item_vectors[torch.as_tensor(at, dtype=torch.long)]
@@ -90,7 +90,7 @@ def taste_users(bundle: Bundle, items: pd.DataFrame, content_table: pd.DataFrame
     evidence = None
     if settings.evidence_weight > 0:
         user_rows = space.user_positions(train[user_column].to_numpy())
-        item_rows = space.item_positions(_as_space_ids(train[item_column].to_numpy(), space.item_ids))
+        item_rows = space.item_positions(as_space_ids(train[item_column].to_numpy(), space.item_ids))
         both = (user_rows >= 0) & (item_rows >= 0)
         evidence = Evidence.fit(space, user_rows[both], item_rows[both], settings.neighbours)
     chooser = TasteUsers(space, vectors, owned, table_positions, settings, device, evidence)
@@ -125,7 +125,7 @@ def taste_gate(bundle: Bundle, settings: TasteSettings, counts: np.ndarray, *, n
         content = bundle.content
     except BundleError:
         content = None
-    split = validation_split(train[user_column].to_numpy(), _as_space_ids(train[item_column].to_numpy(),
+    split = validation_split(train[user_column].to_numpy(), as_space_ids(train[item_column].to_numpy(),
                                                                            bundle.taste.item_ids),
                              dim=bundle.taste.dim, seed=seed, content=content,
                              items_table=_items_table(bundle) if content is not None else None,
@@ -178,7 +178,7 @@ def _items_table(bundle: Bundle) -> pd.DataFrame | None:
         return None
 
 
-def _as_space_ids(ids: np.ndarray, space_ids: np.ndarray) -> np.ndarray:
+def as_space_ids(ids: np.ndarray, space_ids: np.ndarray) -> np.ndarray:
     """Ids in the space's kind: text ids as Python strings (a parquet column may hold them as another
     string type), numbers as they are."""
     if space_ids.dtype == object:
