@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from tailsynth.models.errors import DataError
 from tailsynth.models.networks import VAEEncoder
 from tailsynth.models.quiet import quiet_third_party
 
@@ -88,6 +89,8 @@ def fit_taste_generator(content: Tensor, item_vectors: Tensor, user_vectors: Ten
     """Train on `pairs` [P, 2] (user row, item row) of warm items whose `content` row is not empty; returns the
     module in eval mode on the CPU."""
     pairs = pairs[content[pairs[:, 1]].abs().sum(dim=1) > 0].long()
+    if len(pairs) == 0:
+        raise DataError("content->taste generator: no training pair has an item with content to learn from")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         module = TasteGenerator(content.shape[1], item_vectors.shape[1], settings)

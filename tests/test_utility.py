@@ -369,6 +369,21 @@ def test_pass_rate_command_writes_the_rows_of_each_augment_call(bundle, tmp_path
     assert 0.0 <= result["share"] <= 1.0
 
 
+@pytest.mark.slow
+def test_pass_rate_command_takes_auto_counts_for_the_new_items(bundle, tmp_path: Path) -> None:
+    from tailsynth.evaluate.bench.pass_rate import NewItemsCall, main
+
+    out = tmp_path / "auto.json"
+    assert main(["--bundle", str(bundle.path.parent), "--call", "cold-start", "--per-item", "auto", "--seeds", "1",
+                 "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    call = NewItemsCall.of(bundle)
+    buckets = bundle.table("buckets")
+    real = buckets.loc[(buckets["pop_bucket"] == call.bucket) & (buckets["count"] >= 1), "count"]
+    predicted = np.clip(bundle.content.predicted_counts(call.items), real.min(), real.max())
+    assert result["config"]["per_item"] == "auto" and result["asked"] == predicted.sum()
+
+
 def test_pass_rate_sums_rows_over_what_each_call_asked_for() -> None:
     from types import SimpleNamespace
 

@@ -2,7 +2,7 @@
 
     python -m tailsynth.evaluate.bench.pass_rate --bundle runs/online_retail_tvae --call augment --per-item 3 \
         [--seeds 12] [--threads 1] [--out FILE]
-    python -m tailsynth.evaluate.bench.pass_rate --bundle runs/cold_spq --call cold-start --per-item 50
+    python -m tailsynth.evaluate.bench.pass_rate --bundle runs/cold_spq --call cold-start --per-item 50|auto
 
 The gate refuses whole calls (a union's test, a taste test) and drops failing feature groups. Whether a call
 emits decides most downstream figures of a few seeds, and three seeds cannot tell a call's pass rate from
@@ -60,7 +60,7 @@ class NewItemsCall:
         return cls(gate_view(bundle, GATE_SHARE)[0], items[items[item].isin(ids)].reset_index(drop=True),
                    tuple(bundle.config["data"]["buckets"]["names"])[-1])
 
-    def rows(self, settings: Any, seed: int, per_item: int, gate: Any = None) -> Any:
+    def rows(self, settings: Any, seed: int, per_item: int | str, gate: Any = None) -> Any:
         """The call's result (`ItemsResult`: rows None when refused). settings: the chooser's (`TasteSettings`;
         None: gen.cold_start's default); gate: gen.cold_start's (None: the bundle's)."""
         from tailsynth import gen
@@ -88,12 +88,17 @@ def emitted(call: Callable[[int], Any], seeds: Sequence[int], name: str | None =
             "failures": failures}
 
 
+def _per_item(text: str) -> int | str:
+    """A whole number >= 1 or "auto" (the calls' own check names a bad value)."""
+    return text if text == "auto" else int(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tailsynth.evaluate.bench.pass_rate",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", required=True, help="run directory written by tailsynth train")
     parser.add_argument("--call", choices=("augment", "cold-start"), default="augment")
-    parser.add_argument("--per-item", type=int, default=3, help="rows asked per item (default 3)")
+    parser.add_argument("--per-item", type=_per_item, default=3, help="rows asked per item, or auto (default 3)")
     parser.add_argument("--bucket", default="tail", help="augment: the bucket (default tail)")
     parser.add_argument("--seeds", type=int, default=12, help=f"calls, on seeds {PASS_SEEDS_FROM}.. (default 12)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
