@@ -64,6 +64,19 @@ def test_mix_bins_cover_missing_and_rare_values() -> None:
     assert mix.row_cap(100) == 25 and mix.top_share == 0.25
 
 
+def test_a_country_of_half_a_percent_is_raked_on_its_own() -> None:
+    """A value holding 0.5% of the target gets its own bin (the gate's chi-square tests every value); one
+    below MIN_SHARE shares the pooled bin."""
+    from tailsynth.gen.items.taste_mix import MIN_SHARE
+
+    users = pd.DataFrame({"Country": ["UK"] * 1000 + ["NL"] * 5 + ["AU", "BR"]})
+    target = np.r_[np.arange(1000).repeat(2), np.arange(1000, 1005).repeat(2), 1005]  # NL 0.5%, AU 0.05%
+    assert 0.0005 < MIN_SHARE <= 0.005
+    country = UserMix.of(users, ["Country"], [], target).codes[0]
+    assert len({country[0], country[1000], country[1005]}) == 3  # UK, NL, the pool
+    assert country[1005] == country[1006]  # AU (0.05% of the target) and BR (none) are pooled
+
+
 def test_a_row_takes_its_users_nearest_purchase_time() -> None:
     stamps = pd.to_datetime(["2011-01-01 10:00", "2011-01-10 09:00", "2011-03-01 12:00",   # user 7
                              "2011-02-01 08:00"])                                            # user 8

@@ -31,8 +31,12 @@ import pandas as pd
 BINS = 20
 """Quantile bins per numerical feature (the target's 5% quantiles; ties merged). 10 left a frequency KS of 0.035
 to the built-in tail's first buyers inside the bins, 20 gave 0.019."""
-MIN_SHARE = 0.01
-"""A categorical value needs this share of the target's rows to be a bin of its own."""
+MIN_SHARE = 0.001
+"""A categorical value needs this share of the target's rows to be a bin of its own. At 0.01, 29 of the built-in
+data's 37 countries were one pooled bin, free inside; the union's Country chi-square, which tests every country,
+refused 3 of 12 augment calls (seeds 10-21). At 0.001: augment 71% of the rows asked for and 2 refused, against
+67% and 4; new items (`--per-item auto`) 99% and none, against 91% and 1; at 50 per item 83% and 1 refused,
+against 83% and 2. At 0 (every value a bin) augment did the same as 0.001 (70%, 2 refused)."""
 ROUNDS = 6
 """Raking rounds (one draw each)."""
 STEP = 0.5
