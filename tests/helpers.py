@@ -46,3 +46,9 @@ def fit_batches(module: L.LightningModule, batches: list, seed: int = 0) -> L.Tr
         torch.manual_seed(seed)
         trainer.fit(module, train_dataloaders=Batches(batches))
     return trainer
+
+
+def real_counts(bundle, bucket: str = "tail"):  # noqa: ANN001, ANN201 (a gen.Bundle -> pd.Series)
+    """The interaction counts of the bundle's real items of `bucket` that have any (what `auto` keeps to)."""
+    buckets = bundle.table("buckets")
+    return buckets.loc[(buckets["pop_bucket"] == bucket) & (buckets["count"] >= 1), "count"]

@@ -23,6 +23,7 @@ from tailsynth.gen.items.timestamps import parse_window, place_in_window
 from tailsynth.models.errors import ColdStartError
 from tailsynth.train.config import GateConfig, load_config
 from tailsynth.train.fit import fit
+from helpers import real_counts
 
 REPO = Path(__file__).resolve().parents[1]
 FEATURES = ["category", "price_band"]
@@ -146,8 +147,7 @@ def test_time_parts_are_honoured_and_relaxed_only_when_impossible() -> None:
 @pytest.mark.slow
 def test_auto_counts_are_the_predicted_popularity_within_the_bucket(bundle: gen.Bundle,
                                                                       new_items: pd.DataFrame) -> None:
-    buckets = bundle.table("buckets")
-    tail = buckets.loc[(buckets["pop_bucket"] == "tail") & (buckets["count"] >= 1), "count"]
+    tail = real_counts(bundle)
     result = cold_start(bundle, new_items, per_item="auto", seed=4, gate=False, progress=False)
     counts = result.rows.groupby("StockCode").size().reindex(new_items["StockCode"], fill_value=0)
     predicted = bundle.content.predicted_counts(new_items)
@@ -164,8 +164,7 @@ def test_auto_counts_without_a_content_predictor_are_drawn_from_the_bucket(bundl
                                                                             new_items: pd.DataFrame) -> None:
     from tailsynth.gen.items.cold_items import item_counts
 
-    buckets = bundle.table("buckets")
-    tail = buckets.loc[(buckets["pop_bucket"] == "tail") & (buckets["count"] >= 1), "count"]
+    tail = real_counts(bundle)
     counts, rule = item_counts(bundle, new_items["StockCode"], "auto", "tail", np.random.default_rng(0), None)
     assert rule == "drawn from the real tail items' counts" and np.isin(counts, tail.to_numpy()).all()
 

@@ -20,6 +20,7 @@ from tailsynth.evaluate.utility.arms import (COLD_SYNTHETIC, DUPLICATE, GATED, O
                                    held_out_hits, oversampled, real_only, tail_rows, tail_weighted, warm_tail_items, with_rows)
 from tailsynth.evaluate.utility.data import UtilityData, build_data
 from tailsynth.evaluate.utility.ranking import NO_ITEM, chance_recall, coverage, ranking_metrics, top_k
+from helpers import real_counts
 
 REPO = Path(__file__).resolve().parents[1]
 BUCKETS = ("head", "torso", "tail")
@@ -357,13 +358,18 @@ def test_pass_rate_counts_the_gated_new_items_call_on_seeds_no_benchmark_scores(
 
 
 @pytest.mark.slow
-def test_pass_rate_command_writes_the_rows_of_each_augment_call(bundle, tmp_path: Path) -> None:
+def _pass_rate(bundle, tmp_path: Path, call: str, per_item: str, seeds: int) -> dict:  # noqa: ANN001
+    """The JSON `python -m tailsynth.evaluate.bench.pass_rate` writes for the tiny bundle."""
     from tailsynth.evaluate.bench.pass_rate import main
 
-    out = tmp_path / "pass.json"
-    assert main(["--bundle", str(bundle.path.parent), "--call", "augment", "--per-item", "2", "--seeds", "2",
+    out = tmp_path / f"{call}.json"
+    assert main(["--bundle", str(bundle.path.parent), "--call", call, "--per-item", per_item, "--seeds", str(seeds),
                  "--out", str(out)]) == 0
-    result = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_pass_rate_command_writes_the_rows_of_each_augment_call(bundle, tmp_path: Path) -> None:
+    result = _pass_rate(bundle, tmp_path, "augment", "2", seeds=2)
     assert result["seeds"] == [10, 11] and result["asked"] > 0 and len(result["rows"]) == 2
     assert result["config"]["call"] == "augment" and "torch" in result["versions"]
     assert 0.0 <= result["share"] <= 1.0
@@ -371,15 +377,11 @@ def test_pass_rate_command_writes_the_rows_of_each_augment_call(bundle, tmp_path
 
 @pytest.mark.slow
 def test_pass_rate_command_takes_auto_counts_for_the_new_items(bundle, tmp_path: Path) -> None:
-    from tailsynth.evaluate.bench.pass_rate import NewItemsCall, main
+    from tailsynth.evaluate.bench.pass_rate import NewItemsCall
 
-    out = tmp_path / "auto.json"
-    assert main(["--bundle", str(bundle.path.parent), "--call", "cold-start", "--per-item", "auto", "--seeds", "1",
-                 "--out", str(out)]) == 0
-    result = json.loads(out.read_text())
+    result = _pass_rate(bundle, tmp_path, "cold-start", "auto", seeds=1)
     call = NewItemsCall.of(bundle)
-    buckets = bundle.table("buckets")
-    real = buckets.loc[(buckets["pop_bucket"] == call.bucket) & (buckets["count"] >= 1), "count"]
+    real = real_counts(bundle, call.bucket)
     predicted = np.clip(bundle.content.predicted_counts(call.items), real.min(), real.max())
     assert result["config"]["per_item"] == "auto" and result["asked"] == predicted.sum()
 
