@@ -74,9 +74,11 @@ class ContentTaste:
     def fit(cls, items: pd.DataFrame, item_column: str, feature_columns: list[str], text_column: str | None,
             space: TasteSpace, seed: int, *, method: Method = "knn", neighbours: int = NEIGHBOURS,
             blend: float = BLEND, pairs: tuple[np.ndarray, np.ndarray] | None = None,
-            device: str | torch.device = "cpu", generator: GeneratorSettings = GeneratorSettings()) -> ContentTaste:
+            device: str | torch.device = "cpu",
+            generator_settings: GeneratorSettings = GeneratorSettings()) -> ContentTaste:
         """Fit on the rows of `items` whose id is a warm item of `space` (other rows are ignored). pairs:
-        (user ids, item ids) of the training interactions, which the "generator" method trains on."""
+        (user ids, item ids) of the training interactions, which the "generator" method trains on, with
+        `generator_settings`."""
         if item_column not in items.columns:
             raise DataError(f"content->taste: items table has no id column {item_column!r}")
         if method not in METHODS or neighbours < 1 or blend < 0:
@@ -88,15 +90,16 @@ class ContentTaste:
         warm_content = torch.zeros(len(space.item_ids), features.dim)
         warm_content[torch.as_tensor(positions[positions >= 0])] = features.transform(warm_items)
         weights = _ridge(warm_content, space.item_vectors) if method == "ridge" else None
-        settings, generator = generator, None
+        generator = None
         if method == "generator":
             if pairs is None:
                 raise DataError("content->taste: method 'generator' trains on the training pairs; none were given")
             users, items_at = space.user_positions(pairs[0]), space.item_positions(pairs[1])
             known = (users >= 0) & (items_at >= 0)
-            generator = fit_taste_generator(warm_content, space.item_vectors, space.user_vectors,
-                                            torch.as_tensor(np.stack([users[known], items_at[known]], axis=1)), seed,
-                                            settings, accelerator="gpu" if torch.device(device).type == "cuda" else "cpu")
+            pairs_at = torch.as_tensor(np.stack([users[known], items_at[known]], axis=1))
+            accelerator = "gpu" if torch.device(device).type == "cuda" else "cpu"
+            generator = fit_taste_generator(warm_content, space.item_vectors, space.user_vectors, pairs_at, seed,
+                                            generator_settings, accelerator=accelerator)
         return cls(space, features, item_column, warm_content, method, int(neighbours), float(blend), weights,
                    generator)
 

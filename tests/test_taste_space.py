@@ -128,14 +128,15 @@ def test_generator_method_is_seeded_stored_without_pickle_and_finds_the_taste(sp
     users, items, catalogue = planted()
     quick = GeneratorSettings(hidden=32, latent=4, steps=150, batch=128, learning_rate=1e-2)
     first, second = (ContentTaste.fit(catalogue, "item", ["category"], "text", space, seed=5, method="generator",
-                                      pairs=(users, items), generator=quick) for _ in range(2))
+                                      pairs=(users, items), generator_settings=quick) for _ in range(2))
     new = pd.DataFrame({"item": ["N1", "N2"], "category": ["decor", "garden"],
                         "text": ["red heart lace lantern", "blue garden tin bucket"]})
     assert torch.equal(first.predict(new), second.predict(new))
     back = ContentTaste.from_state(reloaded(first.state()), space)
     assert back.method == "generator" and torch.equal(back.predict(new), first.predict(new))
     scores = space.user_vectors @ first.predict(new).T
-    assert (scores[:30, 0] > scores[:30, 1]).float().mean() > 0.9 and (scores[30:, 1] > scores[30:, 0]).float().mean() > 0.9
+    assert (scores[:30, 0] > scores[:30, 1]).float().mean() > 0.9
+    assert (scores[30:, 1] > scores[30:, 0]).float().mean() > 0.9
     with pytest.raises(DataError, match="training pairs"):
         ContentTaste.fit(catalogue, "item", ["category"], "text", space, seed=5, method="generator")
 

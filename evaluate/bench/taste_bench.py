@@ -169,8 +169,9 @@ def cold_split(interactions: pd.DataFrame, items_table: pd.DataFrame, seed: int,
     cold_space = fit_taste_space(users[~cold_rows], item_ids[~cold_rows], dim=64, seed=seed, device=device)
     truth = dense(cold_space.user_positions(users[cold_rows]), held_ids.get_indexer(item_ids[cold_rows]),
                   len(cold_space.user_ids), len(held))
-    return ColdSplit(space, cold_space, held, catalogue.iloc[held].reset_index(drop=True),
-                     catalogue[~catalogue["StockCode"].isin(held_ids)], (users[~cold_rows], item_ids[~cold_rows]), truth)
+    warm = catalogue[~catalogue["StockCode"].isin(held_ids)]
+    return ColdSplit(space, cold_space, held, catalogue.iloc[held].reset_index(drop=True), warm,
+                     (users[~cold_rows], item_ids[~cold_rows]), truth)
 
 
 def predictor(interactions: pd.DataFrame, items_table: pd.DataFrame, seed: int, device: str,
