@@ -194,7 +194,8 @@ def predictor(interactions: pd.DataFrame, items_table: pd.DataFrame, seed: int, 
         rows.append({"seed": seed, "method": name, "cosine": float(cosine),
                      "cold-only recall@20": recall_at(cold_space.user_vectors @ cold.predict(held_items).T, no_seen,
                                                       truth), "fit_s": fit_s})
-    knn = ContentTaste.fit(warm, "StockCode", ["category", "price_band"], "description", cold_space, seed=seed)
+    if with_mlp or with_generator:  # both are set beside the default kNN's vectors in the cold space
+        knn = ContentTaste.fit(warm, "StockCode", ["category", "price_band"], "description", cold_space, seed=seed)
     if with_mlp:
         pairs = torch.as_tensor(np.unique(np.stack([cold_space.user_positions(split.pairs[0]),
                                                     cold_space.item_positions(split.pairs[1])], axis=1), axis=0))
