@@ -399,3 +399,21 @@ def test_pass_rate_sums_rows_over_what_each_call_asked_for() -> None:
     result = emitted(call, [1, 2, 4])
     assert result["rows"] == [0, 20, 40] and result["refused"] == 1 and result["share"] == pytest.approx(0.5)
     assert result["failures"] == [["union: KS"], [], []] and result["asked"] == 40
+
+
+def test_transfer_copies_the_counts_the_cold_call_asks_for(bundle) -> None:
+    """With no arm of ours emitting, transfer gets as many rows per cold item as gen.cold_start asked for:
+    the number given, or (auto) each item's predicted popularity, in the frame's cold-item order."""
+    from tailsynth.evaluate.utility.cold_study import asked_counts
+    from tailsynth.evaluate.utility.data import from_bundle
+    from tailsynth.gen.items.cold_items import item_counts
+
+    data = from_bundle(bundle)
+    assert asked_counts(bundle, data, 7, seed=0).tolist() == [7] * int(data.cold.sum())
+    auto = asked_counts(bundle, data, "auto", seed=0)
+    items = bundle.table("items")
+    item = bundle.role("item_id")[0]
+    for position, cold_id in enumerate(data.items[data.n_warm:]):  # item by item, as gen.cold_start counts it
+        one = items[items[item] == cold_id].reset_index(drop=True)
+        counts, rule = item_counts(bundle, one[item], "auto", data.tail, np.random.default_rng(0), one)
+        assert auto[position] == counts[0] and rule.startswith("predicted")

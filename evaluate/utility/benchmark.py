@@ -66,8 +66,9 @@ class UtilitySettings:
     recommender: RecommenderConfig = field(default_factory=RecommenderConfig)
     cold_arms: tuple[str, ...] = tuple(COLD_ARMS)
     """Arms of the cold-start study (`cold_study`; none when empty or the bundle has no cold items)."""
-    cold_rows: int = 50
-    """Rows per cold item the study's generated arms ask for (fixed in advance, never tuned on the scores)."""
+    cold_rows: int | str = "auto"
+    """Rows per cold item the study's generated arms ask for: "auto" (the product's default call, each item's
+    predicted popularity) or a number; fixed in advance, never tuned on the scores."""
     resamples: int = RESAMPLES
     """Paired-bootstrap resamples over users for every difference reported."""
 
@@ -324,8 +325,9 @@ def _check(settings: UtilitySettings) -> None:
     unknown_cold = [arm for arm in settings.cold_arms if arm not in COLD_ARMS]
     if unknown_cold:
         raise ValueError(f"cold arms: expected names among {list(COLD_ARMS)}, got {list(settings.cold_arms)}")
-    if settings.cold_rows < 1 or settings.resamples < 1:
-        raise ValueError(f"cold rows and resamples must be at least 1 (got {settings.cold_rows}, {settings.resamples})")
+    if (settings.cold_rows != "auto" and (not isinstance(settings.cold_rows, int) or settings.cold_rows < 1)) \
+            or settings.resamples < 1:
+        raise ValueError(f"cold rows ('auto' or a number) and resamples must be at least 1 (got {settings.cold_rows}, {settings.resamples})")
     unknown = [key for key in settings.arms if key not in ARMS]
     if unknown or not settings.arms:
         raise ValueError(f"arms: expected letters among {list(ARMS)}, got {list(settings.arms)}")
@@ -367,14 +369,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cold-ungated", action="store_true", help="(h) and the cold study with ungated rows")
     parser.add_argument("--cold-arms", default=",".join(defaults.cold_arms),
                         help=f"cold-study arms, comma-separated ('' skips the study; default {','.join(COLD_ARMS)})")
-    parser.add_argument("--cold-rows", type=int, default=defaults.cold_rows,
-                        help=f"rows per cold item the study's generated arms ask for (default {defaults.cold_rows})")
+    parser.add_argument("--cold-rows", default=defaults.cold_rows,
+                        help="rows per cold item the study's generated arms ask for, or 'auto' (each item's "
+                             f"predicted popularity, as gen cold-start; default {defaults.cold_rows})")
     parser.add_argument("--resamples", type=int, default=defaults.resamples,
                         help=f"paired-bootstrap resamples over users (default {defaults.resamples})")
     parser.add_argument("--gate-holdout", type=float, default=defaults.gate_holdout,
                         help="share of the holdout the gate judges against; the arms are scored on the rest")
     parser.add_argument("--device", default=None, help="generator device (default: cuda when available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _whole(value: str, flag: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{flag}: expected a whole number or 'auto', got {value!r}") from None
 
 
 def command(args: argparse.Namespace) -> int:
@@ -386,14 +396,15 @@ def command(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("implicit") is None:
         raise ValueError(INSTALL_HINT)
     alpha = args.alpha if args.alpha == "auto" else float(args.alpha)
-    cold_per_item = args.cold_per_item if args.cold_per_item == "auto" else int(args.cold_per_item)
+    cold_per_item, cold_rows = (value if value == "auto" else _whole(value, flag)
+                                for value, flag in ((args.cold_per_item, "--cold-per-item"), (args.cold_rows, "--cold-rows")))
     gate = parse_overrides(args.gate)
     recommender = RecommenderConfig(model=args.model, factors=args.factors, iterations=args.iterations,
                                     regularization=args.regularization, alpha=alpha, k=args.k, threads=args.threads)
     settings = UtilitySettings(seeds=args.seeds, share=args.share, arms=tuple(args.arms.replace(",", "")), cold_per_item=cold_per_item,
                                gate=gate, cold_gated=not args.cold_ungated, gate_holdout=args.gate_holdout,
                                recommender=recommender,
-                               cold_arms=tuple(a for a in args.cold_arms.split(",") if a), cold_rows=args.cold_rows,
+                               cold_arms=tuple(a for a in args.cold_arms.split(",") if a), cold_rows=cold_rows,
                                resamples=args.resamples)
     bundle = gen.load(args.bundle, device=args.device)
     out = Path(args.out) if args.out else bundle.path.parent / "utility"

@@ -23,7 +23,7 @@ item content only; rows per item and every setting are fixed in advance, not cho
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -56,8 +56,9 @@ RECOMMENDERS = ("als", "item_knn")
 @dataclass(frozen=True)
 class ColdSettings:
     arms: tuple[str, ...] = tuple(COLD_ARMS)
-    rows_per_item: int = 50
-    """Rows each cold item asks gen.cold_start for (the issue's probe setting, fixed in advance)."""
+    rows_per_item: int | Literal["auto"] = "auto"
+    """Rows each cold item asks gen.cold_start for: "auto" (the product's default call: each item's predicted
+    popularity, `cold_items.item_counts`) or a number (50 was the issue's probe setting); fixed in advance."""
     gate: Any = None
     """gen.cold_start's gate: None (the bundle's settings), a GateConfig, or False (ungated)."""
     knn_neighbours: int = 20
@@ -97,12 +98,33 @@ def cold_seed(bundle: Any, data: UtilityData, content: np.ndarray, settings: Col
         if arm.startswith("ours") and kept is None:
             kept, matched = per_cold_item(data, training), arm
     if "transfer" in wanted:
-        counts = kept if kept is not None else np.full(int(data.cold.sum()), settings.rows_per_item)
+        counts = kept if kept is not None else asked_counts(bundle, data, settings.rows_per_item, seed)
         training, use = transfer_set(content, data, counts, rng)
-        note = f"rows per item as {matched} kept" if kept is not None else f"{settings.rows_per_item} rows per item"
+        note = f"rows per item as {matched} kept" if kept is not None else \
+            f"rows per item as gen.cold_start asks ({settings.rows_per_item})"
         outcomes["transfer"] = _fit_both(data, training, settings, recommender, alpha, seed,
                                          {"use": use, "counts": note})
     return outcomes
+
+
+def asked_counts(bundle: Any, data: UtilityData, per_item: int | Literal["auto"], seed: int) -> np.ndarray:
+    """int64 [cold items]: the rows gen.cold_start asks for each cold item (`cold_items.item_counts`), which the
+    transfer arm copies when no arm of ours emitted rows to match."""
+    from tailsynth.gen.items.cold_items import item_counts
+
+    new_items = _new_items(bundle, data)
+    counts, _ = item_counts(bundle, new_items.iloc[:, 0], per_item, data.tail, np.random.default_rng(seed), new_items)
+    order = pd.Index(new_items[bundle.role("item_id")[0]]).get_indexer(data.items[data.n_warm:])
+    if (order < 0).any():
+        raise ValueError(f"{bundle.path}: the items table lacks features for some cold-start items")
+    return counts[order]
+
+
+def _new_items(bundle: Any, data: UtilityData) -> pd.DataFrame:
+    """The items table's rows of the frame's cold items (their content: all gen.cold_start reads of them)."""
+    item_id = bundle.role("item_id")[0]
+    items = bundle.table("items")
+    return items[items[item_id].isin(data.items[data.n_warm:])].reset_index(drop=True)
 
 
 def transfer_set(content: np.ndarray, data: UtilityData, counts: np.ndarray,
@@ -162,9 +184,7 @@ def _generated(bundle: Any, data: UtilityData, settings: ColdSettings, seed: int
     `settings.gate`, else gate=False."""
     from tailsynth import gen
 
-    item_id = bundle.role("item_id")[0]
-    items = bundle.table("items")
-    new_items = items[items[item_id].isin(data.items[data.n_warm:])].reset_index(drop=True)
+    new_items = _new_items(bundle, data)
     try:
         result = gen.cold_start(bundle, new_items, per_item=settings.rows_per_item, bucket=data.tail, seed=seed,
                                 gate=settings.gate if gated else False, progress=False, users=users)
