@@ -77,6 +77,38 @@ def test_a_country_of_half_a_percent_is_raked_on_its_own() -> None:
     assert country[1005] == country[1006]  # AU (0.05% of the target) and BR (none) are pooled
 
 
+def test_a_round_after_the_filter_gives_the_users_it_thins_more_weight() -> None:
+    """The filter keeps DE users' rows half as often as UK users': the round after it raises DE's weight
+    against UK's by STEP x log 2 (the target is met before the filter), and says how far the kept mix was."""
+    from tailsynth.gen.items.taste_mix import STEP, MixWeights
+
+    users = pd.DataFrame({"Country": ["UK"] * 50 + ["DE"] * 50})
+    mix = UserMix.of(users, ["Country"], [], np.arange(100))
+    weights = MixWeights(mix, tuple(np.zeros(len(t)) for t in mix.target), {})
+    positions = np.arange(100)
+    keep = np.where(users["Country"] == "UK", 0.8, 0.4)
+    after = weights.after_filter(positions, keep)
+    uk, de = mix.codes[0][0], mix.codes[0][50]
+    offsets = after.offsets(positions)
+    assert offsets[50] - offsets[0] == pytest.approx(STEP * np.log(2.0), rel=0.01)
+    assert after.weights[0][de] > 0 > after.weights[0][uk]
+    assert after.stats["after_filter"]["binned_ks_kept_round_1"]["Country"] == pytest.approx(1 / 6, abs=1e-3)
+
+
+def test_a_chain_keeps_a_row_with_the_product_of_its_stages_chances() -> None:
+    from tailsynth.gen.gate.filter import FilterChain
+
+    class Stage:
+        def __init__(self, p: float) -> None:
+            self.p = p
+
+        def keep_probability(self, rows: pd.DataFrame) -> np.ndarray:
+            return np.full(len(rows), self.p)
+
+    rows = pd.DataFrame({"x": range(4)})
+    assert np.allclose(FilterChain([Stage(0.5), Stage(0.4)]).keep_probability(rows), 0.2)
+
+
 def test_a_row_takes_its_users_nearest_purchase_time() -> None:
     stamps = pd.to_datetime(["2011-01-01 10:00", "2011-01-10 09:00", "2011-03-01 12:00",   # user 7
                              "2011-02-01 08:00"])                                            # user 8
@@ -138,4 +170,5 @@ def test_augment_rows_sit_in_their_users_baskets_and_report_the_mix(bundle) -> N
     section = result.report["taste"]["like_first_buyers"]
     assert section["features"] and section["per_user_cap"] >= 50
     assert max(section["binned_ks_after"].values()) <= max(section["binned_ks_before"].values())
+    assert set(section["after_filter"]["binned_ks_kept_round_1"]) == set(section["features"])
     assert result.report["taste"]["check"]["split"]["mix_offsets"] is True  # the gate judged this very chooser

@@ -88,13 +88,18 @@ class RowFilter:
         }
         return cls(judge, slope, intercept, threshold, np.random.default_rng(thin_seed), info, cap_logit)
 
+    def keep_probability(self, rows: pd.DataFrame) -> np.ndarray:
+        """[len(rows)] float: each row's chance to pass the thinning (no draw)."""
+        if self.judge is None:
+            return np.ones(len(rows))
+        calibrated_logit = self.slope * _logits(self.judge, rows) + self.intercept
+        return np.exp(np.minimum(0.0, self.threshold_logit - calibrated_logit))  # r / r_t, capped at 1
+
     def drop(self, rows: pd.DataFrame) -> np.ndarray:
         """[len(rows)] bool: True for rows the thinning drops (draws from the filter's generator)."""
         if self.judge is None:
             return np.zeros(len(rows), dtype=bool)
-        calibrated_logit = self.slope * _logits(self.judge, rows) + self.intercept
-        keep_probability = np.exp(np.minimum(0.0, self.threshold_logit - calibrated_logit))  # r / r_t, capped at 1
-        return self.rng.random(len(rows)) >= keep_probability
+        return self.rng.random(len(rows)) >= self.keep_probability(rows)
 
 
 def _check_mask(size: int, rng: np.random.Generator) -> np.ndarray:
@@ -139,6 +144,13 @@ class FilterChain:
     @property
     def info(self) -> dict[str, Any]:
         return {**self.stages[0].info, "stages": [stage.info for stage in self.stages]}
+
+    def keep_probability(self, rows: pd.DataFrame) -> np.ndarray:
+        """[len(rows)] float: the chance to pass every stage (each stage's chance depends on the row alone)."""
+        keep = np.ones(len(rows))
+        for stage in self.stages:  # a few stages
+            keep *= stage.keep_probability(rows)
+        return keep
 
     def drop(self, rows: pd.DataFrame) -> np.ndarray:
         dropped = np.zeros(len(rows), dtype=bool)

@@ -119,6 +119,20 @@ class MixWeights:
         return np.where(table_positions >= 0, total[np.maximum(table_positions, 0)], 0.0).astype(np.float32)
 
 
+    def after_filter(self, positions: np.ndarray, keep: np.ndarray) -> MixWeights:
+        """One more raking round on what the gate's discriminator filter keeps: users-table positions
+        `positions` [n] of a draw's candidates, `keep` [n] each one's chance to pass the filter. The filter
+        thins rows whose generated event values do not fit their user (a wholesale buyer's quantities), so
+        it moves the kept rows' user mix off the target; this round moves the draw's weights by the damped
+        log ratio of the target to the kept shares, as `calibrate`'s rounds do to the drawn ones."""
+        weights = [w + STEP * (np.log(want + FLOOR) - np.log(got + FLOOR))
+                   for w, got, want in zip(self.weights, self.mix.shares(positions, keep), self.mix.target)]
+        stats = {**self.stats, "after_filter": {**self.stats.get("after_filter", {}),
+                                                f"binned_ks_kept_round_{len(self.stats.get('after_filter', {})) + 1}":
+                                                    self.mix.distances(positions, keep)}}
+        return MixWeights(self.mix, tuple(np.clip(w, -LIMIT, LIMIT) for w in weights), stats)
+
+
 def calibrate(draw: Callable[[MixWeights], np.ndarray], mix: UserMix, rounds: int = ROUNDS) -> MixWeights:
     """Raking: `draw(weights)` returns the users-table positions of one draw's rows under `weights`; each
     round moves every feature's bin weights by STEP x log(target / drawn) shares. The returned weights are
@@ -148,4 +162,5 @@ def calibrate(draw: Callable[[MixWeights], np.ndarray], mix: UserMix, rounds: in
 
 def _shares(codes: np.ndarray, bins: int, weights: np.ndarray | None = None) -> np.ndarray:
     counts = np.bincount(codes, weights=weights, minlength=bins).astype(np.float64)
-    return counts / max(counts.sum(), 1.0)
+    total = counts.sum()
+    return counts / total if total > 0 else counts

@@ -458,6 +458,14 @@ class TasteUsers:
         self.weights = calibrate(draw, mix)
         self.offsets, self.mix_stats = self.weights.offsets(self.table_positions), self.weights.stats
 
+    def after_filter(self, table_positions: np.ndarray, keep: np.ndarray) -> None:
+        """One raking round on what the gate's filter keeps (`MixWeights.after_filter`): users-table positions
+        [n] of a draw's rows and [n] each one's chance to pass the filter."""
+        if self.weights is None:
+            raise ValueError("after_filter: the chooser has no feature-mix weights (match first)")
+        self.weights = self.weights.after_filter(np.asarray(table_positions, dtype=np.int64), keep)
+        self.offsets, self.mix_stats = self.weights.offsets(self.table_positions), self.weights.stats
+
     def shortlist(self, item_codes: np.ndarray, rng: np.random.Generator,
                   strata: Strata | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """[n, shortlist] users-table positions for the rows of items `item_codes[n]` (-1 where the item ran

@@ -85,6 +85,10 @@ class Writer:
                 if tilt is not None:
                     self.tilts[name] = tilt
 
+    def user_positions(self, records: pd.DataFrame) -> np.ndarray:
+        """[len(records)] the written rows' users' positions in the users table (-1: none)."""
+        return pd.Index(self.users[self.user_id]).get_indexer(records[self.user_id])
+
     def _strata(self, drafts: pd.DataFrame) -> Strata | None:
         """The rows' generated country (first categorical user feature) when the taste settings stratify."""
         if self.taste is None or not self.taste.settings.stratify:
