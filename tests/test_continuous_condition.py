@@ -148,7 +148,16 @@ def test_item_levels_come_from_training_rows_per_item() -> None:
     assert none is None and plain == ConditionSpec.from_layout(LAYOUT, ["colour"])
 
 
+def test_an_items_time_level_is_its_median_training_day() -> None:
+    """The timestamp's level (when the item sells) is its median training time in days since 1970."""
+    train = pd.DataFrame({"item": ["x", "x", "x", "y"],
+                          "InvoiceDate": pd.to_datetime(["1970-01-02 00:00", "1970-01-11 00:00", "1970-01-04 12:00", "2011-01-01 00:00"])})
+    table = item_level_table(train, ConditionConfig(item_level={"InvoiceDate": "median"}), "item")
+    assert table["InvoiceDate_item_median"].to_dict() == {"x": 3.5, "y": 14975.0}
+
+
 @pytest.mark.parametrize(("override", "message"), [
+    ("model.condition.item_level={InvoiceDate: median}\nmodel.condition.relative=[InvoiceDate]", r"model.condition.relative: 'InvoiceDate' is a timestamp"),
     ("model.condition.continuous=[nope]", r"model.condition.continuous: 'nope' is not a column of the records"),
     ("model.condition.continuous=[price_band]", r"model.condition.continuous: 'price_band' is a categorical"),
     ("model.condition.item_level={Country: median}", r"model.condition.item_level: 'Country' is a categorical"),
@@ -156,9 +165,9 @@ def test_item_levels_come_from_training_rows_per_item() -> None:
 ])
 def test_config_rejects_a_continuous_condition_that_is_not_a_numerical_column(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        load_config("configs/tiny.yaml", [override])
-    config = load_config("configs/tiny.yaml", ["model.condition.item_level={UnitPrice: median}"])
-    assert config.model.condition.item_level == {"UnitPrice": "median"}
+        load_config("configs/tiny.yaml", override.split("\n"))
+    config = load_config("configs/tiny.yaml", ["model.condition.item_level={UnitPrice: median, InvoiceDate: median}"])
+    assert config.model.condition.item_level == {"UnitPrice": "median", "InvoiceDate": "median"}
 
 
 def test_a_trained_bundle_keeps_the_spec_and_takes_an_items_catalogue_value(tmp_path) -> None:  # noqa: ANN001
@@ -196,6 +205,25 @@ def test_a_trained_bundle_keeps_the_spec_and_takes_an_items_catalogue_value(tmp_
     cold = gen.cold_start(bundle, new.drop(columns=["description"], errors="ignore"), per_item=2, gate=False,
                           progress=False, users="demographic").rows
     assert cold is not None and len(cold) == 2 * len(new)
+
+
+def test_an_item_time_condition_makes_augment_write_the_generators_dates(tmp_path) -> None:  # noqa: ANN001
+    """With the item's median time as a condition, augment reads no time of the item's rows: the generated
+    date is placed (near_generated), and without it the item's own time is (as_is)."""
+    from tailsynth import gen
+
+    def augmented(level: str) -> dict:
+        config = load_config("configs/tiny.yaml", [
+            f"model.condition.item_level={level}", f"out_dir={tmp_path}", f"name=t{len(level)}",
+            "trainer.max_epochs=1", "trainer.limit_train_batches=2", "monitor.enabled=false", "taste.enabled=false"])
+        bundle = load(fit(config), device="cpu")
+        result = gen.augment(bundle, per_item=1, gate=False, progress=False)
+        assert result.rows is not None and len(result.rows) > 0
+        return {"names": bundle.spec.continuous_names, "placement": result.report["settings"]["placement"]}
+
+    timed = augmented("{UnitPrice: median, InvoiceDate: median}")
+    assert timed == {"names": ("UnitPrice_item_median", "InvoiceDate_item_median"), "placement": "near_generated"}
+    assert augmented("{UnitPrice: median}")["placement"] == "as_is"
 
 
 # ---------------------------------------------------------------------------------------------------------

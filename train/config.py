@@ -273,18 +273,20 @@ def _check_condition_columns(config: RunConfig) -> None:
 
 def _check_continuous_conditions(config: RunConfig, columns: typing.Sequence[Any]) -> None:
     """model.condition.continuous must name numerical item-table columns, and model.condition.item_level
-    numerical interaction columns (`train.item_levels`): checked at load, from the data config alone."""
+    numerical interaction columns or the timestamp (`train.item_levels`): checked at load, from the data
+    config alone."""
     condition = config.model.condition
     kinds = {column.name: (column.role, column.sdtype) for column in columns}
-    for key, names, role, where in (
-        ("continuous", condition.continuous, "item_feature", "data.items.columns"),
-        ("item_level", tuple(condition.item_level), "event", "data.interactions.columns"),
+    for key, names, accepted, where in (
+        ("continuous", condition.continuous, {("item_feature", "numerical")}, "data.items.columns"),
+        ("item_level", tuple(condition.item_level), {("event", "numerical"), ("timestamp", "datetime")},
+         "data.interactions.columns and the timestamp"),
     ):
-        allowed = [name for name, kind in kinds.items() if kind == (role, "numerical")]
+        allowed = [name for name, kind in kinds.items() if kind in accepted]
         for name in names:
             if list(names).count(name) > 1:
                 raise ConfigError(f"model.condition.{key}: {name!r} is listed twice")
-            if kinds.get(name) != (role, "numerical"):
+            if kinds.get(name) not in accepted:
                 found = f"a {kinds[name][1]} {kinds[name][0]} column" if name in kinds else "not a column of the records"
                 raise ConfigError(f"model.condition.{key}: {name!r} is {found}; expected one of the numerical "
                                   f"columns of {where} {allowed}")
@@ -292,6 +294,9 @@ def _check_continuous_conditions(config: RunConfig, columns: typing.Sequence[Any
         if name not in condition.item_level or list(condition.relative).count(name) > 1:
             raise ConfigError(f"model.condition.relative: {name!r} must be listed once and be a key of "
                               f"model.condition.item_level {list(condition.item_level)} (its level)")
+        if kinds.get(name, ("", ""))[1] != "numerical":
+            raise ConfigError(f"model.condition.relative: {name!r} is a timestamp; only a number can be generated "
+                              "relative to its item's level")
 
 
 def _check_spike_columns(config: RunConfig, columns: typing.Sequence[Any]) -> None:

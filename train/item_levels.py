@@ -4,7 +4,8 @@
 - `continuous: [weight, ...]`: numerical columns of the items table, already joined onto every row;
 - `item_level: {UnitPrice: median}`: a level derived from a numerical interaction column, the item's
   median over the TRAINING rows only (held-out rows never enter it, so nothing leaks from the test period),
-  named `UnitPrice_item_median`.
+  named `UnitPrice_item_median`; the timestamp's level (`{InvoiceDate: median}`, when an item sells) is
+  counted in days since 1970.
 
 Both are item-level: every row of an item carries the same value. `item_level_table` gives the values per
 item (what the generation side passes for an existing item); `condition_values` the per-row values the
@@ -45,8 +46,11 @@ def item_level_table(train_rows: pd.DataFrame, condition: ConditionConfig, item_
     groups = train_rows.groupby(item_column, observed=True, sort=True)
     parts = [groups[list(condition.continuous)].first()] if condition.continuous else []
     for column, statistic in condition.item_level.items():  # a handful of configured columns
-        level = groups[column].agg(statistic).rename(f"{column}_item_{statistic}")
-        parts.append(level.to_frame())
+        values = train_rows[column]
+        if pd.api.types.is_datetime64_any_dtype(values.dtype):  # the timestamp: in days since 1970
+            values = (values - pd.Timestamp("1970-01-01", tz=values.dt.tz)) / pd.Timedelta(days=1)
+        level = values.groupby(train_rows[item_column], observed=True, sort=True).agg(statistic)
+        parts.append(level.rename(f"{column}_item_{statistic}").to_frame())
     table = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=groups.size().index)
     return table.astype("float64")
 

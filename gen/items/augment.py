@@ -95,7 +95,11 @@ def augment(
     snap = [condition.scales for condition in relative if condition.decimals == 0]
     numerical_events = [c for c in bundle.role("event") if bundle.columns.get(c) == "numerical"
                         and c not in {condition.scales for condition in relative}]
-    candidates = [*numerical_events, *[c for c in bundle.role("timestamp") if c in bundle.columns]]
+    # A timestamp whose item level conditions the model (`model.condition.item_level: {InvoiceDate: median}`,
+    # when the item sells) is the generator's too: the generated date, then its user's nearest basket.
+    levelled = {name for condition in bundle.spec.continuous for name in bundle.role("timestamp")
+                if condition.name.startswith(f"{name}_item_")}
+    candidates = [*numerical_events, *[c for c in bundle.role("timestamp") if c in bundle.columns and c not in levelled]]
     # An item-level whole-number column (the quantity) is the generator's too, moved to the item's pack sizes
     # (evaluate/bench/README.md, "Existing items' quantity from the generator").
     values = ItemValues.fit(train, item_column, table[item_column], candidates, snap=snap,
