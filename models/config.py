@@ -119,7 +119,8 @@ class ConditionConfig:
     item_level: dict[str, Literal["median"]] = field(default_factory=dict)
     """Derived item levels as continuous conditions: {interaction column: statistic}, e.g. {UnitPrice:
     median} is each item's median UnitPrice over the TRAINING rows only (its catalogue price), named
-    `UnitPrice_item_median` (`train.item_levels`)."""
+    `UnitPrice_item_median` (`train.item_levels`). The timestamp may be one ({InvoiceDate: median}: when the
+    item sells, in days since 1970); `gen augment` then writes the generator's dates."""
     relative: tuple[str, ...] = ()
     """Columns of `item_level` the model generates RELATIVE to their item's level: it learns
     slog(x) - slog(level) (slog: signed log1p), and generation adds the row's level back

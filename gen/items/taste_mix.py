@@ -118,7 +118,6 @@ class MixWeights:
             total += weight[row]
         return np.where(table_positions >= 0, total[np.maximum(table_positions, 0)], 0.0).astype(np.float32)
 
-
     def after_filter(self, positions: np.ndarray, keep: np.ndarray) -> MixWeights:
         """One more raking round on what the gate's discriminator filter keeps: users-table positions
         `positions` [n] of a draw's candidates, `keep` [n] each one's chance to pass the filter. The filter
