@@ -21,10 +21,12 @@ import torch
 
 from tailsynth.models.condition import ConditionSpec
 from tailsynth.models.continuous import fit_continuous, relative_to_level
-from tailsynth.models.encoder_columns import value_decimals
+from tailsynth.models.encoder_columns import datetime_seconds, value_decimals
 from tailsynth.models.config import ConditionConfig
 from tailsynth.models.errors import DataError
 from tailsynth.models.layout import ColumnLayout
+
+SECONDS_PER_DAY = 86_400.0
 
 
 def condition_names(condition: ConditionConfig) -> tuple[str, ...]:
@@ -47,8 +49,8 @@ def item_level_table(train_rows: pd.DataFrame, condition: ConditionConfig, item_
     parts = [groups[list(condition.continuous)].first()] if condition.continuous else []
     for column, statistic in condition.item_level.items():  # a handful of configured columns
         values = train_rows[column]
-        if pd.api.types.is_datetime64_any_dtype(values.dtype):  # the timestamp: in days since 1970
-            values = (values - pd.Timestamp("1970-01-01", tz=values.dt.tz)) / pd.Timedelta(days=1)
+        if pd.api.types.is_datetime64_any_dtype(values.dtype):  # the timestamp: in days since 1970 (UTC)
+            values = pd.Series(datetime_seconds(values) / SECONDS_PER_DAY, index=values.index)
         level = values.groupby(train_rows[item_column], observed=True, sort=True).agg(statistic)
         parts.append(level.rename(f"{column}_item_{statistic}").to_frame())
     table = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=groups.size().index)

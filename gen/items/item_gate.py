@@ -147,7 +147,7 @@ class ItemGate:
                 taste.after_filter(self.stream.writer.user_positions(fresh), keep)
         screens = RowScreens(support, row_filter, CopyCounts(self.train, self.judged), self.judged, config.rare_k,
                              ranges, None if self.events is None else CopyCounts(self.train, self.events))
-        fresh_pairs = [KeptScreen("repeat_pair", self._fresh_pairs)] if self.stream.writer.taste is not None else []
+        fresh_pairs = [KeptScreen("repeat_pair", self._fresh_pairs)] if taste is not None else []
         filled = fill(self.stream.draw, ItemQuota(counts, config.chunk_rows), screens, budget,
                       calibration=calibration, calibration_rows=calibration_rows, reasons=ITEM_REJECTIONS,
                       bar=rep.Progress(f"{self.request.bucket} items", int(counts.sum()), enabled=self.progress),
