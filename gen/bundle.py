@@ -21,7 +21,7 @@ from tailsynth.models.errors import BundleError, TailsynthError
 from tailsynth.models.registry import build_module
 from tailsynth.models.taste import TasteSpace
 from tailsynth.train.config import from_dict
-from tailsynth.train.item_levels import condition_values, item_level_table
+from tailsynth.train.item_levels import condition_values, item_level_table, user_numerical_of
 
 BUNDLE_DIR = "bundle"
 
@@ -113,15 +113,28 @@ class Bundle:
         has no continuous condition): where a value left out at generation is drawn from."""
         if not self.spec.continuous_names:
             return None
-        return condition_values(self.table("train"), self._condition_config(), self.role("item_id")[0])
+        condition = self._condition_config()
+        return condition_values(self.table("train"), condition, self.role("item_id")[0],
+                                user_numerical_of(condition, self.columns))
 
     @cached_property
     def item_levels(self) -> pd.DataFrame | None:
         """Each training item's raw continuous condition values (index: item id; None: no continuous
         condition): what an existing item's rows are conditioned on (`gen.items.pipeline`)."""
-        if not self.spec.continuous_names:
+        if not self.item_condition_names:
             return None
         return item_level_table(self.table("train"), self._condition_config(), self.role("item_id")[0])
+
+    @cached_property
+    def item_condition_names(self) -> tuple[str, ...]:
+        """The continuous conditions that are item-level (`item_levels`' columns); the others are the user's."""
+        return tuple(name for name in self.spec.continuous_names if name not in self.user_conditions)
+
+    @cached_property
+    def user_conditions(self) -> tuple[str, ...]:
+        """`model.condition.user`: the user-table columns a row's user's values condition the generator on
+        (categorical and numerical; () for a bundle trained without)."""
+        return tuple(self._condition_config().user)
 
     def _condition_config(self) -> ConditionConfig:
         return from_dict(ConditionConfig, self.config["model"]["condition"], where="model.condition")

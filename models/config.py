@@ -126,6 +126,14 @@ class ConditionConfig:
     slog(x) - slog(level) (slog: signed log1p), and generation adds the row's level back
     (`models.continuous.ContinuousCondition.scales`). An item's price then comes from the generator, held
     to the item's own level, instead of being drawn from the item's real rows."""
+    user: tuple[str, ...] = ()
+    """User-table columns (`data.users.columns`) whose value for the row's user conditions the generator, so
+    a row's events are generated FOR its user (part of the taste design: taste picks the user, the generator
+    what that user does): a categorical one joins the one-hot blocks after `columns` (shown or masked in
+    training like them), a numerical one the continuous conditions after the item ones (its standardised
+    value, always shown). `gen augment` / `gen cold-start` pick each row's user by taste first and pass that
+    user's values (`gen.items.pipeline.ItemStream`); without taste users they are drawn with the item's
+    other conditions from real training rows."""
 
 
 @dataclass(frozen=True)

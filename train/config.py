@@ -272,9 +272,9 @@ def _check_condition_columns(config: RunConfig) -> None:
 
 
 def _check_continuous_conditions(config: RunConfig, columns: typing.Sequence[Any]) -> None:
-    """model.condition.continuous must name numerical item-table columns, and model.condition.item_level
-    numerical interaction columns or the timestamp (`train.item_levels`): checked at load, from the data
-    config alone."""
+    """model.condition.continuous must name numerical item-table columns, model.condition.item_level
+    numerical interaction columns or the timestamp (`train.item_levels`), model.condition.user user-table
+    columns: checked at load, from the data config alone."""
     condition = config.model.condition
     kinds = {column.name: (column.role, column.sdtype) for column in columns}
     for key, names, accepted, where in (
@@ -290,6 +290,17 @@ def _check_continuous_conditions(config: RunConfig, columns: typing.Sequence[Any
                 found = f"a {kinds[name][1]} {kinds[name][0]} column" if name in kinds else "not a column of the records"
                 raise ConfigError(f"model.condition.{key}: {name!r} is {found}; expected one of the numerical "
                                   f"columns of {where} {allowed}")
+    users = [name for name, (role, _) in kinds.items() if role == "user_feature"]
+    for name in condition.user:
+        if list(condition.user).count(name) > 1:
+            raise ConfigError(f"model.condition.user: {name!r} is listed twice")
+        if name not in users:
+            found = f"not a user-table column (its role is {kinds[name][0]})" if name in kinds else \
+                "not a column of the records"
+            raise ConfigError(f"model.condition.user: {name!r} is {found}; expected one of the user-table columns "
+                              f"of data.users.columns {users}")
+        if name in condition.columns:
+            raise ConfigError(f"model.condition.user: {name!r} is also in model.condition.columns; list it once")
     for name in condition.relative:
         if name not in condition.item_level or list(condition.relative).count(name) > 1:
             raise ConfigError(f"model.condition.relative: {name!r} must be listed once and be a key of "

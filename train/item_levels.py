@@ -10,12 +10,18 @@
 Both are item-level: every row of an item carries the same value. `item_level_table` gives the values per
 item (what the generation side passes for an existing item); `condition_values` the per-row values the
 standardisation is fitted on and the sampler draws. The model side (`models.condition`) standardises them.
+
+`user: [Country, frequency, ...]` conditions on the row's USER (`ConditionConfig.user`): its categorical
+columns join the one-hot blocks after `columns`, its numerical ones follow the item-level numbers here, each
+row carrying its own user's value (the users table's features are computed from the training split only,
+`train.split_features`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -57,14 +63,29 @@ def item_level_table(train_rows: pd.DataFrame, condition: ConditionConfig, item_
     return table.astype("float64")
 
 
-def condition_values(train_rows: pd.DataFrame, condition: ConditionConfig, item_column: str) -> torch.Tensor | None:
+def condition_values(train_rows: pd.DataFrame, condition: ConditionConfig, item_column: str,
+                     user_numerical: Sequence[str] = ()) -> torch.Tensor | None:
     """The training rows' raw continuous condition values float64 [n, c] in row order (None when none are
-    configured): each row carries its item's value from `item_level_table`."""
-    if not condition.continuous and not condition.item_level:
+    configured): each row carries its item's value from `item_level_table`, then its own user's value of
+    each `user_numerical` column (`model.condition.user`'s numerical columns, `user_numerical_of`)."""
+    if not condition.continuous and not condition.item_level and not user_numerical:
         return None
-    levels = item_level_table(train_rows, condition, item_column)
-    rows = levels.reindex(train_rows[item_column].to_numpy())
-    return torch.from_numpy(rows.to_numpy(dtype="float64", na_value=float("nan")).copy())
+    rows = item_level_table(train_rows, condition, item_column).reindex(train_rows[item_column].to_numpy())
+    parts = [rows.to_numpy(dtype="float64", na_value=float("nan"))]
+    if user_numerical:  # the row's user's own values, joined onto every record
+        parts.append(train_rows[list(user_numerical)].apply(pd.to_numeric, errors="coerce")
+                     .to_numpy(dtype="float64", na_value=float("nan")))
+    return torch.from_numpy(np.concatenate(parts, axis=1))
+
+
+def user_numerical_of(condition: ConditionConfig, sdtypes: Mapping[str, str]) -> tuple[str, ...]:
+    """`model.condition.user`'s numerical columns (continuous conditions, after the item ones); the others
+    are categorical and join the one-hot blocks. sdtypes: column name -> sdtype of the records."""
+    return tuple(name for name in condition.user if sdtypes.get(name) == "numerical")
+
+
+def user_categorical_of(condition: ConditionConfig, sdtypes: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(name for name in condition.user if sdtypes.get(name) != "numerical")
 
 
 def condition_spec(
@@ -72,20 +93,25 @@ def condition_spec(
 ) -> tuple[ConditionSpec, torch.Tensor | None]:
     """The run's condition spec (continuous conditions standardised on the training rows) and the training
     rows' raw continuous values [n, c] (None without continuous conditions)."""
-    values = condition_values(train_rows, condition, item_column)
-    names = condition_names(condition)
+    sdtypes = {column.name: "categorical" if column.is_discrete else "numerical" for column in layout}
+    user_numerical = user_numerical_of(condition, sdtypes)
+    values = condition_values(train_rows, condition, item_column, user_numerical)
+    names = (*condition_names(condition), *user_numerical)
     if values is not None and not bool(torch.isfinite(values).all()):
         j = int((~torch.isfinite(values)).any(dim=0).nonzero()[0])
-        items = train_rows.loc[~torch.isfinite(values[:, j]).numpy(), item_column].nunique()
-        raise DataError(f"model.condition: continuous condition {names[j]!r} has no value for {items} training "
-                        f"item(s); fill the column or leave it out of the condition")
+        key, what = (item_column, "item") if names[j] not in user_numerical else (None, "row")
+        missing = train_rows.loc[~torch.isfinite(values[:, j]).numpy(), key].nunique() if key else \
+            int((~torch.isfinite(values[:, j])).sum())
+        raise DataError(f"model.condition: continuous condition {names[j]!r} has no value for {missing} training "
+                        f"{what}(s); fill the column or leave it out of the condition")
     scales = [None] * len(condition.continuous) + [column if column in condition.relative else None
-                                                   for column in condition.item_level]
+                                                   for column in condition.item_level] + [None] * len(user_numerical)
     decimals = [None if column is None else value_decimals(
         pd.to_numeric(train_rows[column], errors="coerce").to_numpy(dtype="float64", na_value=float("nan")))
         for column in scales]
     continuous = fit_continuous(names, values, scales, decimals) if values is not None else ()
-    return ConditionSpec.from_layout(layout, condition.columns, continuous), values
+    categorical = (*condition.columns, *user_categorical_of(condition, sdtypes))
+    return ConditionSpec.from_layout(layout, categorical, continuous), values
 
 
 def model_rows(train_rows: pd.DataFrame, condition: ConditionConfig, item_column: str) -> pd.DataFrame:

@@ -97,16 +97,28 @@ class Writer:
                       None)
         return None if column is None else Strata.of(column, drafts[column], self.users[column])
 
+    def choose(self, item_codes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        """Taste users for rows of items `item_codes` [n] BEFORE their events are generated (a model conditioned on
+        the user, `model.condition.user`): the shortlist [n, width] (-1: the item ran out of users) and stats."""
+        assert self.taste is not None
+        return self.taste.shortlist(item_codes, rng)
+
+    def user_conditions(self, users: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """The users' (positions [n] in the users table) values of the condition columns `names`."""
+        return {name: self.users[name].to_numpy()[users] for name in names}
+
     def write(self, drafts: pd.DataFrame, item_codes: np.ndarray, rng: np.random.Generator,
-              pool: UserPool | None = None) -> tuple[pd.DataFrame, dict]:
+              pool: UserPool | None = None, chosen: tuple[np.ndarray, dict] | None = None) -> tuple[pd.DataFrame, dict]:
         """drafts [n]: decoded generator rows; item_codes [n]: positions in `items`; pool: the real interactions
-        whose users a row may go to (None: any user, `users.match_users`). Returns (records as written, with the output columns,
-        `_item` and `_draft_*` columns; stats of users and timestamps)."""
+        whose users a row may go to (None: any user, `users.match_users`); chosen: the taste shortlist and its
+        stats when the users were chosen before the drafts were generated for them (`choose`). Returns (records
+        as written, with the output columns, `_item` and `_draft_*` columns; stats of users and timestamps)."""
         drafts = drafts.reset_index(drop=True)
         user_rng, time_rng, value_rng = (np.random.default_rng(s) for s in rng.integers(0, 2**63, size=3))
         shortlist = None
         if self.taste is not None:  # taste users first: rows of an item that ran out of users are dropped
-            shortlist, taste_stats = self.taste.shortlist(item_codes, user_rng, self._strata(drafts))
+            shortlist, taste_stats = chosen if chosen is not None else \
+                self.taste.shortlist(item_codes, user_rng, self._strata(drafts))
             served = shortlist[:, 0] >= 0
             drafts, item_codes, shortlist = drafts[served].reset_index(drop=True), np.asarray(item_codes)[served], \
                 shortlist[served]

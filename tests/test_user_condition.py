@@ -1,0 +1,80 @@
+"""`model.condition.user`: the generator conditioned on the row's user, chosen by taste before its events.
+
+Taste decides who; the generator decides what that user does. These tests check the config's checks, that
+the spec and the training values carry each row's own user's features, and that `gen augment` generates
+every candidate for the very user it is written to (the property the condition exists for).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tailsynth import gen
+from tailsynth.gen.bundle import load
+from tailsynth.gen.items import written
+from tailsynth.models.errors import ConfigError
+from tailsynth.train.config import load_config
+from tailsynth.train.fit import fit
+from tailsynth.train.item_levels import condition_values
+
+FAST = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "monitor.enabled=false"]
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("model.condition.user=[Quantity]", r"model.condition.user: 'Quantity' is not a user-table column \(its role is "
+                                        r"event\); expected one of"),
+    ("model.condition.user=[nope]", r"model.condition.user: 'nope' is not a column of the records"),
+    ("model.condition.user=[Country, Country]", r"model.condition.user: 'Country' is listed twice"),
+    ("model.condition.columns=[category, Country]\nmodel.condition.user=[Country]",
+     r"'Country' is also in model.condition.columns"),
+])
+def test_config_takes_only_user_table_columns(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config("configs/tiny.yaml", override.split("\n"))
+    config = load_config("configs/tiny.yaml", ["model.condition.user=[Country, frequency]"])
+    assert config.model.condition.user == ("Country", "frequency")
+
+
+def _generated_and_written(bundle, monkeypatch) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    """Run an ungated augment; the generated rows' (Country, frequency) and their written users', row by row
+    (writes that dropped rows whose item ran out of users are left out: their rows no longer align)."""
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    write = written.Writer.write
+
+    def spy(self, drafts, item_codes, rng, pool=None, chosen=None):  # noqa: ANN001, ANN202
+        records, stats = write(self, drafts, item_codes, rng, pool, chosen)
+        if len(records) == len(drafts):
+            seen.append((drafts[COLUMNS].to_numpy(dtype=object), records[COLUMNS].to_numpy(dtype=object)))
+        return records, stats
+
+    monkeypatch.setattr(written.Writer, "write", spy)
+    result = gen.augment(bundle, per_item=2, gate=False, progress=False)
+    assert result.rows is not None and len(result.rows) > 0 and seen
+    return np.concatenate([g for g, _ in seen]), np.concatenate([u for _, u in seen])
+
+
+COLUMNS = ["Country", "frequency"]
+
+
+def test_each_row_is_generated_for_the_user_it_is_written_to(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """With the user's Country and frequency as conditions, the generator's own values of those columns are the
+    written user's, row by row; the categorical joins the one-hot blocks, the number the continuous
+    conditions, and the training values are each row's own user's. Without the condition they are not (so the
+    check can fail)."""
+    config = load_config("configs/tiny.yaml", ["model.condition.user=[Country, frequency]", f"out_dir={tmp_path}",
+                                               "name=user", *FAST])
+    bundle = load(fit(config), device="cpu")
+    assert bundle.spec.columns[-1] == "Country" and bundle.spec.continuous_names == ("frequency",)
+    train = bundle.table("train")
+    values = condition_values(train, config.model.condition, "StockCode", ("frequency",))
+    assert values is not None and np.array_equal(values[:, 0].numpy(), train["frequency"].to_numpy(dtype=float))
+    generated, users = _generated_and_written(bundle, monkeypatch)
+    assert len(generated) > 100
+    assert (generated[:, 0].astype(str) == users[:, 0].astype(str)).all()
+    assert np.allclose(generated[:, 1].astype(float), users[:, 1].astype(float))
+
+    plain = load(fit(load_config("configs/tiny.yaml", [f"out_dir={tmp_path}", "name=plain", *FAST])), device="cpu")
+    assert plain.user_conditions == ()
+    generated, users = _generated_and_written(plain, monkeypatch)
+    assert (generated[:, 0].astype(str) != users[:, 0].astype(str)).mean() > 0.1
