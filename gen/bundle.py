@@ -126,6 +126,12 @@ class Bundle:
         return item_level_table(self.table("train"), self._condition_config(), self.role("item_id")[0])
 
     @cached_property
+    def item_features(self) -> tuple[str, ...]:
+        """The item columns the model is conditioned on (the categorical conditions after `pop_bucket`, less
+        the user's, `user_conditions`): what makes items a feature group and what a new item must give."""
+        return tuple(name for name in self.spec.columns[1:] if name not in self.user_conditions)
+
+    @cached_property
     def item_condition_names(self) -> tuple[str, ...]:
         """The continuous conditions that are item-level (`item_levels`' columns); the others are the user's."""
         return tuple(name for name in self.spec.continuous_names if name not in self.user_conditions)

@@ -36,7 +36,7 @@ def test_config_takes_only_user_table_columns(override: str, message: str) -> No
     assert config.model.condition.user == ("Country", "frequency")
 
 
-def _generated_and_written(bundle, monkeypatch) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+def _generated_and_written(bundle, monkeypatch) -> tuple[np.ndarray, np.ndarray, dict]:  # noqa: ANN001
     """Run an ungated augment; the generated rows' (Country, frequency) and their written users', row by row
     (writes that dropped rows whose item ran out of users are left out: their rows no longer align)."""
     seen: list[tuple[np.ndarray, np.ndarray]] = []
@@ -51,7 +51,7 @@ def _generated_and_written(bundle, monkeypatch) -> tuple[np.ndarray, np.ndarray]
     monkeypatch.setattr(written.Writer, "write", spy)
     result = gen.augment(bundle, per_item=2, gate=False, progress=False)
     assert result.rows is not None and len(result.rows) > 0 and seen
-    return np.concatenate([g for g, _ in seen]), np.concatenate([u for _, u in seen])
+    return np.concatenate([g for g, _ in seen]), np.concatenate([u for _, u in seen]), result.report
 
 
 COLUMNS = ["Country", "frequency"]
@@ -69,12 +69,19 @@ def test_each_row_is_generated_for_the_user_it_is_written_to(tmp_path, monkeypat
     train = bundle.table("train")
     values = condition_values(train, config.model.condition, "StockCode", ("frequency",))
     assert values is not None and np.array_equal(values[:, 0].numpy(), train["frequency"].to_numpy(dtype=float))
-    generated, users = _generated_and_written(bundle, monkeypatch)
+    generated, users, report = _generated_and_written(bundle, monkeypatch)
     assert len(generated) > 100
     assert (generated[:, 0].astype(str) == users[:, 0].astype(str)).all()
     assert np.allclose(generated[:, 1].astype(float), users[:, 1].astype(float))
 
     plain = load(fit(load_config("configs/tiny.yaml", [f"out_dir={tmp_path}", "name=plain", *FAST])), device="cpu")
     assert plain.user_conditions == ()
-    generated, users = _generated_and_written(plain, monkeypatch)
+    generated, users, plain_report = _generated_and_written(plain, monkeypatch)
     assert (generated[:, 0].astype(str) != users[:, 0].astype(str)).mean() > 0.1
+    # The user's columns are not item features: the items form the same feature groups with and without them,
+    # and new items need only their own features.
+    assert bundle.item_features == plain.item_features == ("category", "price_band")
+    assert report["totals"]["groups"] == plain_report["totals"]["groups"]
+    items = bundle.table("items").head(4).assign(StockCode=lambda f: "new-" + f["StockCode"].astype(str))
+    cold = gen.cold_start(bundle, items, per_item=2, gate=False, progress=False)
+    assert cold.rows is not None and len(cold.rows) == 8

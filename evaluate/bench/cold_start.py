@@ -103,7 +103,7 @@ def cold_start_benchmark(
 
 def bench_items(bundle: Any, count: int, bucket: str, rng: np.random.Generator) -> pd.DataFrame:
     """`count` new items: the bundle's held-out items first, then new ids with real items' feature values."""
-    id_column, features = bundle.role("item_id")[0], list(bundle.spec.columns[1:])
+    id_column, features = bundle.role("item_id")[0], list(bundle.item_features)
     catalogue = bundle.table("items")
     buckets = bundle.table("buckets")
     in_bucket = catalogue[id_column].isin(buckets.loc[buckets["pop_bucket"] == bucket, "item"])

@@ -152,7 +152,7 @@ def _items(bundle: Bundle, bucket: str, items: Any, item_column: str,
             ids = ids[ids.isin(of_bucket)]
         if len(ids) == 0:
             raise AugmentError(f"items: none of the given ids is a {bucket!r} item; nothing to augment")
-    features = list(bundle.spec.columns[1:])
+    features = list(bundle.item_features)
     source = _feature_table(bundle, item_column, features)
     table = source.set_index(item_column).reindex(ids.to_numpy())[features].reset_index()
     table.insert(1, bundle.spec.columns[0], bucket)

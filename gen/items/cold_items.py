@@ -49,7 +49,7 @@ def check_items(bundle: Bundle, items: pd.DataFrame, on_invalid: Literal["error"
     """The valid new items and the skipped ones (see module docstring); ColdStartError for bad input."""
     if on_invalid not in ("error", "skip"):
         raise ColdStartError(f"on_invalid: expected 'error' or 'skip', got {on_invalid!r}")
-    id_column, features = bundle.role("item_id")[0], list(bundle.spec.columns[1:])
+    id_column, features = bundle.role("item_id")[0], list(bundle.item_features)
     missing = [name for name in (id_column, *features) if name not in items.columns]
     if missing:
         raise ColdStartError(f"items table: missing column(s) {missing}; the model needs the item id {id_column!r} "

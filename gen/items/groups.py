@@ -31,7 +31,7 @@ def make_groups(bundle: Bundle, items: pd.DataFrame, counts: np.ndarray, bucket:
     """Items with equal feature values form one group (first appearance order); each gets its own seed,
     which depends on the run seed and the group's label only, so a group's rows do not change when other
     items are added."""
-    features = list(bundle.spec.columns[1:])
+    features = list(bundle.item_features)
     keys = items[features].astype(object).where(items[features].notna(), None) if features else None
     index = keys.groupby(features, sort=False, dropna=False).indices if features else {(): np.arange(len(items))}
     groups = []
@@ -48,7 +48,7 @@ def make_groups(bundle: Bundle, items: pd.DataFrame, counts: np.ndarray, bucket:
 
 def group_of(table: pd.DataFrame, groups: list[Group], bundle: Bundle) -> np.ndarray:
     """[n] group index of each real row by its feature values (-1: no group has them)."""
-    features = list(bundle.spec.columns[1:])
+    features = list(bundle.item_features)
     if not features:
         return np.zeros(len(table), dtype=np.int64)
     keys = pd.MultiIndex.from_frame(table[features].astype(object).where(table[features].notna(), None))

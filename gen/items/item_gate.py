@@ -78,7 +78,7 @@ class ItemGate:
         as the heaviest one-off buyer's share of the rows, when more (the real data's own heaviest user)."""
         excluded = {bucket_column} | (set() if request.judge_timestamp else set(bundle.role("timestamp")))
         self.judged = {name: kind for name, kind in bundle.columns.items() if name not in excluded}
-        self.features = list(bundle.spec.columns[1:])
+        self.features = list(bundle.item_features)
         self.tested = {name: kind for name, kind in self.judged.items() if name not in self.features}
         self.events = None if request.new_items else event_tuple(bundle)
         """Existing items: the event tuple a candidate must not repeat (new items' ids are in no real row)."""

@@ -44,7 +44,7 @@ def held_out_section(
         cold = bundle.table("cold_holdout")
     except BundleError:
         return None
-    id_column, features = bundle.role("item_id")[0], list(bundle.spec.columns[1:])
+    id_column, features = bundle.role("item_id")[0], list(bundle.item_features)
     held = valid[valid[id_column].isin(cold[id_column])]
     if held.empty:
         return None
