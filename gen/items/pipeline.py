@@ -202,15 +202,15 @@ class ItemStream:
             if total == 0:
                 continue
             codes = np.repeat(group.items, per_item)
-            chosen, users = None, {}
+            chosen, user_values = None, {}
             if self.user_conditions:  # the users first (rows of an item out of users are dropped), then their events
                 seed = int(self.rngs[index].integers(0, 2**63))
                 shortlist, taste_stats = self.writer.choose(codes, np.random.default_rng(seed))
                 served = shortlist[:, 0] >= 0
                 codes, chosen = codes[served], (shortlist[served], taste_stats)
-                users = self.writer.user_conditions(shortlist[served, 0], self.user_conditions)
+                user_values = self.writer.user_values(shortlist[served, 0], self.user_conditions)
             drafts = synthesize(self.bundle.module, self.bundle.encoder, self.bundle.spec, len(codes),
-                                {**group.conditions, **self._levels(codes), **users},
+                                {**group.conditions, **self._levels(codes), **user_values},
                                 generator=self.torch_generators[index], **self.pool, batch_size=self.batch)[0]
             records, stats = self.writer.write(drafts, codes, self.rngs[index], self.pools[index], chosen)
             self.stats = _merge_stats(self.stats, stats)

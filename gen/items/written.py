@@ -99,11 +99,13 @@ class Writer:
 
     def choose(self, item_codes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         """Taste users for rows of items `item_codes` [n] BEFORE their events are generated (a model conditioned on
-        the user, `model.condition.user`): the shortlist [n, width] (-1: the item ran out of users) and stats."""
+        the user, `model.condition.user`): the shortlist [n, width] (-1: the item ran out of users) and stats.
+        Never stratified by a generated country (`TasteSettings.stratify`): the user's country is given, not
+        generated."""
         assert self.taste is not None
         return self.taste.shortlist(item_codes, rng)
 
-    def user_conditions(self, users: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    def user_values(self, users: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         """The users' (positions [n] in the users table) values of the condition columns `names`."""
         return {name: self.users[name].to_numpy()[users] for name in names}
 
