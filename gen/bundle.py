@@ -21,7 +21,7 @@ from tailsynth.models.errors import BundleError, TailsynthError
 from tailsynth.models.registry import build_module
 from tailsynth.models.taste import TasteSpace
 from tailsynth.train.config import from_dict
-from tailsynth.train.item_levels import condition_values, item_level_table, user_numerical_of
+from tailsynth.train.item_levels import condition_values, item_level_table
 
 BUNDLE_DIR = "bundle"
 
@@ -113,9 +113,9 @@ class Bundle:
         has no continuous condition): where a value left out at generation is drawn from."""
         if not self.spec.continuous_names:
             return None
-        condition = self._condition_config()
-        return condition_values(self.table("train"), condition, self.role("item_id")[0],
-                                user_numerical_of(condition, self.columns))
+        user_numerical = [name for name in self.spec.continuous_names if name not in self.item_condition_names]
+        return condition_values(self.table("train"), self._condition_config(), self.role("item_id")[0],
+                                user_numerical)
 
     @cached_property
     def item_levels(self) -> pd.DataFrame | None:

@@ -19,7 +19,7 @@ row carrying its own user's value (the users table's features are computed from 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -67,7 +67,7 @@ def condition_values(train_rows: pd.DataFrame, condition: ConditionConfig, item_
                      user_numerical: Sequence[str] = ()) -> torch.Tensor | None:
     """The training rows' raw continuous condition values float64 [n, c] in row order (None when none are
     configured): each row carries its item's value from `item_level_table`, then its own user's value of
-    each `user_numerical` column (`model.condition.user`'s numerical columns, `user_numerical_of`)."""
+    each `user_numerical` column (`model.condition.user`'s numerical columns)."""
     if not condition.continuous and not condition.item_level and not user_numerical:
         return None
     rows = item_level_table(train_rows, condition, item_column).reindex(train_rows[item_column].to_numpy())
@@ -78,31 +78,25 @@ def condition_values(train_rows: pd.DataFrame, condition: ConditionConfig, item_
     return torch.from_numpy(np.concatenate(parts, axis=1))
 
 
-def user_numerical_of(condition: ConditionConfig, sdtypes: Mapping[str, str]) -> tuple[str, ...]:
-    """`model.condition.user`'s numerical columns (continuous conditions, after the item ones); the others
-    are categorical and join the one-hot blocks. sdtypes: column name -> sdtype of the records."""
-    return tuple(name for name in condition.user if sdtypes.get(name) == "numerical")
-
-
-def user_categorical_of(condition: ConditionConfig, sdtypes: Mapping[str, str]) -> tuple[str, ...]:
-    return tuple(name for name in condition.user if sdtypes.get(name) != "numerical")
-
-
 def condition_spec(
     layout: Sequence[ColumnLayout], condition: ConditionConfig, train_rows: pd.DataFrame, item_column: str
 ) -> tuple[ConditionSpec, torch.Tensor | None]:
     """The run's condition spec (continuous conditions standardised on the training rows) and the training
     rows' raw continuous values [n, c] (None without continuous conditions)."""
-    sdtypes = {column.name: "categorical" if column.is_discrete else "numerical" for column in layout}
-    user_numerical = user_numerical_of(condition, sdtypes)
+    # `model.condition.user`: a categorical column joins the one-hot blocks, a numerical one the continuous values
+    discrete = {column.name for column in layout if column.is_discrete}
+    user_categorical = tuple(name for name in condition.user if name in discrete)
+    user_numerical = tuple(name for name in condition.user if name not in discrete)
     values = condition_values(train_rows, condition, item_column, user_numerical)
     names = (*condition_names(condition), *user_numerical)
     if values is not None and not bool(torch.isfinite(values).all()):
         j = int((~torch.isfinite(values)).any(dim=0).nonzero()[0])
-        key, what = (item_column, "item") if names[j] not in user_numerical else (None, "row")
-        missing = train_rows.loc[~torch.isfinite(values[:, j]).numpy(), key].nunique() if key else \
-            int((~torch.isfinite(values[:, j])).sum())
-        raise DataError(f"model.condition: continuous condition {names[j]!r} has no value for {missing} training "
+        missing = ~torch.isfinite(values[:, j]).numpy()
+        if names[j] in user_numerical:  # a user's value: counted in rows
+            count, what = int(missing.sum()), "row"
+        else:
+            count, what = train_rows.loc[missing, item_column].nunique(), "item"
+        raise DataError(f"model.condition: continuous condition {names[j]!r} has no value for {count} training "
                         f"{what}(s); fill the column or leave it out of the condition")
     scales = [None] * len(condition.continuous) + [column if column in condition.relative else None
                                                    for column in condition.item_level] + [None] * len(user_numerical)
@@ -110,8 +104,7 @@ def condition_spec(
         pd.to_numeric(train_rows[column], errors="coerce").to_numpy(dtype="float64", na_value=float("nan")))
         for column in scales]
     continuous = fit_continuous(names, values, scales, decimals) if values is not None else ()
-    categorical = (*condition.columns, *user_categorical_of(condition, sdtypes))
-    return ConditionSpec.from_layout(layout, categorical, continuous), values
+    return ConditionSpec.from_layout(layout, (*condition.columns, *user_categorical), continuous), values
 
 
 def model_rows(train_rows: pd.DataFrame, condition: ConditionConfig, item_column: str) -> pd.DataFrame:
