@@ -357,7 +357,6 @@ def test_pass_rate_counts_the_gated_new_items_call_on_seeds_no_benchmark_scores(
     assert all(entry["failures"][k] for k, n in enumerate(entry["rows"]) if n == 0)  # a refusal says why
 
 
-@pytest.mark.slow
 def _pass_rate(bundle, tmp_path: Path, call: str, per_item: str, seeds: int) -> dict:  # noqa: ANN001
     """The JSON `python -m tailsynth.evaluate.bench.pass_rate` writes for the tiny bundle."""
     from tailsynth.evaluate.bench.pass_rate import main
@@ -368,11 +367,32 @@ def _pass_rate(bundle, tmp_path: Path, call: str, per_item: str, seeds: int) -> 
     return json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_pass_rate_command_writes_the_rows_of_each_augment_call(bundle, tmp_path: Path) -> None:
     result = _pass_rate(bundle, tmp_path, "augment", "2", seeds=2)
     assert result["seeds"] == [10, 11] and result["asked"] > 0 and len(result["rows"]) == 2
     assert result["config"]["call"] == "augment" and "torch" in result["versions"]
     assert 0.0 <= result["share"] <= 1.0
+
+
+def test_pass_rate_augment_call_is_gated_on_the_gate_half_only(bundle, tmp_path: Path, monkeypatch) -> None:
+    """The tail study scores the other half of the holdout: no verdict counted here may read it."""
+    from types import SimpleNamespace
+
+    from tailsynth import gen
+    from tailsynth.evaluate.utility.data import GATE_SHARE, gate_view
+
+    seen = []
+
+    def augment(view, bucket, per_item, seed, progress):  # noqa: ANN001, ANN202
+        seen.append(view.table("holdout"))
+        return SimpleNamespace(rows=None, report={"totals": {"rows_requested": 6}, "refusals": ["test"]})
+
+    monkeypatch.setattr(gen, "augment", augment)
+    result = _pass_rate(bundle, tmp_path, "augment", "2", seeds=2)
+    gate_half = gate_view(bundle, GATE_SHARE)[0].table("holdout")
+    assert len(seen) == 2 and len(gate_half) < len(bundle.table("holdout"))
+    assert all(table.equals(gate_half) for table in seen) and result["refused"] == 2
 
 
 @pytest.mark.slow

@@ -9,8 +9,9 @@ emits decides most downstream figures of a few seeds, and three seeds cannot tel
 luck. So the call is repeated on seeds from `PASS_SEEDS_FROM` (the benchmarks score seeds 0, 1, 2, ...) and
 the rows it emits are counted: rows per seed, their mean share of the rows asked for, the refused calls and
 each call's first failures.
-- augment: README command 1's call, `gen.augment(bundle, bucket, per_item, seed=s)`, gated against the bundle's
-  holdout, every default;
+- augment: README command 1's call, `gen.augment(bundle, bucket, per_item, seed=s)`, every default, through the
+  gate's view (`gate_view`: the gate half of the holdout, as the utility benchmark's tail study calls it), so no
+  verdict counted here reads the rows that study scores;
 - cold-start: the bundle's held-out new items (`data.split.cold_items`) through the gate's view, the call the
   utility benchmark scores (`NewItemsCall`), default settings.
 The JSON holds the config, the bundle's seed and the versions.
@@ -114,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     bundle = gen.load(args.bundle, device="cpu")
     seeds = range(PASS_SEEDS_FROM, PASS_SEEDS_FROM + args.seeds)
     if args.call == "augment":
-        result = emitted(lambda seed: gen.augment(bundle, args.bucket, args.per_item, seed=seed, progress=False),
+        view = gate_view(bundle, GATE_SHARE)[0]
+        result = emitted(lambda seed: gen.augment(view, args.bucket, args.per_item, seed=seed, progress=False),
                          seeds, args.call)
     else:
         call = NewItemsCall.of(bundle)
