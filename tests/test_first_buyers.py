@@ -77,31 +77,6 @@ def test_a_country_of_half_a_percent_is_raked_on_its_own() -> None:
     assert country[1005] == country[1006]  # AU (0.05% of the target) and BR (none) are pooled
 
 
-def test_a_heavy_buyer_is_raked_on_its_own_when_switched_on(monkeypatch) -> None:  # noqa: ANN001
-    """With HEAVY_SHARE on, a user holding 5% of the target's rows is a bin of its own (everyone else one), and
-    raking brings a uniform draw (0.1% each) to about their 5%; a target with fewer rows than HEAVY_MIN_ROWS per
-    user has no such bin. Off (the default), the feature is absent."""
-    from tailsynth.gen.items import taste_mix
-
-    users = pd.DataFrame({"Country": ["UK"] * 1000})
-    target = np.r_[np.zeros(50, dtype=np.int64), np.arange(1, 951)]  # user 0: 50 of 1,000 rows
-    assert UserMix.of(users, ["Country"], [], target).features == ("Country",)
-    monkeypatch.setattr(taste_mix, "HEAVY_SHARE", 0.01)
-    mix = UserMix.of(users, ["Country"], [], target)
-    assert mix.features == ("Country", taste_mix.HEAVY_FEATURE)
-    heavy = mix.codes[1]
-    assert heavy[0] != heavy[1] and len(set(heavy[1:])) == 1
-    assert UserMix.of(users, ["Country"], [], target[::2]).features == ("Country",)  # 25 rows < HEAVY_MIN_ROWS
-
-    def draw(weights):  # noqa: ANN001, ANN202
-        p = np.exp(weights.offsets(np.arange(len(users))).astype(float))
-        return np.random.default_rng(3).choice(len(users), 20_000, p=p / p.sum())
-
-    assert (draw(taste_mix.MixWeights(mix, tuple(np.zeros(len(t)) for t in mix.target), {})) == 0).mean() < 0.002
-    raked = calibrate(draw, mix, rounds=12)
-    assert (draw(raked) == 0).mean() == pytest.approx(0.05, abs=0.01)
-
-
 def test_a_round_after_the_filter_gives_the_users_it_thins_more_weight() -> None:
     """The filter keeps DE users' rows half as often as UK users': the round after it raises DE's weight
     against UK's by STEP x log 2 (the target is met before the filter), and says how far the kept mix was."""

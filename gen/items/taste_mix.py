@@ -46,19 +46,6 @@ LIMIT = 4.0
 """Largest log-weight of a bin (a bin the draw cannot reach stays bounded)."""
 FLOOR = 1e-3
 """Added to both shares in the log ratio (an empty bin)."""
-HEAVY_SHARE = 0.0
-"""A user holding at least this share of the target's rows is a bin of its own in one more feature,
-`HEAVY_FEATURE` (the rest one bin), so the raking matches each heavy real buyer's share and not only their
-country's and activity's (0, the default: no such feature). In a small country the first purchases come from a
-few wholesalers: on `runs/cold_spq`, EIRE held 1.35% of the target's rows (two users 1.0% and 0.28%), the drawn
-users 0.96%, the second user 2 rows of 6,891 instead of ~19. Tried at 0.002 (22 users, 7.6% of the target's
-rows), augment on seeds 10-21: main bundle 91%, 1 refused (against 100%, none), `runs/cold_spq` 64%, 4 refused
-(against 42%, 6); pooled 78% / 5 against 71% / 6. The rule set before the runs asked the main bundle to stay at
->= 92%: not adopted (evaluate/bench/README.md, "Events generated for the chosen user")."""
-HEAVY_MIN_ROWS = 30
-"""...and at least this many of them: a small request's target (a few items) has no heavy buyers, its users are
-not matched one by one."""
-HEAVY_FEATURE = "heavy buyer"
 
 
 @dataclass(frozen=True)
@@ -100,14 +87,6 @@ class UserMix:
             bins = np.searchsorted(edges, values, side="right")
             codes.append(np.where(np.isfinite(values), bins, len(edges) + 1))
             features.append(name)
-        user_rows = np.bincount(target, minlength=len(users))
-        heavy = np.flatnonzero((user_rows >= HEAVY_SHARE * len(target)) & (user_rows >= HEAVY_MIN_ROWS)) \
-            if HEAVY_SHARE > 0 else np.zeros(0, np.int64)
-        if len(heavy):  # each heavy real buyer a bin, everyone else one
-            code = np.full(len(users), len(heavy), dtype=np.int64)
-            code[heavy] = np.arange(len(heavy))
-            codes.append(code)
-            features.append(HEAVY_FEATURE)
         codes_array = np.stack(codes).astype(np.int64) if codes else np.zeros((0, len(users)), np.int64)
         shares = tuple(_shares(row[target], row.max() + 1) for row in codes_array)
         top_share = float(np.bincount(target).max()) / len(target)
