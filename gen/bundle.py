@@ -114,7 +114,7 @@ class Bundle:
         if not self.spec.continuous_names:
             return None
         user_numerical = [name for name in self.spec.continuous_names if name not in self.item_condition_names]
-        return condition_values(self.table("train"), self._condition_config(), self.role("item_id")[0],
+        return condition_values(self.table("train"), self.condition, self.role("item_id")[0],
                                 user_numerical)
 
     @cached_property
@@ -123,7 +123,7 @@ class Bundle:
         condition): what an existing item's rows are conditioned on (`gen.items.pipeline`)."""
         if not self.item_condition_names:
             return None
-        return item_level_table(self.table("train"), self._condition_config(), self.role("item_id")[0])
+        return item_level_table(self.table("train"), self.condition, self.role("item_id")[0])
 
     @cached_property
     def item_features(self) -> tuple[str, ...]:
@@ -140,9 +140,11 @@ class Bundle:
     def user_conditions(self) -> tuple[str, ...]:
         """`model.condition.user`: the user-table columns a row's user's values condition the generator on
         (categorical and numerical; () for a bundle trained without)."""
-        return tuple(self._condition_config().user)
+        return tuple(self.condition.user)
 
-    def _condition_config(self) -> ConditionConfig:
+    @cached_property
+    def condition(self) -> ConditionConfig:
+        """The recorded `model.condition`, parsed: what the generator is conditioned on."""
         return from_dict(ConditionConfig, self.config["model"]["condition"], where="model.condition")
 
 

@@ -97,7 +97,7 @@ def augment(
                         and c not in {condition.scales for condition in relative}]
     # A timestamp whose item level conditions the model (`model.condition.item_level: {InvoiceDate: median}`,
     # when the item sells) is the generator's too: the generated date, then its user's nearest basket.
-    levelled = set(bundle.config["model"]["condition"].get("item_level", {}))
+    levelled = set(bundle.condition.item_level)
     candidates = [*numerical_events, *[c for c in bundle.role("timestamp") if c in bundle.columns and c not in levelled]]
     # An item-level whole-number column (the quantity) is the generator's too, moved to the item's pack sizes
     # (evaluate/bench/README.md, "Existing items' quantity from the generator").
