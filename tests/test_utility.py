@@ -375,11 +375,13 @@ def test_pass_rate_command_writes_the_rows_of_each_augment_call(bundle, tmp_path
     assert 0.0 <= result["share"] <= 1.0
 
 
-def test_pass_rate_augment_call_is_gated_on_the_gate_half_only(bundle, tmp_path: Path, monkeypatch) -> None:
-    """The tail study scores the other half of the holdout: no verdict counted here may read it."""
+def test_pass_rate_augment_call_is_gated_on_the_gate_half_unless_told(bundle, tmp_path: Path, monkeypatch) -> None:
+    """The tail study scores the other half of the holdout: no verdict counted by default may read it;
+    `--gate-share 0` measures the product's own call (the whole holdout); a share outside [0, 1) is refused."""
     from types import SimpleNamespace
 
     from tailsynth import gen
+    from tailsynth.evaluate.bench.pass_rate import main
     from tailsynth.evaluate.utility.data import GATE_SHARE, gate_view
 
     seen = []
@@ -393,6 +395,13 @@ def test_pass_rate_augment_call_is_gated_on_the_gate_half_only(bundle, tmp_path:
     gate_half = gate_view(bundle, GATE_SHARE)[0].table("holdout")
     assert len(seen) == 2 and len(gate_half) < len(bundle.table("holdout"))
     assert all(table.equals(gate_half) for table in seen) and result["refused"] == 2
+    seen.clear()
+    out = tmp_path / "whole.json"
+    assert main(["--bundle", str(bundle.path.parent), "--per-item", "2", "--seeds", "1", "--gate-share", "0",
+                 "--out", str(out)]) == 0
+    assert len(seen) == 1 and seen[0].equals(bundle.table("holdout"))  # the product's own call
+    with pytest.raises(SystemExit):
+        main(["--bundle", str(bundle.path.parent), "--gate-share", "1.5"])
 
 
 @pytest.mark.slow

@@ -11,7 +11,9 @@ the rows it emits are counted: rows per seed, their mean share of the rows asked
 each call's first failures.
 - augment: README command 1's call, `gen.augment(bundle, bucket, per_item, seed=s)`, every default, through the
   gate's view (`gate_view`: the gate half of the holdout, as the utility benchmark's tail study calls it), so no
-  verdict counted here reads the rows that study scores;
+  verdict counted here reads the rows that study scores. `--gate-share 0` gates on the whole holdout, as
+  `gen augment` itself does: the product's own rate, whose verdicts read the scored rows (never choose a
+  setting on it);
 - cold-start: the bundle's held-out new items (`data.split.cold_items`) through the gate's view, the call the
   utility benchmark scores (`NewItemsCall`), default settings.
 The JSON holds the config, the bundle's seed and the versions.
@@ -102,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--per-item", type=_per_item, default=3, help="rows asked per item, or auto (default 3)")
     parser.add_argument("--bucket", default="tail", help="augment: the bucket (default tail)")
     parser.add_argument("--seeds", type=int, default=12, help=f"calls, on seeds {PASS_SEEDS_FROM}.. (default 12)")
+    parser.add_argument("--gate-share", type=float, default=GATE_SHARE,
+                        help=f"augment: the holdout's share the gate judges against (default {GATE_SHARE}, the "
+                             "utility benchmark's gate half; 0: the whole holdout, as gen augment does)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", help="result JSON (default <run>/pass_rate_<call>.json)")
     args = parser.parse_args(argv)
@@ -115,7 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     bundle = gen.load(args.bundle, device="cpu")
     seeds = range(PASS_SEEDS_FROM, PASS_SEEDS_FROM + args.seeds)
     if args.call == "augment":
-        view = gate_view(bundle, GATE_SHARE)[0]
+        try:
+            view = gate_view(bundle, args.gate_share)[0]
+        except ValueError as exc:
+            parser.error(f"--gate-share: {exc}")
         result = emitted(lambda seed: gen.augment(view, args.bucket, args.per_item, seed=seed, progress=False),
                          seeds, args.call)
     else:
