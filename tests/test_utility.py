@@ -325,6 +325,28 @@ def test_goal_compares_arms_on_their_common_seeds() -> None:
 
 
 @pytest.mark.slow
+def test_the_weighted_arm_holds_our_rows_at_the_synthetic_weight(bundle) -> None:
+    """ours_weighted trains on the rows `ours` emitted (the same call, generated once), with the weight recorded;
+    item-kNN ranks the cold items exactly as with `ours` (cosine is blind to a column's scale)."""
+    from tailsynth.evaluate.utility import benchmark as utility
+    from tailsynth.evaluate.utility.cold_study import SYNTHETIC_WEIGHT
+    from tailsynth.evaluate.utility.data import from_bundle
+    from tailsynth.evaluate.utility.recommenders import RecommenderConfig
+
+    settings = utility.UtilitySettings(seeds=1, cold_arms=("none", "ours", "ours_weighted"), cold_rows=5, cold_gated=False,
+                                       recommender=RecommenderConfig(factors=8, iterations=3, threads=1),
+                                       resamples=50)
+    data = from_bundle(bundle)
+    cold = utility.cold_study(bundle, data, settings, alpha=10.0, rng=np.random.default_rng(0), progress=False)
+    ours, mine = cold["arms"]["ours"], cold["arms"]["ours_weighted"]
+    assert ours["status"] == mine["status"] == "ok" and mine["rows_added"] == ours["rows_added"] != [0]
+    assert mine["generation"][0]["weight"] == SYNTHETIC_WEIGHT
+    knn = [arm["figures"]["item_knn"]["cold_only"]["mean"] for arm in (ours, mine)]
+    assert knn[0] == pytest.approx(knn[1], abs=1e-9)
+    assert any(c["first"] == "ours_weighted" and c["second"] == "none" for c in cold["comparisons"])  # as ours
+
+
+@pytest.mark.slow
 def test_new_items_cost_reads_the_gate_half_and_never_the_new_items_rows(bundle) -> None:
     from tailsynth.evaluate.bench.cold_choice import Grid, label, run_new_items
     from tailsynth.evaluate.utility.recommenders import RecommenderConfig

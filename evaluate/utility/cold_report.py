@@ -16,8 +16,8 @@ from tailsynth.evaluate.utility.intervals import RESAMPLES, paired_bootstrap, se
 from tailsynth.evaluate.utility.protocols import PROTOCOL_FIGURES
 
 FIGURE_NAMES = {"cold_only": "cold-only", "full_cold": "full catalogue, cold", "full_overall": "full catalogue, overall"}
-OURS = (("ours", "demographic"), ("ours_ungated", "demographic_ungated"))
-"""Our arms and the demographic arm judged like them (gated / ungated)."""
+OURS = (("ours", "demographic"), ("ours_ungated", "demographic_ungated"), ("ours_weighted", "demographic"))
+"""Our arms and the demographic arm judged like them (gated / ungated; the weighted arm holds the gated rows)."""
 COLD_PAIRS = (
     ("als", "cold_only", "transfer", "demographic"), ("item_knn", "cold_only", "transfer", "demographic"),
     ("als", "cold_only", "inject_knn", "inject_ridge"), ("als", "cold_only", "inject_knn", "transfer"),
