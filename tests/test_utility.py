@@ -333,9 +333,9 @@ def test_the_weighted_arm_holds_our_rows_at_the_synthetic_weight(bundle) -> None
     from tailsynth.evaluate.utility.data import from_bundle
     from tailsynth.evaluate.utility.recommenders import RecommenderConfig
 
-    settings = utility.UtilitySettings(seeds=1, cold_arms=("none", "ours", "ours_weighted"), cold_rows=5, cold_gated=False,
-                                       recommender=RecommenderConfig(factors=8, iterations=3, threads=1),
-                                       resamples=50)
+    settings = utility.UtilitySettings(seeds=1, cold_arms=("none", "ours", "ours_weighted"), cold_rows=5,
+                                       cold_gated=False, resamples=50,
+                                       recommender=RecommenderConfig(factors=8, iterations=3, threads=1))
     data = from_bundle(bundle)
     cold = utility.cold_study(bundle, data, settings, alpha=10.0, rng=np.random.default_rng(0), progress=False)
     ours, mine = cold["arms"]["ours"], cold["arms"]["ours_weighted"]
