@@ -226,20 +226,29 @@ def test_the_overall_target_compares_our_rows_and_no_rows_on_the_same_seeds() ->
     assert target["met"] is True and "seeds 1" in target["detail"]  # against both seeds' mean (0.175): -15%
 
 
-def test_weighted_rows_add_less_confidence_and_item_knn_is_blind_to_it(frame: UtilityData) -> None:
-    """`weighted` scales only the generated rows; ALS sees half the confidence in their cells, while item-kNN's
-    cosine similarities are unchanged (a cold item's column is scaled as a whole)."""
+def _plain_and_half(frame: UtilityData):  # noqa: ANN202
     from tailsynth.evaluate.utility.cold_study import weighted
-    from tailsynth.evaluate.utility.knn import fit_item_knn
 
     rows = _table([("u1", "C1"), ("u2", "C1"), ("u3", "C1"), ("u4", "C2"), ("u5", "C2")])
     plain, _ = with_rows(frame, rows, COLD_SYNTHETIC, frame.cold, ("user", "item"))
-    half = weighted(plain, COLD_SYNTHETIC, 0.5)
+    return plain, weighted(plain, COLD_SYNTHETIC, 0.5)
+
+
+def test_weighted_rows_add_less_confidence(frame: UtilityData) -> None:
+    """`weighted` scales only the generated rows: ALS sees half the confidence in their cells."""
+    plain, half = _plain_and_half(frame)
     generated = plain.origin == COLD_SYNTHETIC
     assert np.all(half.weights[generated] == 0.5) and np.all(half.weights[~generated] == plain.weights[~generated])
     assert np.all(plain.weights == 1.0)  # the input is not changed in place
+    assert half.matrix(len(frame.users), len(frame.items))[:, frame.cold].sum() == pytest.approx(2.5)
+
+
+def test_item_knn_is_blind_to_the_weight_of_a_cold_items_rows(frame: UtilityData) -> None:
+    """A cold item's column is scaled as a whole, so item-kNN's cosine similarities do not change."""
+    pytest.importorskip("implicit")
+    from tailsynth.evaluate.utility.knn import fit_item_knn
+
     n_users, n_items = len(frame.users), len(frame.items)
-    assert half.matrix(n_users, n_items)[:, frame.cold].sum() == pytest.approx(2.5)
     same = [fit_item_knn(frame, training.matrix(n_users, n_items), neighbours=3).similarity.toarray()
-            for training in (plain, half)]
+            for training in _plain_and_half(frame)]
     assert np.allclose(same[0], same[1], atol=1e-6) and same[0][:, frame.cold].any()
