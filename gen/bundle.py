@@ -113,7 +113,7 @@ class Bundle:
         has no continuous condition): where a value left out at generation is drawn from."""
         if not self.spec.continuous_names:
             return None
-        user_numerical = [name for name in self.spec.continuous_names if name not in self.item_condition_names]
+        user_numerical = [name for name in self.spec.continuous_names if name in self.user_conditions]
         return condition_values(self.table("train"), self.condition, self.role("item_id")[0],
                                 user_numerical)
 

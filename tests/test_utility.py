@@ -399,11 +399,12 @@ def test_pass_rate_command_writes_the_rows_of_each_augment_call(bundle, tmp_path
 
 def test_pass_rate_augment_call_is_gated_on_the_gate_half_unless_told(bundle, tmp_path: Path, monkeypatch) -> None:
     """The tail study scores the other half of the holdout: no verdict counted by default may read it;
-    `--gate-share 0` measures the product's own call (the whole holdout); a share outside [0, 1) is refused."""
+    `--gate-share 0` measures the product's own call (the whole holdout), for new items too; a share outside
+    [0, 1) is refused."""
     from types import SimpleNamespace
 
     from tailsynth import gen
-    from tailsynth.evaluate.bench.pass_rate import main
+    from tailsynth.evaluate.bench.pass_rate import NewItemsCall, main
     from tailsynth.evaluate.utility.data import GATE_SHARE, gate_view
 
     seen = []
@@ -424,6 +425,8 @@ def test_pass_rate_augment_call_is_gated_on_the_gate_half_unless_told(bundle, tm
     assert len(seen) == 1 and seen[0].equals(bundle.table("holdout"))  # the product's own call
     with pytest.raises(SystemExit):
         main(["--bundle", str(bundle.path.parent), "--gate-share", "1.5"])
+    judged = [NewItemsCall.of(bundle, share).generator.table("holdout") for share in (GATE_SHARE, 0.0)]
+    assert judged[0].equals(gate_half) and judged[1].equals(bundle.table("holdout"))  # the same share for new items
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ each call's first failures.
   `gen augment` itself does: the product's own rate, whose verdicts read the scored rows (never choose a
   setting on it);
 - cold-start: the bundle's held-out new items (`data.split.cold_items`) through the gate's view, the call the
-  utility benchmark scores (`NewItemsCall`), default settings.
+  utility benchmark scores (`NewItemsCall`), default settings (`--gate-share` as for augment).
 The JSON holds the config, the bundle's seed and the versions.
 """
 
@@ -53,14 +53,15 @@ class NewItemsCall:
     bucket: str
 
     @classmethod
-    def of(cls, bundle: Any) -> NewItemsCall | None:
-        """None for a bundle without new items."""
+    def of(cls, bundle: Any, gate_share: float = GATE_SHARE) -> NewItemsCall | None:
+        """None for a bundle without new items. gate_share: the holdout's share the gate judges against
+        (`gate_view`; 0: the whole holdout)."""
         if not (bundle.path / "cold_holdout.parquet").is_file():
             return None
         item = bundle.role("item_id")[0]
         ids = pd.unique(bundle.table("cold_holdout")[item])
         items = bundle.table("items")
-        return cls(gate_view(bundle, GATE_SHARE)[0], items[items[item].isin(ids)].reset_index(drop=True),
+        return cls(gate_view(bundle, gate_share)[0], items[items[item].isin(ids)].reset_index(drop=True),
                    tuple(bundle.config["data"]["buckets"]["names"])[-1])
 
     def rows(self, settings: Any, seed: int, per_item: int | str, gate: Any = None) -> Any:
@@ -105,8 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bucket", default="tail", help="augment: the bucket (default tail)")
     parser.add_argument("--seeds", type=int, default=12, help=f"calls, on seeds {PASS_SEEDS_FROM}.. (default 12)")
     parser.add_argument("--gate-share", type=float, default=GATE_SHARE,
-                        help=f"augment: the holdout's share the gate judges against (default {GATE_SHARE}, the "
-                             "utility benchmark's gate half; 0: the whole holdout, as gen augment does)")
+                        help=f"the holdout's share the gate judges against (default {GATE_SHARE}, the utility "
+                             "benchmark's gate half; 0: the whole holdout, as gen augment and gen cold-start do)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", help="result JSON (default <run>/pass_rate_<call>.json)")
     args = parser.parse_args(argv)
@@ -119,15 +120,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     bundle = gen.load(args.bundle, device="cpu")
     seeds = range(PASS_SEEDS_FROM, PASS_SEEDS_FROM + args.seeds)
-    if args.call == "augment":
-        try:
+    try:  # gate_view names a share outside [0, 1)
+        if args.call == "augment":
             view = gate_view(bundle, args.gate_share)[0]
-        except ValueError as exc:
-            parser.error(f"--gate-share: {exc}")
+        else:
+            call = NewItemsCall.of(bundle, args.gate_share)
+    except ValueError as exc:
+        parser.error(f"--gate-share: {exc}")
+    if args.call == "augment":
         result = emitted(lambda seed: gen.augment(view, args.bucket, args.per_item, seed=seed, progress=False),
                          seeds, args.call)
     else:
-        call = NewItemsCall.of(bundle)
         if call is None:
             parser.error(f"{args.bundle}: the bundle holds no new items (train it with data.split.cold_items)")
         result = emitted(lambda seed: call.rows(None, seed, args.per_item), seeds, args.call)

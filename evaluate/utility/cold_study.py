@@ -98,29 +98,25 @@ def cold_seed(bundle: Any, data: UtilityData, content: np.ndarray, settings: Col
                              "per_user": {"als": protocols(data, als_scorer(data, injected), recommender.k)}}
     kept: np.ndarray | None = None
     matched = ""
-    made: dict[str, tuple[pd.DataFrame | None, dict[str, Any]]] = {}
     for arm, (rule, gated) in GENERATED.items():
-        if arm not in wanted and not (arm == "ours" and "ours_weighted" in wanted):
+        weigh = arm == "ours" and "ours_weighted" in wanted  # ours_weighted: ours' rows at SYNTHETIC_WEIGHT
+        if arm not in wanted and not weigh:
             continue
-        rows, generation = made[arm] = _generated(bundle, data, settings, seed, rule, gated)
-        if arm not in wanted:  # made for ours_weighted alone
-            continue
+        rows, generation = _generated(bundle, data, settings, seed, rule, gated)
         if rows is None or len(rows) == 0:
-            outcomes[arm] = _refused(generation)
+            outcomes.update({name: _refused(generation) for name in (arm, "ours_weighted" if weigh else "")
+                             if name in wanted})
             continue
         training, use = with_rows(data, rows, COLD_SYNTHETIC, data.cold, _columns(bundle))
+        if weigh:
+            outcomes["ours_weighted"] = _fit_both(data, weighted(training, COLD_SYNTHETIC, SYNTHETIC_WEIGHT), settings,
+                                                  recommender, alpha, seed,
+                                                  {**generation, "use": use, "weight": SYNTHETIC_WEIGHT})
+        if arm not in wanted:
+            continue
         outcomes[arm] = _fit_both(data, training, settings, recommender, alpha, seed, {**generation, "use": use})
         if arm.startswith("ours") and kept is None:
             kept, matched = per_cold_item(data, training), arm
-    if "ours_weighted" in wanted:
-        rows, generation = made["ours"]
-        if rows is None or len(rows) == 0:
-            outcomes["ours_weighted"] = _refused(generation)
-        else:
-            training, use = with_rows(data, rows, COLD_SYNTHETIC, data.cold, _columns(bundle))
-            outcomes["ours_weighted"] = _fit_both(data, weighted(training, COLD_SYNTHETIC, SYNTHETIC_WEIGHT),
-                                                  settings, recommender, alpha, seed,
-                                                  {**generation, "use": use, "weight": SYNTHETIC_WEIGHT})
     if "transfer" in wanted:
         counts = kept if kept is not None else asked_counts(bundle, data, settings.rows_per_item, seed)
         training, use = transfer_set(content, data, counts, rng)
