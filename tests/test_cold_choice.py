@@ -131,6 +131,33 @@ def test_a_setting_that_costs_more_than_the_overall_budget_is_not_chosen() -> No
     assert choose({"new_items": summary["new_items"]}, ["a", "b"])["chosen"] is None  # costs only: no choice
 
 
+def test_the_weight_is_the_most_visible_one_within_the_overall_budget_on_every_split() -> None:
+    from tailsynth.evaluate.bench.cold_choice import Grid, choose_weight, label
+
+    grid = Grid(temperatures=(0.5,), shortlists=(1,), weights=(1.0, 0.5, 0.25))
+    setting = grid.settings()[0]
+    arms = {w: label(setting, w) for w in grid.weights}
+    assert grid.labels() == list(arms.values()) and grid.labels(1.0) == [label(setting)] == [arms[1.0]]
+    assert len(set(arms.values())) == 3 and arms[0.5].endswith("weight=0.5")
+
+    def split(ratios: tuple[float, ...], visible: tuple[float, ...] | None) -> dict:  # per weight, in grid order
+        cells = {"overall": {"none": 0.16, **{arms[w]: {"ratio_to_none": r}
+                                              for w, r in zip(grid.weights, ratios)}}}
+        if visible is not None:
+            cells["cold_full"] = {"transfer": 0.01, **{arms[w]: {"mean": v} for w, v in zip(grid.weights, visible)}}
+        return cells
+
+    # weight 1 finds the pseudo-cold items most often but costs 3% on the new items: 0.5 is the most visible within
+    summary = {"tail": split((0.99, 1.0, 1.0), (0.03, 0.02, 0.01)),
+               "any": split((0.99, 0.995, 1.0), (0.03, 0.02, 0.01)), "new_items": split((0.97, 0.99, 0.995), None)}
+    choice = choose_weight(summary, arms)
+    assert choice["chosen"] == 0.5 and choice["within_overall_budget"] == [0.5, 0.25]
+    assert choice["full_catalogue_cold"][1.0] == pytest.approx(0.03)
+    assert choice["overall_ratio_to_none"][1.0]["new_items"] == 0.97
+    summary["new_items"] = split((0.97, 0.97, 0.97), None)  # none within the budget: the smallest weight
+    assert choose_weight(summary, arms)["chosen"] == 0.25
+
+
 def test_user_match_compares_the_generated_rows_users_with_the_hidden_buyers_one_per_pair() -> None:
     from types import SimpleNamespace
 

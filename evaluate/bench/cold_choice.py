@@ -2,8 +2,8 @@
 
     python -m tailsynth.evaluate.bench.cold_choice --bundle runs/util_cold150 [--items 150] [--rows 50] \
         [--temperatures 0.1 0.25 0.5] [--shortlists 1 4] [--evidence 0 0.3] [--activity-powers 0.5] \
-        [--first-buyers 0 1] [--user-caps 150] [--gated] [--splits tail any new_items] [--seeds 1] \
-        [--pass-rate 12] [--threads 1] [--out FILE]
+        [--first-buyers 0 1] [--user-caps 150] [--weights 1 0.5] [--gated] [--splits tail any new_items] \
+        [--seeds 1] [--pass-rate 12] [--threads 1] [--out FILE]
 
 Never reads the bundle's scored held-out rows or its cold items' rows (the utility benchmark scores those).
 From the bundle's TRAINING rows only (`--gated`: and the gate's half of the holdout, which the utility
@@ -27,7 +27,9 @@ benchmark's gated arms see too, and the ids and features of the bundle's new ite
    remaining training rows + those rows and scored by cold-only Recall@20 on the pseudo-cold items' own
    (hidden) training buyers (`evaluate.utility.protocols`); ALS also by its full-catalogue Recall@20 on the
    remaining items ("overall"), with the gate's half of the holdout (less the hidden items' rows) as their
-   relevance, against ALS trained on no rows ("none": the cost of the rows to everything else).
+   relevance, against ALS trained on no rows ("none": the cost of the rows to everything else), and on the
+   pseudo-cold items among every item ("cold_full": do they reach a top k at all). `--weights`: the same rows
+   appended at each confidence weight (a real row adds 1), each a separate arm.
    References: neighbour transfer (the same rows per item), content-kNN vectors injected into ALS.
    `--gated` on a bundle with new items adds the split "new_items" (`run_new_items`): the overall cost of
    each setting's rows for the bundle's own new items, the rows the utility benchmark scores, with the
@@ -36,8 +38,10 @@ benchmark's gated arms see too, and the ids and features of the bundle's new ite
 4. The choice (`choose`): of the settings never measurably below the best one in any of the four cells
    (split x recommender: the 95% paired-bootstrap interval of the difference to the cell's best reaches 0)
    and within `OVERALL_BUDGET` of no rows on the overall figure of every split, the one with the highest mean
-   ratio to neighbour transfer. The JSON holds every figure, the intervals of each setting against transfer
-   and against the cell's best, the config, seeds and versions.
+   ratio to neighbour transfer (settings compared at weight 1). With several `--weights`, the chosen
+   setting's weight (`choose_weight`): of the weights within the overall budget on every split, the one
+   whose pseudo-cold items are found most often in the full catalogue. The JSON holds every figure, the
+   intervals of each setting against transfer and against the cell's best, the config, seeds and versions.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ from scipy.stats import ks_2samp
 
 from tailsynth.evaluate.bench.pass_rate import PASS_SEEDS_FROM, NewItemsCall, emitted
 from tailsynth.evaluate.utility.arms import COLD_SYNTHETIC, TrainingSet, real_only, with_rows
-from tailsynth.evaluate.utility.cold_study import als_scorer, transfer_set
+from tailsynth.evaluate.utility.cold_study import als_scorer, transfer_set, weighted
 from tailsynth.evaluate.utility.content import content_matrix, knn_vectors
 from tailsynth.evaluate.utility.data import GATE_SHARE, UtilityData, build_data, gate_view
 from tailsynth.evaluate.utility.intervals import paired_bootstrap, seed_mean
@@ -183,16 +187,16 @@ def validation_frame(bundle: Any, kept: pd.DataFrame, hidden: pd.DataFrame, colu
 
 def cold_recall(data: UtilityData, training: TrainingSet, recommender: RecommenderConfig, alpha: float,
                 seed: int) -> tuple[dict[str, np.ndarray], Factors]:
-    """Per-user cold-only Recall@k of ALS and item-kNN trained on `training`, ALS's full-catalogue Recall@k on
-    the warm items ("overall", where the frame holds warm relevance), and ALS's factors."""
+    """Per-user cold-only Recall@k of ALS and item-kNN trained on `training`; ALS's full-catalogue Recall@k on
+    the cold items ("cold_full": can a pseudo-cold item reach a top k among every item?) and on the warm items
+    ("overall", where the frame holds warm relevance); and ALS's factors."""
     matrix = training.matrix(len(data.users), len(data.items))
     factors = fit_factors(matrix, recommender, alpha, seed)
     knn = fit_item_knn(data, matrix, threads=recommender.threads)
     als = als_scorer(data, factors)
-    overall = {}
-    if data.relevant[:, ~data.cold].nnz:
-        overall["overall"] = full_catalogue(data, als, recommender.k)["full_overall"]
-    return {**overall, "als": cold_only(data, als, recommender.k),
+    full = full_catalogue(data, als, recommender.k)
+    overall = {"overall": full["full_overall"]} if data.relevant[:, ~data.cold].nnz else {}
+    return {**overall, "cold_full": full["full_cold"], "als": cold_only(data, als, recommender.k),
             "item_knn": cold_only(data, knn.score_rows, recommender.k)}, factors
 
 
@@ -204,6 +208,8 @@ class Grid:
     activity_powers: tuple[float, ...] = (NEW_ITEMS_ACTIVITY_POWER,)
     first_buyers: tuple[bool, ...] = (NEW_ITEMS_LIKE_FIRST_BUYERS,)
     user_caps: tuple[int, ...] = (NEW_ITEMS_PER_USER_CAP,)
+    weights: tuple[float, ...] = (1.0,)
+    """The confidence each generated row adds to its cell (a real row: 1); the same rows at every weight."""
 
     def settings(self) -> list[TasteSettings]:
         return [TasteSettings(temperature=t, shortlist=s, evidence_weight=w, activity_power=p, like_first_buyers=f,
@@ -211,11 +217,16 @@ class Grid:
                 for t, s, w, p, f, c in itertools.product(self.temperatures, self.shortlists, self.evidence,
                                                           self.activity_powers, self.first_buyers, self.user_caps)]
 
+    def labels(self, weight: float | None = None) -> list[str]:
+        """Every arm's label (each setting at each weight), or the settings' labels at one `weight`."""
+        return [label(s, w) for s in self.settings() for w in self.weights if weight is None or w == weight]
 
-def label(settings: Any) -> str:
+
+def label(settings: Any, weight: float = 1.0) -> str:
     return (f"tau={settings.temperature:g} shortlist={settings.shortlist} evidence={settings.evidence_weight:g} "
             f"power={settings.activity_power:g}" + (" first_buyers" if settings.like_first_buyers else "")
-            + (f" cap={settings.per_user_cap}" if settings.per_user_cap != NEW_ITEMS_PER_USER_CAP else ""))
+            + (f" cap={settings.per_user_cap}" if settings.per_user_cap != NEW_ITEMS_PER_USER_CAP else "")
+            + (f" weight={weight:g}" if weight != 1.0 else ""))
 
 
 def user_match(bundle: Any, generated: pd.DataFrame, hidden: pd.DataFrame, columns: Columns) -> dict[str, float]:
@@ -278,7 +289,9 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
                                     gate=None if gated else False, progress=False, users="taste", taste=settings)
             made = result.rows if result.rows is not None else kept.iloc[:0]  # refused: no rows, its items score 0
             training, use = with_rows(data, made, COLD_SYNTHETIC, data.cold, (columns.user, columns.item))
-            add(label(settings), cold_recall(data, training, recommender, alpha, seed)[0])
+            for weight in grid.weights:
+                add(label(settings, weight),
+                    cold_recall(data, weighted(training, COLD_SYNTHETIC, weight), recommender, alpha, seed)[0])
             rows_kept.setdefault(label(settings), []).append(use["added"])
             if len(made):
                 matches.setdefault(label(settings), []).append(user_match(view, made, hidden, columns))
@@ -339,7 +352,9 @@ def run_new_items(bundle: Any, grid: Grid, *, rows: int, seeds: int, recommender
             result = call.rows(settings, seed, rows, gate)
             made = result.rows if result.rows is not None else train.iloc[:0]  # refused: no rows, no cost
             training, use = with_rows(data, made, COLD_SYNTHETIC, data.cold, (columns.user, columns.item))
-            arms.setdefault(label(settings), []).append(overall(training, seed))
+            for weight in grid.weights:
+                arms.setdefault(label(settings, weight), []).append(
+                    overall(weighted(training, COLD_SYNTHETIC, weight), seed))
             rows_kept.setdefault(label(settings), []).append(use["added"])
             if progress:
                 print(f"  new items seed {seed} {label(settings)}: {use['added']} rows, "
@@ -363,10 +378,11 @@ def pass_rates(bundle: Any, grid: Grid, *, rows: int, calls: int, progress: bool
             for settings in grid.settings()}
 
 
-def summarise(splits: dict[str, dict[str, Any]], labels: list[str], resamples: int = 1000) -> dict[str, Any]:
+def summarise(splits: dict[str, dict[str, Any]], labels: list[str], resamples: int = 1000,
+              best_among: list[str] | None = None) -> dict[str, Any]:
     """Per split and recommender (a cell): transfer's and injection's means; for each setting its mean, ratio
-    to transfer, and its difference to transfer and to the cell's best setting (95% paired bootstrap over
-    users of seed-averaged recall)."""
+    to transfer, and its difference to transfer and to the cell's best setting among `best_among` (default:
+    all; 95% paired bootstrap over users of seed-averaged recall)."""
     rng = np.random.default_rng(19)
     out: dict[str, Any] = {}
     for split, result in splits.items():
@@ -379,7 +395,7 @@ def summarise(splits: dict[str, dict[str, Any]], labels: list[str], resamples: i
             cell: dict[str, Any] = {"transfer": float(np.nanmean(reference))}
             if name == "als":
                 cell["inject_knn"] = float(np.nanmean(per_user["inject_knn"]["als"]))
-            best = max(labels, key=lambda arm: float(np.nanmean(per_user[arm][name])))
+            best = max(best_among or labels, key=lambda arm: float(np.nanmean(per_user[arm][name])))
             cell["best"] = best
             for arm in labels:
                 difference = paired_bootstrap(per_user[arm][name], reference, rng, resamples)
@@ -388,6 +404,12 @@ def summarise(splits: dict[str, dict[str, Any]], labels: list[str], resamples: i
                              "minus_best": paired_bootstrap(per_user[arm][name], per_user[best][name], rng,
                                                             resamples).as_dict()}
             cells[name] = cell
+        if "cold_full" in per_user["transfer"]:  # ALS, full catalogue: the pseudo-cold items among every item
+            reference = per_user["transfer"]["cold_full"]
+            cells["cold_full"] = {"transfer": float(np.nanmean(reference))}
+            for arm in labels:
+                difference = paired_bootstrap(per_user[arm]["cold_full"], reference, rng, resamples)
+                cells["cold_full"][arm] = {"mean": difference.first_mean, "minus_transfer": difference.as_dict()}
         if "none" in per_user:  # ALS overall (full catalogue, warm items) against no rows at all
             none = per_user["none"]["overall"]
             cells["overall"] = {"none": float(np.nanmean(none))}
@@ -422,6 +444,25 @@ def choose(summary: dict[str, Any], labels: list[str]) -> dict[str, Any]:
             "within_overall_budget": within, "mean_ratio": mean, "worst_ratio": worst}
 
 
+def choose_weight(summary: dict[str, Any], arms: dict[float, str]) -> dict[str, Any]:
+    """The weight of the chosen setting's rows (`arms`: weight -> that setting's label at it): of the weights
+    whose ALS overall recall is within `OVERALL_BUDGET` of no rows on every split that measures it, the one
+    whose pseudo-cold items are found most often in the full catalogue (mean "cold_full" Recall@k over the
+    pseudo-cold splits: the issue's "cold items visible"); none within the budget: the smallest weight."""
+    overall = [summary[s]["overall"] for s in summary if "overall" in summary[s]]
+    visible = [summary[s]["cold_full"] for s in summary if "cold_full" in summary[s]]
+    within = [w for w, arm in arms.items() if all(o[arm]["ratio_to_none"] >= 1.0 - OVERALL_BUDGET for o in overall)]
+    visibility = {w: float(np.mean([cell[arm]["mean"] for cell in visible])) if visible else float("nan")
+                  for w, arm in arms.items()}
+    chosen = max(within, key=visibility.__getitem__) if within and visible else min(arms)
+    return {"rule": f"of the weights whose ALS overall recall is within {OVERALL_BUDGET:.0%} of no rows on every "
+                    "split, the highest mean full-catalogue Recall@k of the pseudo-cold items (none within: the "
+                    "smallest weight)", "chosen": chosen, "within_overall_budget": within,
+            "full_catalogue_cold": visibility,
+            "overall_ratio_to_none": {w: {s: summary[s]["overall"][arm]["ratio_to_none"] for s in summary
+                                          if "overall" in summary[s]} for w, arm in arms.items()}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tailsynth.evaluate.bench.cold_choice",
                                      description=__doc__.splitlines()[0])
@@ -437,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="TasteSettings.like_first_buyers off (0) / on (1): users raked to one-off buyers' mix")
     parser.add_argument("--user-caps", type=int, nargs="+", default=[NEW_ITEMS_PER_USER_CAP],
                         help="TasteSettings.per_user_cap values (most rows per user; default gen.cold_start's)")
+    parser.add_argument("--weights", type=float, nargs="+", default=list(Grid.weights),
+                        help="confidence of a generated row (a real row: 1), each measured on the same rows; with "
+                             "several, the chosen setting's weight is chosen too (`choose_weight`)")
     parser.add_argument("--gated", action="store_true",
                         help="the default gated call (fidelity gate, taste test) against the gate half of the holdout")
     parser.add_argument("--splits", nargs="+", choices=(*SPLITS, NEW_ITEMS), default=[*SPLITS, NEW_ITEMS],
@@ -457,26 +501,35 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     bundle = gen.load(args.bundle, device="cpu")
     grid = Grid(tuple(args.temperatures), tuple(args.shortlists), tuple(args.evidence), tuple(args.activity_powers),
-                tuple(bool(f) for f in args.first_buyers), tuple(args.user_caps))
+                tuple(bool(f) for f in args.first_buyers), tuple(args.user_caps), tuple(args.weights))
+    if len(set(grid.weights)) != len(grid.weights) or min(grid.weights) <= 0:
+        parser.error(f"--weights: expected distinct positive numbers, got {args.weights}")
     recommender = RecommenderConfig(threads=args.threads)
-    labels = [label(s) for s in grid.settings()]
+    labels = grid.labels()
+    settings_labels = grid.labels(1.0 if 1.0 in grid.weights else grid.weights[0])  # the settings, chosen at it
     splits = {split: run_split(bundle, split, grid, n_items=args.items, rows=args.rows, seeds=args.seeds,
                                recommender=recommender, gated=args.gated) for split in args.splits if split in SPLITS}
     if NEW_ITEMS in args.splits and args.gated:  # ungated rows are not what the product emits
         new = run_new_items(bundle, grid, rows=args.rows, seeds=args.seeds, recommender=recommender)
         if new is not None:
             splits[NEW_ITEMS] = new
-    summary = summarise(splits, labels)
+    summary = summarise(splits, labels, best_among=settings_labels)
+    choice = choose(summary, settings_labels)
+    weight_choice = None
+    if len(grid.weights) > 1 and choice["chosen"] is not None:
+        setting = grid.settings()[settings_labels.index(choice["chosen"])]
+        weight_choice = choose_weight(summary, {w: label(setting, w) for w in grid.weights})
     passing = pass_rates(bundle, grid, rows=args.rows, calls=args.pass_rate) if args.pass_rate else None
     result = {"bundle": str(bundle.path), "config": {**vars(args), "recommender": vars(recommender),
                                                      "min_buyers": MIN_BUYERS},
               "seeds": list(range(args.seeds)), "training_seed": bundle.seed, "versions": package_versions(),
               "splits": {s: {"info": r["info"], "per_seed": r["per_seed"]} for s, r in splits.items()},
-              "summary": summary, "choice": choose(summary, labels), "pass_rate": passing,
+              "summary": summary, "choice": choice, "weight_choice": weight_choice, "pass_rate": passing,
               "seconds": time.monotonic() - started}
     out = Path(args.out) if args.out else bundle.path.parent / "cold_choice.json"
     write_json(out, result)
-    print(f"wrote {out}; chosen: {result['choice']['chosen']}")
+    print(f"wrote {out}; chosen: {choice['chosen']}"
+          + (f", weight {weight_choice['chosen']:g}" if weight_choice else ""))
     return 0
 
 
