@@ -14,7 +14,7 @@ from tailsynth import gen
 from tailsynth.gen.bundle import load
 from tailsynth.gen.items import written
 from tailsynth.models.errors import ConfigError
-from tailsynth.train.config import load_config
+from tailsynth.train.config import GateConfig, load_config
 from tailsynth.train.fit import fit
 from tailsynth.train.item_levels import condition_values
 
@@ -85,3 +85,45 @@ def test_each_row_is_generated_for_the_user_it_is_written_to(tmp_path, monkeypat
     items = bundle.table("items").head(4).assign(StockCode=lambda f: "new-" + f["StockCode"].astype(str))
     cold = gen.cold_start(bundle, items, per_item=2, gate=False, progress=False)
     assert cold.rows is not None and len(cold.rows) == 8
+
+
+def test_gated_candidates_try_each_chosen_user_several_times() -> None:
+    """`tried_users`: an item's candidates take ceil(n / tries) users, in order, each `tries` times running (fresh
+    events each time), so the filter's rejections do not push the draw deeper into the taste ranking."""
+    from tailsynth.gen.items.pipeline import tried_users
+
+    codes = np.array([5, 5, 5, 5, 5, 2, 2, 9])
+    users_of, slot = tried_users(codes, 3)
+    assert users_of.tolist() == [2, 5, 5, 9]
+    assert users_of[slot].tolist() == codes.tolist()  # every candidate's user is chosen for its own item
+    assert slot[:5].tolist() == [1, 1, 1, 2, 2] and slot[5:].tolist() == [0, 0, 3]
+    once, identity = tried_users(codes, 1)
+    assert once.tolist() == sorted(codes.tolist()) and once[identity].tolist() == codes.tolist()
+    assert len(set(identity.tolist())) == len(codes)  # one try: every candidate a user of its own
+
+
+def test_gated_user_conditioned_call_emits_each_pair_once(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """Gated with several tries per user (`EVENT_TRIES`), a user-conditioned stream writes each chosen user several
+    times with other events; the emitted rows still hold each (user, item) pair once."""
+    from tailsynth.gen.items import pipeline
+
+    monkeypatch.setattr(pipeline, "EVENT_TRIES", 3)
+
+    config = load_config("configs/tiny.yaml", ["model.condition.user=[Country, frequency]", f"out_dir={tmp_path}",
+                                               "name=user", *FAST])
+    bundle = load(fit(config), device="cpu")
+    repeats: list[int] = []
+    draw = pipeline.ItemStream.draw
+
+    def spy(self, want):  # noqa: ANN001, ANN202
+        records = draw(self, want)
+        repeats.append(int(records.duplicated(["_item", "CustomerID"]).sum()))
+        return records
+
+    monkeypatch.setattr(pipeline.ItemStream, "draw", spy)
+    gate = GateConfig(alpha=1e-100, max_auc=1.0, min_holdout_rows=10, max_candidates_factor=50, chunk_rows=2000)
+    result = gen.augment(bundle, per_item=3, seed=0, gate=gate, min_lift=0.0, progress=False)  # loose, as test_augment
+    assert sum(repeats) > 0  # candidates repeat their user
+    rows = result.rows
+    assert rows is not None and len(rows) > 0, result.report.get("refusals")
+    assert not rows.duplicated(["CustomerID", "StockCode"]).any()

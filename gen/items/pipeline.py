@@ -52,6 +52,16 @@ from tailsynth.train.config import GateConfig
 if TYPE_CHECKING:
     from tailsynth.gen.bundle import Bundle
 
+EVENT_TRIES = 1
+"""A model conditioned on the user, gated: how many times each taste user drawn for an item is a candidate, each
+time with events generated afresh (the item then asks for ceil(candidates / EVENT_TRIES) users). With one try, the
+filter's rejections (27 of 100 screened candidates pass) send an item's draw deeper into the taste ranking: on the
+chooser's validation items (tail split, 50 rows per item, seed 0) 6.5% of the gated rows' pairs were real hidden
+pairs against 9.0% ungated, and item-kNN could reach the true item for 26% of the pairs against 43%. Three tries
+restored most of it (8.3%, 41%; item-kNN cold-only 0.348 against 0.275) but, over 6 seeds, the calls refused
+more often (a whole tail call on the union's hour test, a new-items call), so the means did not meet the rule set
+for it: tail item-kNN 0.267 against 0.273, ALS 0.318 against 0.356; any split item-kNN 0.238 against 0.195.
+Kept at 1 (evaluate/bench/README.md, "Where item-kNN's cold recall goes: reach")."""
 UNGATED = ("UNGATED: these rows were not judged by the fidelity gate. For inspection only; do not append "
            "them to training data.")
 
@@ -167,6 +177,8 @@ class ItemStream:
                  seed: int, pools: list[UserPool | None]) -> None:
         self.bundle, self.groups, self.writer, self.pools = bundle, groups, writer, pools
         self.batch = config.chunk_rows if config is not None else 10_000
+        self.tries = EVENT_TRIES if config is not None else 1
+        """Candidates per chosen user (`EVENT_TRIES` when gated): ungated, every row is emitted, one per user."""
         self.torch_generators = [torch.Generator(device=device(bundle)).manual_seed(g.seed) for g in groups]
         self.rngs = [np.random.default_rng(g.seed) for g in groups]
         self.stats: dict[str, Any] = {}
@@ -205,7 +217,9 @@ class ItemStream:
             chosen, user_values = None, {}
             if self.user_conditions:  # the users first (rows of an item out of users are dropped), then their events
                 seed = int(self.rngs[index].integers(0, 2**63))
-                shortlist, taste_stats = self.writer.choose(codes, np.random.default_rng(seed))
+                users_of, slot = tried_users(codes, self.tries) if self.tries > 1 else (codes, None)
+                shortlist, taste_stats = self.writer.choose(users_of, np.random.default_rng(seed))
+                shortlist = shortlist if slot is None else shortlist[slot]
                 served = shortlist[:, 0] >= 0
                 codes, chosen = codes[served], (shortlist[served], taste_stats)
                 user_values = self.writer.user_values(shortlist[served, 0], self.user_conditions)
@@ -218,6 +232,21 @@ class ItemStream:
         if not parts:
             raise ValueError("draw: no candidate asked for (every item's want is 0)")
         return pd.concat(parts, ignore_index=True)
+
+
+def tried_users(codes: np.ndarray, tries: int) -> tuple[np.ndarray, np.ndarray]:
+    """(item codes of the users to choose: ceil(n / tries) per item of `codes`, sorted by item; [len(codes)]
+    each candidate's row among them). An item's candidates take its users in order, each `tries` times running,
+    so the most certain users get every try."""
+    codes = np.asarray(codes, dtype=np.int64)
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    rank = np.arange(len(codes)) - np.searchsorted(ordered, ordered)  # the candidate's place within its item
+    items, counts = np.unique(ordered, return_counts=True)
+    users_of = np.repeat(items, -(-counts // tries))
+    slot = np.empty(len(codes), dtype=np.int64)
+    slot[order] = np.searchsorted(users_of, ordered) + rank // tries
+    return users_of, slot
 
 
 def _merge_stats(total: dict, new: dict) -> dict:
