@@ -131,6 +131,28 @@ def test_a_setting_that_costs_more_than_the_overall_budget_is_not_chosen() -> No
     assert choose({"new_items": summary["new_items"]}, ["a", "b"])["chosen"] is None  # costs only: no choice
 
 
+def test_a_refused_call_costs_nothing_measured_and_is_compared_on_the_seeds_that_emitted() -> None:
+    """A refused call adds no rows: its overall cost is NaN for that seed (`refused_cost`), not 0, and the budget
+    compares a setting with no rows on the seeds where it emitted only; refused everywhere, it is never within."""
+    from tailsynth.evaluate.bench.cold_choice import refused_cost, summarise
+    from tailsynth.evaluate.utility.intervals import seed_mean
+
+    figures = refused_cost({"overall": np.full(4, 0.2), "als": np.zeros(4)})
+    assert np.isnan(figures["overall"]).all() and (figures["als"] == 0).all()  # its items still score 0
+    users = 50
+    none = [np.full(users, 0.2), np.full(users, 0.1)]  # seed 1's model is worse on every arm
+    by_seed = {"none": none, "transfer": [np.full(users, 0.19), np.full(users, 0.095)],
+               "a": [np.full(users, 0.2), np.full(users, np.nan)],  # no cost on seed 0, refused on seed 1
+               "b": [np.full(users, np.nan)] * 2}  # refused on both
+    split = {"per_user": {arm: {"overall": seed_mean(v)} for arm, v in by_seed.items()}, "overall_by_seed": by_seed}
+    cells = summarise({"new_items": split}, ["a", "b"], resamples=50)["new_items"]["overall"]
+    assert cells["a"]["seeds"] == [0] and cells["a"]["ratio_to_none"] == pytest.approx(1.0)  # not 0.2 / 0.15
+    assert cells["transfer"]["seeds"] == [0, 1] and cells["transfer"]["ratio_to_none"] == pytest.approx(0.95)
+    assert cells["b"]["seeds"] == [] and np.isnan(cells["b"]["ratio_to_none"])
+    summary = {"new_items": {"overall": cells}}
+    assert choose(summary, ["a", "b"])["within_overall_budget"] == ["a"]
+
+
 def test_the_weight_is_the_most_visible_one_within_the_overall_budget_on_every_split() -> None:
     from tailsynth.evaluate.bench.cold_choice import Grid, choose_weight, label
 

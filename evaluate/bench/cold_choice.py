@@ -21,13 +21,13 @@ benchmark's gated arms see too, and the ids and features of the bundle's new ite
    bundle's (they saw the hidden rows; the network is conditioned on item features, not ids).
 3. For every setting (temperature x shortlist x evidence weight x activity power x first buyers x per-user cap)
    `gen.cold_start(view, users="taste", gate=False)` writes `--rows` rows per pseudo-cold item (`--gated`: the
-   default gated call, fidelity gate and taste test included; a refused call adds no rows, so its items score
-   0: what the product's default call delivers); ALS and
-   item-kNN (`evaluate.utility`, the utility benchmark's recommenders and settings) are trained on the
-   remaining training rows + those rows and scored by cold-only Recall@20 on the pseudo-cold items' own
-   (hidden) training buyers (`evaluate.utility.protocols`); ALS also by its full-catalogue Recall@20 on the
-   remaining items ("overall"), with the gate's half of the holdout (less the hidden items' rows) as their
-   relevance, against ALS trained on no rows ("none": the cost of the rows to everything else), and on the
+   default gated call, fidelity gate and taste test included; a refused call adds no rows, so its items score 0, what
+   the product's default call delivers, and its overall cost is not measured: the budget compares each setting with
+   no rows on the seeds where it emitted); ALS and item-kNN (`evaluate.utility`, the utility benchmark's recommenders
+   and settings) are trained on the remaining training rows + those rows and scored by cold-only Recall@20 on the
+   pseudo-cold items' own (hidden) training buyers (`evaluate.utility.protocols`); ALS also by its full-catalogue
+   Recall@20 on the remaining items ("overall"), with the gate's half of the holdout (less the hidden items' rows) as
+   their relevance, against ALS trained on no rows ("none": the cost of the rows to everything else), and on the
    pseudo-cold items among every item ("cold_full": do they reach a top k at all). `--weights`: the same rows
    appended at each confidence weight (a real row adds 1), each a separate arm.
    References: neighbour transfer (the same rows per item), content-kNN vectors injected into ALS.
@@ -287,11 +287,11 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
             started = time.monotonic()
             result = gen.cold_start(view, new_items, per_item=rows, bucket=names[-1], seed=seed,
                                     gate=None if gated else False, progress=False, users="taste", taste=settings)
-            made = result.rows if result.rows is not None else kept.iloc[:0]  # refused: no rows, its items score 0
+            made = result.rows if result.rows is not None else kept.iloc[:0]  # refused: its items score 0, its cost NaN
             training, use = with_rows(data, made, COLD_SYNTHETIC, data.cold, (columns.user, columns.item))
             for weight in grid.weights:
-                add(label(settings, weight),
-                    cold_recall(data, weighted(training, COLD_SYNTHETIC, weight), recommender, alpha, seed)[0])
+                recall = cold_recall(data, weighted(training, COLD_SYNTHETIC, weight), recommender, alpha, seed)[0]
+                add(label(settings, weight), recall if len(made) else refused_cost(recall))
             rows_kept.setdefault(label(settings), []).append(use["added"])
             if len(made):
                 matches.setdefault(label(settings), []).append(user_match(view, made, hidden, columns))
@@ -309,8 +309,8 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
             "user_features": ("re-derived without the hidden purchases (built-in users table)" if users is not None
                               else "as the bundle holds them (they may count the hidden purchases)")}
     return {"info": info, "per_user": {arm: {name: seed_mean(v) for name, v in by.items()} for arm, by in arms.items()},
-            "per_seed": {arm: {name: [float(np.nanmean(x)) for x in v] for name, v in by.items()}
-                         for arm, by in arms.items()}}
+            "per_seed": {arm: {name: [_mean(x) for x in v] for name, v in by.items()} for arm, by in arms.items()},
+            "overall_by_seed": {arm: by["overall"] for arm, by in arms.items() if "overall" in by}}
 
 
 def run_new_items(bundle: Any, grid: Grid, *, rows: int, seeds: int, recommender: RecommenderConfig,
@@ -350,11 +350,11 @@ def run_new_items(bundle: Any, grid: Grid, *, rows: int, seeds: int, recommender
         for settings in grid.settings():
             started = time.monotonic()
             result = call.rows(settings, seed, rows, gate)
-            made = result.rows if result.rows is not None else train.iloc[:0]  # refused: no rows, no cost
+            made = result.rows if result.rows is not None else train.iloc[:0]  # refused: no rows, cost unmeasured
             training, use = with_rows(data, made, COLD_SYNTHETIC, data.cold, (columns.user, columns.item))
             for weight in grid.weights:
-                arms.setdefault(label(settings, weight), []).append(
-                    overall(weighted(training, COLD_SYNTHETIC, weight), seed))
+                cost = overall(weighted(training, COLD_SYNTHETIC, weight), seed)
+                arms.setdefault(label(settings, weight), []).append(cost if len(made) else np.full_like(cost, np.nan))
             rows_kept.setdefault(label(settings), []).append(use["added"])
             if progress:
                 print(f"  new items seed {seed} {label(settings)}: {use['added']} rows, "
@@ -362,7 +362,8 @@ def run_new_items(bundle: Any, grid: Grid, *, rows: int, seeds: int, recommender
     info = {"items": len(call.items), "evaluated_users": int((~np.isnan(arms["none"][0])).sum()), "alpha": alpha,
             "rows_added": rows_kept, "gated": gate is not False, "relevance": "gate half of the holdout, warm items"}
     return {"info": info, "per_user": {arm: {"overall": seed_mean(v)} for arm, v in arms.items()},
-            "per_seed": {arm: {"overall": [float(np.nanmean(x)) for x in v]} for arm, v in arms.items()}}
+            "per_seed": {arm: {"overall": [_mean(x) for x in v]} for arm, v in arms.items()},
+            "overall_by_seed": arms}
 
 
 def pass_rates(bundle: Any, grid: Grid, *, rows: int, calls: int, progress: bool = True) -> dict[str, Any] | None:
@@ -410,15 +411,32 @@ def summarise(splits: dict[str, dict[str, Any]], labels: list[str], resamples: i
             for arm in labels:
                 difference = paired_bootstrap(per_user[arm]["cold_full"], reference, rng, resamples)
                 cells["cold_full"][arm] = {"mean": difference.first_mean, "minus_transfer": difference.as_dict()}
-        if "none" in per_user:  # ALS overall (full catalogue, warm items) against no rows at all
-            none = per_user["none"]["overall"]
-            cells["overall"] = {"none": float(np.nanmean(none))}
+        if "none" in per_user:  # ALS overall (full catalogue, warm items) against no rows, on the seeds that emitted
+            by_seed = result["overall_by_seed"]
+            cells["overall"] = {"none": float(np.nanmean(per_user["none"]["overall"]))}
             for arm in ["transfer", *labels]:
-                difference = paired_bootstrap(per_user[arm]["overall"], none, rng, resamples)
+                seeds = [k for k, vector in enumerate(by_seed[arm]) if not np.isnan(vector).all()]
+                if not seeds:  # refused on every seed: nothing delivered, no cost measured, never within budget
+                    cells["overall"][arm] = {"mean": float("nan"), "ratio_to_none": float("nan"), "seeds": []}
+                    continue
+                difference = paired_bootstrap(seed_mean([by_seed[arm][k] for k in seeds]),
+                                              seed_mean([by_seed["none"][k] for k in seeds]), rng, resamples)
                 cells["overall"][arm] = {"mean": difference.first_mean, "minus_none": difference.as_dict(),
-                                         "ratio_to_none": difference.first_mean / difference.second_mean}
+                                         "ratio_to_none": difference.first_mean / difference.second_mean,
+                                         "seeds": seeds}
         out[split] = cells
     return out
+
+
+def refused_cost(recall: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A refused call's figures: its cold items score 0 (nothing was delivered), but its overall cost is NaN, not
+    0: no rows were added, so nothing was measured, and a budget must not favour the settings the gate refuses."""
+    return {**recall, "overall": np.full_like(recall["overall"], np.nan)} if "overall" in recall else recall
+
+
+def _mean(vector: np.ndarray) -> float:
+    """The mean over users with a figure; NaN when none has one (a refused call's overall cost)."""
+    return float(np.nanmean(vector)) if not np.isnan(vector).all() else float("nan")
 
 
 def choose(summary: dict[str, Any], labels: list[str]) -> dict[str, Any]:
