@@ -114,6 +114,22 @@ def test_choice_is_the_best_mean_ratio_among_settings_never_measurably_below_a_c
     assert choose(summary, ["a", "b", "c"])["chosen"] in ("b", "c")
 
 
+def test_the_fallback_never_takes_a_setting_below_neighbour_transfer() -> None:
+    """None admissible: the fallback takes the best worst-case ratio within the budget only if it is >= 1 (never
+    below transfer in any cell); otherwise nothing is chosen (the default stays)."""
+    def cell(**arms: tuple[float, float]) -> dict:  # arm -> (ratio to transfer, high end of the interval vs best)
+        return {arm: {"ratio_to_transfer": ratio, "minus_best": {"high": high}} for arm, (ratio, high) in arms.items()}
+
+    summary = {"tail": {"als": cell(a=(1.3, -0.01), b=(1.1, 0.0)), "item_knn": cell(a=(1.2, 0.0), b=(0.7, -0.05)),
+                        "overall": {"none": 0.16, "a": {"ratio_to_none": 0.97}, "b": {"ratio_to_none": 0.99}}}}
+    choice = choose(summary, ["a", "b"])  # a is over the budget, b (within) is 0.7x transfer on item-kNN
+    assert choice["admissible"] == [] and choice["within_overall_budget"] == ["b"] and choice["chosen"] is None
+    summary["tail"]["item_knn"]["b"]["ratio_to_transfer"] = 1.05
+    assert choose(summary, ["a", "b"])["chosen"] == "b"
+    summary["tail"]["overall"]["b"]["ratio_to_none"] = 0.97  # none within: every setting, a's worst 1.2 >= 1
+    assert choose(summary, ["a", "b"])["chosen"] == "a"
+
+
 def test_a_setting_that_costs_more_than_the_overall_budget_is_not_chosen() -> None:
     def cell(**arms: float) -> dict:  # arm -> ratio to transfer, never measurably below the cell's best
         return {arm: {"ratio_to_transfer": ratio, "minus_best": {"high": 0.0}} for arm, ratio in arms.items()}

@@ -444,7 +444,10 @@ def choose(summary: dict[str, Any], labels: list[str]) -> dict[str, Any]:
     recommender) cell (never measurably below the best anywhere) and, where measured, whose ALS overall recall
     is within `OVERALL_BUDGET` of no rows on every split (the issue's budget). The choice: the admissible setting
     with the highest mean ratio to transfer over the cells; with none admissible, the highest worst-case ratio
-    among those within the budget (all settings when none is)."""
+    among those within the budget (all settings when none is) that never fall below neighbour transfer (worst-case
+    ratio >= 1: our rows must not lose to a rule with no model); with none of those either, nothing is chosen
+    (None: keep the current default). The temperature grid of 2026-12-07 showed why: with the budget counting
+    only the calls that emitted, the one setting within it was 0.7x transfer on ALS (tail split)."""
     cells = [summary[s][r] for s in summary for r in RECOMMENDERS if r in summary[s]]
     overall = [summary[s]["overall"] for s in summary if "overall" in summary[s]]
     within = [arm for arm in labels if all(o[arm]["ratio_to_none"] >= 1.0 - OVERALL_BUDGET for o in overall)]
@@ -454,11 +457,14 @@ def choose(summary: dict[str, Any], labels: list[str]) -> dict[str, Any]:
     mean = {arm: float(np.mean(values)) for arm, values in ratios.items()}
     worst = {arm: min(values) for arm, values in ratios.items()}
     admissible = [arm for arm in within if all(cell[arm]["minus_best"]["high"] >= 0 for cell in cells)]
-    chosen = max(admissible, key=mean.__getitem__) if admissible else max(within or labels, key=worst.__getitem__)
+    fallback = [arm for arm in within or labels if worst[arm] >= 1.0]
+    chosen = max(admissible, key=mean.__getitem__) if admissible else \
+        max(fallback, key=worst.__getitem__) if fallback else None
     return {"rule": "admissible: the 95% interval of (setting - the cell's best setting) reaches 0 in every split x "
                     f"recommender cell and ALS overall recall within {OVERALL_BUDGET:.0%} of no rows on every split; "
                     "of those the highest mean ratio to neighbour transfer (none admissible: the highest worst-case "
-                    "ratio among those within the overall budget)", "chosen": chosen, "admissible": admissible,
+                    "ratio among those within the overall budget, all settings when none is, that is >= 1; none "
+                    "such: nothing chosen, keep the default)", "chosen": chosen, "admissible": admissible,
             "within_overall_budget": within, "mean_ratio": mean, "worst_ratio": worst}
 
 
