@@ -63,7 +63,7 @@ from tailsynth.evaluate.utility.arms import COLD_SYNTHETIC, TrainingSet, real_on
 from tailsynth.evaluate.utility.cold_study import als_scorer, transfer_set, weighted
 from tailsynth.evaluate.utility.content import content_matrix, knn_vectors
 from tailsynth.evaluate.utility.data import GATE_SHARE, UtilityData, build_data, gate_view
-from tailsynth.evaluate.utility.intervals import paired_bootstrap, seed_mean
+from tailsynth.evaluate.utility.intervals import common_seeds, paired_bootstrap, seed_mean
 from tailsynth.evaluate.utility.knn import fit_item_knn
 from tailsynth.evaluate.utility.protocols import cold_only, cold_only_chance, full_catalogue
 from tailsynth.evaluate.utility.recommenders import Factors, RecommenderConfig, auto_alpha, fit_factors
@@ -412,15 +412,16 @@ def summarise(splits: dict[str, dict[str, Any]], labels: list[str], resamples: i
                 difference = paired_bootstrap(per_user[arm]["cold_full"], reference, rng, resamples)
                 cells["cold_full"][arm] = {"mean": difference.first_mean, "minus_transfer": difference.as_dict()}
         if "none" in per_user:  # ALS overall (full catalogue, warm items) against no rows, on the seeds that emitted
-            by_seed = result["overall_by_seed"]
+            measured = {arm: [None if np.isnan(vector).all() else vector for vector in vectors]  # refused: None
+                        for arm, vectors in result["overall_by_seed"].items()}
             cells["overall"] = {"none": float(np.nanmean(per_user["none"]["overall"]))}
             for arm in ["transfer", *labels]:
-                seeds = [k for k, vector in enumerate(by_seed[arm]) if not np.isnan(vector).all()]
-                if not seeds:  # refused on every seed: nothing delivered, no cost measured, never within budget
+                paired = common_seeds(measured[arm], measured["none"])
+                if paired is None:  # refused on every seed: nothing delivered, no cost measured, never within budget
                     cells["overall"][arm] = {"mean": float("nan"), "ratio_to_none": float("nan"), "seeds": []}
                     continue
-                difference = paired_bootstrap(seed_mean([by_seed[arm][k] for k in seeds]),
-                                              seed_mean([by_seed["none"][k] for k in seeds]), rng, resamples)
+                seeds, mine, none = paired
+                difference = paired_bootstrap(mine, none, rng, resamples)
                 cells["overall"][arm] = {"mean": difference.first_mean, "minus_none": difference.as_dict(),
                                          "ratio_to_none": difference.first_mean / difference.second_mean,
                                          "seeds": seeds}
@@ -434,9 +435,10 @@ def refused_cost(recall: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {**recall, "overall": np.full_like(recall["overall"], np.nan)} if "overall" in recall else recall
 
 
-def _mean(vector: np.ndarray) -> float:
-    """The mean over users with a figure; NaN when none has one (a refused call's overall cost)."""
-    return float(np.nanmean(vector)) if not np.isnan(vector).all() else float("nan")
+def _mean(vector: np.ndarray) -> float | None:
+    """The mean over users with a figure; None when none has one (a refused call's overall cost), as
+    `cold_report` writes an unmeasured mean."""
+    return float(np.nanmean(vector)) if np.isfinite(vector).any() else None
 
 
 def choose(summary: dict[str, Any], labels: list[str]) -> dict[str, Any]:

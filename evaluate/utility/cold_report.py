@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from tailsynth.evaluate.utility.cold_study import COLD_ARMS, RECOMMENDERS
-from tailsynth.evaluate.utility.intervals import RESAMPLES, paired_bootstrap, seed_mean
+from tailsynth.evaluate.utility.intervals import RESAMPLES, common_seeds, paired_bootstrap
 from tailsynth.evaluate.utility.protocols import PROTOCOL_FIGURES
 
 FIGURE_NAMES = {"cold_only": "cold-only", "full_cold": "full catalogue, cold", "full_overall": "full catalogue, overall"}
@@ -68,7 +68,7 @@ def cold_summary(per_seed: dict[str, list[dict[str, Any]]], chance: float, rng: 
     comparisons = []
     for recommender, figure, first, second in COLD_PAIRS:
         if (first, recommender, figure) in vectors and (second, recommender, figure) in vectors:
-            paired = _common(vectors[(first, recommender, figure)], vectors[(second, recommender, figure)])
+            paired = common_seeds(vectors[(first, recommender, figure)], vectors[(second, recommender, figure)])
             if paired is None:
                 continue
             seeds, mine, theirs = paired
@@ -86,23 +86,13 @@ def tail_intervals(per_user: dict[str, list[dict[str, np.ndarray] | None]], tail
         if first not in per_user or second not in per_user:
             continue
         for group in (tail, "overall"):
-            paired = _common([s and s[group] for s in per_user[first]], [s and s[group] for s in per_user[second]])
+            paired = common_seeds([s and s[group] for s in per_user[first]], [s and s[group] for s in per_user[second]])
             if paired is None:
                 continue
             seeds, mine, theirs = paired
             difference = paired_bootstrap(mine, theirs, rng, resamples)
             out.append({"group": group, "first": first, "second": second, "seeds": seeds, **difference.as_dict()})
     return out
-
-
-def _common(first: list[np.ndarray | None], second: list[np.ndarray | None]
-            ) -> tuple[list[int], np.ndarray, np.ndarray] | None:
-    """(the seeds both arms were measured on, each arm's per-user vector averaged over those seeds); None if
-    they share no seed. An arm refused on some seed is compared on the others only, never across seeds."""
-    seeds = [s for s, (x, y) in enumerate(zip(first, second)) if x is not None and y is not None]
-    if not seeds:
-        return None
-    return seeds, seed_mean([first[s] for s in seeds]), seed_mean([second[s] for s in seeds])
 
 
 def _reason(outcome: dict[str, Any]) -> str:

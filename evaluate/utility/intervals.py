@@ -64,3 +64,13 @@ def seed_mean(vectors: list[np.ndarray]) -> np.ndarray:
     counted = (~np.isnan(stacked)).sum(axis=0)
     with np.errstate(invalid="ignore"):
         return np.where(counted > 0, np.nansum(stacked, axis=0) / np.maximum(counted, 1), np.nan)
+
+
+def common_seeds(first: list[np.ndarray | None], second: list[np.ndarray | None]
+                 ) -> tuple[list[int], np.ndarray, np.ndarray] | None:
+    """(the seeds both arms were measured on, each arm's per-user vector averaged over those seeds); None if
+    they share no seed. An arm refused on some seed is compared on the others only, never across seeds."""
+    seeds = [s for s, (x, y) in enumerate(zip(first, second)) if x is not None and y is not None]
+    if not seeds:
+        return None
+    return seeds, seed_mean([first[s] for s in seeds]), seed_mean([second[s] for s in seeds])
