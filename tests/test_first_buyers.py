@@ -172,3 +172,31 @@ def test_augment_rows_sit_in_their_users_baskets_and_report_the_mix(bundle) -> N
     assert max(section["binned_ks_after"].values()) <= max(section["binned_ks_before"].values())
     assert set(section["after_filter"]["binned_ks_kept_round_1"]) == set(section["features"])
     assert result.report["taste"]["check"]["split"]["mix_offsets"] is True  # the gate judged this very chooser
+
+
+def test_new_items_are_raked_to_their_buckets_one_off_buyers(bundle) -> None:  # noqa: ANN001
+    """Items without training pairs (new items) take the request bucket's one-off buyers as the target mix, not
+    every bucket's; existing items keep their own one-off buyers whatever the bucket."""
+    from tailsynth.gen.items.taste_plan import user_mix
+    from tailsynth.gen.items.written import users_table
+
+    train, users = bundle.table("train"), users_table(bundle)
+    bucket_column = bundle.spec.columns[0]
+    one = train[one_off(train, "CustomerID", "StockCode")]
+
+    def shares(rows: pd.DataFrame) -> list[np.ndarray]:
+        target = pd.Index(users["CustomerID"]).get_indexer(rows["CustomerID"])
+        return UserMix.of(users, ["Country"], ["recency_days", "frequency", "monetary"], target[target >= 0]).target
+
+    def same(left: list[np.ndarray], right: list[np.ndarray]) -> bool:
+        return all(a.shape == b.shape and np.allclose(a, b) for a, b in zip(left, right))
+
+    new = np.array(["new-1", "new-2"])
+    tail = user_mix(bundle, users, "CustomerID", new, train, "tail").target
+    assert same(tail, shares(one[one[bucket_column].astype(str) == "tail"]))
+    assert not same(tail, shares(one))  # the tiny data's tail buyers differ from every bucket's
+    assert same(user_mix(bundle, users, "CustomerID", new, train).target, shares(one))  # no bucket: every pair
+    assert same(user_mix(bundle, users, "CustomerID", new, train, "no-such").target, shares(one))
+    existing = one["StockCode"].astype(str).unique()[:5]
+    assert same(user_mix(bundle, users, "CustomerID", existing, train, "tail").target,
+                shares(one[one["StockCode"].astype(str).isin(existing)]))

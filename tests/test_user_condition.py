@@ -127,3 +127,28 @@ def test_gated_user_conditioned_call_emits_each_pair_once(tmp_path, monkeypatch)
     rows = result.rows
     assert rows is not None and len(rows) > 0, result.report.get("refusals")
     assert not rows.duplicated(["CustomerID", "StockCode"]).any()
+
+
+def test_new_items_gated_stream_tries_each_user_three_times(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """A user-conditioned stream tries each chosen user `NEW_ITEMS_EVENT_TRIES` times for a new-items request,
+    `EVENT_TRIES` times for existing items, once ungated."""
+    from tailsynth.gen.items import pipeline
+
+    made: list[int] = []
+    init = pipeline.ItemStream.__init__
+
+    def spy(self, *args, **kwargs):  # noqa: ANN001, ANN202
+        init(self, *args, **kwargs)
+        made.append(self.tries)
+
+    monkeypatch.setattr(pipeline.ItemStream, "__init__", spy)
+    gate = GateConfig(alpha=1e-100, max_auc=1.0, min_holdout_rows=10, max_candidates_factor=50, chunk_rows=2000)
+    config = load_config("configs/tiny.yaml", ["model.condition.user=[Country, frequency]", f"out_dir={tmp_path}",
+                                               "name=tries", *FAST])
+    bundle = load(fit(config), device="cpu")
+    items = bundle.table("items").head(4).assign(StockCode=lambda f: "new-" + f["StockCode"].astype(str))
+    gen.cold_start(bundle, items, per_item=2, seed=0, gate=gate, min_lift=0.0, progress=False)
+    gen.cold_start(bundle, items, per_item=2, seed=0, gate=False, progress=False)
+    gen.augment(bundle, per_item=2, seed=0, gate=gate, min_lift=0.0, progress=False)
+    assert made == [pipeline.NEW_ITEMS_EVENT_TRIES, 1, pipeline.EVENT_TRIES]
+    assert pipeline.NEW_ITEMS_EVENT_TRIES == 3 and pipeline.EVENT_TRIES == 1

@@ -152,7 +152,8 @@ def calibrate(draw: Callable[[MixWeights], np.ndarray], mix: UserMix, rounds: in
             np.clip(weight, -LIMIT, LIMIT, out=weight)
     assert best is not None
     stats = {"rule": ("the taste draw's prior reweighted per bin of each user feature (raking, damped log ratio) "
-                      "until the drawn users' feature mix matches the request items' one-off training buyers"),
+                      "until the drawn users' feature mix matches the one-off training buyers of the request's items "
+                      "(new items: of the bucket's items)"),
              "features": list(mix.features), "rounds": rounds,
              "binned_ks_before": history[0], "binned_ks_after": history[int(np.argmin(
                  [max(h.values(), default=0.0) for h in history]))]}

@@ -96,8 +96,9 @@ item-kNN: power 1 0.356 / 0.230, 0.390 / 0.175; power 0.5 0.316 / 0.212, 0.394 /
 which rows near it restore); the validation has measured the new items' own cost since. `ACTIVITY_POWER` (0.5)
 was chosen ungated, by the users' feature distance from the hidden buyers. Existing items keep it."""
 NEW_ITEMS_LIKE_FIRST_BUYERS = True
-"""`gen.cold_start` draws its users raked to the feature mix of every one-off training pair's user
-(`TasteSettings.like_first_buyers`; new items' rows stay in their window). Chosen with `NEW_ITEMS_ACTIVITY_POWER`
+"""`gen.cold_start` draws its users raked to the feature mix of the one-off training pairs' users of the request's
+bucket (`taste_plan.user_mix`; every one-off pair's before `pipeline.NEW_ITEMS_EVENT_TRIES`; new items' rows stay in
+their window; `TasteSettings.like_first_buyers`). Chosen with `NEW_ITEMS_ACTIVITY_POWER`
 on the gated validation with the new items' overall cost (`cold_choice --gated --splits tail any new_items`: tau
 0.5, shortlist 1, evidence 0.3, cap 150, power 0.5 / 1 x first buyers off / on, 150 pseudo-cold items x 2 splits
 and the bundle's 150 new items, 50 rows each, 3 seeds, torch and implicit on 2 threads; cold_spq bundle) by the
@@ -165,7 +166,7 @@ class TasteSettings:
     one-off training rows; each row at its user's nearest purchase time (`gen.items.user_times`); item-level
     values tilted toward the user's habitual scale (`gen.items.user_values`); the per-user cap raised to the
     heaviest one-off buyer's share of the rows. New items (`NEW_ITEMS_LIKE_FIRST_BUYERS`): the prior and the filter
-    only, every one-off training pair's users the mix; their rows lie in a window after the training data."""
+    only, the bucket's one-off training pairs' users the mix; their rows lie in a window after the training data."""
 
     def __post_init__(self) -> None:
         if not self.temperature > 0 or self.per_user_cap < 1 or not 0 <= self.drop_uncertain < 1 or \
