@@ -441,6 +441,13 @@ def _mean(vector: np.ndarray) -> float | None:
     return float(np.nanmean(vector)) if np.isfinite(vector).any() else None
 
 
+def within_budget(summary: dict[str, Any], arm: str) -> bool:
+    """Whether `arm`'s ALS overall recall is within `OVERALL_BUDGET` of no rows on every split that measures it
+    (an arm refused on every seed has no ratio and is never within)."""
+    return all(summary[s]["overall"][arm]["ratio_to_none"] >= 1.0 - OVERALL_BUDGET for s in summary
+               if "overall" in summary[s])
+
+
 def choose(summary: dict[str, Any], labels: list[str]) -> dict[str, Any]:
     """Admissible: a setting whose interval against the cell's best setting reaches 0 in every (split,
     recommender) cell (never measurably below the best anywhere) and, where measured, whose ALS overall recall
@@ -451,8 +458,7 @@ def choose(summary: dict[str, Any], labels: list[str]) -> dict[str, Any]:
     (None: keep the current default). The temperature grid of 2026-12-07 showed why: with the budget counting
     only the calls that emitted, the one setting within it was 0.7x transfer on ALS (tail split)."""
     cells = [summary[s][r] for s in summary for r in RECOMMENDERS if r in summary[s]]
-    overall = [summary[s]["overall"] for s in summary if "overall" in summary[s]]
-    within = [arm for arm in labels if all(o[arm]["ratio_to_none"] >= 1.0 - OVERALL_BUDGET for o in overall)]
+    within = [arm for arm in labels if within_budget(summary, arm)]
     if not cells:  # only the new-items split ran: costs, nothing to choose by
         return {"rule": "no pseudo-cold split ran: nothing chosen", "chosen": None, "within_overall_budget": within}
     ratios = {arm: [cell[arm]["ratio_to_transfer"] for cell in cells] for arm in labels}
@@ -475,9 +481,8 @@ def choose_weight(summary: dict[str, Any], arms: dict[float, str]) -> dict[str, 
     whose ALS overall recall is within `OVERALL_BUDGET` of no rows on every split that measures it, the one
     whose pseudo-cold items are found most often in the full catalogue (mean "cold_full" Recall@k over the
     pseudo-cold splits: the issue's "cold items visible"); none within the budget: the smallest weight."""
-    overall = [summary[s]["overall"] for s in summary if "overall" in summary[s]]
     visible = [summary[s]["cold_full"] for s in summary if "cold_full" in summary[s]]
-    within = [w for w, arm in arms.items() if all(o[arm]["ratio_to_none"] >= 1.0 - OVERALL_BUDGET for o in overall)]
+    within = [w for w, arm in arms.items() if within_budget(summary, arm)]
     visibility = {w: float(np.mean([cell[arm]["mean"] for cell in visible])) if visible else float("nan")
                   for w, arm in arms.items()}
     chosen = max(within, key=visibility.__getitem__) if within and visible else min(arms)
