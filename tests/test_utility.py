@@ -7,6 +7,7 @@ one tiny bundle with 5 cold-start items (configs/tiny.yaml, ~10 s) and run the c
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -364,6 +365,39 @@ def test_new_items_cost_reads_the_gate_half_and_never_the_new_items_rows(bundle)
     moved = replace(bundle, _tables={**bundle._tables, "cold_holdout": other})  # other rows, the same items
     again = run_new_items(moved, grid, rows=5, seeds=1, recommender=recommender, gate=False, progress=False)
     assert again["per_seed"] == first["per_seed"]  # the new items' held-out rows are never read, only their ids
+
+
+@pytest.mark.slow
+def test_a_later_seed_block_repeats_those_seeds_of_a_longer_run(bundle) -> None:
+    from tailsynth.evaluate.bench.cold_choice import Grid, run_new_items
+    from tailsynth.evaluate.utility.recommenders import RecommenderConfig
+
+    grid = Grid(temperatures=(0.5,), shortlists=(1,), evidence=(0.3,), activity_powers=(1.0,))
+    recommender = RecommenderConfig(factors=8, iterations=3, threads=1)
+    both = run_new_items(bundle, grid, rows="auto", seeds=2, recommender=recommender, gate=False, progress=False)
+    second = run_new_items(bundle, grid, rows="auto", seeds=1, recommender=recommender, gate=False, progress=False,
+                           first_seed=1)
+    assert second["info"]["rows_per_item"] == "auto"
+    for arm, figures in second["per_seed"].items():
+        assert figures["overall"] == both["per_seed"][arm]["overall"][1:]
+
+
+def test_validation_transfer_asks_the_rows_the_call_asks(bundle) -> None:
+    """cold_choice --rows auto: neighbour transfer copies the counts gen.cold_start(per_item="auto") asks for."""
+    from tailsynth import gen
+    from tailsynth.evaluate.bench.cold_choice import rows_arg, transfer_counts
+    from tailsynth.evaluate.bench.pass_rate import NewItemsCall
+    from tailsynth.evaluate.utility.data import from_bundle
+
+    call, data = NewItemsCall.of(bundle), from_bundle(bundle)
+    auto = transfer_counts(call.generator, data, "auto", 3)
+    asked = gen.cold_start(call.generator, call.items, per_item="auto", seed=3, gate=False, progress=False)
+    assert len(auto) == int(data.cold.sum()) and auto.sum() == asked.report["totals"]["rows_requested"]
+    assert (transfer_counts(call.generator, data, 7, 3) == 7).all()
+    assert rows_arg("auto") == "auto" and rows_arg("50") == 50
+    for bad in ("0", "-3", "fifty"):
+        with pytest.raises(argparse.ArgumentTypeError, match="whole number >= 1 or auto"):
+            rows_arg(bad)
 
 
 @pytest.mark.slow

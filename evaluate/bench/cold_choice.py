@@ -1,9 +1,9 @@
 """Choosing the cold chooser's defaults by downstream recall on validation items from the training rows.
 
-    python -m tailsynth.evaluate.bench.cold_choice --bundle runs/util_cold150 [--items 150] [--rows 50] \
+    python -m tailsynth.evaluate.bench.cold_choice --bundle runs/util_cold150 [--items 150] [--rows 50 | auto] \
         [--temperatures 0.1 0.25 0.5] [--shortlists 1 4] [--evidence 0 0.3] [--activity-powers 0.5] \
         [--first-buyers 0 1] [--user-caps 150] [--weights 1 0.5] [--gated] [--splits tail any new_items] \
-        [--seeds 1] [--pass-rate 12] [--threads 1] [--out FILE]
+        [--seeds 1] [--first-seed 0] [--pass-rate 12] [--threads 1] [--out FILE]
 
 Never reads the bundle's scored held-out rows or its cold items' rows (the utility benchmark scores those).
 From the bundle's TRAINING rows only (`--gated`: and the gate's half of the holdout, which the utility
@@ -20,7 +20,8 @@ benchmark's gated arms see too, and the ids and features of the bundle's new ite
    chooser is asked to find; a table the user supplies is taken as given). The generator's weights are the
    bundle's (they saw the hidden rows; the network is conditioned on item features, not ids).
 3. For every setting (temperature x shortlist x evidence weight x activity power x first buyers x per-user cap)
-   `gen.cold_start(view, users="taste", gate=False)` writes `--rows` rows per pseudo-cold item (`--gated`: the
+   `gen.cold_start(view, users="taste", gate=False)` writes `--rows` rows per pseudo-cold item (`auto`: the counts
+   the product's call asks, each item's predicted popularity from the refitted predictor; `--gated`: the
    default gated call, fidelity gate and taste test included; a refused call adds no rows, so its items score 0, what
    the product's default call delivers, and its overall cost is not measured: the budget compares each setting with
    no rows on the seeds where it emitted); ALS and item-kNN (`evaluate.utility`, the utility benchmark's recommenders
@@ -30,7 +31,8 @@ benchmark's gated arms see too, and the ids and features of the bundle's new ite
    their relevance, against ALS trained on no rows ("none": the cost of the rows to everything else), and on the
    pseudo-cold items among every item ("cold_full": do they reach a top k at all). `--weights`: the same rows
    appended at each confidence weight (a real row adds 1), each a separate arm.
-   References: neighbour transfer (the same rows per item), content-kNN vectors injected into ALS.
+   References: neighbour transfer (the rows per item the call asked for), content-kNN vectors injected into ALS.
+   Seeds: `--first-seed` .. `--first-seed` + `--seeds` - 1 (a fresh block replicates a result on new seeds).
    `--gated` on a bundle with new items adds the split "new_items" (`run_new_items`): the overall cost of
    each setting's rows for the bundle's own new items, the rows the utility benchmark scores, with the
    gate's half of the holdout as the warm relevance. The pseudo-cold splits' overall cost is reported but
@@ -51,7 +53,7 @@ import itertools
 import sys
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -60,7 +62,7 @@ from scipy.stats import ks_2samp
 
 from tailsynth.evaluate.bench.pass_rate import PASS_SEEDS_FROM, NewItemsCall, emitted
 from tailsynth.evaluate.utility.arms import COLD_SYNTHETIC, TrainingSet, real_only, with_rows
-from tailsynth.evaluate.utility.cold_study import als_scorer, transfer_set, weighted
+from tailsynth.evaluate.utility.cold_study import als_scorer, asked_counts, transfer_set, weighted
 from tailsynth.evaluate.utility.content import content_matrix, knn_vectors
 from tailsynth.evaluate.utility.data import GATE_SHARE, UtilityData, build_data, gate_view
 from tailsynth.evaluate.utility.intervals import common_seeds, paired_bootstrap, seed_mean
@@ -79,6 +81,8 @@ MIN_BUYERS = 3
 RECOMMENDERS = ("als", "item_knn")
 OVERALL_BUDGET = 0.02
 """Most a setting may cost ALS's overall Recall@20 (full catalogue, warm items) against no rows: the issue's budget."""
+Rows = int | Literal["auto"]
+"""Rows per cold item: a number, or "auto" (what `gen.cold_start(per_item="auto")` asks: predicted popularity)."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,14 @@ def validation_frame(bundle: Any, kept: pd.DataFrame, hidden: pd.DataFrame, colu
                       items=items[[columns.item, *features]])
 
 
+def transfer_counts(bundle: Any, data: UtilityData, rows: Rows, seed: int) -> np.ndarray:
+    """int64 [cold items of `data`]: neighbour transfer's rows per item, those `gen.cold_start(bundle, ...,
+    per_item=rows, seed=seed)` asks for (`rows` each, or each item's predicted popularity)."""
+    if rows == "auto":
+        return asked_counts(bundle, data, rows, seed)
+    return np.full(int(data.cold.sum()), rows, dtype=np.int64)
+
+
 def cold_recall(data: UtilityData, training: TrainingSet, recommender: RecommenderConfig, alpha: float,
                 seed: int) -> tuple[dict[str, np.ndarray], Factors]:
     """Per-user cold-only Recall@k of ALS and item-kNN trained on `training`; ALS's full-catalogue Recall@k on
@@ -240,9 +252,10 @@ def user_match(bundle: Any, generated: pd.DataFrame, hidden: pd.DataFrame, colum
                      .statistic) for c in numerical}
 
 
-def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, seeds: int,
-              recommender: RecommenderConfig, gated: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Every arm's per-user cold-only vectors on one split, seeds 0..seeds-1 (see module docstring)."""
+def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: Rows, seeds: int,
+              recommender: RecommenderConfig, gated: bool = False, progress: bool = True,
+              first_seed: int = 0) -> dict[str, Any]:
+    """Every arm's per-user cold-only vectors on one split, seeds first_seed.. (see module docstring)."""
     from tailsynth import gen
 
     columns = Columns(bundle.role("user_id")[0], bundle.role("item_id")[0])
@@ -272,7 +285,7 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
         for name, vector in recall.items():
             arms.setdefault(arm, {}).setdefault(name, []).append(vector)
 
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         base, factors = cold_recall(data, real_only(data), recommender, alpha, seed)
         add("none", {"overall": base["overall"]})
         items = factors.items.copy()
@@ -280,7 +293,7 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
         add("inject_knn", {"als": cold_only(data, als_scorer(data, Factors(factors.users, items,
                                                                             factors.scored | data.cold)),
                                             recommender.k)})
-        transfer = transfer_set(features, data, np.full(int(data.cold.sum()), rows),
+        transfer = transfer_set(features, data, transfer_counts(view, data, rows, seed),
                                 np.random.default_rng(np.random.SeedSequence([seed, 19])))[0]
         add("transfer", cold_recall(data, transfer, recommender, alpha, seed)[0])
         for settings in grid.settings():
@@ -300,7 +313,7 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
             if progress:
                 print(f"  {split} seed {seed} {label(settings)}: {use['added']} rows, "
                       f"{time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
-    info = {"items": int(len(ids)), "hidden_rows": int(len(hidden)), "kept_rows": int(len(kept)),
+    info = {"items": int(len(ids)), "rows_per_item": rows, "hidden_rows": int(len(hidden)), "kept_rows": int(len(kept)),
             "evaluated_users": int((~np.isnan(arms["transfer"]["als"][0])).sum()),
             "chance": cold_only_chance(int(data.cold.sum()), recommender.k), "alpha": alpha,
             "space_items": int(len(space.item_ids)), "rows_added": rows_kept,
@@ -313,8 +326,8 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: int, s
             "overall_by_seed": {arm: by["overall"] for arm, by in arms.items() if "overall" in by}}
 
 
-def run_new_items(bundle: Any, grid: Grid, *, rows: int, seeds: int, recommender: RecommenderConfig,
-                  gate: Any = None, progress: bool = True) -> dict[str, Any] | None:
+def run_new_items(bundle: Any, grid: Grid, *, rows: Rows, seeds: int, recommender: RecommenderConfig,
+                  gate: Any = None, progress: bool = True, first_seed: int = 0) -> dict[str, Any] | None:
     """`--gated`, on a bundle holding new items (`data.split.cold_items`): what each setting's rows cost ALS's
     overall Recall@20 (full catalogue, warm items), with the gate half of the holdout as the warm relevance,
     against ALS trained on no rows; None without new items. The rows are the product's default gated call for
@@ -342,9 +355,9 @@ def run_new_items(bundle: Any, grid: Grid, *, rows: int, seeds: int, recommender
         factors = fit_factors(training.matrix(len(data.users), len(data.items)), recommender, alpha, seed)
         return full_catalogue(data, als_scorer(data, factors), recommender.k)["full_overall"]
 
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         arms.setdefault("none", []).append(overall(real_only(data), seed))
-        transfer = transfer_set(features, data, np.full(int(data.cold.sum()), rows),
+        transfer = transfer_set(features, data, transfer_counts(call.generator, data, rows, seed),
                                 np.random.default_rng(np.random.SeedSequence([seed, 19])))[0]
         arms.setdefault("transfer", []).append(overall(transfer, seed))
         for settings in grid.settings():
@@ -359,14 +372,15 @@ def run_new_items(bundle: Any, grid: Grid, *, rows: int, seeds: int, recommender
             if progress:
                 print(f"  new items seed {seed} {label(settings)}: {use['added']} rows, "
                       f"{time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
-    info = {"items": len(call.items), "evaluated_users": int((~np.isnan(arms["none"][0])).sum()), "alpha": alpha,
+    info = {"items": len(call.items), "rows_per_item": rows,
+            "evaluated_users": int((~np.isnan(arms["none"][0])).sum()), "alpha": alpha,
             "rows_added": rows_kept, "gated": gate is not False, "relevance": "gate half of the holdout, warm items"}
     return {"info": info, "per_user": {arm: {"overall": seed_mean(v)} for arm, v in arms.items()},
             "per_seed": {arm: {"overall": [_mean(x) for x in v]} for arm, v in arms.items()},
             "overall_by_seed": arms}
 
 
-def pass_rates(bundle: Any, grid: Grid, *, rows: int, calls: int, progress: bool = True) -> dict[str, Any] | None:
+def pass_rates(bundle: Any, grid: Grid, *, rows: Rows, calls: int, progress: bool = True) -> dict[str, Any] | None:
     """`--pass-rate N`: per setting, what the product's default gated call for the bundle's new items emits on N
     seeds no benchmark scores (`pass_rate.emitted`). None without new items. The gate's verdicts on a few seeds
     decide most cold-only figures; this measures them on many."""
@@ -494,12 +508,23 @@ def choose_weight(summary: dict[str, Any], arms: dict[float, str]) -> dict[str, 
                                           if "overall" in summary[s]} for w, arm in arms.items()}}
 
 
+def rows_arg(text: str) -> Rows:
+    """`--rows`: "auto" or a whole number >= 1."""
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1 or auto, got {text!r}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tailsynth.evaluate.bench.cold_choice",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", required=True, help="run directory written by tailsynth train")
     parser.add_argument("--items", type=int, default=150, help="pseudo-cold items per split (default 150)")
-    parser.add_argument("--rows", type=int, default=50, help="rows per pseudo-cold item (default 50)")
+    parser.add_argument("--rows", type=rows_arg, default=50,
+                        help="rows per cold item, or auto (each item's predicted popularity, as gen cold-start "
+                             "--per-item auto; default 50)")
     parser.add_argument("--temperatures", type=float, nargs="+", default=list(Grid.temperatures))
     parser.add_argument("--shortlists", type=int, nargs="+", default=list(Grid.shortlists))
     parser.add_argument("--evidence", type=float, nargs="+", default=list(Grid.evidence))
@@ -517,7 +542,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splits", nargs="+", choices=(*SPLITS, NEW_ITEMS), default=[*SPLITS, NEW_ITEMS],
                         help=f"pseudo-cold splits, and {NEW_ITEMS} (with --gated, on a bundle with new items: the "
                              "overall cost of rows for those items)")
-    parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 of generation and the recommenders")
+    parser.add_argument("--seeds", type=int, default=1, help="N seeds of generation and the recommenders")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the first of the N seeds (default 0: seeds 0..N-1); a fresh block replicates a result")
     parser.add_argument("--pass-rate", type=int, default=0,
                         help=f"also the gated new-items call's rows on N seeds from {PASS_SEEDS_FROM} (`pass_rates`)")
     parser.add_argument("--threads", type=int, default=1, help="torch and implicit threads (default 1)")
@@ -539,9 +566,11 @@ def main(argv: list[str] | None = None) -> int:
     labels = grid.labels()
     settings_labels = grid.labels(1.0 if 1.0 in grid.weights else grid.weights[0])  # the settings, chosen at it
     splits = {split: run_split(bundle, split, grid, n_items=args.items, rows=args.rows, seeds=args.seeds,
-                               recommender=recommender, gated=args.gated) for split in args.splits if split in SPLITS}
+                               recommender=recommender, gated=args.gated, first_seed=args.first_seed)
+              for split in args.splits if split in SPLITS}
     if NEW_ITEMS in args.splits and args.gated:  # ungated rows are not what the product emits
-        new = run_new_items(bundle, grid, rows=args.rows, seeds=args.seeds, recommender=recommender)
+        new = run_new_items(bundle, grid, rows=args.rows, seeds=args.seeds, recommender=recommender,
+                            first_seed=args.first_seed)
         if new is not None:
             splits[NEW_ITEMS] = new
     summary = summarise(splits, labels, best_among=settings_labels)
@@ -553,7 +582,8 @@ def main(argv: list[str] | None = None) -> int:
     passing = pass_rates(bundle, grid, rows=args.rows, calls=args.pass_rate) if args.pass_rate else None
     result = {"bundle": str(bundle.path), "config": {**vars(args), "recommender": vars(recommender),
                                                      "min_buyers": MIN_BUYERS},
-              "seeds": list(range(args.seeds)), "training_seed": bundle.seed, "versions": package_versions(),
+              "seeds": list(range(args.first_seed, args.first_seed + args.seeds)), "training_seed": bundle.seed,
+              "versions": package_versions(),
               "splits": {s: {"info": r["info"], "per_seed": r["per_seed"]} for s, r in splits.items()},
               "summary": summary, "choice": choice, "weight_choice": weight_choice, "pass_rate": passing,
               "seconds": time.monotonic() - started}
