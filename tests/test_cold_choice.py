@@ -226,3 +226,44 @@ def test_validation_users_are_rederived_without_the_hidden_purchases_where_built
     assert derived.set_index("CustomerID")["frequency"].tolist() == [1, 0]
     assert with_users(kept, derived, "CustomerID", ["monetary"])["monetary"].tolist() == [1.0]
     assert users["monetary"].tolist() == [21.0, 6.0]  # the bundle's table untouched
+
+
+def _run(seeds: list[int], knn: list[float], als: list[float], rows: list[int], refusals: list[list[str]],
+         arm: str = "tau=0.5") -> dict:
+    """A cold_choice result JSON's shape, one gated pseudo-cold split."""
+    return {"seeds": seeds, "splits": {"tail": {
+        "info": {"gated": True, "rows_added": {arm: rows}, "refusals": {arm: refusals}},
+        "per_seed": {arm: {"item_knn": knn, "als": als}, "transfer": {"item_knn": [0.1] * len(seeds)}}}}}
+
+
+def test_runs_are_compared_only_on_the_seeds_both_emitted_in_full() -> None:
+    from tailsynth.evaluate.bench.cold_compare import compare
+
+    base = [("b0.json", _run([0, 1], [0.30, 0.20], [0.40, 0.40], [90, 100], [["hour"], []])),
+            ("b2.json", _run([2], [0.25], [0.38], [100], [[]]))]
+    trial = [("t.json", _run([0, 1, 2, 3], [0.50, 0.26, 0.00, 0.33], [0.41, 0.39, 0.00, 0.40],
+                             [100, 100, 0, 100], [[], [], ["AUC"], []]))]
+    result = compare(base, trial)
+    tail = result["splits"]["tail"]
+    assert result["arm"] == "tau=0.5" and tail["paired_seeds"] == [1]  # seed 0: base partial; 2: trial refused
+    assert tail["calls"] == {"base": {"full": 2, "partial": 1, "refused": 0},
+                             "trial": {"full": 3, "partial": 0, "refused": 1}}
+    knn = tail["figures"]["item_knn"]
+    assert knn["paired"]["base"] == pytest.approx(0.20) and knn["paired"]["difference"] == pytest.approx(0.06)
+    assert knn["every_seed"]["trial"] == pytest.approx(np.mean([0.50, 0.26, 0.00, 0.33]))
+    assert "transfer" not in result  # figures are the setting's own
+
+
+def test_a_comparison_names_the_file_of_a_seed_given_twice_or_a_missing_setting() -> None:
+    from tailsynth.evaluate.bench.cold_compare import CompareError, compare
+
+    block = _run([0], [0.3], [0.4], [100], [[]])
+    with pytest.raises(CompareError, match=r"b1\.json.*seed 0 is also in another block"):
+        compare([("b0.json", block), ("b1.json", block)], [("t.json", block)])
+    with pytest.raises(CompareError, match=r"t\.json.*no setting 'tau=0\.5'.*holds \['tau=0\.7'\]"):
+        compare([("b0.json", block)], [("t.json", _run([0], [0.3], [0.4], [100], [[]], arm="tau=0.7"))],
+                arm="tau=0.5")
+    unrecorded = _run([0], [0.3], [0.4], [100], [[]])
+    del unrecorded["splits"]["tail"]["info"]["refusals"]
+    with pytest.raises(CompareError, match=r"old\.json.*without the calls' refusals"):
+        compare([("old.json", unrecorded)], [("t.json", block)])

@@ -505,3 +505,31 @@ def test_transfer_copies_the_counts_the_cold_call_asks_for(bundle) -> None:
         one = items[items[item] == cold_id].reset_index(drop=True)
         counts, rule = item_counts(bundle, one[item], "auto", data.tail, np.random.default_rng(0), one)
         assert auto[position] == counts[0] and rule.startswith("predicted")
+
+
+@pytest.mark.slow
+def test_cold_choice_gate_settings_reach_the_gated_calls_and_a_bad_one_is_named(bundle, monkeypatch, capsys) -> None:
+    """`cold_choice --gate KEY=VALUE`: the calls get the bundle's gate settings with the override on top; an
+    invalid value stops the command with the key named, before any call."""
+    from tailsynth import gen
+    from tailsynth.evaluate.bench import cold_choice
+    from tailsynth.train.config import GateConfig, from_dict
+
+    class Called(Exception):
+        pass
+
+    seen = []
+
+    def record(*args, gate=None, **kwargs):
+        seen.append(gate)
+        raise Called
+
+    monkeypatch.setattr(gen, "cold_start", record)
+    command = ["--bundle", str(bundle.path), "--gated", "--splits", "new_items", "--rows", "5"]
+    with pytest.raises(SystemExit):
+        cold_choice.main([*command, "--gate", "ratio_quantile=2"])
+    assert "ratio_quantile" in capsys.readouterr().err and not seen
+    with pytest.raises(Called):
+        cold_choice.main([*command, "--gate", "ratio_quantile=0.9"])
+    expected = replace(from_dict(GateConfig, bundle.config.get("gate", {}), where="bundle"), ratio_quantile=0.9)
+    assert seen == [expected]

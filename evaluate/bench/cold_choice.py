@@ -69,9 +69,11 @@ from tailsynth.evaluate.utility.intervals import common_seeds, paired_bootstrap,
 from tailsynth.evaluate.utility.knn import fit_item_knn
 from tailsynth.evaluate.utility.protocols import cold_only, cold_only_chance, full_catalogue
 from tailsynth.evaluate.utility.recommenders import Factors, RecommenderConfig, auto_alpha, fit_factors
+from tailsynth.gen.gate_overrides import add_gate_option, gate_config, parse_overrides
 from tailsynth.gen.items.taste_users import (NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_LIKE_FIRST_BUYERS,
                                              NEW_ITEMS_PER_USER_CAP, TasteSettings)
 from tailsynth.models.atomic import write_json
+from tailsynth.models.errors import ConfigError
 
 SPLITS = ("tail", "any")
 NEW_ITEMS = "new_items"
@@ -254,8 +256,9 @@ def user_match(bundle: Any, generated: pd.DataFrame, hidden: pd.DataFrame, colum
 
 def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: Rows, seeds: int,
               recommender: RecommenderConfig, gated: bool = False, progress: bool = True,
-              first_seed: int = 0) -> dict[str, Any]:
-    """Every arm's per-user cold-only vectors on one split, seeds first_seed.. (see module docstring)."""
+              first_seed: int = 0, gate: Any = None) -> dict[str, Any]:
+    """Every arm's per-user cold-only vectors on one split, seeds first_seed.. (see module docstring). gate: the
+    gated calls' settings (gen.cold_start's: None, the bundle's; a GateConfig, those)."""
     from tailsynth import gen
 
     columns = Columns(bundle.role("user_id")[0], bundle.role("item_id")[0])
@@ -299,7 +302,7 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: Rows, 
         for settings in grid.settings():
             started = time.monotonic()
             result = gen.cold_start(view, new_items, per_item=rows, bucket=names[-1], seed=seed,
-                                    gate=None if gated else False, progress=False, users="taste", taste=settings)
+                                    gate=gate if gated else False, progress=False, users="taste", taste=settings)
             made = result.rows if result.rows is not None else kept.iloc[:0]  # refused: its items score 0, its cost NaN
             training, use = with_rows(data, made, COLD_SYNTHETIC, data.cold, (columns.user, columns.item))
             for weight in grid.weights:
@@ -350,6 +353,7 @@ def run_new_items(bundle: Any, grid: Grid, *, rows: Rows, seeds: int, recommende
     alpha = auto_alpha(real_only(data).matrix(len(data.users), len(data.items)))
     arms: dict[str, list[np.ndarray]] = {}
     rows_kept: dict[str, list[int]] = {}
+    refusals: dict[str, list[list[str]]] = {}
 
     def overall(training: TrainingSet, seed: int) -> np.ndarray:
         factors = fit_factors(training.matrix(len(data.users), len(data.items)), recommender, alpha, seed)
@@ -369,26 +373,30 @@ def run_new_items(bundle: Any, grid: Grid, *, rows: Rows, seeds: int, recommende
                 cost = overall(weighted(training, COLD_SYNTHETIC, weight), seed)
                 arms.setdefault(label(settings, weight), []).append(cost if len(made) else np.full_like(cost, np.nan))
             rows_kept.setdefault(label(settings), []).append(use["added"])
+            if gate is not False:
+                refusals.setdefault(label(settings), []).append(list(result.report.get("refusals", [])))
             if progress:
                 print(f"  new items seed {seed} {label(settings)}: {use['added']} rows, "
                       f"{time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
     info = {"items": len(call.items), "rows_per_item": rows,
             "evaluated_users": int((~np.isnan(arms["none"][0])).sum()), "alpha": alpha,
-            "rows_added": rows_kept, "gated": gate is not False, "relevance": "gate half of the holdout, warm items"}
+            "rows_added": rows_kept, "gated": gate is not False, "refusals": refusals,
+            "relevance": "gate half of the holdout, warm items"}
     return {"info": info, "per_user": {arm: {"overall": seed_mean(v)} for arm, v in arms.items()},
             "per_seed": {arm: {"overall": [_mean(x) for x in v]} for arm, v in arms.items()},
             "overall_by_seed": arms}
 
 
-def pass_rates(bundle: Any, grid: Grid, *, rows: Rows, calls: int, progress: bool = True) -> dict[str, Any] | None:
+def pass_rates(bundle: Any, grid: Grid, *, rows: Rows, calls: int, progress: bool = True,
+               gate: Any = None) -> dict[str, Any] | None:
     """`--pass-rate N`: per setting, what the product's default gated call for the bundle's new items emits on N
     seeds no benchmark scores (`pass_rate.emitted`). None without new items. The gate's verdicts on a few seeds
-    decide most cold-only figures; this measures them on many."""
+    decide most cold-only figures; this measures them on many. gate: as `run_new_items`'."""
     call = NewItemsCall.of(bundle)
     if call is None:
         return None
     seeds = list(range(PASS_SEEDS_FROM, PASS_SEEDS_FROM + calls))
-    return {label(settings): emitted(lambda seed, settings=settings: call.rows(settings, seed, rows), seeds,
+    return {label(settings): emitted(lambda seed, settings=settings: call.rows(settings, seed, rows, gate), seeds,
                                      label(settings) if progress else None)
             for settings in grid.settings()}
 
@@ -547,6 +555,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the first of the N seeds (default 0: seeds 0..N-1); a fresh block replicates a result")
     parser.add_argument("--pass-rate", type=int, default=0,
                         help=f"also the gated new-items call's rows on N seeds from {PASS_SEEDS_FROM} (`pass_rates`)")
+    add_gate_option(parser, "every gated call (pseudo-cold splits, new items, pass rate)")
     parser.add_argument("--threads", type=int, default=1, help="torch and implicit threads (default 1)")
     parser.add_argument("--out", help="result JSON (default <run>/cold_choice.json)")
     args = parser.parse_args(argv)
@@ -558,6 +567,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     started = time.monotonic()
     bundle = gen.load(args.bundle, device="cpu")
+    try:  # None: the bundle's own gate settings, as gen.cold_start's default call
+        gate = gate_config(bundle.config.get("gate", {}), parse_overrides(args.gate),
+                           where=f"{bundle.path} gate config") if args.gate else None
+    except ConfigError as exc:
+        parser.error(str(exc))
     grid = Grid(tuple(args.temperatures), tuple(args.shortlists), tuple(args.evidence), tuple(args.activity_powers),
                 tuple(bool(f) for f in args.first_buyers), tuple(args.user_caps), tuple(args.weights))
     if len(set(grid.weights)) != len(grid.weights) or min(grid.weights) <= 0:
@@ -566,11 +580,11 @@ def main(argv: list[str] | None = None) -> int:
     labels = grid.labels()
     settings_labels = grid.labels(1.0 if 1.0 in grid.weights else grid.weights[0])  # the settings, chosen at it
     splits = {split: run_split(bundle, split, grid, n_items=args.items, rows=args.rows, seeds=args.seeds,
-                               recommender=recommender, gated=args.gated, first_seed=args.first_seed)
+                               recommender=recommender, gated=args.gated, first_seed=args.first_seed, gate=gate)
               for split in args.splits if split in SPLITS}
     if NEW_ITEMS in args.splits and args.gated:  # ungated rows are not what the product emits
         new = run_new_items(bundle, grid, rows=args.rows, seeds=args.seeds, recommender=recommender,
-                            first_seed=args.first_seed)
+                            first_seed=args.first_seed, gate=gate)
         if new is not None:
             splits[NEW_ITEMS] = new
     summary = summarise(splits, labels, best_among=settings_labels)
@@ -579,7 +593,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(grid.weights) > 1 and choice["chosen"] is not None:
         setting = grid.settings()[settings_labels.index(choice["chosen"])]
         weight_choice = choose_weight(summary, {w: label(setting, w) for w in grid.weights})
-    passing = pass_rates(bundle, grid, rows=args.rows, calls=args.pass_rate) if args.pass_rate else None
+    passing = pass_rates(bundle, grid, rows=args.rows, calls=args.pass_rate, gate=gate) \
+        if args.pass_rate else None
     result = {"bundle": str(bundle.path), "config": {**vars(args), "recommender": vars(recommender),
                                                      "min_buyers": MIN_BUYERS},
               "seeds": list(range(args.first_seed, args.first_seed + args.seeds)), "training_seed": bundle.seed,
