@@ -215,8 +215,9 @@ def test_gated_success_emits_exactly_the_requested_rows(bundle: gen.Bundle, held
     # data run out of fresh pairs first); taste users through the gate: tests/test_taste_users.py.
     # The 2-epoch model's rows pass the discriminator filter at about 1% in some groups (7 of 9 rows for the
     # "storage" item within 200x candidates): 1,000x covers every item.
-    result = cold_start(bundle, held_items, per_item=9, seed=3, gate=replace(TEST_GATE, max_candidates_factor=1000),
-                        progress=False, users="demographic")
+    # ratio_quantile 0.5 is augment's cap: a cold-start call filters at new_items_ratio_quantile (0.9).
+    given = replace(TEST_GATE, max_candidates_factor=1000, ratio_quantile=0.5)
+    result = cold_start(bundle, held_items, per_item=9, seed=3, gate=given, progress=False, users="demographic")
     report = result.report
     judged = [g for g in report["groups"] if g["unit"] is not None]
     assert judged, report["failures"]
@@ -229,6 +230,8 @@ def test_gated_success_emits_exactly_the_requested_rows(bundle: gen.Bundle, held
                                   + gate["unused"])
     assert gate["accepted"] == 9 * len(held_items)
     assert report["union"]["passed"] and report["settings"]["gate_source"] == "given"
+    assert report["settings"]["gate"]["ratio_quantile"] == given.new_items_ratio_quantile == 0.9
+    assert "the 0.9 quantile of r" in json.dumps(report["gate"]) and "the 0.5 quantile" not in json.dumps(report)
 
 
 def test_groups_are_judged_alone_pooled_or_refused() -> None:

@@ -121,7 +121,8 @@ def lines(result: dict[str, Any]) -> list[str]:
             paired = values["paired"]
             shown = " ".join(f"{k} {'-' if v is None else f'{v:+.4f}' if k == 'difference' else f'{v:.4f}'}"
                              for k, v in paired.items())
-            text.append(f"  {figure}: {shown}")
+            every = " ".join(f"{k} {'-' if v is None else f'{v:.4f}'}" for k, v in values["every_seed"].items())
+            text.append(f"  {figure}: {shown} (every seed: {every})")
     return text
 
 

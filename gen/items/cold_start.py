@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -70,13 +71,16 @@ def cold_start(
 ) -> ItemsResult:
     """Gated synthetic interactions for the new `items` (see module docstring); ColdStartError for bad input.
 
-    gate: None - the gate settings the model was trained with; a GateConfig - those; False - no gate.
+    gate: None - the gate settings the model was trained with; a GateConfig - those; False - no gate. Either way
+    the discriminator filter's cap is `new_items_ratio_quantile` (augment's `ratio_quantile` is not used here).
     users: "taste" / "demographic" / None (taste when the bundle has a taste space and a content predictor:
     each item's vector predicted from the content columns of `items`); taste: the chooser's settings (default
     `NEW_ITEMS_TASTE`);
     min_lift: the gate's taste test (pseudo-cold validation items).
     """
     config = gate_config(bundle, gate)
+    if config is not None:  # new items' filter cap (GateConfig.new_items_ratio_quantile)
+        config = replace(config, ratio_quantile=config.new_items_ratio_quantile)
     known_bucket(bundle, bucket)
     stamps = bundle.table("train")[one(bundle, "timestamp")]
     span = parse_window(window) if window is not None else default_window(stamps)
