@@ -252,6 +252,9 @@ def test_runs_are_compared_only_on_the_seeds_both_emitted_in_full() -> None:
     assert knn["paired"]["base"] == pytest.approx(0.20) and knn["paired"]["difference"] == pytest.approx(0.06)
     assert knn["every_seed"]["trial"] == pytest.approx(np.mean([0.50, 0.26, 0.00, 0.33]))
     assert "transfer" not in result  # figures are the setting's own
+    other = [("t.json", _run([1], [0.40], [0.39], [100], [[]], arm="tau=0.25"))]
+    two = compare(base, other, "tau=0.5", "tau=0.25")["splits"]["tail"]["figures"]["item_knn"]["paired"]
+    assert two["difference"] == pytest.approx(0.20)  # two temperatures: seed 1, 0.40 - 0.20
 
 
 def test_a_comparison_names_the_file_of_a_seed_given_twice_or_a_missing_setting() -> None:

@@ -1,13 +1,14 @@
 """Two `cold_choice` runs compared on the calls both emitted in full.
 
     python -m tailsynth.evaluate.bench.cold_compare --base base_0.json base_3.json --trial trial_0.json trial_3.json \\
-        [--arm LABEL] [--out compare.json]
+        [--arm LABEL] [--trial-arm LABEL] [--out compare.json]
 
 With `--gated`, a pseudo-cold call the gate refuses scores 0 on its items, and one that loses a feature group
 scores what its other groups carry. On three to six seeds, a difference of 0.02 between two settings is then
 mostly a difference in which seeds were refused (see the bench README, "The validation at the product's counts").
 This reads the runs' written JSON (each argument a block of seeds, `cold_choice --first-seed`; a seed may
-appear in one block of a side only) and reports, per split:
+appear in one block of a side only; the two sides may hold different settings, e.g. two temperatures, named by
+`--arm` and `--trial-arm`) and reports, per split:
 - every call's outcome on each side: emitted in full (no refusal in its report), partial (some groups refused),
   refused (no row);
 - over the seeds where BOTH sides emitted in full, each recommender's cold-only Recall@20 and the ALS overall
@@ -72,17 +73,19 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def compare(base: list[tuple[str, dict[str, Any]]], trial: list[tuple[str, dict[str, Any]]],
-            arm: str | None = None) -> dict[str, Any]:
+            arm: str | None = None, trial_arm: str | None = None) -> dict[str, Any]:
     """Per split present on both sides: outcomes, and figures on the seeds both emitted in full (module docstring).
-    base, trial: (path, loaded JSON) per block; arm: the setting's label (default: the one both runs hold)."""
+    base, trial: (path, loaded JSON) per block; arm: the setting's label (default: the one every run holds);
+    trial_arm: the trial side's, when it differs (default: arm)."""
     if arm is None:
         labels = [set(split["info"]["rows_added"]) for _, run in [*base, *trial] for split in run["splits"].values()]
         common = set.intersection(*labels) if labels else set()
         if len(common) != 1:
             raise CompareError(f"expected one setting common to every run, found {sorted(common)}: name it with --arm")
         arm = common.pop()
-    sides = {"base": by_seed(base, arm), "trial": by_seed(trial, arm)}
-    out: dict[str, Any] = {"arm": arm, "splits": {}}
+    trial_arm = trial_arm or arm
+    sides = {"base": by_seed(base, arm), "trial": by_seed(trial, trial_arm)}
+    out: dict[str, Any] = {"arm": arm, "trial_arm": trial_arm, "splits": {}}
     for name in sorted(set(sides["base"]) & set(sides["trial"])):
         seeds = {side: sides[side][name] for side in sides}
         counts = {side: {o: sum(s["outcome"] == o for s in seeds[side].values()) for o in OUTCOMES} for side in seeds}
@@ -113,7 +116,8 @@ def load(paths: list[str]) -> list[tuple[str, dict[str, Any]]]:
 
 def lines(result: dict[str, Any]) -> list[str]:
     """The comparison as text, a line per split and figure."""
-    text = [f"setting: {result['arm']}"]
+    text = [f"setting: {result['arm']}" + (f"; trial: {result['trial_arm']}"
+                                          if result["trial_arm"] != result["arm"] else "")]
     for name, split in result["splits"].items():
         calls = "; ".join(f"{side} " + " / ".join(f"{n} {o}" for o, n in c.items()) for side, c in split["calls"].items())
         text.append(f"{name}: {calls}; both in full on seeds {split['paired_seeds']}")
@@ -132,10 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", nargs="+", required=True, help="cold_choice JSON, one per seed block")
     parser.add_argument("--trial", nargs="+", required=True, help="cold_choice JSON, one per seed block")
     parser.add_argument("--arm", help="the setting's label (default: the one every run holds)")
+    parser.add_argument("--trial-arm", help="the trial side's setting, when it differs from --arm")
     parser.add_argument("--out", help="write the comparison as JSON here")
     args = parser.parse_args(argv)
     try:
-        result = compare(load(args.base), load(args.trial), args.arm)
+        result = compare(load(args.base), load(args.trial), args.arm, args.trial_arm)
     except CompareError as exc:
         print(f"cold_compare: {exc}", file=sys.stderr)
         return 2
