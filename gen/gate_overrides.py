@@ -119,3 +119,11 @@ def gate_config(bundle_settings: Mapping[str, Any], overrides: Mapping[str, Any]
     from tailsynth.train.config import GateConfig, from_dict
 
     return from_dict(GateConfig, {**bundle_settings, **overrides}, where=f"{where} {option}" if overrides else where)
+
+
+def bundle_gate(bundle: Any, overrides: Mapping[str, Any], *, where: str) -> GateConfig | None:
+    """None (the bundle's own gate settings, a gen call's default) without overrides, else a GateConfig of the
+    bundle's settings (its config's `gate:` section) with `overrides` on top, validated (`gate_config`)."""
+    if not overrides:
+        return None
+    return gate_config(bundle.config.get("gate", {}), overrides, where=where)

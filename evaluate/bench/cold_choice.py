@@ -69,7 +69,7 @@ from tailsynth.evaluate.utility.intervals import common_seeds, paired_bootstrap,
 from tailsynth.evaluate.utility.knn import fit_item_knn
 from tailsynth.evaluate.utility.protocols import cold_only, cold_only_chance, full_catalogue
 from tailsynth.evaluate.utility.recommenders import Factors, RecommenderConfig, auto_alpha, fit_factors
-from tailsynth.gen.gate_overrides import add_gate_option, gate_config, parse_overrides
+from tailsynth.gen.gate_overrides import add_gate_option, bundle_gate, parse_overrides
 from tailsynth.gen.items.taste_users import (NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_LIKE_FIRST_BUYERS,
                                              NEW_ITEMS_PER_USER_CAP, TasteSettings)
 from tailsynth.models.atomic import write_json
@@ -568,8 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     bundle = gen.load(args.bundle, device="cpu")
     try:  # None: the bundle's own gate settings, as gen.cold_start's default call
-        gate = gate_config(bundle.config.get("gate", {}), parse_overrides(args.gate),
-                           where=f"{bundle.path} gate config") if args.gate else None
+        gate = bundle_gate(bundle, parse_overrides(args.gate), where=f"{bundle.path} gate config")
     except ConfigError as exc:
         parser.error(str(exc))
     grid = Grid(tuple(args.temperatures), tuple(args.shortlists), tuple(args.evidence), tuple(args.activity_powers),

@@ -44,6 +44,7 @@ from tailsynth.evaluate.utility.ranking import chance_recall, coverage, ranking_
 from tailsynth.evaluate.utility.recommenders import (INSTALL_HINT, Factors, RecommenderConfig, auto_alpha, content_factors, fit_factors,
                                     popularity_ranked, ranked)
 from tailsynth.evaluate.utility.report import arm_summary, goal, markdown, recall_figure, write_figure, write_tensorboard
+from tailsynth.gen.gate_overrides import bundle_gate
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def cold_study(bundle: Any, data: UtilityData, settings: UtilitySettings, alpha:
                              feature_columns=[c for c in bundle.role("item_feature") if c in items.columns],
                              text_column=text if text in items.columns else None)
     cold = ColdSettings(arms=settings.cold_arms, rows_per_item=settings.cold_rows,
-                        gate=_gate(bundle, settings.gate) if settings.cold_gated else False)
+                        gate=bundle_gate(bundle, settings.gate, where="utility") if settings.cold_gated else False)
     per_seed: dict[str, list[dict[str, Any]]] = {arm: [] for arm in settings.cold_arms}
     bar = _progress(settings.seeds, progress)
     try:
@@ -219,7 +220,7 @@ def training_set(key: str, bundle: Any, data: UtilityData, settings: UtilitySett
                   state: SeedState) -> tuple[TrainingSet, dict[str, Any]]:
     """Arm `key`'s training set and what its generation reported; _Skip when it cannot be built."""
     columns = (bundle.role("user_id")[0], bundle.role("item_id")[0])
-    gate = _gate(bundle, settings.gate)
+    gate = bundle_gate(bundle, settings.gate, where="utility")
     if key in ("a", "f", "g"):
         return real_only(data), {}
     if key == "d":
@@ -280,15 +281,6 @@ def _measure(data: UtilityData, factors: Factors, k: int) -> tuple[dict[str, Any
 def _training(data: UtilityData, training: TrainingSet, generation: dict[str, Any]) -> dict[str, Any]:
     return {"rows": training.counts(), "total_weight": float(training.weights.sum()), "generation": generation,
             "held_out_hits": held_out_hits(data, training)}
-
-
-def _gate(bundle: Any, overrides: dict[str, Any]) -> Any:
-    """None (the bundle's gate) without overrides, else a GateConfig of the bundle's settings + overrides."""
-    if not overrides:
-        return None
-    from tailsynth.gen.gate_overrides import gate_config
-
-    return gate_config(bundle.config.get("gate", {}), overrides, where="utility")
 
 
 # ---------------------------------------------------------------------------------------------------------
