@@ -270,3 +270,14 @@ def test_a_comparison_names_the_file_of_a_seed_given_twice_or_a_missing_setting(
     del unrecorded["splits"]["tail"]["info"]["refusals"]
     with pytest.raises(CompareError, match=r"old\.json.*without the calls' refusals"):
         compare([("old.json", unrecorded)], [("t.json", block)])
+
+
+def test_cold_choice_gate_settings_without_a_gated_call_are_an_error(capsys) -> None:
+    """`--gate` changes only gated calls: given without `--gated` or `--pass-rate` it would be silently unused, so
+    the command stops naming the option before it loads anything (the bundle path does not exist)."""
+    from tailsynth.evaluate.bench import cold_choice
+
+    with pytest.raises(SystemExit) as stopped:
+        cold_choice.main(["--bundle", "no/such/run", "--gate", "alpha=1e-300"])
+    assert stopped.value.code == 2
+    assert "--gate alpha=1e-300: only gated calls read it; add --gated or --pass-rate N" in capsys.readouterr().err

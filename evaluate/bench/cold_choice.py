@@ -559,6 +559,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch and implicit threads (default 1)")
     parser.add_argument("--out", help="result JSON (default <run>/cold_choice.json)")
     args = parser.parse_args(argv)
+    if args.gate and not (args.gated or args.pass_rate):
+        parser.error(f"--gate {' '.join(args.gate)}: only gated calls read it; add --gated or --pass-rate N")
     from pathlib import Path
 
     from tailsynth import gen
