@@ -281,3 +281,13 @@ def test_cold_choice_gate_settings_without_a_gated_call_are_an_error(capsys) -> 
         cold_choice.main(["--bundle", "no/such/run", "--gate", "alpha=1e-300"])
     assert stopped.value.code == 2
     assert "--gate alpha=1e-300: only gated calls read it; add --gated or --pass-rate N" in capsys.readouterr().err
+
+
+def test_cold_choice_rows_scale_needs_auto_rows(capsys) -> None:
+    """`--rows-scale` multiplies the predicted counts of `--rows auto`; with a fixed count it would be unused."""
+    from tailsynth.evaluate.bench import cold_choice
+
+    for command in (["--rows", "50", "--rows-scale", "2"], ["--rows", "auto", "--rows-scale", "0"]):
+        with pytest.raises(SystemExit) as stopped:
+            cold_choice.main(["--bundle", "no/such/run", *command])
+        assert stopped.value.code == 2 and "--rows-scale" in capsys.readouterr().err

@@ -160,6 +160,24 @@ def test_auto_counts_are_the_predicted_popularity_within_the_bucket(bundle: gen.
 
 
 @pytest.mark.slow
+def test_auto_scale_multiplies_the_predicted_popularity_within_the_bucket(bundle: gen.Bundle,
+                                                                         new_items: pd.DataFrame) -> None:
+    from tailsynth.gen.items.cold_items import item_counts
+
+    tail = real_counts(bundle)
+    predicted = bundle.content.predicted_counts(new_items)
+    counts, rule = item_counts(bundle, new_items["StockCode"], "auto", "tail", np.random.default_rng(0), new_items,
+                               auto_scale=2.5)
+    assert (counts == np.clip(np.rint(predicted * 2.5), tail.min(), tail.max())).all()
+    assert (counts > np.clip(predicted, tail.min(), tail.max())).any() and "x 2.5" in rule
+    fixed, _ = item_counts(bundle, new_items["StockCode"], 4, "tail", np.random.default_rng(0), new_items, 2.5)
+    assert (fixed == 4).all()  # a fixed count is what was asked
+    for bad in (0, -1.0, True, "2"):
+        with pytest.raises(ColdStartError, match="auto_scale: expected a number > 0"):
+            item_counts(bundle, new_items["StockCode"], "auto", "tail", np.random.default_rng(0), new_items, bad)
+
+
+@pytest.mark.slow
 def test_auto_counts_without_a_content_predictor_are_drawn_from_the_bucket(bundle: gen.Bundle,
                                                                             new_items: pd.DataFrame) -> None:
     from tailsynth.gen.items.cold_items import item_counts

@@ -191,11 +191,13 @@ def validation_frame(bundle: Any, kept: pd.DataFrame, hidden: pd.DataFrame, colu
                       items=items[[columns.item, *features]])
 
 
-def transfer_counts(bundle: Any, data: UtilityData, rows: Rows, seed: int) -> np.ndarray:
+def transfer_counts(bundle: Any, data: UtilityData, rows: Rows, seed: int,
+                    auto_scale: float | None = None) -> np.ndarray:
     """int64 [cold items of `data`]: neighbour transfer's rows per item, those `gen.cold_start(bundle, ...,
-    per_item=rows, seed=seed)` asks for (`rows` each, or each item's predicted popularity)."""
+    per_item=rows, seed=seed, auto_scale=auto_scale)` asks for (`rows` each, or each item's predicted popularity
+    times auto_scale; None: gen.cold_start's default)."""
     if rows == "auto":
-        return asked_counts(bundle, data, rows, seed)
+        return asked_counts(bundle, data, rows, seed, auto_scale)
     return np.full(int(data.cold.sum()), rows, dtype=np.int64)
 
 
@@ -256,9 +258,10 @@ def user_match(bundle: Any, generated: pd.DataFrame, hidden: pd.DataFrame, colum
 
 def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: Rows, seeds: int,
               recommender: RecommenderConfig, gated: bool = False, progress: bool = True,
-              first_seed: int = 0, gate: Any = None) -> dict[str, Any]:
+              first_seed: int = 0, gate: Any = None, auto_scale: float | None = None) -> dict[str, Any]:
     """Every arm's per-user cold-only vectors on one split, seeds first_seed.. (see module docstring). gate: the
-    gated calls' settings (gen.cold_start's: None, the bundle's; a GateConfig, those)."""
+    gated calls' settings (gen.cold_start's: None, the bundle's; a GateConfig, those); auto_scale: with rows
+    "auto", gen.cold_start's (None: its default)."""
     from tailsynth import gen
 
     columns = Columns(bundle.role("user_id")[0], bundle.role("item_id")[0])
@@ -296,13 +299,14 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: Rows, 
         add("inject_knn", {"als": cold_only(data, als_scorer(data, Factors(factors.users, items,
                                                                             factors.scored | data.cold)),
                                             recommender.k)})
-        transfer = transfer_set(features, data, transfer_counts(view, data, rows, seed),
+        transfer = transfer_set(features, data, transfer_counts(view, data, rows, seed, auto_scale),
                                 np.random.default_rng(np.random.SeedSequence([seed, 19])))[0]
         add("transfer", cold_recall(data, transfer, recommender, alpha, seed)[0])
         for settings in grid.settings():
             started = time.monotonic()
             result = gen.cold_start(view, new_items, per_item=rows, bucket=names[-1], seed=seed,
-                                    gate=gate if gated else False, progress=False, users="taste", taste=settings)
+                                    gate=gate if gated else False, progress=False, users="taste", taste=settings,
+                                    **scaled(auto_scale))
             made = result.rows if result.rows is not None else kept.iloc[:0]  # refused: its items score 0, its cost NaN
             training, use = with_rows(data, made, COLD_SYNTHETIC, data.cold, (columns.user, columns.item))
             for weight in grid.weights:
@@ -330,7 +334,8 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: Rows, 
 
 
 def run_new_items(bundle: Any, grid: Grid, *, rows: Rows, seeds: int, recommender: RecommenderConfig,
-                  gate: Any = None, progress: bool = True, first_seed: int = 0) -> dict[str, Any] | None:
+                  gate: Any = None, progress: bool = True, first_seed: int = 0,
+                  auto_scale: float | None = None) -> dict[str, Any] | None:
     """`--gated`, on a bundle holding new items (`data.split.cold_items`): what each setting's rows cost ALS's
     overall Recall@20 (full catalogue, warm items), with the gate half of the holdout as the warm relevance,
     against ALS trained on no rows; None without new items. The rows are the product's default gated call for
@@ -361,12 +366,12 @@ def run_new_items(bundle: Any, grid: Grid, *, rows: Rows, seeds: int, recommende
 
     for seed in range(first_seed, first_seed + seeds):
         arms.setdefault("none", []).append(overall(real_only(data), seed))
-        transfer = transfer_set(features, data, transfer_counts(call.generator, data, rows, seed),
+        transfer = transfer_set(features, data, transfer_counts(call.generator, data, rows, seed, auto_scale),
                                 np.random.default_rng(np.random.SeedSequence([seed, 19])))[0]
         arms.setdefault("transfer", []).append(overall(transfer, seed))
         for settings in grid.settings():
             started = time.monotonic()
-            result = call.rows(settings, seed, rows, gate)
+            result = call.rows(settings, seed, rows, gate, auto_scale)
             made = result.rows if result.rows is not None else train.iloc[:0]  # refused: no rows, cost unmeasured
             training, use = with_rows(data, made, COLD_SYNTHETIC, data.cold, (columns.user, columns.item))
             for weight in grid.weights:
@@ -388,7 +393,7 @@ def run_new_items(bundle: Any, grid: Grid, *, rows: Rows, seeds: int, recommende
 
 
 def pass_rates(bundle: Any, grid: Grid, *, rows: Rows, calls: int, progress: bool = True,
-               gate: Any = None) -> dict[str, Any] | None:
+               gate: Any = None, auto_scale: float | None = None) -> dict[str, Any] | None:
     """`--pass-rate N`: per setting, what the product's default gated call for the bundle's new items emits on N
     seeds no benchmark scores (`pass_rate.emitted`). None without new items. The gate's verdicts on a few seeds
     decide most cold-only figures; this measures them on many. gate: as `run_new_items`'."""
@@ -396,8 +401,8 @@ def pass_rates(bundle: Any, grid: Grid, *, rows: Rows, calls: int, progress: boo
     if call is None:
         return None
     seeds = list(range(PASS_SEEDS_FROM, PASS_SEEDS_FROM + calls))
-    return {label(settings): emitted(lambda seed, settings=settings: call.rows(settings, seed, rows, gate), seeds,
-                                     label(settings) if progress else None)
+    return {label(settings): emitted(lambda seed, settings=settings: call.rows(settings, seed, rows, gate, auto_scale),
+                                     seeds, label(settings) if progress else None)
             for settings in grid.settings()}
 
 
@@ -516,6 +521,11 @@ def choose_weight(summary: dict[str, Any], arms: dict[float, str]) -> dict[str, 
                                           if "overall" in summary[s]} for w, arm in arms.items()}}
 
 
+def scaled(auto_scale: float | None) -> dict[str, float]:
+    """gen.cold_start's `auto_scale` keyword, or nothing for its default."""
+    return {} if auto_scale is None else {"auto_scale": auto_scale}
+
+
 def rows_arg(text: str) -> Rows:
     """`--rows`: "auto" or a whole number >= 1."""
     if text == "auto":
@@ -533,6 +543,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=rows_arg, default=50,
                         help="rows per cold item, or auto (each item's predicted popularity, as gen cold-start "
                              "--per-item auto; default 50)")
+    parser.add_argument("--rows-scale", type=float, default=None,
+                        help="with --rows auto: rows per predicted interaction (gen.cold_start's auto_scale; default "
+                             "its own)")
     parser.add_argument("--temperatures", type=float, nargs="+", default=list(Grid.temperatures))
     parser.add_argument("--shortlists", type=int, nargs="+", default=list(Grid.shortlists))
     parser.add_argument("--evidence", type=float, nargs="+", default=list(Grid.evidence))
@@ -561,6 +574,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.gate and not (args.gated or args.pass_rate):
         parser.error(f"--gate {' '.join(args.gate)}: only gated calls read it; add --gated or --pass-rate N")
+    if args.rows_scale is not None and (args.rows != "auto" or not args.rows_scale > 0):
+        parser.error(f"--rows-scale {args.rows_scale:g}: expected a number > 0, with --rows auto")
     from pathlib import Path
 
     from tailsynth import gen
@@ -581,11 +596,12 @@ def main(argv: list[str] | None = None) -> int:
     labels = grid.labels()
     settings_labels = grid.labels(1.0 if 1.0 in grid.weights else grid.weights[0])  # the settings, chosen at it
     splits = {split: run_split(bundle, split, grid, n_items=args.items, rows=args.rows, seeds=args.seeds,
-                               recommender=recommender, gated=args.gated, first_seed=args.first_seed, gate=gate)
+                               recommender=recommender, gated=args.gated, first_seed=args.first_seed, gate=gate,
+                               auto_scale=args.rows_scale)
               for split in args.splits if split in SPLITS}
     if NEW_ITEMS in args.splits and args.gated:  # ungated rows are not what the product emits
         new = run_new_items(bundle, grid, rows=args.rows, seeds=args.seeds, recommender=recommender,
-                            first_seed=args.first_seed, gate=gate)
+                            first_seed=args.first_seed, gate=gate, auto_scale=args.rows_scale)
         if new is not None:
             splits[NEW_ITEMS] = new
     summary = summarise(splits, labels, best_among=settings_labels)
@@ -594,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(grid.weights) > 1 and choice["chosen"] is not None:
         setting = grid.settings()[settings_labels.index(choice["chosen"])]
         weight_choice = choose_weight(summary, {w: label(setting, w) for w in grid.weights})
-    passing = pass_rates(bundle, grid, rows=args.rows, calls=args.pass_rate, gate=gate) \
+    passing = pass_rates(bundle, grid, rows=args.rows, calls=args.pass_rate, gate=gate, auto_scale=args.rows_scale) \
         if args.pass_rate else None
     result = {"bundle": str(bundle.path), "config": {**vars(args), "recommender": vars(recommender),
                                                      "min_buyers": MIN_BUYERS},

@@ -64,13 +64,16 @@ class NewItemsCall:
         return cls(gate_view(bundle, gate_share)[0], items[items[item].isin(ids)].reset_index(drop=True),
                    tuple(bundle.config["data"]["buckets"]["names"])[-1])
 
-    def rows(self, settings: Any, seed: int, per_item: int | str, gate: Any = None) -> Any:
+    def rows(self, settings: Any, seed: int, per_item: int | str, gate: Any = None,
+             auto_scale: float | None = None) -> Any:
         """The call's result (`ItemsResult`: rows None when refused). settings: the chooser's (`TasteSettings`;
-        None: gen.cold_start's default); gate: gen.cold_start's (None: the bundle's)."""
+        None: gen.cold_start's default); gate: gen.cold_start's (None: the bundle's); auto_scale: gen.cold_start's
+        (None: its default)."""
         from tailsynth import gen
 
+        scale = {} if auto_scale is None else {"auto_scale": auto_scale}
         return gen.cold_start(self.generator, self.items, per_item=per_item, bucket=self.bucket, seed=seed,
-                              gate=gate, progress=False, users="taste", taste=settings)
+                              gate=gate, progress=False, users="taste", taste=settings, **scale)
 
 
 def emitted(call: Callable[[int], Any], seeds: Sequence[int], name: str | None = None) -> dict[str, Any]:

@@ -140,13 +140,15 @@ def weighted(training: TrainingSet, origin: int, weight: float) -> TrainingSet:
     return replace(training, weights=weights)
 
 
-def asked_counts(bundle: Any, data: UtilityData, per_item: int | Literal["auto"], seed: int) -> np.ndarray:
-    """int64 [cold items]: the rows gen.cold_start asks for each cold item (`cold_items.item_counts`), which the
-    transfer arm copies when no arm of ours emitted rows to match."""
-    from tailsynth.gen.items.cold_items import item_counts
+def asked_counts(bundle: Any, data: UtilityData, per_item: int | Literal["auto"], seed: int,
+                 auto_scale: float | None = None) -> np.ndarray:
+    """int64 [cold items]: the rows gen.cold_start asks for each cold item (`cold_items.item_counts`; auto_scale
+    None: its default), which the transfer arm copies when no arm of ours emitted rows to match."""
+    from tailsynth.gen.items.cold_items import AUTO_SCALE, item_counts
 
     new_items = _new_items(bundle, data)
-    counts, _ = item_counts(bundle, new_items.iloc[:, 0], per_item, data.tail, np.random.default_rng(seed), new_items)
+    counts, _ = item_counts(bundle, new_items.iloc[:, 0], per_item, data.tail, np.random.default_rng(seed), new_items,
+                            AUTO_SCALE if auto_scale is None else auto_scale)
     order = pd.Index(new_items[bundle.role("item_id")[0]]).get_indexer(data.items[data.n_warm:])
     if (order < 0).any():
         raise ValueError(f"{bundle.path}: the items table lacks features for some cold-start items")

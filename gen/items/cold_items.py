@@ -9,7 +9,8 @@ interactions (in the bundle's training or holdout rows: the item is not cold).
 
 `item_counts` gives each item its number of rows: a fixed int, or "auto" - the item's predicted
 popularity (`ContentTaste.predicted_counts`: the similarity-weighted geometric mean of its content
-neighbours' training counts, on the training's user base, the users rows are drawn from), kept within the
+neighbours' training counts, on the training's user base, the users rows are drawn from, times `auto_scale`:
+`AUTO_SCALE` by default), kept within the
 range of the bucket's real counts (bundle table `buckets`, count >= 1) since the rows are generated as that
 bucket's. A bundle without a content predictor draws the counts from the bucket's real ones instead (seeded).
 On the built-in data's validation items (`evaluate/bench/taste_bench.py --part popularity`, 3 seeds) the
@@ -80,12 +81,19 @@ def check_items(bundle: Bundle, items: pd.DataFrame, on_invalid: Literal["error"
     return CheckedItems(table.loc[~invalid].reset_index(drop=True), skipped)
 
 
+AUTO_SCALE = 1.0
+"""`per_item="auto"`: rows per predicted interaction (each item's predicted popularity times this, within the
+bucket's real range)."""
+
+
 def item_counts(
     bundle: Bundle, ids: pd.Series, per_item: int | Literal["auto"], bucket: str, rng: np.random.Generator,
-    content_table: pd.DataFrame | None = None,
+    content_table: pd.DataFrame | None = None, auto_scale: float = AUTO_SCALE,
 ) -> tuple[np.ndarray, str]:
     """Rows per item of `ids`, int64, and how they were set: `per_item` each, or (auto) predicted from the
-    items' content in `content_table` (see module docstring)."""
+    items' content in `content_table` times `auto_scale` (see module docstring)."""
+    if not (isinstance(auto_scale, (int, float)) and not isinstance(auto_scale, bool) and auto_scale > 0):
+        raise ColdStartError(f"auto_scale: expected a number > 0 (rows per predicted interaction), got {auto_scale!r}")
     if per_item != "auto":
         if isinstance(per_item, bool) or not isinstance(per_item, (int, np.integer)) or per_item < 1:
             raise ColdStartError(f"per_item: expected a whole number >= 1 or 'auto', got {per_item!r}")
@@ -103,9 +111,10 @@ def item_counts(
     if content is None or content_table is None:
         return rng.choice(real, size=len(ids), replace=True), f"drawn from the real {bucket} items' counts"
     rows = content_rows(content, as_space_ids(ids.to_numpy(), content.space.item_ids), content_table)
-    predicted = content.predicted_counts(rows)
+    predicted = np.rint(content.predicted_counts(rows) * auto_scale)
+    scaled = "" if auto_scale == 1 else f" x {auto_scale:g}"
     return (np.clip(predicted, real.min(), real.max()).astype(np.int64),
-            f"predicted from the content neighbours' training counts, within the real {bucket} items' "
+            f"predicted from the content neighbours' training counts{scaled}, within the real {bucket} items' "
             f"{int(real.min())}-{int(real.max())}")
 
 

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from tailsynth.gen.items.cold_items import check_items, gate_config, gate_source, item_counts, known_bucket
+from tailsynth.gen.items.cold_items import (AUTO_SCALE, check_items, gate_config, gate_source, item_counts,
+                                            known_bucket)
 from tailsynth.gen.items.groups import device
 from tailsynth.gen.items.pipeline import ItemsRequest, ItemsResult, generate_items
 from tailsynth.gen.items.report import held_out_section
@@ -68,6 +69,7 @@ def cold_start(
     users: UsersRule | None = None,
     taste: TasteSettings | None = None,
     min_lift: float = MIN_LIFT,
+    auto_scale: float = AUTO_SCALE,
 ) -> ItemsResult:
     """Gated synthetic interactions for the new `items` (see module docstring); ColdStartError for bad input.
 
@@ -76,7 +78,8 @@ def cold_start(
     users: "taste" / "demographic" / None (taste when the bundle has a taste space and a content predictor:
     each item's vector predicted from the content columns of `items`); taste: the chooser's settings (default
     `NEW_ITEMS_TASTE`);
-    min_lift: the gate's taste test (pseudo-cold validation items).
+    min_lift: the gate's taste test (pseudo-cold validation items);
+    auto_scale: with per_item="auto", rows per predicted interaction (`cold_items.AUTO_SCALE`).
     """
     config = gate_config(bundle, gate)
     if config is not None:  # new items' filter cap (GateConfig.new_items_ratio_quantile)
@@ -93,7 +96,7 @@ def cold_start(
     if len(checked.valid) == 0:
         raise ColdStartError(f"items table: none of the {len(items)} item(s) is valid; nothing to generate")
     counts, counts_rule = item_counts(bundle, checked.valid.iloc[:, 0], per_item, bucket, np.random.default_rng(seed),
-                                      items)
+                                      items, auto_scale)
     table = checked.valid.copy()
     table.insert(1, bundle.spec.columns[0], bucket)
     request = ItemsRequest(table, counts, bucket, Placement("window", span, "min"),
@@ -102,7 +105,7 @@ def cold_start(
     result, generated = generate_items(bundle, request, config, seed=seed, progress=progress)
     report = dict(result.report)
     report["settings"].update(gate_source=gate_source(gate), kind="cold_start", per_item=per_item,
-                              rows_per_item=counts_rule, seed=seed,
+                              rows_per_item=counts_rule, auto_scale=auto_scale, seed=seed,
                               on_invalid=on_invalid, users=(report.get("taste") or {}).get("users"))
     report["skipped"] = checked.skipped
     report["totals"].update(items_given=len(checked.valid) + len(checked.skipped), items_valid=len(checked.valid),
