@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     cold.add_argument("--per-item", default="auto",
                       help="rows per item, or 'auto': each item's predicted popularity (its content neighbours' "
                            "training counts, within the bucket's real range)")
+    cold.add_argument("--auto-scale", default=None, metavar="F",
+                      help="with --per-item auto: rows per predicted interaction (default 1). More rows reach more "
+                           "users in an item-item recommender but cost warm items more (append them at a lower "
+                           "weight) and give the gate's tests more power: evaluate/bench/README.md, 'More rows per "
+                           "new item'")
     cold.add_argument("--bucket", default="tail", help="the bucket the new items are generated as (default tail)")
     cold.add_argument("--skip-invalid", action="store_true", help="skip invalid items with a warning instead of failing")
     cold.add_argument("--window", nargs=2, metavar=("START", "END"),

@@ -342,3 +342,24 @@ def test_cli_writes_rows_and_report_or_only_the_report(bundle: gen.Bundle, held_
     pd.concat([held_items, held_items]).to_csv(items_csv, index=False)
     assert gen_main([*base, "--out", str(bad)]) == 2
     assert not list(tmp_path.glob("bad.parquet*"))
+
+
+@pytest.mark.slow
+def test_cli_auto_scale_reaches_the_counts_and_a_bad_one_is_named(bundle: gen.Bundle, new_items: pd.DataFrame,
+                                                                   tmp_path: Path, capsys) -> None:
+    items_csv = tmp_path / "new_items.csv"
+    new_items.to_csv(items_csv, index=False)
+    base = ["cold-start", "--bundle", str(bundle.path), "--items", str(items_csv), "--no-gate"]
+    out = tmp_path / "scaled.parquet"
+    assert gen_main([*base, "--per-item", "auto", "--auto-scale", "2", "--out", str(out)]) == 0
+    counts = pd.read_parquet(out).groupby("StockCode").size()
+    tail = real_counts(bundle)
+    predicted = pd.Series(bundle.content.predicted_counts(new_items), index=new_items["StockCode"].astype(str))
+    assert (counts == np.clip(np.rint(predicted * 2), tail.min(), tail.max()).reindex(counts.index)).all()
+    assert json.loads(Path(f"{out}.report.json").read_text())["settings"]["auto_scale"] == 2.0
+    for bad, said in ((["--per-item", "auto", "--auto-scale", "0"], "expected a number > 0"),
+                      (["--per-item", "auto", "--auto-scale", "x"], "expected a number > 0"),
+                      (["--per-item", "3", "--auto-scale", "2"], "scales --per-item auto only")):
+        assert gen_main([*base, *bad, "--out", str(tmp_path / "bad.parquet")]) == 2
+        assert said in capsys.readouterr().err
+    assert not list(tmp_path.glob("bad.parquet*"))

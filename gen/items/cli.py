@@ -117,14 +117,32 @@ def cold_start_cli(bundle: Bundle, args: argparse.Namespace, settings: CallSetti
     from tailsynth.models.errors import ColdStartError
 
     per_item = per_item_arg(args.per_item, ColdStartError)
+    scale = auto_scale_arg(args.auto_scale, per_item)
     window = window_arg(args.window, ColdStartError)
     items = read_items(args.items, ColdStartError)
     gate = gate_arg(bundle, args, settings, "cold-start")
     bound_rows(bundle, len(items), per_item, args.bucket, "max", gate, settings, "gen cold-start")
     result = cold_start(bundle, items, per_item, args.bucket, seed=args.seed, window=window,
                         on_invalid="skip" if args.skip_invalid else "error",
-                        gate=gate, all_or_nothing=args.all_or_nothing, **_users(args))
+                        gate=gate, all_or_nothing=args.all_or_nothing, **_users(args), **scale)
     return write_result(result, output, "new items", args)
+
+
+def auto_scale_arg(value: str | None, per_item: int | Literal["auto"]) -> dict[str, float]:
+    """--auto-scale F: gen.cold_start's `auto_scale` keyword (nothing when not given: the library's default)."""
+    from tailsynth.models.errors import ColdStartError
+
+    if value is None:
+        return {}
+    try:
+        scale = float(value)
+    except ValueError:
+        scale = float("nan")
+    if not scale > 0 or scale == float("inf"):
+        raise ColdStartError(f"--auto-scale: expected a number > 0 (rows per predicted interaction), got {value!r}")
+    if per_item != "auto":
+        raise ColdStartError(f"--auto-scale {value}: scales --per-item auto only; --per-item {per_item} is exact")
+    return {"auto_scale": scale}
 
 
 def _users(args: argparse.Namespace) -> dict[str, Any]:
