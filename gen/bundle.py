@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,22 @@ class Bundle:
         meta = self.manifest["meta"]
         return {"bundle": str(self.path), "kind": self.manifest["kind"], "training_seed": meta["seed"],
                 "training_config": meta["config"], "versions": meta["versions"]}
+
+    def with_tables(self, tables: dict[str, pd.DataFrame], *, taste: TasteSpace | None = None,
+                    content: ContentTaste | None = None) -> Bundle:
+        """A view of this bundle with reference tables replaced (a share of the holdout, a validation's training
+        rows), and optionally its taste space and predictor: it shares the model, the encoder and every other
+        table. Every saved table is read first, so a table first used after the copy is read once and shared
+        (read lazily on each side, it would be two frames)."""
+        for path in sorted(self.path.glob("*.parquet")):
+            self.table(path.stem)
+        view = replace(self, _tables={**self._tables, **tables})
+        for name, value in (("taste", taste), ("content", content)):  # the cached_property slots
+            if value is not None:
+                view.__dict__[name] = value
+            elif name in self.__dict__:
+                view.__dict__[name] = self.__dict__[name]
+        return view
 
     def role(self, role: str) -> list[str]:
         """Names of the record columns that have `role` (user_id, item_id, timestamp, event, ...)."""

@@ -185,6 +185,9 @@ def test_auto_counts_without_a_content_predictor_are_drawn_from_the_bucket(bundl
     tail = real_counts(bundle)
     counts, rule = item_counts(bundle, new_items["StockCode"], "auto", "tail", np.random.default_rng(0), None)
     assert rule == "drawn from the real tail items' counts" and np.isin(counts, tail.to_numpy()).all()
+    doubled, rule = item_counts(bundle, new_items["StockCode"], "auto", "tail", np.random.default_rng(0), None, 2)
+    assert rule == "drawn from the real tail items' counts x 2"
+    assert (doubled == np.clip(counts * 2, tail.min(), tail.max())).all()  # the same draw, doubled
 
 
 @pytest.mark.slow

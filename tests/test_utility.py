@@ -362,7 +362,7 @@ def test_new_items_cost_reads_the_gate_half_and_never_the_new_items_rows(bundle)
         assert 0.0 <= first["per_seed"][arm]["overall"][0] <= 1.0
     cold, user, item = bundle.table("cold_holdout"), bundle.role("user_id")[0], bundle.role("item_id")[0]
     other = cold.assign(**{user: cold[user].sample(frac=1.0, random_state=3).to_numpy()}).drop_duplicates(item)
-    moved = replace(bundle, _tables={**bundle._tables, "cold_holdout": other})  # other rows, the same items
+    moved = bundle.with_tables({"cold_holdout": other})  # other rows, the same items
     again = run_new_items(moved, grid, rows=5, seeds=1, recommender=recommender, gate=False, progress=False)
     assert again["per_seed"] == first["per_seed"]  # the new items' held-out rows are never read, only their ids
 
@@ -533,3 +533,17 @@ def test_cold_choice_gate_settings_reach_the_gated_calls_and_a_bad_one_is_named(
         cold_choice.main([*command, "--gate", "ratio_quantile=0.9"])
     expected = replace(from_dict(GateConfig, bundle.config.get("gate", {}), where="bundle"), ratio_quantile=0.9)
     assert seen == [expected]
+
+
+def test_a_bundle_view_shares_tables_first_read_after_it(tmp_path) -> None:
+    """`Bundle.with_tables`: a table neither side had read yet is one frame on both sides afterwards, the
+    replaced one is the view's alone, and the bundle itself is unchanged."""
+    from tailsynth.gen.bundle import Bundle
+
+    for name, rows in (("train", 3), ("holdout", 2), ("items", 1)):
+        pd.DataFrame({"x": range(rows)}).to_parquet(tmp_path / f"{name}.parquet")
+    bundle = Bundle(tmp_path, {}, None, None, None)
+    other = pd.DataFrame({"x": [9]})
+    view = bundle.with_tables({"holdout": other})
+    assert view.table("train") is bundle.table("train") and view.table("items") is bundle.table("items")
+    assert view.table("holdout") is other and len(bundle.table("holdout")) == 2

@@ -52,7 +52,7 @@ import argparse
 import itertools
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -60,7 +60,7 @@ import pandas as pd
 import torch
 from scipy.stats import ks_2samp
 
-from tailsynth.evaluate.bench.pass_rate import PASS_SEEDS_FROM, NewItemsCall, emitted
+from tailsynth.evaluate.bench.pass_rate import PASS_SEEDS_FROM, NewItemsCall, emitted, scaled
 from tailsynth.evaluate.utility.arms import COLD_SYNTHETIC, TrainingSet, real_only, with_rows
 from tailsynth.evaluate.utility.cold_study import als_scorer, asked_counts, transfer_set, weighted
 from tailsynth.evaluate.utility.content import content_matrix, knn_vectors
@@ -137,13 +137,10 @@ def validation_view(bundle: Any, kept: pd.DataFrame, space: Any, content: Any, h
     predictor, the holdout table `holdout` (default empty: nothing held out is read), an empty cold_holdout
     (the hidden items are new) and the users table `users` (default the bundle's)."""
     empty = kept.iloc[:0]
-    tables = {name: bundle.table(name) for name in ("buckets", "users", "items")}
+    tables = {"train": kept, "holdout": empty if holdout is None else holdout, "cold_holdout": empty}
     if users is not None:
         tables["users"] = users
-    view = replace(bundle, _tables={**tables, "train": kept, "holdout": empty if holdout is None else holdout,
-                                    "cold_holdout": empty})
-    view.__dict__["taste"], view.__dict__["content"] = space, content  # cached_property slots of the Bundle
-    return view
+    return bundle.with_tables(tables, taste=space, content=content)
 
 
 def users_without_hidden(bundle: Any, kept: pd.DataFrame, hidden: pd.DataFrame) -> pd.DataFrame | None:
@@ -519,11 +516,6 @@ def choose_weight(summary: dict[str, Any], arms: dict[float, str]) -> dict[str, 
             "full_catalogue_cold": visibility,
             "overall_ratio_to_none": {w: {s: summary[s]["overall"][arm]["ratio_to_none"] for s in summary
                                           if "overall" in summary[s]} for w, arm in arms.items()}}
-
-
-def scaled(auto_scale: float | None) -> dict[str, float]:
-    """gen.cold_start's `auto_scale` keyword, or nothing for its default."""
-    return {} if auto_scale is None else {"auto_scale": auto_scale}
 
 
 def rows_arg(text: str) -> Rows:

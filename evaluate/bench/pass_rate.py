@@ -71,9 +71,13 @@ class NewItemsCall:
         (None: its default)."""
         from tailsynth import gen
 
-        scale = {} if auto_scale is None else {"auto_scale": auto_scale}
         return gen.cold_start(self.generator, self.items, per_item=per_item, bucket=self.bucket, seed=seed,
-                              gate=gate, progress=False, users="taste", taste=settings, **scale)
+                              gate=gate, progress=False, users="taste", taste=settings, **scaled(auto_scale))
+
+
+def scaled(auto_scale: float | None) -> dict[str, float]:
+    """gen.cold_start's `auto_scale` keyword, or nothing for its default."""
+    return {} if auto_scale is None else {"auto_scale": auto_scale}
 
 
 def emitted(call: Callable[[int], Any], seeds: Sequence[int], name: str | None = None) -> dict[str, Any]:

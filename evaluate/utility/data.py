@@ -16,7 +16,7 @@ Held-out rows that cannot be evaluated (unknown user, item without training rows
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -98,9 +98,7 @@ def gate_view(bundle: Bundle, share: float, seed: int = 0) -> tuple[Bundle, pd.D
     cut = int(round(share * len(holdout)))
     gate_rows = holdout.iloc[np.sort(order[:cut])].reset_index(drop=True)  # indexed like a loaded table
     scored = holdout.iloc[np.sort(order[cut:])]
-    # Bundle keeps its loaded tables in the dataclass field `_tables`; a copy with another holdout is a view
-    # that shares the model, encoder and every other table.
-    view = replace(bundle, _tables={**bundle._tables, "holdout": gate_rows})
+    view = bundle.with_tables({"holdout": gate_rows})  # shares the model, encoder and every other table
     return view, scored, {"gate_share": share, "gate_rows": len(gate_rows), "scored_rows": len(scored),
                           "overlap": False}
 
