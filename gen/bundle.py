@@ -62,10 +62,11 @@ class Bundle:
                     content: ContentTaste | None = None) -> Bundle:
         """A view of this bundle with reference tables replaced (a share of the holdout, a validation's training
         rows), and optionally its taste space and predictor: it shares the model, the encoder and every other
-        table. Every saved table is read first, so a table first used after the copy is read once and shared
-        (read lazily on each side, it would be two frames)."""
+        table. Every other saved table is read first, so a table first used after the copy is read once and
+        shared (read lazily on each side, it would be two frames)."""
         for path in sorted(self.path.glob("*.parquet")):
-            self.table(path.stem)
+            if path.stem not in tables:
+                self.table(path.stem)
         view = replace(self, _tables={**self._tables, **tables})
         for name, value in (("taste", taste), ("content", content)):  # the cached_property slots
             if value is not None:

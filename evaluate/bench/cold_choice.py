@@ -60,7 +60,7 @@ import pandas as pd
 import torch
 from scipy.stats import ks_2samp
 
-from tailsynth.evaluate.bench.pass_rate import PASS_SEEDS_FROM, NewItemsCall, emitted, scaled
+from tailsynth.evaluate.bench.pass_rate import PASS_SEEDS_FROM, NewItemsCall, emitted
 from tailsynth.evaluate.utility.arms import COLD_SYNTHETIC, TrainingSet, real_only, with_rows
 from tailsynth.evaluate.utility.cold_study import als_scorer, asked_counts, transfer_set, weighted
 from tailsynth.evaluate.utility.content import content_matrix, knn_vectors
@@ -70,6 +70,7 @@ from tailsynth.evaluate.utility.knn import fit_item_knn
 from tailsynth.evaluate.utility.protocols import cold_only, cold_only_chance, full_catalogue
 from tailsynth.evaluate.utility.recommenders import Factors, RecommenderConfig, auto_alpha, fit_factors
 from tailsynth.gen.gate_overrides import add_gate_option, bundle_gate, parse_overrides
+from tailsynth.gen.items.cold_items import AUTO_SCALE
 from tailsynth.gen.items.taste_users import (NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_LIKE_FIRST_BUYERS,
                                              NEW_ITEMS_PER_USER_CAP, TasteSettings)
 from tailsynth.models.atomic import write_json
@@ -189,10 +190,10 @@ def validation_frame(bundle: Any, kept: pd.DataFrame, hidden: pd.DataFrame, colu
 
 
 def transfer_counts(bundle: Any, data: UtilityData, rows: Rows, seed: int,
-                    auto_scale: float | None = None) -> np.ndarray:
+                    auto_scale: float = AUTO_SCALE) -> np.ndarray:
     """int64 [cold items of `data`]: neighbour transfer's rows per item, those `gen.cold_start(bundle, ...,
     per_item=rows, seed=seed, auto_scale=auto_scale)` asks for (`rows` each, or each item's predicted popularity
-    times auto_scale; None: gen.cold_start's default)."""
+    times auto_scale)."""
     if rows == "auto":
         return asked_counts(bundle, data, rows, seed, auto_scale)
     return np.full(int(data.cold.sum()), rows, dtype=np.int64)
@@ -255,10 +256,10 @@ def user_match(bundle: Any, generated: pd.DataFrame, hidden: pd.DataFrame, colum
 
 def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: Rows, seeds: int,
               recommender: RecommenderConfig, gated: bool = False, progress: bool = True,
-              first_seed: int = 0, gate: Any = None, auto_scale: float | None = None) -> dict[str, Any]:
+              first_seed: int = 0, gate: Any = None, auto_scale: float = AUTO_SCALE) -> dict[str, Any]:
     """Every arm's per-user cold-only vectors on one split, seeds first_seed.. (see module docstring). gate: the
     gated calls' settings (gen.cold_start's: None, the bundle's; a GateConfig, those); auto_scale: with rows
-    "auto", gen.cold_start's (None: its default)."""
+    "auto", gen.cold_start's."""
     from tailsynth import gen
 
     columns = Columns(bundle.role("user_id")[0], bundle.role("item_id")[0])
@@ -303,7 +304,7 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: Rows, 
             started = time.monotonic()
             result = gen.cold_start(view, new_items, per_item=rows, bucket=names[-1], seed=seed,
                                     gate=gate if gated else False, progress=False, users="taste", taste=settings,
-                                    **scaled(auto_scale))
+                                    auto_scale=auto_scale)
             made = result.rows if result.rows is not None else kept.iloc[:0]  # refused: its items score 0, its cost NaN
             training, use = with_rows(data, made, COLD_SYNTHETIC, data.cold, (columns.user, columns.item))
             for weight in grid.weights:
@@ -332,7 +333,7 @@ def run_split(bundle: Any, split: str, grid: Grid, *, n_items: int, rows: Rows, 
 
 def run_new_items(bundle: Any, grid: Grid, *, rows: Rows, seeds: int, recommender: RecommenderConfig,
                   gate: Any = None, progress: bool = True, first_seed: int = 0,
-                  auto_scale: float | None = None) -> dict[str, Any] | None:
+                  auto_scale: float = AUTO_SCALE) -> dict[str, Any] | None:
     """`--gated`, on a bundle holding new items (`data.split.cold_items`): what each setting's rows cost ALS's
     overall Recall@20 (full catalogue, warm items), with the gate half of the holdout as the warm relevance,
     against ALS trained on no rows; None without new items. The rows are the product's default gated call for
@@ -390,7 +391,7 @@ def run_new_items(bundle: Any, grid: Grid, *, rows: Rows, seeds: int, recommende
 
 
 def pass_rates(bundle: Any, grid: Grid, *, rows: Rows, calls: int, progress: bool = True,
-               gate: Any = None, auto_scale: float | None = None) -> dict[str, Any] | None:
+               gate: Any = None, auto_scale: float = AUTO_SCALE) -> dict[str, Any] | None:
     """`--pass-rate N`: per setting, what the product's default gated call for the bundle's new items emits on N
     seeds no benchmark scores (`pass_rate.emitted`). None without new items. The gate's verdicts on a few seeds
     decide most cold-only figures; this measures them on many. gate: as `run_new_items`'."""
@@ -568,6 +569,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--gate {' '.join(args.gate)}: only gated calls read it; add --gated or --pass-rate N")
     if args.rows_scale is not None and (args.rows != "auto" or not args.rows_scale > 0):
         parser.error(f"--rows-scale {args.rows_scale:g}: expected a number > 0, with --rows auto")
+    auto_scale = AUTO_SCALE if args.rows_scale is None else args.rows_scale
     from pathlib import Path
 
     from tailsynth import gen
@@ -589,11 +591,11 @@ def main(argv: list[str] | None = None) -> int:
     settings_labels = grid.labels(1.0 if 1.0 in grid.weights else grid.weights[0])  # the settings, chosen at it
     splits = {split: run_split(bundle, split, grid, n_items=args.items, rows=args.rows, seeds=args.seeds,
                                recommender=recommender, gated=args.gated, first_seed=args.first_seed, gate=gate,
-                               auto_scale=args.rows_scale)
+                               auto_scale=auto_scale)
               for split in args.splits if split in SPLITS}
     if NEW_ITEMS in args.splits and args.gated:  # ungated rows are not what the product emits
         new = run_new_items(bundle, grid, rows=args.rows, seeds=args.seeds, recommender=recommender,
-                            first_seed=args.first_seed, gate=gate, auto_scale=args.rows_scale)
+                            first_seed=args.first_seed, gate=gate, auto_scale=auto_scale)
         if new is not None:
             splits[NEW_ITEMS] = new
     summary = summarise(splits, labels, best_among=settings_labels)
@@ -602,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(grid.weights) > 1 and choice["chosen"] is not None:
         setting = grid.settings()[settings_labels.index(choice["chosen"])]
         weight_choice = choose_weight(summary, {w: label(setting, w) for w in grid.weights})
-    passing = pass_rates(bundle, grid, rows=args.rows, calls=args.pass_rate, gate=gate, auto_scale=args.rows_scale) \
+    passing = pass_rates(bundle, grid, rows=args.rows, calls=args.pass_rate, gate=gate, auto_scale=auto_scale) \
         if args.pass_rate else None
     result = {"bundle": str(bundle.path), "config": {**vars(args), "recommender": vars(recommender),
                                                      "min_buyers": MIN_BUYERS},

@@ -33,6 +33,7 @@ import pandas as pd
 import torch
 
 from tailsynth.evaluate.utility.data import GATE_SHARE, gate_view
+from tailsynth.gen.items.cold_items import AUTO_SCALE
 
 PASS_SEEDS_FROM = 10
 """The first seed counted: away from the seeds the benchmarks score (0, 1, 2, ...)."""
@@ -65,19 +66,13 @@ class NewItemsCall:
                    tuple(bundle.config["data"]["buckets"]["names"])[-1])
 
     def rows(self, settings: Any, seed: int, per_item: int | str, gate: Any = None,
-             auto_scale: float | None = None) -> Any:
+             auto_scale: float = AUTO_SCALE) -> Any:
         """The call's result (`ItemsResult`: rows None when refused). settings: the chooser's (`TasteSettings`;
-        None: gen.cold_start's default); gate: gen.cold_start's (None: the bundle's); auto_scale: gen.cold_start's
-        (None: its default)."""
+        None: gen.cold_start's default); gate: gen.cold_start's (None: the bundle's); auto_scale: gen.cold_start's."""
         from tailsynth import gen
 
         return gen.cold_start(self.generator, self.items, per_item=per_item, bucket=self.bucket, seed=seed,
-                              gate=gate, progress=False, users="taste", taste=settings, **scaled(auto_scale))
-
-
-def scaled(auto_scale: float | None) -> dict[str, float]:
-    """gen.cold_start's `auto_scale` keyword, or nothing for its default."""
-    return {} if auto_scale is None else {"auto_scale": auto_scale}
+                              gate=gate, progress=False, users="taste", taste=settings, auto_scale=auto_scale)
 
 
 def emitted(call: Callable[[int], Any], seeds: Sequence[int], name: str | None = None) -> dict[str, Any]:
