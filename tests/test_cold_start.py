@@ -160,6 +160,31 @@ def test_auto_counts_are_the_predicted_popularity_within_the_bucket(bundle: gen.
 
 
 @pytest.mark.slow
+def test_mix_by_group_rakes_each_feature_group_on_its_own(bundle: gen.Bundle, new_items: pd.DataFrame) -> None:
+    """`TasteSettings.mix_by_group`: the users' mix is fitted per feature group of the new items (one target each),
+    the report says so, and the rows are the same on the same seed; off, one pooled target."""
+    from tailsynth.gen.items.cold_start import NEW_ITEMS_TASTE
+    from tailsynth.gen.items.groups import make_groups
+
+    groups = len(make_groups(bundle, new_items, np.ones(len(new_items), dtype=np.int64), "tail", 0))
+    assert groups > 1
+    reports = {}
+    for by_group in (False, True):
+        taste = replace(NEW_ITEMS_TASTE, mix_by_group=by_group)
+        result = cold_start(bundle, new_items, per_item=4, seed=6, gate=False, progress=False, taste=taste)
+        section = result.report["taste"]
+        assert section["settings"]["mix_by_group"] is by_group
+        reports[by_group] = section["like_first_buyers"], result.rows
+    pooled, grouped = reports[False][0], reports[True][0]
+    assert pooled["groups"] == 1 and pooled["group_prior"] is None
+    assert grouped["groups"] == groups and grouped["group_prior"] > 0
+    again = cold_start(bundle, new_items, per_item=4, seed=6, gate=False, progress=False,
+                       taste=replace(NEW_ITEMS_TASTE, mix_by_group=True)).rows
+    assert again.equals(reports[True][1])
+    assert not reports[True][1]["CustomerID"].equals(reports[False][1]["CustomerID"])
+
+
+@pytest.mark.slow
 def test_auto_scale_multiplies_the_predicted_popularity_within_the_bucket(bundle: gen.Bundle,
                                                                          new_items: pd.DataFrame) -> None:
     from tailsynth.gen.items.cold_items import item_counts

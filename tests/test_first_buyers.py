@@ -43,7 +43,7 @@ def test_raking_brings_a_biased_draw_to_the_target_mix() -> None:
     base = np.log(users["frequency"].to_numpy()) + np.log(np.where(users["Country"] == "UK", 3.0, 1.0))
 
     def draw(weights):  # noqa: ANN001, ANN202
-        logits = base + weights.offsets(np.arange(len(users)))
+        logits = base + weights.offsets(np.arange(len(users)))[0]
         p = np.exp(logits - logits.max())
         return np.random.default_rng(2).choice(len(users), 5000, p=p / p.sum())
 
@@ -52,6 +52,73 @@ def test_raking_brings_a_biased_draw_to_the_target_mix() -> None:
     assert min(before.values()) > 0.2
     assert max(after.values()) < 0.05
     assert mix.distances(draw(weights)) == after  # the stats describe the returned weights' draw
+
+
+def _two_group_draw(users: pd.DataFrame, base: np.ndarray, rows: int = 3000):  # noqa: ANN202
+    """A draw of `rows` rows for each of two groups of items, each under its own offsets (one row: both)."""
+    def draw(weights):  # noqa: ANN001, ANN202
+        offsets = weights.offsets(np.arange(len(users)))
+        rng = np.random.default_rng(3)
+        positions = []
+        for group in range(2):
+            logits = base + offsets[min(group, len(offsets) - 1)]
+            p = np.exp(logits - logits.max())
+            positions.append(rng.choice(len(users), rows, p=p / p.sum()))
+        return np.concatenate(positions), np.repeat([0, 1], rows)
+    return draw
+
+
+def test_each_feature_group_is_raked_to_its_own_target() -> None:
+    """Group 0's items were bought by UK users, group 1's by DE users, out of a draw that favours UK users for
+    both: raked per group, each group's drawn mix comes within 0.03 of its own target; one pooled target for
+    both meets only the pool's mix, and each group's stays far from its own."""
+    users = pd.DataFrame({"Country": ["UK"] * 1000 + ["DE"] * 1000})
+    rng = np.random.default_rng(0)
+    target = np.r_[rng.choice(1000, 900), rng.choice(np.arange(1000, 2000), 100),
+                   rng.choice(1000, 300), rng.choice(np.arange(1000, 2000), 2700)]
+    target_groups = np.repeat([0, 1], [1000, 3000])
+    grouped = UserMix.of(users, ["Country"], [], target, target_groups, groups=2)
+    pooled = UserMix.of(users, ["Country"], [], target)
+    uk = grouped.codes[0][0]
+    base = np.where(users["Country"] == "UK", np.log(3.0), 0.0)
+    draw = _two_group_draw(users, base)
+
+    def uk_share(positions: np.ndarray, groups: np.ndarray, group: int) -> float:
+        return float((grouped.codes[0][positions[groups == group]] == uk).mean())
+
+    for mix in (grouped, pooled):
+        weights = calibrate(draw, mix, rounds=12)
+        positions, groups = draw(weights)
+        shares = [uk_share(positions, groups, g) for g in (0, 1)]
+        if mix is grouped:
+            assert weights.stats["groups"] == 2
+            assert all(abs(share - mix.targets[0][g, uk]) < 0.03 for g, share in enumerate(shares))
+            assert mix.distances(positions, groups) == weights.stats["binned_ks_after"]
+        else:
+            assert abs(float((mix.codes[0][positions] == uk).mean()) - mix.target[0][uk]) < 0.03  # the pool's mix
+            assert abs(shares[0] - grouped.targets[0][0, uk]) > 0.3  # group 0 wanted UK, got the pool's
+    # The grouped targets: the group's own rows plus GROUP_PRIOR rows of the pooled mix.
+    from tailsynth.gen.items.taste_mix import GROUP_PRIOR
+    pool_uk = 1200 / 4000
+    assert grouped.targets[0][0, uk] == pytest.approx((900 + GROUP_PRIOR * pool_uk) / (1000 + GROUP_PRIOR))
+    assert grouped.targets[0][1, uk] == pytest.approx((300 + GROUP_PRIOR * pool_uk) / (3000 + GROUP_PRIOR))
+
+
+def test_a_group_with_few_target_rows_is_raked_as_the_pool() -> None:
+    """A group whose target is 5 DE rows (the pool: 90% UK) gets a target near the pool's, not all DE; rows of
+    no group count in the pool only; a grouped mix without each drawn row's group is refused."""
+    users = pd.DataFrame({"Country": ["UK"] * 100 + ["DE"] * 100})
+    target = np.r_[np.arange(90).repeat(10), np.arange(100, 110).repeat(10), np.arange(100, 105)]
+    groups = np.r_[np.full(900, -1), np.full(100, 0), np.full(5, 1)]
+    mix = UserMix.of(users, ["Country"], [], target, groups, groups=2)
+    uk = mix.codes[0][0]
+    assert mix.target[0][uk] == pytest.approx(900 / 1005)
+    assert abs(mix.targets[0][1, uk] - mix.target[0][uk]) < 0.03
+    assert mix.targets[0][0, uk] < 0.7  # 100 rows of its own (all DE) move it
+    with pytest.raises(ValueError, match="target_groups"):
+        UserMix.of(users, ["Country"], [], target, np.full(len(target), 2), groups=2)
+    with pytest.raises(AssertionError, match="group"):
+        mix.distances(np.arange(10))
 
 
 def test_mix_bins_cover_missing_and_rare_values() -> None:
@@ -84,14 +151,14 @@ def test_a_round_after_the_filter_gives_the_users_it_thins_more_weight() -> None
 
     users = pd.DataFrame({"Country": ["UK"] * 50 + ["DE"] * 50})
     mix = UserMix.of(users, ["Country"], [], np.arange(100))
-    weights = MixWeights(mix, tuple(np.zeros(len(t)) for t in mix.target), {})
+    weights = MixWeights.zero(mix)
     positions = np.arange(100)
     keep = np.where(users["Country"] == "UK", 0.8, 0.4)
     after = weights.after_filter(positions, keep)
     uk, de = mix.codes[0][0], mix.codes[0][50]
-    offsets = after.offsets(positions)
+    offsets = after.offsets(positions)[0]
     assert offsets[50] - offsets[0] == pytest.approx(STEP * np.log(2.0), rel=0.01)
-    assert after.weights[0][de] > 0 > after.weights[0][uk]
+    assert after.weights[0][0, de] > 0 > after.weights[0][0, uk]
     assert after.stats["after_filter"]["binned_ks_kept_round_1"]["Country"] == pytest.approx(1 / 6, abs=1e-3)
 
 

@@ -53,6 +53,21 @@ def test_no_owned_pair_no_duplicate_pair_and_exact_counts() -> None:
     assert choice.stats["rows_missing"] == 0
 
 
+def test_offsets_per_group_move_only_their_groups_items() -> None:
+    """[G, U] offsets: the items of group 1 take a -30 log-weight on users 0-199, so they draw only users
+    200-399; group 0's items (no offset) draw from both halves. Without offset_groups: an error."""
+    space = planted_space()
+    offsets = np.zeros((2, 400), dtype=np.float32)
+    offsets[1, :200] = -30.0
+    item_groups = np.arange(60) % 2
+    choice = draw(space, np.full(60, 10), offsets=offsets, offset_groups=item_groups)
+    in_group_1 = item_groups[choice.items] == 1
+    assert (choice.users[in_group_1] >= 200).all()
+    assert (choice.users[~in_group_1] < 200).mean() > 0.3
+    with pytest.raises(ValueError, match="offset_groups"):
+        draw(space, np.full(60, 10), offsets=offsets)
+
+
 def test_per_user_cap_holds_across_the_call_and_counts_earlier_rows() -> None:
     space = planted_space(users=120)
     choice = draw(space, np.full(60, 10), settings=TasteSettings(per_user_cap=6))

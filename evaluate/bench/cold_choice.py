@@ -72,7 +72,7 @@ from tailsynth.evaluate.utility.recommenders import Factors, RecommenderConfig, 
 from tailsynth.gen.gate_overrides import add_gate_option, bundle_gate, parse_overrides
 from tailsynth.gen.items.cold_items import AUTO_SCALE
 from tailsynth.gen.items.taste_users import (NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_LIKE_FIRST_BUYERS,
-                                             NEW_ITEMS_PER_USER_CAP, TasteSettings)
+                                             NEW_ITEMS_MIX_BY_GROUP, NEW_ITEMS_PER_USER_CAP, TasteSettings)
 from tailsynth.models.atomic import write_json
 from tailsynth.models.errors import ConfigError
 
@@ -223,13 +223,15 @@ class Grid:
     first_buyers: tuple[bool, ...] = (NEW_ITEMS_LIKE_FIRST_BUYERS,)
     user_caps: tuple[int, ...] = (NEW_ITEMS_PER_USER_CAP,)
     weights: tuple[float, ...] = (1.0,)
+    mix_by_group: tuple[bool, ...] = (NEW_ITEMS_MIX_BY_GROUP,)
     """The confidence each generated row adds to its cell (a real row: 1); the same rows at every weight."""
 
     def settings(self) -> list[TasteSettings]:
         return [TasteSettings(temperature=t, shortlist=s, evidence_weight=w, activity_power=p, like_first_buyers=f,
-                              per_user_cap=c)
-                for t, s, w, p, f, c in itertools.product(self.temperatures, self.shortlists, self.evidence,
-                                                          self.activity_powers, self.first_buyers, self.user_caps)]
+                              per_user_cap=c, mix_by_group=g)
+                for t, s, w, p, f, c, g in itertools.product(self.temperatures, self.shortlists, self.evidence,
+                                                             self.activity_powers, self.first_buyers, self.user_caps,
+                                                             self.mix_by_group)]
 
     def labels(self, weight: float | None = None) -> list[str]:
         """Every arm's label (each setting at each weight), or the settings' labels at one `weight`."""
@@ -239,6 +241,7 @@ class Grid:
 def label(settings: Any, weight: float = 1.0) -> str:
     return (f"tau={settings.temperature:g} shortlist={settings.shortlist} evidence={settings.evidence_weight:g} "
             f"power={settings.activity_power:g}" + (" first_buyers" if settings.like_first_buyers else "")
+            + (" by_group" if settings.like_first_buyers and settings.mix_by_group else "")
             + (f" cap={settings.per_user_cap}" if settings.per_user_cap != NEW_ITEMS_PER_USER_CAP else "")
             + (f" weight={weight:g}" if weight != 1.0 else ""))
 
@@ -546,6 +549,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-buyers", type=int, nargs="+", choices=(0, 1),
                         default=[int(NEW_ITEMS_LIKE_FIRST_BUYERS)],
                         help="TasteSettings.like_first_buyers off (0) / on (1): users raked to one-off buyers' mix")
+    parser.add_argument("--mix-by-group", type=int, nargs="+", choices=(0, 1),
+                        default=[int(NEW_ITEMS_MIX_BY_GROUP)],
+                        help="TasteSettings.mix_by_group off (0) / on (1): each feature group raked to its own mix")
     parser.add_argument("--user-caps", type=int, nargs="+", default=[NEW_ITEMS_PER_USER_CAP],
                         help="TasteSettings.per_user_cap values (most rows per user; default gen.cold_start's)")
     parser.add_argument("--weights", type=float, nargs="+", default=list(Grid.weights),
@@ -583,7 +589,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         parser.error(str(exc))
     grid = Grid(tuple(args.temperatures), tuple(args.shortlists), tuple(args.evidence), tuple(args.activity_powers),
-                tuple(bool(f) for f in args.first_buyers), tuple(args.user_caps), tuple(args.weights))
+                tuple(bool(f) for f in args.first_buyers), tuple(args.user_caps), tuple(args.weights),
+                tuple(bool(g) for g in args.mix_by_group))
     if len(set(grid.weights)) != len(grid.weights) or min(grid.weights) <= 0:
         parser.error(f"--weights: expected distinct positive numbers, got {args.weights}")
     recommender = RecommenderConfig(threads=args.threads)

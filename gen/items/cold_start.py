@@ -34,7 +34,7 @@ from tailsynth.gen.items.report import held_out_section
 from tailsynth.gen.items.taste_check import MIN_LIFT
 from tailsynth.gen.items.taste_plan import UsersRule
 from tailsynth.gen.items.taste_users import (NEW_ITEMS_ACTIVITY_POWER, NEW_ITEMS_LIKE_FIRST_BUYERS,
-                                             NEW_ITEMS_PER_USER_CAP, TasteSettings)
+                                             NEW_ITEMS_MIX_BY_GROUP, NEW_ITEMS_PER_USER_CAP, TasteSettings)
 from tailsynth.gen.items.timestamps import default_window, parse_window
 from tailsynth.gen.items.written import Placement, one
 from tailsynth.models.errors import ColdStartError
@@ -47,7 +47,7 @@ SHOWN_SKIPPED = 20
 """Skipped items quoted in the warning; the report lists them all."""
 
 NEW_ITEMS_TASTE = TasteSettings(per_user_cap=NEW_ITEMS_PER_USER_CAP, activity_power=NEW_ITEMS_ACTIVITY_POWER,
-                                like_first_buyers=NEW_ITEMS_LIKE_FIRST_BUYERS)
+                                like_first_buyers=NEW_ITEMS_LIKE_FIRST_BUYERS, mix_by_group=NEW_ITEMS_MIX_BY_GROUP)
 """The chooser's default for new items: chosen on gated validation items (see the three constants)."""
 
 ColdStartResult = ItemsResult

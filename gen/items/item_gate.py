@@ -145,7 +145,7 @@ class ItemGate:
                 fresh = self.stream.draw(calibration_want)
                 calibration_rows += len(fresh)
                 keep = row_filter.keep_probability(fresh[list(self.judged)]) * support.mask(fresh) * ranges.mask(fresh)
-                taste.after_filter(self.stream.writer.user_positions(fresh), keep)
+                taste.after_filter(self.stream.writer.user_positions(fresh), keep, fresh["_item"].to_numpy())
         screens = RowScreens(support, row_filter, CopyCounts(self.train, self.judged), self.judged, config.rare_k,
                              ranges, None if self.events is None else CopyCounts(self.train, self.events))
         fresh_pairs = [KeptScreen("repeat_pair", self._fresh_pairs)] if taste is not None else []

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from tailsynth.gen.items.groups import Group, group_of, make_groups
 from tailsynth.gen.items.taste_check import check_taste, content_rows, validation_split
 from tailsynth.gen.items.taste_mix import UserMix
 from tailsynth.gen.items.taste_users import Evidence, TasteSettings, TasteUsers, distribution
@@ -62,7 +63,7 @@ def taste_users(bundle: Bundle, items: pd.DataFrame, content_table: pd.DataFrame
     """The chooser for the request's `items` (id first). content_table: the items' content columns (new items:
     the caller's table); None: the bundle's items table. Existing items exclude their training buyers. With
     `settings.like_first_buyers` its prior is fitted to the one-off buyers' feature mix for `counts_wanted` rows
-    per item (`user_mix`; bucket: the request's popularity bucket)."""
+    per item (`user_mix`; bucket: the request's popularity bucket), per feature group with `settings.mix_by_group`."""
     space = bundle.taste
     ids = items.iloc[:, 0].to_numpy()
     at = space.item_positions(as_space_ids(ids, space.item_ids))
@@ -95,12 +96,19 @@ def taste_users(bundle: Bundle, items: pd.DataFrame, content_table: pd.DataFrame
         evidence = Evidence.fit(space, user_rows[both], item_rows[both], settings.neighbours)
     chooser = TasteUsers(space, vectors, owned, table_positions, settings, device, evidence)
     if settings.like_first_buyers:
-        chooser.match(user_mix(bundle, users, user_column, ids, train, bucket), counts_wanted, seed)
+        groups = make_groups(bundle, items, counts_wanted, str(bucket), seed) if settings.mix_by_group else None
+        item_groups = None
+        if groups is not None:
+            item_groups = np.zeros(len(items), dtype=np.int64)
+            for number, group in enumerate(groups):  # feature groups (tens), not rows
+                item_groups[group.items] = number
+        chooser.match(user_mix(bundle, users, user_column, ids, train, bucket, groups), counts_wanted, seed,
+                      item_groups)
     return chooser
 
 
 def user_mix(bundle: Bundle, users: pd.DataFrame, user_column: str, ids: np.ndarray, train: pd.DataFrame,
-             bucket: str | None = None) -> UserMix:
+             bucket: str | None = None, groups: list[Group] | None = None) -> UserMix:
     """The users' feature mix the taste draw matches (`taste_mix`): the users of the request items' one-off
     training pairs (`written.one_off`). Built-in tail: the items' training buyers against their held-out first
     purchases, frequency KS 0.049; their one-off pairs' users 0.013.
@@ -111,7 +119,10 @@ def user_mix(bundle: Bundle, users: pd.DataFrame, user_column: str, ids: np.ndar
     items' real buyers are KS 0.03-0.05 from the tail's one-off buyers against 0.07-0.10 from every one-off
     pair's (frequency, monetary, recency). Alone this target emitted less (an earlier bundle: 59% of the rows on
     seeds 10-21 against 85%; `runs/cold_spq_u`: 90%, 1 refused, against 99%); with three tries per user
-    (`pipeline.NEW_ITEMS_EVENT_TRIES`) 98%, none refused."""
+    (`pipeline.NEW_ITEMS_EVENT_TRIES`) 98%, none refused.
+
+    groups: the request's feature groups (`groups.make_groups`); each gets the target rows of its own feature
+    values as its target (`UserMix.targets`), the rows of no group count in the pooled target only."""
     features = [c for c in bundle.role("user_feature") if c in users.columns]
     categorical = [c for c in features if bundle.columns.get(c) == "categorical"]
     numerical = [c for c in features if c not in categorical]
@@ -120,8 +131,12 @@ def user_mix(bundle: Bundle, users: pd.DataFrame, user_column: str, ids: np.ndar
     mine = rows[item_column].astype(str).isin(pd.Series(ids).astype(str)).to_numpy()
     if not mine.any() and bucket is not None:
         mine = rows[bundle.spec.columns[0]].astype(str).to_numpy() == str(bucket)
-    target = pd.Index(users[user_column]).get_indexer((rows[mine] if mine.any() else rows)[user_column])
-    return UserMix.of(users, categorical, numerical, target[target >= 0])
+    chosen = rows[mine] if mine.any() else rows
+    target = pd.Index(users[user_column]).get_indexer(chosen[user_column])
+    if not groups:
+        return UserMix.of(users, categorical, numerical, target[target >= 0])
+    target_groups = group_of(chosen, groups, bundle)
+    return UserMix.of(users, categorical, numerical, target[target >= 0], target_groups[target >= 0], len(groups))
 
 
 def taste_gate(bundle: Bundle, settings: TasteSettings, counts: np.ndarray, *, new_items: bool, seed: int,
@@ -142,9 +157,10 @@ def taste_gate(bundle: Bundle, settings: TasteSettings, counts: np.ndarray, *, n
                              neighbours=settings.neighbours, device=device)
     rows = max(1, int(np.median(counts))) if len(counts) else 1
     offsets = None
-    if chooser is not None and chooser.offsets is not None:  # the call's offsets, by user id, in the refitted space
+    pooled = None if chooser is None else chooser.pooled_offsets()
+    if pooled is not None:  # the call's offsets (per group: their mean by rows), by user id, in the refitted space
         at = bundle.taste.user_positions(split.space.user_ids)
-        offsets = np.where(at >= 0, chooser.offsets[np.maximum(at, 0)], 0.0).astype(np.float32)
+        offsets = np.where(at >= 0, pooled[np.maximum(at, 0)], 0.0).astype(np.float32)
     return check_taste(split, settings, new_items=new_items, rows_per_item=rows, seed=seed, min_lift=min_lift,
                        device=device, offsets=offsets)
 

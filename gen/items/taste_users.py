@@ -112,6 +112,9 @@ neighbour transfer -1.9%; the seed-to-seed spread of every arm's cost (transfer 
 these differences, and the gate's refusals (a group's hour, the union's Quantity or frequency) decide most of
 the cold-only figures. On twelve seeds no benchmark scores (`cold_choice --pass-rate 12`) the default call emits
 85% of the rows asked for, none refused; power 0.5 without first buyers 92% (evaluate/bench/README.md)."""
+NEW_ITEMS_MIX_BY_GROUP = False
+"""`gen.cold_start` rakes each feature group of the new items to its own one-off buyers' mix
+(`TasteSettings.mix_by_group`); see evaluate/bench/README.md for the runs."""
 DROP_UNCERTAIN = 0.2
 """Share of each item's drawn pairs dropped as least certain (UCC)."""
 EVIDENCE_WEIGHT = 0.3
@@ -167,6 +170,9 @@ class TasteSettings:
     values tilted toward the user's habitual scale (`gen.items.user_values`); the per-user cap raised to the
     heaviest one-off buyer's share of the rows. New items (`NEW_ITEMS_LIKE_FIRST_BUYERS`): the prior and the filter
     only, the bucket's one-off training pairs' users the mix; their rows lie in a window after the training data."""
+    mix_by_group: bool = False
+    """With `like_first_buyers`: each feature group of the request's items raked to the one-off pairs of its own
+    feature values, shrunk toward the whole target (`taste_mix.GROUP_PRIOR`), not the one target for all."""
 
     def __post_init__(self) -> None:
         if not self.temperature > 0 or self.per_user_cap < 1 or not 0 <= self.drop_uncertain < 1 or \
@@ -178,7 +184,8 @@ class TasteSettings:
         return {"temperature": self.temperature, "activity_power": self.activity_power,
                 "per_user_cap": self.per_user_cap, "drop_uncertain": self.drop_uncertain,
                 "evidence_weight": self.evidence_weight, "neighbours": self.neighbours, "shortlist": self.shortlist,
-                "cosine": self.cosine, "stratify": self.stratify, "like_first_buyers": self.like_first_buyers}
+                "cosine": self.cosine, "stratify": self.stratify, "like_first_buyers": self.like_first_buyers,
+                "mix_by_group": self.mix_by_group}
 
 
 @dataclass(frozen=True)
@@ -241,6 +248,7 @@ def choose_users(
     eligible: np.ndarray | None = None,
     used: np.ndarray | None = None,
     offsets: np.ndarray | None = None,
+    offset_groups: np.ndarray | None = None,
     generator: torch.Generator | None = None,
     device: str | torch.device = "cpu",
 ) -> TasteChoice:
@@ -250,8 +258,9 @@ def choose_users(
     [n, U] matrix or two arrays of positions (items 0..n-1, users in `space`); eligible [U] bool: users that
     may be chosen (default all); used [U] int: rows the users already got earlier in the same generation
     (they count against the cap); offsets [U]: log-weights added to every user's prior (`taste_mix`, the
-    users' feature mix matched to the real buyers'). Items with fewer eligible users than rows get what there is (stats
-    `rows_missing`).
+    users' feature mix matched to the real buyers'), or [G, U] with offset_groups [n]: item i's users take row
+    offset_groups[i] (per feature group, `UserMix.targets`). Items with fewer eligible users than rows get what
+    there is (stats `rows_missing`).
     """
     device = torch.device(device)
     counts = np.asarray(counts, dtype=np.int64)
@@ -264,8 +273,17 @@ def choose_users(
     owned_items, owned_users = _pairs(owned)
     prior = settings.activity_power * torch.log(torch.as_tensor(space.user_activity, dtype=torch.float32)
                                                 .clamp_min(1)).to(device)
+    per_group = None
     if offsets is not None:
-        prior = prior + torch.as_tensor(np.asarray(offsets, dtype=np.float32), device=device)
+        offsets = np.asarray(offsets, dtype=np.float32)
+        if offsets.ndim == 2 and len(offsets) == 1:
+            offsets = offsets[0]
+        if offsets.ndim == 1:
+            prior = prior + torch.as_tensor(offsets, device=device)
+        else:
+            if offset_groups is None or len(offset_groups) != n_items:
+                raise ValueError("choose_users: offsets per group need offset_groups, one group per item")
+            per_group = (torch.as_tensor(offsets, device=device), np.asarray(offset_groups, dtype=np.int64))
     if eligible is not None:
         prior = prior.masked_fill(~torch.as_tensor(np.asarray(eligible, dtype=bool), device=device), float("-inf"))
     taken = np.zeros(n_users, dtype=np.int64) if used is None else np.asarray(used, dtype=np.int64).copy()
@@ -280,7 +298,8 @@ def choose_users(
         capped = taken >= settings.per_user_cap
         draw = np.flatnonzero(wanted > 0)
         items, users, keys, certainty = _draw(item_vectors, draw, wanted, users_vectors, prior, capped,
-                                              owned_items, owned_users, settings, evidence, generator, device)
+                                              owned_items, owned_users, settings, evidence, generator, device,
+                                              per_group)
         if len(items) == 0:
             break
         keep = _within_cap(users, keys, settings.per_user_cap - taken)
@@ -302,9 +321,10 @@ def choose_users(
 def _draw(item_vectors: torch.Tensor, draw: np.ndarray, wanted: np.ndarray, users_vectors: torch.Tensor,
           prior: torch.Tensor, capped: np.ndarray, owned_items: np.ndarray, owned_users: np.ndarray,
           settings: TasteSettings, evidence: Evidence | None, generator: torch.Generator | None,
-          device: torch.device) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+          device: torch.device, per_group: tuple[torch.Tensor, np.ndarray] | None = None
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One round for the items `draw`: (item, user, key, certainty) of each item's `wanted` most certain of
-    its wanted / (1 - drop) drawn users."""
+    its wanted / (1 - drop) drawn users. per_group: ([G, U] offsets, [n] each item's row of them)."""
     order = np.argsort(owned_items, kind="stable")
     owned_items, owned_users = owned_items[order], owned_users[order]
     base = prior.masked_fill(torch.as_tensor(capped, device=device), float("-inf"))
@@ -321,6 +341,8 @@ def _draw(item_vectors: torch.Tensor, draw: np.ndarray, wanted: np.ndarray, user
         mine = np.isin(owned_items[low:high], chunk)
         rows = torch.as_tensor(np.searchsorted(chunk, owned_items[low:high][mine]), device=device)
         logits = score / settings.temperature + base
+        if per_group is not None:
+            logits = logits + per_group[0][torch.as_tensor(per_group[1][chunk], device=device)]
         logits[rows, torch.as_tensor(owned_users[low:high][mine], device=device)] = float("-inf")
         uniform = torch.rand(logits.shape, generator=generator, device=device).clamp_(1e-12, 1.0)
         keys = logits - torch.log(-torch.log(uniform))  # Gumbel-top-k: sampling without replacement
@@ -440,36 +462,58 @@ class TasteUsers:
         self.device = torch.device(device)
         self.table_positions = np.asarray(table_positions, dtype=np.int64)
         self.offsets: np.ndarray | None = None
-        """[U] log-weights added to the prior (`match`)."""
+        """[groups, U] log-weights added to the prior (`match`)."""
+        self.item_groups: np.ndarray | None = None
+        """[n_items] each item's row of `offsets` (None: one row)."""
+        self.group_rows: np.ndarray | None = None
+        """[groups] the rows `match` was fitted for, per group."""
         self.mix_stats: dict[str, Any] | None = None
         self.weights: MixWeights | None = None
 
-    def match(self, mix: UserMix, counts: np.ndarray, seed: int) -> None:
-        """Fit `offsets` so that a draw of `counts` rows per item matches `mix`'s target (`taste_mix.calibrate`).
+    def match(self, mix: UserMix, counts: np.ndarray, seed: int, item_groups: np.ndarray | None = None) -> None:
+        """Fit `offsets` so that a draw of `counts` rows per item matches `mix`'s target (`taste_mix.calibrate`);
+        item_groups [n_items]: each item's group in a grouped mix (`UserMix.targets`), whose draws are raked to
+        their own group's target.
 
         The fitting draws have no per-user cap: generation draws a group's items at a time, where the cap
         rarely binds, so users near many items' vectors take rows across the calls that one capped draw of
         every item would have given to others (built-in tail, one-off buyers' frequency KS 0.016 for one
         capped draw, 0.17 for 60 draws of a group each)."""
+        if mix.groups > 1 and (item_groups is None or len(item_groups) != len(self.vectors)):
+            raise ValueError("match: a grouped mix needs each item's group")
+        self.item_groups = None if mix.groups == 1 else np.asarray(item_groups, dtype=np.int64)
         eligible = self.table_positions >= 0
         uncapped = replace(self.settings, per_user_cap=int(counts.sum()) * self.settings.shortlist + 1)
-        def draw(weights: MixWeights) -> np.ndarray:
+        def draw(weights: MixWeights) -> tuple[np.ndarray, np.ndarray]:
             generator = torch.Generator(device=self.device).manual_seed(seed)
             choice = choose_users(self.vectors, counts * self.settings.shortlist, self.space, owned=self.owned,
                                   settings=uncapped, evidence=self.evidence, eligible=eligible,
-                                  offsets=weights.offsets(self.table_positions), generator=generator,
-                                  device=self.device)
-            return self.table_positions[choice.users]
+                                  offsets=weights.offsets(self.table_positions), offset_groups=self.item_groups,
+                                  generator=generator, device=self.device)
+            return self.table_positions[choice.users], self._groups(choice.items)
         self.weights = calibrate(draw, mix)
+        self.group_rows = np.bincount(self._groups(np.arange(len(counts))), weights=counts, minlength=mix.groups)
         self.offsets, self.mix_stats = self.weights.offsets(self.table_positions), self.weights.stats
 
-    def after_filter(self, table_positions: np.ndarray, keep: np.ndarray) -> None:
+    def after_filter(self, table_positions: np.ndarray, keep: np.ndarray, item_codes: np.ndarray) -> None:
         """One raking round on what the gate's filter keeps (`MixWeights.after_filter`): users-table positions
-        [n] of a draw's rows and [n] each one's chance to pass the filter."""
+        [n] of a draw's rows, [n] each one's chance to pass the filter and [n] each row's item."""
         if self.weights is None:
             raise ValueError("after_filter: the chooser has no feature-mix weights (match first)")
-        self.weights = self.weights.after_filter(np.asarray(table_positions, dtype=np.int64), keep)
+        self.weights = self.weights.after_filter(np.asarray(table_positions, dtype=np.int64), keep,
+                                                 self._groups(np.asarray(item_codes, dtype=np.int64)))
         self.offsets, self.mix_stats = self.weights.offsets(self.table_positions), self.weights.stats
+
+    def pooled_offsets(self) -> np.ndarray | None:
+        """[U] the offsets averaged over the groups by the rows each asks for (all of them: one group)."""
+        if self.offsets is None:
+            return None
+        rows = self.group_rows if self.group_rows is not None and self.group_rows.sum() > 0 else \
+            np.ones(len(self.offsets))
+        return (rows @ self.offsets / rows.sum()).astype(np.float32)
+
+    def _groups(self, item_codes: np.ndarray) -> np.ndarray:
+        return np.zeros(len(item_codes), np.int64) if self.item_groups is None else self.item_groups[item_codes]
 
     def shortlist(self, item_codes: np.ndarray, rng: np.random.Generator,
                   strata: Strata | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -504,7 +548,8 @@ class TasteUsers:
         counts = np.bincount(item_codes, minlength=len(self.vectors))
         generator = torch.Generator(device=self.device).manual_seed(seed)
         choice = choose_users(self.vectors, counts * width, self.space, owned=self.owned, settings=self.settings,
-                              evidence=self.evidence, eligible=eligible, offsets=self.offsets, generator=generator,
+                              evidence=self.evidence, eligible=eligible, offsets=self.offsets,
+                              offset_groups=self.item_groups, generator=generator,
                               device=self.device)
         order = np.argsort(item_codes, kind="stable")
         sorted_items = item_codes[order]
