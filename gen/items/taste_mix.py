@@ -230,7 +230,9 @@ def calibrate(draw: Draw, mix: UserMix, rounds: int | None = None) -> MixWeights
     assert best is not None
     stats = {"rule": ("the taste draw's prior reweighted per bin of each user feature (raking, damped log ratio) "
                       "until the drawn users' feature mix matches the one-off training buyers of the request's items "
-                      "(new items: of the bucket's items)"),
+                      "(new items: of the bucket's items)"
+                      + ("; per feature group of the request's items, each to the buyers of its own feature values "
+                         "shrunk toward the whole target" if mix.groups > 1 else "")),
              "features": list(mix.features), "rounds": rounds, "groups": mix.groups,
              "group_prior": mix.prior if mix.groups > 1 else None,
              "binned_ks_before": history[0], "binned_ks_after": history[int(np.argmin(
