@@ -441,10 +441,11 @@ def test_pass_rate_augment_call_is_gated_on_the_gate_half_unless_told(bundle, tm
     from tailsynth.evaluate.bench.pass_rate import NewItemsCall, main
     from tailsynth.evaluate.utility.data import GATE_SHARE, gate_view
 
-    seen = []
+    seen, tastes = [], []
 
-    def augment(view, bucket, per_item, seed, progress):  # noqa: ANN001, ANN202
+    def augment(view, bucket, per_item, seed, progress, taste):  # noqa: ANN001, ANN202
         seen.append(view.table("holdout"))
+        tastes.append(taste)
         return SimpleNamespace(rows=None, report={"totals": {"rows_requested": 6}, "refusals": ["test"]})
 
     monkeypatch.setattr(gen, "augment", augment)
@@ -457,6 +458,12 @@ def test_pass_rate_augment_call_is_gated_on_the_gate_half_unless_told(bundle, tm
     assert main(["--bundle", str(bundle.path.parent), "--per-item", "2", "--seeds", "1", "--gate-share", "0",
                  "--out", str(out)]) == 0
     assert len(seen) == 1 and seen[0].equals(bundle.table("holdout"))  # the product's own call
+    from tailsynth.gen.items.augment import AUGMENT_TASTE
+    assert tastes[-1] == AUGMENT_TASTE and json.loads(out.read_text())["config"]["taste"] == AUGMENT_TASTE.plain()
+    assert main(["--bundle", str(bundle.path.parent), "--per-item", "2", "--seeds", "1", "--mix-by-group", "1",
+                 "--out", str(out)]) == 0
+    assert tastes[-1].mix_by_group and not AUGMENT_TASTE.mix_by_group  # the chooser's setting, asked for
+    assert json.loads(out.read_text())["config"]["taste"]["mix_by_group"] is True
     with pytest.raises(SystemExit):
         main(["--bundle", str(bundle.path.parent), "--gate-share", "1.5"])
     judged = [NewItemsCall.of(bundle, share).generator.table("holdout") for share in (GATE_SHARE, 0.0)]

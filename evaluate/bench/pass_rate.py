@@ -3,6 +3,7 @@
     python -m tailsynth.evaluate.bench.pass_rate --bundle runs/online_retail_tvae --call augment --per-item 3 \
         [--seeds 12] [--threads 1] [--out FILE]
     python -m tailsynth.evaluate.bench.pass_rate --bundle runs/cold_spq --call cold-start --per-item 50|auto
+        [--mix-by-group 0|1]              # the chooser's TasteSettings.mix_by_group (default: the call's own)
 
 The gate refuses whole calls (a union's test, a taste test) and drops failing feature groups. Whether a call
 emits decides most downstream figures of a few seeds, and three seeds cannot tell a call's pass rate from
@@ -16,7 +17,7 @@ each call's first failures.
   setting on it);
 - cold-start: the bundle's held-out new items (`data.split.cold_items`) through the gate's view, the call the
   utility benchmark scores (`NewItemsCall`), default settings (`--gate-share` as for augment).
-The JSON holds the config, the bundle's seed and the versions.
+The JSON holds the config (with the chooser's settings), the bundle's seed and the versions.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -110,12 +111,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gate-share", type=float, default=GATE_SHARE,
                         help=f"the holdout's share the gate judges against (default {GATE_SHARE}, the utility "
                              "benchmark's gate half; 0: the whole holdout, as gen augment and gen cold-start do)")
+    parser.add_argument("--mix-by-group", type=int, choices=(0, 1),
+                        help="TasteSettings.mix_by_group off (0) / on (1) in the call's chooser (default: the call's own)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", help="result JSON (default <run>/pass_rate_<call>.json)")
     args = parser.parse_args(argv)
     from pathlib import Path
 
     from tailsynth import gen
+    from tailsynth.gen.items.augment import AUGMENT_TASTE
+    from tailsynth.gen.items.cold_start import NEW_ITEMS_TASTE
     from tailsynth.models.atomic import write_json
     from tailsynth.train.bundle_writer import package_versions
 
@@ -129,15 +134,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             call = NewItemsCall.of(bundle, args.gate_share)
     except ValueError as exc:
         parser.error(f"--gate-share: {exc}")
+    default = AUGMENT_TASTE if args.call == "augment" else NEW_ITEMS_TASTE
+    taste = default if args.mix_by_group is None else replace(default, mix_by_group=bool(args.mix_by_group))
     if args.call == "augment":
-        result = emitted(lambda seed: gen.augment(view, args.bucket, args.per_item, seed=seed, progress=False),
-                         seeds, args.call)
+        result = emitted(lambda seed: gen.augment(view, args.bucket, args.per_item, seed=seed, progress=False,
+                                                  taste=taste), seeds, args.call)
     else:
         if call is None:
             parser.error(f"{args.bundle}: the bundle holds no new items (train it with data.split.cold_items)")
-        result = emitted(lambda seed: call.rows(None, seed, args.per_item), seeds, args.call)
+        result = emitted(lambda seed: call.rows(taste, seed, args.per_item), seeds, args.call)
     out = Path(args.out) if args.out else bundle.path.parent / f"pass_rate_{args.call}.json"
-    write_json(out, {"bundle": str(bundle.path), "config": vars(args), "training_seed": bundle.seed,
+    write_json(out, {"bundle": str(bundle.path), "config": {**vars(args), "taste": taste.plain()},
+                     "training_seed": bundle.seed,
                      "versions": package_versions(), **result})
     print(f"wrote {out}: {result['share']:.0%} of the rows asked for on average, {result['refused']} of "
           f"{len(result['rows'])} calls refused")

@@ -55,6 +55,10 @@ if TYPE_CHECKING:
 SHOWN = 10
 
 
+AUGMENT_TASTE = TasteSettings(like_first_buyers=True)
+"""`gen.augment`'s chooser: taste rows made like the items' first buyers (`TasteSettings.like_first_buyers`), one
+users' mix for the whole call."""
+
 def augment(
     bundle: Bundle,
     bucket: str = "tail",
@@ -76,7 +80,7 @@ def augment(
     gate: None - the gate settings the model was trained with; a GateConfig - those; False - no gate.
     item_signal: False generates every column from the feature group alone (for the ablation).
     users: "taste" / "demographic" / None (taste when the bundle has a taste space; `gen.items.taste_plan`);
-    taste: the chooser's settings (default `TasteSettings(like_first_buyers=True)`); min_lift: the gate's taste test.
+    taste: the chooser's settings (default `AUGMENT_TASTE`); min_lift: the gate's taste test.
     """
     config = gate_config(bundle, gate, AugmentError)
     known_bucket(bundle, bucket, AugmentError)
@@ -107,7 +111,7 @@ def augment(
     placement = Placement("as_is" if own_time else "near_generated", window, resolution(stamps))
     request = ItemsRequest(table, counts, bucket, placement, values,
                            judge_timestamp=True, all_or_nothing=all_or_nothing, match_items=True, users=users,
-                           taste=taste or TasteSettings(like_first_buyers=True), min_lift=min_lift)
+                           taste=taste or AUGMENT_TASTE, min_lift=min_lift)
     result, generated = generate_items(bundle, request, config, seed=seed, progress=progress)
     report = dict(result.report)
     report["settings"].update(gate_source=gate_source(gate), kind="augment", per_item=per_item, seed=seed, on_other_bucket=on_other_bucket,
