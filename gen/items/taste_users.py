@@ -121,7 +121,8 @@ and 5 with one target for the whole call (56% -> 99% on the worst training, wher
 11 of 12 calls); at `auto` 99.5%, none refused. With the tests lifted (seeds 39-47, weight 0.75) cold-only recall
 moved by -0.002 to +0.007 and the new items' overall cost from -1.2% to -1.5%. Scored once after the choice (the
 README's cold study): ALS cold-only 2.998x -> 3.04x chance, item-kNN 2.83x -> 2.66x, overall -1.9% -> -1.8%.
-Existing items keep one target (`TasteSettings` default): their rows are judged item by item, not per group."""
+Existing items keep one target (`augment.AUGMENT_TASTE`): per group, augment's pass rate rose on README command
+1's bundle (84% -> 99.96%) and fell on the user-conditioned one (77% -> 70%; T18)."""
 DROP_UNCERTAIN = 0.2
 """Share of each item's drawn pairs dropped as least certain (UCC)."""
 EVIDENCE_WEIGHT = 0.3
