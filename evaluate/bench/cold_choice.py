@@ -223,8 +223,8 @@ class Grid:
     first_buyers: tuple[bool, ...] = (NEW_ITEMS_LIKE_FIRST_BUYERS,)
     user_caps: tuple[int, ...] = (NEW_ITEMS_PER_USER_CAP,)
     weights: tuple[float, ...] = (1.0,)
-    mix_by_group: tuple[bool, ...] = (NEW_ITEMS_MIX_BY_GROUP,)
     """The confidence each generated row adds to its cell (a real row: 1); the same rows at every weight."""
+    mix_by_group: tuple[bool, ...] = (NEW_ITEMS_MIX_BY_GROUP,)
 
     def settings(self) -> list[TasteSettings]:
         return [TasteSettings(temperature=t, shortlist=s, evidence_weight=w, activity_power=p, like_first_buyers=f,

@@ -54,10 +54,10 @@ if TYPE_CHECKING:
 
 SHOWN = 10
 
-
 AUGMENT_TASTE = TasteSettings(like_first_buyers=True)
 """`gen.augment`'s chooser: taste rows made like the items' first buyers (`TasteSettings.like_first_buyers`), one
 users' mix for the whole call."""
+
 
 def augment(
     bundle: Bundle,

@@ -97,13 +97,8 @@ def taste_users(bundle: Bundle, items: pd.DataFrame, content_table: pd.DataFrame
     chooser = TasteUsers(space, vectors, owned, table_positions, settings, device, evidence)
     if settings.like_first_buyers:
         groups = make_groups(bundle, items, counts_wanted, str(bucket), seed) if settings.mix_by_group else None
-        item_groups = None
-        if groups is not None:
-            item_groups = np.zeros(len(items), dtype=np.int64)
-            for number, group in enumerate(groups):  # feature groups (tens), not rows
-                item_groups[group.items] = number
         chooser.match(user_mix(bundle, users, user_column, ids, train, bucket, groups), counts_wanted, seed,
-                      item_groups)
+                      None if groups is None else group_of(items, groups, bundle))
     return chooser
 
 
