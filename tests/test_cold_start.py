@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from tailsynth import gen
 import tailsynth.gen.items.pipeline as pipeline_module
@@ -184,6 +185,29 @@ def test_mix_by_group_rakes_each_feature_group_on_its_own(bundle: gen.Bundle, ne
     assert not reports[True][1]["CustomerID"].equals(reports[False][1]["CustomerID"])
 
 
+def test_mix_units_give_the_gates_pooled_groups_one_target(bundle: gen.Bundle, new_items: pd.DataFrame) -> None:
+    """`TasteSettings.mix_units` with the gate's units: one mix target per group judged alone and one for the rest
+    (`taste_plan.mix_groups`), each item raked with its group's; without it, one per feature group."""
+    from tailsynth.gen.items.cold_start import NEW_ITEMS_TASTE
+    from tailsynth.gen.items.groups import group_of, make_groups
+    from tailsynth.gen.items.judge import Unit
+    from tailsynth.gen.items.taste_plan import taste_users
+    from tailsynth.gen.items.written import users_table
+
+    counts = np.full(len(new_items), 4, dtype=np.int64)
+    groups = make_groups(bundle, new_items, counts, "tail", 0)
+    assert len(groups) > 3
+    units = [Unit("a", "group", np.array([1])), Unit("b", "group", np.array([2])),
+             Unit("rest", "pooled", np.array([0] + list(range(3, len(groups)))))]
+    of_items = group_of(new_items, groups, bundle)
+    for mix_units, expected in ((True, np.where(of_items == 1, 0, np.where(of_items == 2, 1, 2))), (False, of_items)):
+        taste = replace(NEW_ITEMS_TASTE, mix_by_group=True, mix_units=mix_units)
+        chooser = taste_users(bundle, new_items, new_items, taste, "CustomerID", users_table(bundle),
+                              torch.device("cpu"), counts, seed=0, bucket="tail", units=units)
+        assert chooser.mix_stats["groups"] == expected.max() + 1
+        assert (chooser.item_groups == expected).all()
+
+
 @pytest.mark.slow
 def test_auto_scale_multiplies_the_predicted_popularity_within_the_bucket(bundle: gen.Bundle,
                                                                          new_items: pd.DataFrame) -> None:
@@ -294,6 +318,20 @@ def test_groups_are_judged_alone_pooled_or_refused() -> None:
     assert [(u.kind, u.groups.tolist()) for u in units] == [("pooled", [0, 1, 2])] and list(refused) == [3]
     units, refused = plan_units(labels, holdout, requested, GateConfig(min_holdout_rows=1000))
     assert units == [] and sorted(refused) == [0, 1, 2, 3] and "fewer than min_holdout_rows" in refused[0]
+
+
+def test_groups_judged_together_share_one_mix_target() -> None:
+    """mix_groups: a group judged alone keeps a target of its own, pooled and refused groups share the last."""
+    from tailsynth.gen.items.judge import MIN_UNIT_ROWS, plan_units
+    from tailsynth.gen.items.taste_plan import mix_groups
+
+    labels = ["pooled", "alone", "none held out", "alone too", "few held out"]
+    holdout = np.array([40, 300, 0, 250, 30])
+    requested = np.full(5, MIN_UNIT_ROWS)
+    units, _ = plan_units(labels, holdout, requested, GateConfig(min_holdout_rows=200))
+    assert mix_groups(units, 5).tolist() == [2, 0, 2, 1, 2]
+    units, _ = plan_units(labels, holdout, requested, GateConfig(min_holdout_rows=1000))
+    assert mix_groups(units, 5).tolist() == [0] * 5  # nothing judged alone: one target
 # ---------------------------------------------------------------------------------------------------------
 # bad input
 

@@ -224,11 +224,13 @@ class Grid:
     user_caps: tuple[int, ...] = (NEW_ITEMS_PER_USER_CAP,)
     weights: tuple[float, ...] = (1.0,)
     """The confidence each generated row adds to its cell (a real row: 1); the same rows at every weight."""
-    mix_by_group: tuple[bool, ...] = (NEW_ITEMS_MIX_BY_GROUP,)
+    mix_by_group: tuple[int, ...] = (int(NEW_ITEMS_MIX_BY_GROUP),)
+    """The users' mix: one target (0), per feature group (1, `TasteSettings.mix_by_group`), per judged unit (2, and
+    `mix_units`)."""
 
     def settings(self) -> list[TasteSettings]:
         return [TasteSettings(temperature=t, shortlist=s, evidence_weight=w, activity_power=p, like_first_buyers=f,
-                              per_user_cap=c, mix_by_group=g)
+                              per_user_cap=c, mix_by_group=g >= 1, mix_units=g == 2)
                 for t, s, w, p, f, c, g in itertools.product(self.temperatures, self.shortlists, self.evidence,
                                                              self.activity_powers, self.first_buyers, self.user_caps,
                                                              self.mix_by_group)]
@@ -241,7 +243,8 @@ class Grid:
 def label(settings: Any, weight: float = 1.0) -> str:
     return (f"tau={settings.temperature:g} shortlist={settings.shortlist} evidence={settings.evidence_weight:g} "
             f"power={settings.activity_power:g}" + (" first_buyers" if settings.like_first_buyers else "")
-            + (" by_group" if settings.like_first_buyers and settings.mix_by_group else "")
+            + (" by_group" if settings.like_first_buyers and settings.mix_by_group and not settings.mix_units else "")
+            + (" by_unit" if settings.like_first_buyers and settings.mix_by_group and settings.mix_units else "")
             + (f" cap={settings.per_user_cap}" if settings.per_user_cap != NEW_ITEMS_PER_USER_CAP else "")
             + (f" weight={weight:g}" if weight != 1.0 else ""))
 
@@ -549,9 +552,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-buyers", type=int, nargs="+", choices=(0, 1),
                         default=[int(NEW_ITEMS_LIKE_FIRST_BUYERS)],
                         help="TasteSettings.like_first_buyers off (0) / on (1): users raked to one-off buyers' mix")
-    parser.add_argument("--mix-by-group", type=int, nargs="+", choices=(0, 1),
+    parser.add_argument("--mix-by-group", type=int, nargs="+", choices=(0, 1, 2),
                         default=[int(NEW_ITEMS_MIX_BY_GROUP)],
-                        help="TasteSettings.mix_by_group off (0) / on (1): each feature group raked to its own mix")
+                        help="the users' mix: one target (0), each feature group its own (1, TasteSettings."
+                             "mix_by_group), each unit the gate judges its own (2, and mix_units)")
     parser.add_argument("--user-caps", type=int, nargs="+", default=[NEW_ITEMS_PER_USER_CAP],
                         help="TasteSettings.per_user_cap values (most rows per user; default gen.cold_start's)")
     parser.add_argument("--weights", type=float, nargs="+", default=list(Grid.weights),
@@ -590,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     grid = Grid(tuple(args.temperatures), tuple(args.shortlists), tuple(args.evidence), tuple(args.activity_powers),
                 tuple(bool(f) for f in args.first_buyers), tuple(args.user_caps), tuple(args.weights),
-                tuple(bool(g) for g in args.mix_by_group))
+                tuple(args.mix_by_group))
     if len(set(grid.weights)) != len(grid.weights) or min(grid.weights) <= 0:
         parser.error(f"--weights: expected distinct positive numbers, got {args.weights}")
     recommender = RecommenderConfig(threads=args.threads)

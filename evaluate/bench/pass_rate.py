@@ -3,7 +3,8 @@
     python -m tailsynth.evaluate.bench.pass_rate --bundle runs/online_retail_tvae --call augment --per-item 3 \
         [--seeds 12] [--threads 1] [--out FILE]
     python -m tailsynth.evaluate.bench.pass_rate --bundle runs/cold_spq --call cold-start --per-item 50|auto
-        [--mix-by-group 0|1]              # the chooser's TasteSettings.mix_by_group (default: the call's own)
+        [--mix-by-group 0|1|2]            # the chooser's mix: 0 one target, 1 per feature group, 2 per judged unit
+                                          # (TasteSettings.mix_by_group, mix_units; default: the call's own)
 
 The gate refuses whole calls (a union's test, a taste test) and drops failing feature groups. Whether a call
 emits decides most downstream figures of a few seeds, and three seeds cannot tell a call's pass rate from
@@ -111,8 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gate-share", type=float, default=GATE_SHARE,
                         help=f"the holdout's share the gate judges against (default {GATE_SHARE}, the utility "
                              "benchmark's gate half; 0: the whole holdout, as gen augment and gen cold-start do)")
-    parser.add_argument("--mix-by-group", type=int, choices=(0, 1),
-                        help="TasteSettings.mix_by_group off (0) / on (1) in the call's chooser (default: the call's own)")
+    parser.add_argument("--mix-by-group", type=int, choices=(0, 1, 2),
+                        help="the chooser's users' mix: one target (0), per feature group (1, TasteSettings."
+                             "mix_by_group), per unit the gate judges (2, and mix_units); default: the call's own")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", help="result JSON (default <run>/pass_rate_<call>.json)")
     args = parser.parse_args(argv)
@@ -135,7 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(f"--gate-share: {exc}")
     default = AUGMENT_TASTE if args.call == "augment" else NEW_ITEMS_TASTE
-    taste = default if args.mix_by_group is None else replace(default, mix_by_group=bool(args.mix_by_group))
+    taste = default if args.mix_by_group is None else replace(default, mix_by_group=args.mix_by_group >= 1,
+                                                              mix_units=args.mix_by_group == 2)
     if args.call == "augment":
         result = emitted(lambda seed: gen.augment(view, args.bucket, args.per_item, seed=seed, progress=False,
                                                   taste=taste), seeds, args.call)

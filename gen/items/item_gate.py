@@ -8,6 +8,7 @@ groups' candidates, the shared fill loop (`gen.gate.fill`), the judgement per un
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,24 +51,19 @@ class ItemGate:
 
     def __init__(self, bundle: Bundle, request: ItemsRequest, groups: list[Group], stream: ItemStream,
                  config: GateConfig, seed: int, progress: bool, train: pd.DataFrame, train_groups: np.ndarray,
-                 train_items: np.ndarray | None) -> None:
+                 train_items: np.ndarray | None, held: HeldOut) -> None:
         """train: the bucket's real training rows; train_groups / train_items [len(train)]: their group and
-        (`match_items`) their item's position in the request (-1: none)."""
+        (`match_items`) their item's position in the request (-1: none); held: the call's reference rows and
+        units (`held_out`)."""
         self.bundle, self.request, self.groups, self.stream, self.config = bundle, request, groups, stream, config
         self.seeds = dict(zip(("filter", "judge", "mix"), np.random.SeedSequence(seed).generate_state(3).tolist()))
         self.progress = progress
         self.accepted: pd.DataFrame | None = None
-        bucket_column = bundle.spec.columns[0]
         self.train, self.train_groups, self.train_items = train, train_groups, train_items
-        self.item_groups = np.zeros(len(request.counts), dtype=np.int64)
+        self.item_groups = item_groups(groups, len(request.counts))
         """[items] each requested item's group."""
-        for g, group in enumerate(groups):  # groups (tens)
-            self.item_groups[group.items] = g
-        self.holdout = rows_where(bundle.table("holdout"), {bucket_column: request.bucket}).reset_index(drop=True)
-        self.reference = None
-        if stream.writer.taste is not None:
-            self.holdout, self.reference = first_purchases(self.holdout, bundle.table("train"), stream.writer.user_id,
-                                                           stream.writer.item_id)
+        self.held = held
+        self.holdout = held.rows
         self.one_off = None if stream.writer.taste is None or not request.taste.like_first_buyers else \
             one_off(train, stream.writer.user_id, stream.writer.item_id)
         """[len(train)] bool, taste users like first buyers (`TasteSettings.like_first_buyers`): the training rows the
@@ -77,8 +73,7 @@ class ItemGate:
             max(request.taste.per_user_cap, taste.weights.mix.row_cap(int(request.counts.sum())))
         """Most emitted rows per user: the taste settings' cap, or (users matched to one-off buyers) as many
         as the heaviest one-off buyer's share of the rows, when more (the real data's own heaviest user)."""
-        excluded = {bucket_column} | (set() if request.judge_timestamp else set(bundle.role("timestamp")))
-        self.judged = {name: kind for name, kind in bundle.columns.items() if name not in excluded}
+        self.judged = judged_columns(bundle, request)
         self.features = list(bundle.item_features)
         self.tested = {name: kind for name, kind in self.judged.items() if name not in self.features}
         self.events = None if request.new_items else event_tuple(bundle)
@@ -88,15 +83,12 @@ class ItemGate:
         """(the emitted records in item order, or None; the report)."""
         config = self.config
         report = base_report(self.bundle, self.request, self.groups, config)
-        if self.reference is not None:
-            report["reference"] = self.reference
-        judged_holdout, report["holdout_privacy_trim"] = privacy_trim(self.holdout, self.train, self.judged,
-                                                                      config.rare_k)
-        judged_holdout = judged_holdout.reset_index(drop=True)
-        holdout_groups = group_of(judged_holdout, self.groups, self.bundle)
-        holdout_items = item_codes(self.request.items, judged_holdout)
-        units, unjudged = plan_units([g.label for g in self.groups], self._comparable(holdout_groups, holdout_items),
-                                     np.array([g.rows for g in self.groups]), config)
+        held = self.held
+        if held.reference is not None:
+            report["reference"] = held.reference
+        report["holdout_privacy_trim"] = held.trim
+        judged_holdout, holdout_groups, holdout_items = held.judged, held.groups, held.items
+        units, unjudged = held.units, dict(held.unjudged)
         filled, calibration, report["gate"] = self._fill(judged_holdout)
         self.accepted = filled.rows
         accepted, report["short_items"] = self._filled_items(filled, unjudged)
@@ -181,15 +173,6 @@ class ItemGate:
         accepted = accepted[whole[accepted["_item"].to_numpy()]].reset_index(drop=True)
         return accepted, short_items_section(self.request.items, counts, short_items, budget_message)
 
-    def _comparable(self, holdout_groups: np.ndarray, holdout_items: np.ndarray) -> np.ndarray:
-        """[groups] held-out rows a group's rows can be compared with: all its held-out rows, or (matched by
-        item) the sum over its items of min(the item's held-out rows, the rows asked for it)."""
-        if not self.request.match_items:
-            return np.bincount(holdout_groups[holdout_groups >= 0], minlength=len(self.groups))
-        per_item = np.minimum(np.bincount(holdout_items[holdout_items >= 0], minlength=len(self.request.counts)),
-                              self.request.counts)
-        return np.bincount(self.item_groups, weights=per_item, minlength=len(self.groups)).astype(np.int64)
-
     def _filter(self, calibration: pd.DataFrame, support: Support, ranges: LabelRanges) -> RowFilter:
         """The discriminator filter of a stage, fitted on real training rows drawn in the calibration rows' mix
         of feature groups — or of items (`match_items`) — with replacement where a group's (item's) training
@@ -234,6 +217,66 @@ class ItemGate:
         if self.request.all_or_nothing and (unjudged or len(passed) < sum(len(v.groups) for v in verdicts)):
             return []
         return passed
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """What a call is judged against, known before any row is drawn (`held_out`)."""
+
+    rows: pd.DataFrame
+    """The bucket's held-out rows (taste users: their first purchases, `first_purchases`)."""
+    reference: dict | None
+    """The report's note on `rows` (taste users), else None."""
+    judged: pd.DataFrame
+    """`rows` after the privacy trim (`gen.gate.core.privacy_trim`): the rows the units are judged against."""
+    trim: dict
+    """The report's `holdout_privacy_trim`."""
+    groups: np.ndarray
+    """[len(judged)] each judged row's feature group (-1: none of the request's)."""
+    items: np.ndarray
+    """[len(judged)] each judged row's item in the request (-1: not requested)."""
+    units: list[Unit]
+    """The units the gate judges (`judge.plan_units`)."""
+    unjudged: dict[int, str]
+    """{group: why it cannot be judged}."""
+
+
+def held_out(bundle: Bundle, request: ItemsRequest, groups: list[Group], config: GateConfig, train: pd.DataFrame,
+             taste: bool) -> HeldOut:
+    """The call's reference rows and its units. train: the bucket's real training rows; taste: users chosen by
+    taste (judged against first purchases)."""
+    holdout = rows_where(bundle.table("holdout"), {bundle.spec.columns[0]: request.bucket}).reset_index(drop=True)
+    reference = None
+    if taste:
+        holdout, reference = first_purchases(holdout, bundle.table("train"), one(bundle, "user_id"),
+                                             one(bundle, "item_id"))
+    judged, trim = privacy_trim(holdout, train, judged_columns(bundle, request), config.rare_k)
+    judged = judged.reset_index(drop=True)
+    holdout_groups = group_of(judged, groups, bundle)
+    holdout_items = item_codes(request.items, judged)
+    if request.match_items:  # per group: the sum over its items of min(the item's held-out rows, its rows asked)
+        per_item = np.minimum(np.bincount(holdout_items[holdout_items >= 0], minlength=len(request.counts)),
+                              request.counts)
+        comparable = np.bincount(item_groups(groups, len(request.counts)), weights=per_item,
+                                 minlength=len(groups)).astype(np.int64)
+    else:
+        comparable = np.bincount(holdout_groups[holdout_groups >= 0], minlength=len(groups))
+    units, unjudged = plan_units([g.label for g in groups], comparable, np.array([g.rows for g in groups]), config)
+    return HeldOut(holdout, reference, judged, trim, holdout_groups, holdout_items, units, unjudged)
+
+
+def judged_columns(bundle: Bundle, request: ItemsRequest) -> dict[str, str]:
+    """{column: kind} the gate judges: every column but the bucket (and the timestamp unless asked)."""
+    excluded = {bundle.spec.columns[0]} | (set() if request.judge_timestamp else set(bundle.role("timestamp")))
+    return {name: kind for name, kind in bundle.columns.items() if name not in excluded}
+
+
+def item_groups(groups: list[Group], items: int) -> np.ndarray:
+    """[items] each requested item's group."""
+    at = np.zeros(items, dtype=np.int64)
+    for g, group in enumerate(groups):  # groups (tens)
+        at[group.items] = g
+    return at
 
 
 def event_tuple(bundle: Bundle) -> dict[str, str]:

@@ -39,7 +39,7 @@ import torch
 from tailsynth.gen.gate import report as rep
 from tailsynth.gen.items.gate_report import taste_refusal_report, ungated_report
 from tailsynth.gen.items.groups import Group, device, group_of, in_item_order, item_codes, make_groups
-from tailsynth.gen.items.item_gate import ItemGate
+from tailsynth.gen.items.item_gate import ItemGate, held_out
 from tailsynth.gen.items.item_values import ItemValues
 from tailsynth.gen.items.taste_check import MIN_LIFT
 from tailsynth.gen.items.taste_plan import UsersRule, taste_gate, taste_section, taste_users, users_rule
@@ -135,9 +135,11 @@ def generate_items(
     rule = users_rule(bundle, request.users, request.new_items)
     user, item = one(bundle, "user_id"), one(bundle, "item_id")
     check, taste = None, None
+    held = None if config is None else held_out(bundle, request, groups, config, train, rule.rule == "taste")
     if rule.rule == "taste":
         taste = taste_users(bundle, request.items, request.content, request.taste, user, users_table(bundle),
-                            device(bundle), request.counts, seed, bucket=request.bucket)
+                            device(bundle), request.counts, seed, bucket=request.bucket,
+                            units=None if held is None else held.units)
         if config is not None:  # the taste test before generation (a refusal costs none), of this very chooser
             check = taste_gate(bundle, request.taste, request.counts, new_items=request.new_items, seed=seed,
                                min_lift=request.min_lift, device=device(bundle), chooser=taste)
@@ -164,7 +166,8 @@ def generate_items(
             report["taste"]["like_first_buyers"] = {**taste.mix_stats, "per_user_cap": request.taste.per_user_cap}
         report["seconds"] = time.monotonic() - started
         return ItemsResult(False, writer.interactions(records), rep.plain(report)), Generated(records, records)
-    gate = ItemGate(bundle, request, groups, stream, config, seed, progress, train, train_groups, train_items)
+    gate = ItemGate(bundle, request, groups, stream, config, seed, progress, train, train_groups, train_items,
+                    held)
     records, report = gate.run()
     report["user_pools"] = pool_stats
     report["taste"] = taste_section(rule, check, records, writer.user_id, writer.item_id, bundle, request.taste)

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from tailsynth.gen.items.groups import Group, group_of, make_groups
+from tailsynth.gen.items.judge import Unit
 from tailsynth.gen.items.taste_check import check_taste, content_rows, validation_split
 from tailsynth.gen.items.taste_mix import UserMix
 from tailsynth.gen.items.taste_users import Evidence, TasteSettings, TasteUsers, distribution
@@ -59,11 +60,12 @@ def users_rule(bundle: Bundle, asked: UsersRule | None, new_items: bool) -> User
 
 def taste_users(bundle: Bundle, items: pd.DataFrame, content_table: pd.DataFrame | None, settings: TasteSettings,
                 user_column: str, users: pd.DataFrame, device: torch.device, counts_wanted: np.ndarray,
-                seed: int, bucket: str | None = None) -> TasteUsers:
+                seed: int, bucket: str | None = None, units: list[Unit] | None = None) -> TasteUsers:
     """The chooser for the request's `items` (id first). content_table: the items' content columns (new items:
     the caller's table); None: the bundle's items table. Existing items exclude their training buyers. With
     `settings.like_first_buyers` its prior is fitted to the one-off buyers' feature mix for `counts_wanted` rows
-    per item (`user_mix`; bucket: the request's popularity bucket), per feature group with `settings.mix_by_group`."""
+    per item (`user_mix`; bucket: the request's popularity bucket), per feature group with `settings.mix_by_group`
+    (with `settings.mix_units` and the gate's `units`, the groups judged in one unit share one target)."""
     space = bundle.taste
     ids = items.iloc[:, 0].to_numpy()
     at = space.item_positions(as_space_ids(ids, space.item_ids))
@@ -97,13 +99,16 @@ def taste_users(bundle: Bundle, items: pd.DataFrame, content_table: pd.DataFrame
     chooser = TasteUsers(space, vectors, owned, table_positions, settings, device, evidence)
     if settings.like_first_buyers:
         groups = make_groups(bundle, items, counts_wanted, str(bucket), seed) if settings.mix_by_group else None
-        chooser.match(user_mix(bundle, users, user_column, ids, train, bucket, groups), counts_wanted, seed,
-                      None if groups is None else group_of(items, groups, bundle))
+        merged = mix_groups(units, len(groups)) if groups and settings.mix_units and units is not None else None
+        item_groups = None if groups is None else group_of(items, groups, bundle)
+        chooser.match(user_mix(bundle, users, user_column, ids, train, bucket, groups, merged), counts_wanted, seed,
+                      item_groups if merged is None else merged[item_groups])
     return chooser
 
 
 def user_mix(bundle: Bundle, users: pd.DataFrame, user_column: str, ids: np.ndarray, train: pd.DataFrame,
-             bucket: str | None = None, groups: list[Group] | None = None) -> UserMix:
+             bucket: str | None = None, groups: list[Group] | None = None,
+             merged: np.ndarray | None = None) -> UserMix:
     """The users' feature mix the taste draw matches (`taste_mix`): the users of the request items' one-off
     training pairs (`written.one_off`). Built-in tail: the items' training buyers against their held-out first
     purchases, frequency KS 0.049; their one-off pairs' users 0.013.
@@ -117,7 +122,8 @@ def user_mix(bundle: Bundle, users: pd.DataFrame, user_column: str, ids: np.ndar
     (`pipeline.NEW_ITEMS_EVENT_TRIES`) 98%, none refused.
 
     groups: the request's feature groups (`groups.make_groups`); each gets the target rows of its own feature
-    values as its target (`UserMix.targets`), the rows of no group count in the pooled target only."""
+    values as its target (`UserMix.targets`), the rows of no group count in the pooled target only. merged: [groups]
+    the mix group of each group (`mix_groups`; None: each group its own)."""
     features = [c for c in bundle.role("user_feature") if c in users.columns]
     categorical = [c for c in features if bundle.columns.get(c) == "categorical"]
     numerical = [c for c in features if c not in categorical]
@@ -131,7 +137,22 @@ def user_mix(bundle: Bundle, users: pd.DataFrame, user_column: str, ids: np.ndar
     if not groups:
         return UserMix.of(users, categorical, numerical, target[target >= 0])
     target_groups = group_of(chosen, groups, bundle)
-    return UserMix.of(users, categorical, numerical, target[target >= 0], target_groups[target >= 0], len(groups))
+    if merged is not None:
+        target_groups = np.where(target_groups >= 0, merged[np.maximum(target_groups, 0)], -1)
+    mixes = len(groups) if merged is None else int(merged.max()) + 1
+    return UserMix.of(users, categorical, numerical, target[target >= 0], target_groups[target >= 0], mixes)
+
+
+def mix_groups(units: list[Unit], groups: int) -> np.ndarray:
+    """[groups] the mix group of each feature group when the users' mix is raked per judged unit: a group the gate
+    judges alone (`judge.plan_units`) keeps a target of its own; the groups it judges pooled, and those it cannot
+    judge, share the last one. Per feature group, a pooled small group was raked to its own few one-off pairs
+    (shrunk toward the call's, `taste_mix.GROUP_PRIOR`) while the gate judged its rows with the other small groups'
+    against their held-out rows together (evaluate/bench/README.md, T18)."""
+    alone = [int(u.groups[0]) for u in units if u.kind == "group"]
+    merged = np.full(groups, len(alone), dtype=np.int64)
+    merged[alone] = np.arange(len(alone))
+    return merged
 
 
 def taste_gate(bundle: Bundle, settings: TasteSettings, counts: np.ndarray, *, new_items: bool, seed: int,

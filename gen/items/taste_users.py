@@ -182,6 +182,9 @@ class TasteSettings:
     mix_by_group: bool = False
     """With `like_first_buyers`: each feature group of the request's items raked to the one-off pairs of its own
     feature values, shrunk toward the whole target (`taste_mix.GROUP_PRIOR`), not the one target for all."""
+    mix_units: bool = False
+    """With `mix_by_group`, in a gated call: the groups the gate judges in one unit (its pooled small groups) share
+    one target (`taste_plan.mix_groups`)."""
 
     def __post_init__(self) -> None:
         if not self.temperature > 0 or self.per_user_cap < 1 or not 0 <= self.drop_uncertain < 1 or \
@@ -194,7 +197,7 @@ class TasteSettings:
                 "per_user_cap": self.per_user_cap, "drop_uncertain": self.drop_uncertain,
                 "evidence_weight": self.evidence_weight, "neighbours": self.neighbours, "shortlist": self.shortlist,
                 "cosine": self.cosine, "stratify": self.stratify, "like_first_buyers": self.like_first_buyers,
-                "mix_by_group": self.mix_by_group}
+                "mix_by_group": self.mix_by_group, "mix_units": self.mix_units}
 
 
 @dataclass(frozen=True)
