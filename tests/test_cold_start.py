@@ -203,7 +203,7 @@ def test_mix_units_give_the_gates_pooled_groups_one_target(bundle: gen.Bundle, n
     for mix_units, expected in ((True, np.where(of_items == 1, 0, np.where(of_items == 2, 1, 2))), (False, of_items)):
         taste = replace(NEW_ITEMS_TASTE, mix_by_group=True, mix_units=mix_units)
         chooser = taste_users(bundle, new_items, new_items, taste, "CustomerID", users_table(bundle),
-                              torch.device("cpu"), counts, seed=0, bucket="tail", units=units)
+                              torch.device("cpu"), counts, seed=0, groups=groups, bucket="tail", units=units)
         assert chooser.mix_stats["groups"] == expected.max() + 1
         assert (chooser.item_groups == expected).all()
 

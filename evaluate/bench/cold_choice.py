@@ -243,8 +243,8 @@ class Grid:
 def label(settings: Any, weight: float = 1.0) -> str:
     return (f"tau={settings.temperature:g} shortlist={settings.shortlist} evidence={settings.evidence_weight:g} "
             f"power={settings.activity_power:g}" + (" first_buyers" if settings.like_first_buyers else "")
-            + (" by_group" if settings.like_first_buyers and settings.mix_by_group and not settings.mix_units else "")
-            + (" by_unit" if settings.like_first_buyers and settings.mix_by_group and settings.mix_units else "")
+            + ((" by_unit" if settings.mix_units else " by_group")
+               if settings.like_first_buyers and settings.mix_by_group else "")
             + (f" cap={settings.per_user_cap}" if settings.per_user_cap != NEW_ITEMS_PER_USER_CAP else "")
             + (f" weight={weight:g}" if weight != 1.0 else ""))
 

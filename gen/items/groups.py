@@ -56,6 +56,14 @@ def group_of(table: pd.DataFrame, groups: list[Group], bundle: Bundle) -> np.nda
     return labels.get_indexer(keys).astype(np.int64)
 
 
+def item_groups(groups: list[Group], items: int) -> np.ndarray:
+    """[items] each requested item's group (the inverse of `Group.items`)."""
+    at = np.zeros(items, dtype=np.int64)
+    for g, group in enumerate(groups):  # groups (tens)
+        at[group.items] = g
+    return at
+
+
 def item_codes(items: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
     """[len(table)] position of each real row's item in the request's items table (-1: not requested)."""
     item = items.columns[0]

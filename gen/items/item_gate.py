@@ -24,7 +24,7 @@ from tailsynth.gen.gate.support import Support
 from tailsynth.gen.gate.verdict import UnitVerdict, budget_failure
 from tailsynth.gen.items.gate_report import (base_report, event_copies_section, finish_report, gate_section,
                                              short_items_section)
-from tailsynth.gen.items.groups import Group, device, group_of, in_item_order, item_codes
+from tailsynth.gen.items.groups import Group, device, group_of, in_item_order, item_codes, item_groups
 from tailsynth.gen.items.judge import EVAL_ROWS, Unit, judge, plan_units
 from tailsynth.gen.items.written import one, one_off, pair_repeats, pairs
 from tailsynth.gen.sampling import rows_where
@@ -269,14 +269,6 @@ def judged_columns(bundle: Bundle, request: ItemsRequest) -> dict[str, str]:
     """{column: kind} the gate judges: every column but the bucket (and the timestamp unless asked)."""
     excluded = {bundle.spec.columns[0]} | (set() if request.judge_timestamp else set(bundle.role("timestamp")))
     return {name: kind for name, kind in bundle.columns.items() if name not in excluded}
-
-
-def item_groups(groups: list[Group], items: int) -> np.ndarray:
-    """[items] each requested item's group."""
-    at = np.zeros(items, dtype=np.int64)
-    for g, group in enumerate(groups):  # groups (tens)
-        at[group.items] = g
-    return at
 
 
 def event_tuple(bundle: Bundle) -> dict[str, str]:

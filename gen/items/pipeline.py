@@ -138,7 +138,7 @@ def generate_items(
     held = None if config is None else held_out(bundle, request, groups, config, train, rule.rule == "taste")
     if rule.rule == "taste":
         taste = taste_users(bundle, request.items, request.content, request.taste, user, users_table(bundle),
-                            device(bundle), request.counts, seed, bucket=request.bucket,
+                            device(bundle), request.counts, seed, groups, bucket=request.bucket,
                             units=None if held is None else held.units)
         if config is not None:  # the taste test before generation (a refusal costs none), of this very chooser
             check = taste_gate(bundle, request.taste, request.counts, new_items=request.new_items, seed=seed,

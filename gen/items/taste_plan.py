@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tailsynth.gen.items.groups import Group, group_of, make_groups
+from tailsynth.gen.items.groups import Group, group_of, item_groups
 from tailsynth.gen.items.judge import Unit
 from tailsynth.gen.items.taste_check import check_taste, content_rows, validation_split
 from tailsynth.gen.items.taste_mix import UserMix
@@ -60,12 +60,14 @@ def users_rule(bundle: Bundle, asked: UsersRule | None, new_items: bool) -> User
 
 def taste_users(bundle: Bundle, items: pd.DataFrame, content_table: pd.DataFrame | None, settings: TasteSettings,
                 user_column: str, users: pd.DataFrame, device: torch.device, counts_wanted: np.ndarray,
-                seed: int, bucket: str | None = None, units: list[Unit] | None = None) -> TasteUsers:
+                seed: int, groups: list[Group], bucket: str | None = None,
+                units: list[Unit] | None = None) -> TasteUsers:
     """The chooser for the request's `items` (id first). content_table: the items' content columns (new items:
     the caller's table); None: the bundle's items table. Existing items exclude their training buyers. With
     `settings.like_first_buyers` its prior is fitted to the one-off buyers' feature mix for `counts_wanted` rows
-    per item (`user_mix`; bucket: the request's popularity bucket), per feature group with `settings.mix_by_group`
-    (with `settings.mix_units` and the gate's `units`, the groups judged in one unit share one target)."""
+    per item (`user_mix`; bucket: the request's popularity bucket), per feature group of the call's `groups`
+    (`groups.make_groups`) with `settings.mix_by_group` (with `settings.mix_units` and the gate's `units` of those
+    groups, the groups judged in one unit share one target)."""
     space = bundle.taste
     ids = items.iloc[:, 0].to_numpy()
     at = space.item_positions(as_space_ids(ids, space.item_ids))
@@ -98,11 +100,11 @@ def taste_users(bundle: Bundle, items: pd.DataFrame, content_table: pd.DataFrame
         evidence = Evidence.fit(space, user_rows[both], item_rows[both], settings.neighbours)
     chooser = TasteUsers(space, vectors, owned, table_positions, settings, device, evidence)
     if settings.like_first_buyers:
-        groups = make_groups(bundle, items, counts_wanted, str(bucket), seed) if settings.mix_by_group else None
-        merged = mix_groups(units, len(groups)) if groups and settings.mix_units and units is not None else None
-        item_groups = None if groups is None else group_of(items, groups, bundle)
-        chooser.match(user_mix(bundle, users, user_column, ids, train, bucket, groups, merged), counts_wanted, seed,
-                      item_groups if merged is None else merged[item_groups])
+        mixed = groups if settings.mix_by_group else None
+        merged = mix_groups(units, len(groups)) if mixed and settings.mix_units and units is not None else None
+        of_items = None if mixed is None else item_groups(groups, len(items))
+        chooser.match(user_mix(bundle, users, user_column, ids, train, bucket, mixed, merged), counts_wanted, seed,
+                      of_items if merged is None else merged[of_items])
     return chooser
 
 
