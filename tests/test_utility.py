@@ -460,8 +460,8 @@ def test_pass_rate_augment_call_is_gated_on_the_gate_half_unless_told(bundle, tm
     assert len(seen) == 1 and seen[0].equals(bundle.table("holdout"))  # the product's own call
     from tailsynth.gen.items.augment import AUGMENT_TASTE
     assert tastes[-1] == AUGMENT_TASTE and json.loads(out.read_text())["config"]["taste"] == AUGMENT_TASTE.plain()
-    assert AUGMENT_TASTE.mix_by_group and AUGMENT_TASTE.mix_units  # augment's own: per judged unit
-    for mix, by_group, units in (("0", False, False), ("1", True, False)):  # one target; per feature group
+    assert not AUGMENT_TASTE.mix_by_group and not AUGMENT_TASTE.mix_units  # augment's own: one target
+    for mix, by_group, units in (("1", True, False), ("2", True, True)):  # per feature group; per judged unit
         assert main(["--bundle", str(bundle.path.parent), "--per-item", "2", "--seeds", "1", "--mix-by-group", mix,
                      "--out", str(out)]) == 0
         assert (tastes[-1].mix_by_group, tastes[-1].mix_units) == (by_group, units)  # the chooser's, asked for
