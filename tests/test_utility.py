@@ -460,6 +460,7 @@ def test_pass_rate_augment_call_is_gated_on_the_gate_half_unless_told(bundle, tm
     assert len(seen) == 1 and seen[0].equals(bundle.table("holdout"))  # the product's own call
     from tailsynth.gen.items.augment import AUGMENT_TASTE
     assert tastes[-1] == AUGMENT_TASTE and json.loads(out.read_text())["config"]["taste"] == AUGMENT_TASTE.plain()
+    assert json.loads(out.read_text())["complete"] is True  # rewritten after each call, complete after the last
     assert not AUGMENT_TASTE.mix_by_group and not AUGMENT_TASTE.mix_units  # augment's own: one target
     for mix, by_group, units in (("1", True, False), ("2", True, True)):  # per feature group; per judged unit
         assert main(["--bundle", str(bundle.path.parent), "--per-item", "2", "--seeds", "1", "--mix-by-group", mix,
@@ -493,9 +494,13 @@ def test_pass_rate_sums_rows_over_what_each_call_asked_for() -> None:
         return SimpleNamespace(rows=rows, report={"totals": {"rows_requested": 40},
                                                   "refusals": ["union: KS"] if rows is None else []})
 
-    result = emitted(call, [1, 2, 4])
+    done: list[dict] = []
+    result = emitted(call, [1, 2, 4], after_each=done.append)
     assert result["rows"] == [0, 20, 40] and result["refused"] == 1 and result["share"] == pytest.approx(0.5)
     assert result["failures"] == [["union: KS"], [], []] and result["asked"] == 40
+    # the seeds done so far after each call but the last (the caller writes them: a stopped run keeps its figures)
+    assert [d["seeds"] for d in done] == [[1], [1, 2]] and done[0]["failures"] == [["union: KS"]]
+    assert done[1]["share"] == pytest.approx(20 / 80) and done[1]["refused"] == 1
 
 
 def test_transfer_copies_the_counts_the_cold_call_asks_for(bundle) -> None:

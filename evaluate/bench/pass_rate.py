@@ -10,7 +10,8 @@ The gate refuses whole calls (a union's test, a taste test) and drops failing fe
 emits decides most downstream figures of a few seeds, and three seeds cannot tell a call's pass rate from
 luck. So the call is repeated on seeds from `PASS_SEEDS_FROM` (the benchmarks score seeds 0, 1, 2, ...) and
 the rows it emits are counted: rows per seed, their mean share of the rows asked for, the refused calls and
-each call's first failures.
+each call's first failures. The JSON is rewritten after every call ("complete": false until the last), so a run
+stopped early keeps the calls it made.
 - augment: README command 1's call, `gen.augment(bundle, bucket, per_item, seed=s)`, every default, through the
   gate's view (`gate_view`: the gate half of the holdout, as the utility benchmark's tail study calls it), so no
   verdict counted here reads the rows that study scores. `--gate-share 0` gates on the whole holdout, as
@@ -77,10 +78,13 @@ class NewItemsCall:
                               gate=gate, progress=False, users="taste", taste=settings, auto_scale=auto_scale)
 
 
-def emitted(call: Callable[[int], Any], seeds: Sequence[int], name: str | None = None) -> dict[str, Any]:
+def emitted(call: Callable[[int], Any], seeds: Sequence[int], name: str | None = None,
+            after_each: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """`call(seed)` -> an `ItemsResult` for each seed: {"seeds", "asked" (rows requested, from the reports),
     "rows" (emitted per seed), "share" (their mean over what was asked), "refused" (calls with no row),
-    "failures" (each call's first ones)}. name: a progress line per call on stderr under this name (None: quiet)."""
+    "failures" (each call's first ones)}. name: a progress line per call on stderr under this name (None: quiet);
+    after_each: given the summary of the seeds done so far after each call (a stopped run keeps its failures)."""
+    seeds = list(seeds)
     rows, asked, failures = [], [], []
     for seed in seeds:  # a handful of whole generation calls
         started = time.monotonic()
@@ -91,9 +95,15 @@ def emitted(call: Callable[[int], Any], seeds: Sequence[int], name: str | None =
         if name is not None:
             print(f"  {name} seed {seed}: {rows[-1]:,} of {asked[-1]:,} rows, {time.monotonic() - started:.0f}s",
                   file=sys.stderr, flush=True)
-    return {"seeds": list(seeds), "asked": max(asked, default=0), "rows": rows,
+        if after_each is not None and len(rows) < len(seeds):
+            after_each(_summary(seeds[:len(rows)], rows, asked, failures))
+    return _summary(seeds, rows, asked, failures)
+
+
+def _summary(seeds: list[int], rows: list[int], asked: list[int], failures: list[list[str]]) -> dict[str, Any]:
+    return {"seeds": seeds, "asked": max(asked, default=0), "rows": list(rows),
             "share": float(np.sum(rows)) / max(sum(asked), 1), "refused": sum(n == 0 for n in rows),
-            "failures": failures}
+            "failures": list(failures)}
 
 
 def _per_item(text: str) -> int | str:
@@ -139,17 +149,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     default = AUGMENT_TASTE if args.call == "augment" else NEW_ITEMS_TASTE
     taste = default if args.mix_by_group is None else replace(default, mix_by_group=args.mix_by_group >= 1,
                                                               mix_units=args.mix_by_group == 2)
+    out = Path(args.out) if args.out else bundle.path.parent / f"pass_rate_{args.call}.json"
+    head = {"bundle": str(bundle.path), "config": {**vars(args), "taste": taste.plain()},
+            "training_seed": bundle.seed, "versions": package_versions()}
+
+    def write(result: dict[str, Any], complete: bool) -> None:  # after each call too: a stopped run keeps its figures
+        write_json(out, {**head, "complete": complete, **result})
+
     if args.call == "augment":
         result = emitted(lambda seed: gen.augment(view, args.bucket, args.per_item, seed=seed, progress=False,
-                                                  taste=taste), seeds, args.call)
+                                                  taste=taste), seeds, args.call, lambda done: write(done, False))
     else:
         if call is None:
             parser.error(f"{args.bundle}: the bundle holds no new items (train it with data.split.cold_items)")
-        result = emitted(lambda seed: call.rows(taste, seed, args.per_item), seeds, args.call)
-    out = Path(args.out) if args.out else bundle.path.parent / f"pass_rate_{args.call}.json"
-    write_json(out, {"bundle": str(bundle.path), "config": {**vars(args), "taste": taste.plain()},
-                     "training_seed": bundle.seed,
-                     "versions": package_versions(), **result})
+        result = emitted(lambda seed: call.rows(taste, seed, args.per_item), seeds, args.call,
+                         lambda done: write(done, False))
+    write(result, True)
     print(f"wrote {out}: {result['share']:.0%} of the rows asked for on average, {result['refused']} of "
           f"{len(result['rows'])} calls refused")
     return 0
