@@ -153,18 +153,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     head = {"bundle": str(bundle.path), "config": {**vars(args), "taste": taste.plain()},
             "training_seed": bundle.seed, "versions": package_versions()}
 
-    def write(result: dict[str, Any], complete: bool) -> None:  # after each call too: a stopped run keeps its figures
+    def write(result: dict[str, Any], complete: bool = False) -> None:  # after each call: a stopped run keeps them
         write_json(out, {**head, "complete": complete, **result})
 
     if args.call == "augment":
         result = emitted(lambda seed: gen.augment(view, args.bucket, args.per_item, seed=seed, progress=False,
-                                                  taste=taste), seeds, args.call, lambda done: write(done, False))
+                                                  taste=taste), seeds, args.call, write)
     else:
         if call is None:
             parser.error(f"{args.bundle}: the bundle holds no new items (train it with data.split.cold_items)")
-        result = emitted(lambda seed: call.rows(taste, seed, args.per_item), seeds, args.call,
-                         lambda done: write(done, False))
-    write(result, True)
+        result = emitted(lambda seed: call.rows(taste, seed, args.per_item), seeds, args.call, write)
+    write(result, complete=True)
     print(f"wrote {out}: {result['share']:.0%} of the rows asked for on average, {result['refused']} of "
           f"{len(result['rows'])} calls refused")
     return 0
